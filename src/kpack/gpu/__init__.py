@@ -1,0 +1,1 @@
+"""GPU-sharing experiment (FGD paper) on the Alibaba openb trace."""

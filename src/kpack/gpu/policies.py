@@ -1,0 +1,344 @@
+"""The six FGD-paper placement policies (integer scores, FGD.md section 4), kpack's own FGD variants,
+the policy registry, and ``schedule_trace``: the whole online per-pod loop as one Numba kernel.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from numba import njit
+
+from .devices import (
+    DEVICE_BEST_FIT,
+    DEVICE_FGD,
+    DEVICE_LOWEST_FREE,
+    DEVICE_RANDOM,
+    FULL,
+    N_TAGS,
+    best_fit_device,
+    commit,
+    node_fits,
+    rand_below,
+    random_device,
+    refresh_node,
+)
+from .fragmentation import frag_after_change
+
+CPU_MAX = 128000  # normaliser: largest node CPU (milli)
+GPU_MAX = 8000  # normaliser: largest node GPU (milli)
+MAX_SCORE = 100
+
+RANDOM = 0
+DOT_PRODUCT = 1
+GPU_CLUSTERING = 2
+GPU_PACKING = 3
+BEST_FIT = 4
+FGD = 5
+FGD_EXACT = 6  # kpack: exact (unquantised) delta F, best-fit tie-break
+FGD_BESTFIT = 7  # kpack: quantised FGD score, ties broken by best fit before the random rank
+
+
+@dataclass(frozen=True)
+class Policy:
+    name: str
+    code: int
+    sharing_device: int  # DEVICE_* rule for GPU-sharing pods
+    paper_label: str
+
+
+POLICIES: dict[str, Policy] = {
+    p.name: p
+    for p in (
+        Policy("random", RANDOM, DEVICE_RANDOM, "Random"),
+        Policy("dot-product", DOT_PRODUCT, DEVICE_BEST_FIT, "DotProd"),
+        Policy("gpu-clustering", GPU_CLUSTERING, DEVICE_BEST_FIT, "Clustering"),
+        Policy("gpu-packing", GPU_PACKING, DEVICE_BEST_FIT, "Packing"),
+        Policy("best-fit", BEST_FIT, DEVICE_BEST_FIT, "BestFit"),
+        Policy("fgd", FGD, DEVICE_FGD, "FGD"),
+        Policy("fgd-exact", FGD_EXACT, DEVICE_FGD, "FGD-exact (kpack)"),
+        Policy("fgd-bestfit", FGD_BESTFIT, DEVICE_FGD, "FGD+BestFit (kpack)"),
+    )
+}
+PAPER_POLICIES = ("random", "dot-product", "gpu-clustering", "gpu-packing", "best-fit", "fgd")
+
+
+def get_policy(name: str) -> Policy:
+    try:
+        return POLICIES[name]
+    except KeyError:
+        raise ValueError(f"policy: unknown value {name!r} (known: {', '.join(POLICIES)})") from None
+
+
+# ----------------------------------------------------------------------------------------------
+# score kernels (one node, one pod)
+
+
+@njit(cache=True, nogil=True)
+def dot_product_score(cpu_left, R, cpu_req, gpu_req_total):
+    dot = (cpu_left / CPU_MAX) * (cpu_req / CPU_MAX) + (R / GPU_MAX) * (gpu_req_total / GPU_MAX)
+    return np.int64((1.0 - dot / 2.0) * MAX_SCORE)
+
+
+@njit(cache=True, nogil=True)
+def gpu_clustering_score(tags_row, R, k, g):
+    if k == 0:
+        return 0
+    tag = 0 if g < FULL else (k if k < N_TAGS else N_TAGS - 1)
+    b = (MAX_SCORE // 4) * (GPU_MAX - R) // GPU_MAX
+    ntags = 0
+    for t in range(tags_row.shape[0]):
+        if tags_row[t] > 0:
+            ntags += 1
+    if tags_row[tag] > 0:
+        if ntags == 1:
+            return b + MAX_SCORE * 3 // 4
+        return b + MAX_SCORE * 2 // 4
+    if ntags == 0:
+        return b + MAX_SCORE // 4
+    return b
+
+
+@njit(cache=True, nogil=True)
+def gpu_packing_score(free_row, ndev, nfull, k, g):
+    if k == 0:
+        return 0
+    if nfull == ndev:
+        return max(MAX_SCORE // 3 - nfull, nfull)
+    # take, in ascending order of free milli, the first k devices that fit
+    used = np.zeros(free_row.shape[0], dtype=np.bool_)
+    need = k
+    full_used = 0
+    ratio_sum = 0
+    while need > 0:
+        best = -1
+        for i in range(free_row.shape[0]):
+            if not used[i] and free_row[i] >= g and (best < 0 or free_row[i] < free_row[best]):
+                best = i
+        if best < 0:
+            return 0  # cannot happen after the filter
+        used[best] = True
+        need -= 1
+        if free_row[best] == FULL:
+            full_used += 1
+        ratio_sum += free_row[best] * 100 // FULL
+    if full_used > 0:
+        return max(MAX_SCORE // 2 - full_used, MAX_SCORE // 3)
+    return max(MAX_SCORE - ratio_sum // 10, MAX_SCORE // 2)
+
+
+@njit(cache=True, nogil=True)
+def best_fit_raw_score(cpu_left, R, cpu_req, gpu_req_total):
+    s = 0.0
+    s += (cpu_left - cpu_req) / CPU_MAX * 0.5
+    s += (R - gpu_req_total) / GPU_MAX * 0.5
+    return np.int64((1.0 - s) * MAX_SCORE)
+
+
+@njit(cache=True, nogil=True)
+def fgd_quantise(delta_f):
+    """floor(100 * sigmoid(delta_F / 1000)) as the reference truncates it."""
+    return np.int64(1.0 / (1.0 + math.exp(-delta_f / 1000.0)) * MAX_SCORE)
+
+
+@njit(cache=True, nogil=True)
+def fgd_node(n, cpu_req, k, g, free, cpu, model, R, cnt_ge, sum_lt, Fn, levels,
+             tp_cpu, tp_gpu, tp_num, tp_mask, tp_level, tp_p, out):
+    """FGD on node ``n``: out[0] = quantised score, out[1] = device (sharing pods, else -1);
+    returns the exact delta F = F_n - F_n' of that choice (the best one for sharing pods)."""
+    cpu_after = cpu[n] - cpu_req
+    if k == 0 or g >= FULL:
+        n_changed = k
+        Fp = frag_after_change(R[n], cpu_after, model[n], cnt_ge[n], sum_lt[n], n_changed, FULL if k > 0 else 0,
+                               0, tp_cpu, tp_gpu, tp_num, tp_mask, tp_level, tp_p, levels)
+        d = Fn[n] - Fp
+        out[0] = fgd_quantise(d)
+        out[1] = -1
+        return d
+    best_s = -1
+    best_i = -1
+    best_d = 0.0
+    for i in range(free.shape[1]):
+        r = free[n, i]
+        if r < g:
+            continue
+        seen = False  # same free value on an earlier device gives the same result and wins ties
+        for j in range(i):
+            if free[n, j] == r:
+                seen = True
+                break
+        if seen:
+            continue
+        Fp = frag_after_change(R[n], cpu_after, model[n], cnt_ge[n], sum_lt[n], 1, r, r - g,
+                               tp_cpu, tp_gpu, tp_num, tp_mask, tp_level, tp_p, levels)
+        d = Fn[n] - Fp
+        s = fgd_quantise(d)
+        if best_i < 0 or s > best_s:
+            best_s = s
+            best_i = i
+            best_d = d
+    out[0] = best_s
+    out[1] = best_i
+    return best_d
+
+
+@njit(cache=True, nogil=True)
+def fgd_exact_device(n, cpu_req, g, free, cpu, model, R, cnt_ge, sum_lt, Fn, levels,
+                     tp_cpu, tp_gpu, tp_num, tp_mask, tp_level, tp_p):
+    """Sharing-pod device minimising the exact F_n' (ties: least free, then lowest index)."""
+    cpu_after = cpu[n] - cpu_req
+    best_i = -1
+    best_F = 0.0
+    for i in range(free.shape[1]):
+        r = free[n, i]
+        if r < g:
+            continue
+        Fp = frag_after_change(R[n], cpu_after, model[n], cnt_ge[n], sum_lt[n], 1, r, r - g,
+                               tp_cpu, tp_gpu, tp_num, tp_mask, tp_level, tp_p, levels)
+        if best_i < 0 or Fp < best_F - 1e-9 or (abs(Fp - best_F) <= 1e-9 and r < free[n, best_i]):
+            best_i = i
+            best_F = Fp
+    return best_i
+
+
+# ----------------------------------------------------------------------------------------------
+# the online loop
+
+
+@njit(cache=True, nogil=True)
+def schedule_trace(policy, sharing_device, free, ndev, cpu, mem, model, rank,
+                   pod_cpu, pod_mem, pod_k, pod_g, pod_mask,
+                   tp_cpu, tp_gpu, tp_num, tp_mask, tp_level, tp_p, levels, rng_seed):
+    """Place pods one by one (FGD.md section 2 step 5). Mutates the node state arrays.
+
+    Returns per-event arrays (arrived milli, allocated milli, cluster F, idle milli) and the chosen
+    node per pod (-1 = failed).
+    """
+    N = free.shape[0]
+    L = levels.shape[0]
+    P = pod_cpu.shape[0]
+    rng = np.empty(1, dtype=np.uint64)
+    rng[0] = np.uint64(rng_seed)
+
+    nfull = np.zeros(N, dtype=np.int32)
+    R = np.zeros(N, dtype=np.int64)
+    cnt_ge = np.zeros((N, max(L, 1)), dtype=np.int32)
+    sum_lt = np.zeros((N, max(L, 1)), dtype=np.int64)
+    Fn = np.zeros(N, dtype=np.float64)
+    tags = np.zeros((N, N_TAGS), dtype=np.int32)
+    capacity = 0
+    for n in range(N):
+        refresh_node(n, free, cpu, model, nfull, R, cnt_ge, sum_lt, Fn, levels,
+                     tp_cpu, tp_gpu, tp_num, tp_mask, tp_level, tp_p)
+        capacity += R[n]
+    F_total = 0.0
+    for n in range(N):
+        F_total += Fn[n]
+
+    ev_arrived = np.zeros(P, dtype=np.int64)
+    ev_alloc = np.zeros(P, dtype=np.int64)
+    ev_frag = np.zeros(P, dtype=np.float64)
+    ev_idle = np.zeros(P, dtype=np.int64)
+    placed = np.full(P, -1, dtype=np.int32)
+
+    feas = np.empty(N, dtype=np.int64)
+    score = np.empty(N, dtype=np.int64)
+    dev = np.empty(N, dtype=np.int64)
+    exact = np.empty(N, dtype=np.float64)
+    tmp = np.empty(2, dtype=np.int64)
+
+    arrived = 0
+    allocated = 0
+    for p in range(P):
+        c_p = pod_cpu[p]
+        m_p = pod_mem[p]
+        k = pod_k[p]
+        g = pod_g[p]
+        arrived += k * g
+
+        nf = 0
+        for n in range(N):
+            if node_fits(n, c_p, m_p, k, g, pod_mask[p], free, cpu, mem, model, nfull):
+                feas[nf] = n
+                nf += 1
+
+        if nf > 0:
+            chosen = -1
+            if policy == RANDOM:
+                chosen = feas[rand_below(rng, nf)]
+            else:
+                for j in range(nf):
+                    n = feas[j]
+                    dev[j] = -1
+                    if policy == DOT_PRODUCT:
+                        score[j] = dot_product_score(cpu[n], R[n], c_p, k * g)
+                    elif policy == GPU_CLUSTERING:
+                        score[j] = gpu_clustering_score(tags[n], R[n], k, g)
+                    elif policy == GPU_PACKING:
+                        score[j] = gpu_packing_score(free[n], ndev[n], nfull[n], k, g)
+                    elif policy == BEST_FIT or policy == FGD_BESTFIT:
+                        score[j] = best_fit_raw_score(cpu[n], R[n], c_p, k * g)
+                    if policy == FGD or policy == FGD_EXACT or policy == FGD_BESTFIT:
+                        exact[j] = fgd_node(n, c_p, k, g, free, cpu, model, R, cnt_ge, sum_lt, Fn, levels,
+                                            tp_cpu, tp_gpu, tp_num, tp_mask, tp_level, tp_p, tmp)
+                        dev[j] = tmp[1]
+                        if policy == FGD:
+                            score[j] = tmp[0]
+                        elif policy == FGD_BESTFIT:
+                            # primary: quantised FGD score; secondary: best-fit raw score (0..100)
+                            score[j] = tmp[0] * 1000 + score[j]
+                if policy == BEST_FIT:
+                    lo = score[0]
+                    hi = score[0]
+                    for j in range(1, nf):
+                        lo = min(lo, score[j])
+                        hi = max(hi, score[j])
+                    for j in range(nf):
+                        score[j] = (score[j] - lo) * MAX_SCORE // (hi - lo) if hi > lo else 0
+                best_j = 0
+                for j in range(1, nf):
+                    if policy == FGD_EXACT:
+                        d = exact[j] - exact[best_j]
+                        if d > 1e-6 or (d >= -1e-6 and (R[feas[j]] < R[feas[best_j]] or (
+                                R[feas[j]] == R[feas[best_j]] and rank[feas[j]] < rank[feas[best_j]]))):
+                            best_j = j
+                    elif score[j] > score[best_j] or (score[j] == score[best_j]
+                                                      and rank[feas[j]] < rank[feas[best_j]]):
+                        best_j = j
+                chosen = feas[best_j]
+
+            device = -1
+            if k > 0 and g < FULL:
+                if sharing_device == DEVICE_RANDOM:
+                    device = random_device(free[chosen], g, rng)
+                elif sharing_device == DEVICE_FGD:
+                    if policy == FGD_EXACT:
+                        device = fgd_exact_device(chosen, c_p, g, free, cpu, model, R, cnt_ge, sum_lt, Fn, levels,
+                                                  tp_cpu, tp_gpu, tp_num, tp_mask, tp_level, tp_p)
+                    else:
+                        fgd_node(chosen, c_p, k, g, free, cpu, model, R, cnt_ge, sum_lt, Fn, levels,
+                                 tp_cpu, tp_gpu, tp_num, tp_mask, tp_level, tp_p, tmp)
+                        device = tmp[1]
+                else:
+                    device = best_fit_device(free[chosen], g)
+            allocated += commit(chosen, device, c_p, m_p, k, g, free, cpu, mem, tags)
+            old = Fn[chosen]
+            refresh_node(chosen, free, cpu, model, nfull, R, cnt_ge, sum_lt, Fn, levels,
+                         tp_cpu, tp_gpu, tp_num, tp_mask, tp_level, tp_p)
+            F_total += Fn[chosen] - old
+            placed[p] = chosen
+
+        ev_arrived[p] = arrived
+        ev_alloc[p] = allocated
+        ev_frag[p] = F_total
+        ev_idle[p] = capacity - allocated
+    return ev_arrived, ev_alloc, ev_frag, ev_idle, placed
+
+
+DEVICE_RULES = {
+    "lowest-free": DEVICE_LOWEST_FREE,
+    "best-fit": DEVICE_BEST_FIT,
+    "random": DEVICE_RANDOM,
+    "fgd": DEVICE_FGD,
+}
