@@ -1,0 +1,366 @@
+"""Numba kernels: NodeResourcesFit filter, the score plugins, host selection and the batch placement loop.
+
+Every function here is the single source of truth for its rule; tests/reference.py re-derives the same
+rules in plain Python and property tests prove both agree.
+"""
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from .resources import COL_PODS
+
+MAX_NODE_SCORE = 100
+MIN_FEASIBLE_NODES_TO_FIND = 100
+MIN_FEASIBLE_NODES_PERCENTAGE_TO_FIND = 5
+
+# Score resource kinds (how a configured resource reads node and pod values; see K8S_SEMANTICS.md 3).
+KIND_NONZERO_CPU, KIND_NONZERO_MEMORY, KIND_REQUESTED, KIND_SCALAR, KIND_ABSENT = 0, 1, 2, 3, 4
+LEAST_ALLOCATED, MOST_ALLOCATED, REQUESTED_TO_CAPACITY_RATIO = 0, 1, 2
+# Plugin slots in the weights vector and in explain's score matrix.
+P_FIT, P_BALANCED, P_AFFINITY, P_TAINT = 0, 1, 2, 3
+N_SCORE_PLUGINS = 4
+
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+_M1 = np.uint64(0xBF58476D1CE4E5B9)
+_M2 = np.uint64(0x94D049BB133111EB)
+
+
+@njit(cache=True, nogil=True)
+def splitmix64(state):
+    """Advance the uint64 state in state[0] and return the next output (Vigna's splitmix64)."""
+    s = state[0] + _GOLDEN
+    state[0] = s
+    z = s
+    z = (z ^ (z >> np.uint64(30))) * _M1
+    z = (z ^ (z >> np.uint64(27))) * _M2
+    return z ^ (z >> np.uint64(31))
+
+
+@njit(cache=True, nogil=True)
+def num_feasible_nodes_to_find(n, pct):
+    """upstream numFeasibleNodesToFind; pct <= 0 selects the adaptive default."""
+    if n < MIN_FEASIBLE_NODES_TO_FIND:
+        return n
+    p = pct
+    if p <= 0:
+        p = 50 - n // 125
+        if p < MIN_FEASIBLE_NODES_PERCENTAGE_TO_FIND:
+            p = MIN_FEASIBLE_NODES_PERCENTAGE_TO_FIND
+    num = n * p // 100
+    if num < MIN_FEASIBLE_NODES_TO_FIND:
+        return MIN_FEASIBLE_NODES_TO_FIND
+    return num
+
+
+@njit(cache=True, nogil=True)
+def trunc_div(a, b):
+    """Go integer division: truncates toward zero."""
+    q = abs(a) // abs(b)
+    return q if (a >= 0) == (b > 0) else -q
+
+
+@njit(cache=True, nogil=True)
+def fit_failures(alloc, req, n, preq, check_col, any_req):
+    """NodeResourcesFit.Filter on node n: bitmask of failing columns (bit COL_PODS = "Too many pods")."""
+    bits = np.int64(0)
+    if req[n, COL_PODS] + 1 > alloc[n, COL_PODS]:
+        bits |= np.int64(1) << COL_PODS
+    if not any_req:
+        return bits
+    for r in range(alloc.shape[1]):
+        if r == COL_PODS or not check_col[r]:
+            continue
+        q = preq[r]
+        if q > 0 and q > alloc[n, r] - req[n, r]:
+            bits |= np.int64(1) << r
+    return bits
+
+
+@njit(cache=True, nogil=True)
+def broken_linear(p, shape_u, shape_s):
+    """RTCR shape function; scores already scaled by 10."""
+    for i in range(shape_u.shape[0]):
+        if p <= shape_u[i]:
+            if i == 0:
+                return shape_s[0]
+            return shape_s[i - 1] + trunc_div((shape_s[i] - shape_s[i - 1]) * (p - shape_u[i - 1]),
+                                              shape_u[i] - shape_u[i - 1])
+    return shape_s[shape_s.shape[0] - 1]
+
+
+@njit(cache=True, nogil=True)
+def _alloc_req(alloc, req, nz, n, preq, pnz, col, kind):
+    """(allocatable, requested-after-placement) for one score resource; allocatable 0 means skip."""
+    if kind == KIND_ABSENT or col < 0:
+        return np.int64(0), np.int64(0)
+    if kind == KIND_SCALAR and preq[col] == 0:
+        return np.int64(0), np.int64(0)
+    a = alloc[n, col]
+    if kind == KIND_NONZERO_CPU:
+        return a, nz[n, 0] + pnz[0]
+    if kind == KIND_NONZERO_MEMORY:
+        return a, nz[n, 1] + pnz[1]
+    return a, req[n, col] + preq[col]
+
+
+@njit(cache=True, nogil=True)
+def fit_score(alloc, req, nz, n, preq, pnz, fit_col, fit_kind, fit_w, strategy, shape_u, shape_s):
+    """NodeResourcesFit.Score: LeastAllocated, MostAllocated or RequestedToCapacityRatio."""
+    num = np.int64(0)
+    wsum = np.int64(0)
+    for i in range(fit_col.shape[0]):
+        a, r = _alloc_req(alloc, req, nz, n, preq, pnz, fit_col[i], fit_kind[i])
+        if a == 0:
+            continue
+        w = fit_w[i]
+        if strategy == LEAST_ALLOCATED:
+            s = np.int64(0) if r > a else (a - r) * MAX_NODE_SCORE // a
+        elif strategy == MOST_ALLOCATED:
+            rr = a if r > a else r
+            s = rr * MAX_NODE_SCORE // a
+        else:
+            u = np.int64(100) if r > a else r * 100 // a
+            s = broken_linear(u, shape_u, shape_s)
+            if s <= 0:
+                continue   # RTCR drops zero-scored resources from the average
+        num += s * w
+        wsum += w
+    if wsum == 0:
+        return np.int64(0)
+    if strategy == REQUESTED_TO_CAPACITY_RATIO:
+        return np.int64(np.floor(num / wsum + 0.5))   # math.Round, half away from zero (x >= 0)
+    return num // wsum
+
+
+@njit(cache=True, nogil=True)
+def balanced_skip(preq, bal_col, bal_kind):
+    """BalancedAllocation.PreScore: Skip when every configured real request is 0."""
+    for i in range(bal_col.shape[0]):
+        c = bal_col[i]
+        if c >= 0 and bal_kind[i] != KIND_ABSENT and preq[c] != 0:
+            return False
+    return True
+
+
+@njit(cache=True, nogil=True)
+def balanced_score(alloc, req, nz, n, preq, pnz, bal_col, bal_kind):
+    """NodeResourcesBalancedAllocation.Score on real requests."""
+    fr0 = 0.0
+    fr1 = 0.0
+    count = 0
+    total = 0.0
+    # First pass: count and sum; the fractions are recomputed below for the >2 case (no allocation).
+    for i in range(bal_col.shape[0]):
+        a, r = _alloc_req(alloc, req, nz, n, preq, pnz, bal_col[i], bal_kind[i])
+        if a == 0:
+            continue
+        f = np.float64(r) / np.float64(a)
+        if f > 1.0:
+            f = 1.0
+        if count == 0:
+            fr0 = f
+        elif count == 1:
+            fr1 = f
+        total += f
+        count += 1
+    std = 0.0
+    if count == 2:
+        std = abs((fr0 - fr1) / 2)
+    elif count > 2:
+        mean = total / count
+        s = 0.0
+        for i in range(bal_col.shape[0]):
+            a, r = _alloc_req(alloc, req, nz, n, preq, pnz, bal_col[i], bal_kind[i])
+            if a == 0:
+                continue
+            f = np.float64(r) / np.float64(a)
+            if f > 1.0:
+                f = 1.0
+            s = s + (f - mean) * (f - mean)
+        std = np.sqrt(s / count)
+    return np.int64((1 - std) * MAX_NODE_SCORE)
+
+
+@njit(cache=True, nogil=True)
+def score_feasible(alloc, req, nz, preq, pnz, feasible, k, aff, taint, weights,
+                   fit_col, fit_kind, fit_w, strategy, shape_u, shape_s, bal_col, bal_kind, out):
+    """Per-plugin normalized scores of feasible[:k] into out[plugin, i]; returns the weighted totals.
+
+    `aff` is the class's preferred-affinity raw scores (length 0 when PreScore skips), `taint` its
+    untolerated PreferNoSchedule counts. A skipped or disabled plugin leaves its row at -1.
+    """
+    totals = np.zeros(k, dtype=np.int64)
+    out[:, :k] = -1
+    if weights[P_FIT] > 0:
+        for i in range(k):
+            s = fit_score(alloc, req, nz, feasible[i], preq, pnz, fit_col, fit_kind, fit_w, strategy,
+                          shape_u, shape_s)
+            out[P_FIT, i] = s
+            totals[i] += s * weights[P_FIT]
+    if weights[P_BALANCED] > 0 and not balanced_skip(preq, bal_col, bal_kind):
+        for i in range(k):
+            s = balanced_score(alloc, req, nz, feasible[i], preq, pnz, bal_col, bal_kind)
+            out[P_BALANCED, i] = s
+            totals[i] += s * weights[P_BALANCED]
+    if weights[P_AFFINITY] > 0 and aff.shape[0] > 0:
+        mx = np.int64(0)
+        for i in range(k):
+            if aff[feasible[i]] > mx:
+                mx = aff[feasible[i]]
+        for i in range(k):
+            s = aff[feasible[i]]
+            if mx > 0:
+                s = MAX_NODE_SCORE * s // mx
+            out[P_AFFINITY, i] = s
+            totals[i] += s * weights[P_AFFINITY]
+    if weights[P_TAINT] > 0:
+        mx = np.int64(0)
+        for i in range(k):
+            if taint[feasible[i]] > mx:
+                mx = taint[feasible[i]]
+        for i in range(k):
+            s = np.int64(MAX_NODE_SCORE)
+            if mx > 0:
+                s = MAX_NODE_SCORE - MAX_NODE_SCORE * taint[feasible[i]] // mx
+            out[P_TAINT, i] = s
+            totals[i] += s * weights[P_TAINT]
+    return totals
+
+
+@njit(cache=True, nogil=True)
+def select_host(totals, k, rng, advance):
+    """Index into feasible[:k] of the best total; ties: the (u mod t)-th tied node in visit order,
+    u the next splitmix64 output (drawn only when t > 1). Uniform among ties, like upstream's reservoir."""
+    best = totals[0]
+    ties = 1
+    for i in range(1, k):
+        if totals[i] > best:
+            best = totals[i]
+            ties = 1
+        elif totals[i] == best:
+            ties += 1
+    if ties == 1:
+        for i in range(k):
+            if totals[i] == best:
+                return i
+    if advance:
+        u = splitmix64(rng)
+    else:
+        tmp = rng.copy()
+        u = splitmix64(tmp)
+    pick = np.int64(u % np.uint64(ties))
+    seen = 0
+    for i in range(k):
+        if totals[i] == best:
+            if seen == pick:
+                return i
+            seen += 1
+    return -1
+
+
+@njit(cache=True, nogil=True)
+def schedule_batch(alloc, req, nz, check_col, fit_filter_on, pod_cls, pod_req, pod_nz,
+                   cls_code, cls_cand_off, cls_cand_len, cand_flat, cls_conflict,
+                   cls_aff_row, aff_rows, cls_taint_row, taint_rows, weights,
+                   fit_col, fit_kind, fit_w, strategy, shape_u, shape_s, bal_col, bal_kind,
+                   pct, rng, start, out_node, fail_counts):
+    """Place pods in order; mutates req/nz/rng/start. out_node[p] = node or -1; for a failed pod
+    fail_counts[p, r] counts candidate nodes failing NodeResourcesFit on column r."""
+    N = alloc.shape[0]
+    R = alloc.shape[1]
+    feasible = np.empty(N, dtype=np.int64)
+    scores = np.empty((N_SCORE_PLUGINS, N), dtype=np.int64)
+    tmp_fail = np.zeros(R, dtype=np.int32)
+    empty = np.zeros(0, dtype=np.int64)
+    for p in range(pod_cls.shape[0]):
+        c = pod_cls[p]
+        out_node[p] = -1
+        if cls_conflict[c]:
+            continue   # PreFilter rejected the pod: no node is visited, start index unchanged
+        preq = pod_req[p]
+        pnz = pod_nz[p]
+        any_req = False
+        for r in range(R):
+            if r != COL_PODS and preq[r] != 0:
+                any_req = True
+        ncand = N if cls_cand_len[c] < 0 else cls_cand_len[c]
+        if ncand == 0:
+            continue
+        off = cls_cand_off[c]
+        to_find = num_feasible_nodes_to_find(ncand, pct)
+        tmp_fail[:] = 0
+        k = 0
+        processed = 0
+        code = cls_code[c]
+        s0 = start[0]
+        for i in range(ncand):
+            j = (s0 + i) % ncand
+            n = j if cls_cand_len[c] < 0 else cand_flat[off + j]
+            processed += 1
+            if code[n] != 0:
+                continue
+            if fit_filter_on:
+                bits = fit_failures(alloc, req, n, preq, check_col, any_req)
+                if bits != 0:
+                    for r in range(R):
+                        if (bits >> r) & 1:
+                            tmp_fail[r] += 1
+                    continue
+            feasible[k] = n
+            k += 1
+            if k == to_find:
+                break
+        start[0] = (s0 + processed) % N
+        if k == 0:
+            fail_counts[p, :] = tmp_fail
+            continue
+        if k == 1:
+            chosen = feasible[0]
+        else:
+            ar = cls_aff_row[c]
+            aff = aff_rows[ar] if ar >= 0 else empty
+            taint = taint_rows[cls_taint_row[c]]
+            totals = score_feasible(alloc, req, nz, preq, pnz, feasible, k, aff, taint, weights,
+                                    fit_col, fit_kind, fit_w, strategy, shape_u, shape_s, bal_col, bal_kind,
+                                    scores)
+            chosen = feasible[select_host(totals, k, rng, True)]
+        out_node[p] = chosen
+        for r in range(R):
+            req[chosen, r] += preq[r]
+        nz[chosen, 0] += pnz[0]
+        nz[chosen, 1] += pnz[1]
+
+
+@njit(cache=True, nogil=True)
+def explain_pod(alloc, req, nz, check_col, fit_filter_on, preq, pnz, code, cand, aff, taint, weights,
+                fit_col, fit_kind, fit_w, strategy, shape_u, shape_s, bal_col, bal_kind, rng):
+    """Every candidate node for one pod: fit failure bits, per-plugin scores of feasible nodes, totals,
+    and the index (into the returned feasible array) of the host `schedule` would pick at 100 %."""
+    N = alloc.shape[0]
+    bits_out = np.zeros(N, dtype=np.int64)
+    feasible = np.empty(cand.shape[0], dtype=np.int64)
+    any_req = False
+    for r in range(alloc.shape[1]):
+        if r != COL_PODS and preq[r] != 0:
+            any_req = True
+    k = 0
+    for i in range(cand.shape[0]):
+        n = cand[i]
+        if code[n] != 0:
+            continue
+        if fit_filter_on:
+            b = fit_failures(alloc, req, n, preq, check_col, any_req)
+            bits_out[n] = b
+            if b != 0:
+                continue
+        feasible[k] = n
+        k += 1
+    scores = np.full((N_SCORE_PLUGINS, max(k, 1)), -1, dtype=np.int64)
+    totals = np.zeros(max(k, 1), dtype=np.int64)
+    pick = -1
+    if k > 0:
+        totals = score_feasible(alloc, req, nz, preq, pnz, feasible, k, aff, taint, weights,
+                                fit_col, fit_kind, fit_w, strategy, shape_u, shape_s, bal_col, bal_kind, scores)
+        pick = 0 if k == 1 else select_host(totals, k, rng, False)
+    return bits_out, feasible[:k], scores[:, :k], totals[:k], pick

@@ -1,0 +1,261 @@
+"""Scheduler: compiles a profile and pods' scheduling classes to arrays, runs the kernels, reports
+kube-scheduler style results (`schedule`) and per-node reasons and scores (`explain`)."""
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Optional, Sequence
+
+import numpy as np
+
+from . import kernels as K
+from .models import Pod
+from .predicates import (REASON_ABSENT, REASON_CONFLICT, StaticClass, _Labels, class_key, compile_class,
+                         static_reason)
+from .profile import Profile
+from .resources import COL_PODS, CPU, EPHEMERAL, MEMORY, is_extended, is_scalar
+from .state import Cluster
+
+SCORE_PLUGIN_NAMES = ("NodeResourcesFit", "NodeResourcesBalancedAllocation", "NodeAffinity", "TaintToleration")
+_STRATEGY = {"LeastAllocated": K.LEAST_ALLOCATED, "MostAllocated": K.MOST_ALLOCATED,
+             "RequestedToCapacityRatio": K.REQUESTED_TO_CAPACITY_RATIO}
+
+
+class SchedulingError(ValueError):
+    """Bad input to schedule/explain (for example a pod bound to a node that does not exist)."""
+
+
+@dataclass
+class Explanation:
+    filter: dict[str, Optional[str]]
+    scores: dict[str, dict[str, int]]
+    total: dict[str, int]
+    selected: Optional[str]
+
+
+@dataclass
+class ScheduleResult:
+    node_names: list[Optional[str]]
+    node_index: np.ndarray
+    reasons: list[Optional[str]]
+    pods: list[Pod] = field(default_factory=list, repr=False)
+
+    @property
+    def scheduled(self) -> int:
+        return int((self.node_index >= 0).sum())
+
+
+def resource_kind(name: str, *, use_requested: bool) -> int:
+    """How a configured score resource reads its values (upstream calculateResourceAllocatableRequest)."""
+    if name in (CPU, MEMORY):
+        if use_requested:
+            return K.KIND_REQUESTED
+        return K.KIND_NONZERO_CPU if name == CPU else K.KIND_NONZERO_MEMORY
+    if name == EPHEMERAL:
+        return K.KIND_REQUESTED
+    if is_scalar(name):
+        return K.KIND_SCALAR
+    return K.KIND_ABSENT
+
+
+class CompiledProfile:
+    """A profile as the integer arrays the kernels read, for one cluster's resource columns."""
+
+    def __init__(self, profile: Profile, cluster: Cluster):
+        profile.validate_profile()
+        ri = cluster.resource_index
+        self.fit_col = np.array([ri.get(n, -1) for n, _ in profile.fit_resources], dtype=np.int64)
+        self.fit_kind = np.array([resource_kind(n, use_requested=False) for n, _ in profile.fit_resources],
+                                 dtype=np.int64)
+        self.fit_w = np.array([w for _, w in profile.fit_resources], dtype=np.int64)
+        self.strategy = _STRATEGY[profile.scoring_strategy]
+        self.shape_u = np.array([u for u, _ in profile.shape] or [0], dtype=np.int64)
+        self.shape_s = np.array([s * 10 for _, s in profile.shape] or [0], dtype=np.int64)
+        self.bal_col = np.array([ri.get(n, -1) for n, _ in profile.balanced_resources], dtype=np.int64)
+        self.bal_kind = np.array([resource_kind(n, use_requested=True) for n, _ in profile.balanced_resources],
+                                 dtype=np.int64)
+        self.weights = np.array([profile.score_weights.get(n, 0) for n in SCORE_PLUGIN_NAMES], dtype=np.int64)
+        ignored = set(profile.ignored_resources)
+        groups = set(profile.ignored_resource_groups)
+        self.check_col = np.array([not (is_extended(r) and (r in ignored or r.split("/")[0] in groups))
+                                   for r in cluster.resource_names], dtype=np.bool_)
+        self.fit_filter_on = "NodeResourcesFit" in profile.filters
+        self.pct = int(profile.percentage_of_nodes_to_score or 0)
+
+
+class Scheduler:
+    """kube-scheduler's scheduling cycle over a Cluster, seeded for reproducible tie-breaks."""
+
+    def __init__(self, profile: Optional[Profile] = None, seed: int = 0):
+        self.profile = profile or Profile.default()
+        self.profile.validate_profile()
+        self.seed = seed
+        self._rng = np.array([np.uint64(seed & (2**64 - 1))], dtype=np.uint64)
+        self._start = np.zeros(1, dtype=np.int64)   # nextStartNodeIndex (round robin across cycles)
+
+    # --- public ------------------------------------------------------------------------------------
+    def schedule(self, cluster: Cluster, pods: Sequence[Pod]) -> ScheduleResult:
+        """Place `pods` in order and bind them into `cluster`. Raises before changing anything on bad input."""
+        pods = list(pods)
+        self._validate(cluster, pods)
+        n_nodes = len(cluster.node_names)
+        if n_nodes == 0:
+            return ScheduleResult([None] * len(pods), np.full(len(pods), -1, np.int32),
+                                  ["no nodes available to schedule pods"] * len(pods), pods)
+        pod_req, pod_nz = cluster.pod_vectors(pods)
+        cp = CompiledProfile(self.profile, cluster)
+        classes, pod_cls = self._classes(cluster, pods)
+        arrays = _class_arrays(classes, n_nodes)
+        out = np.full(len(pods), -1, dtype=np.int32)
+        fail = np.zeros((len(pods), len(cluster.resource_names)), dtype=np.int32)
+        K.schedule_batch(cluster.allocatable, cluster.requested, cluster.nonzero_requested, cp.check_col,
+                         cp.fit_filter_on, pod_cls, pod_req, pod_nz, *arrays, cp.weights,
+                         cp.fit_col, cp.fit_kind, cp.fit_w, cp.strategy, cp.shape_u, cp.shape_s,
+                         cp.bal_col, cp.bal_kind, cp.pct, self._rng, self._start, out, fail)
+        placed = out >= 0
+        cluster._bound_pods.extend(p for p, ok in zip(pods, placed) if ok)
+        cluster._bound_nodes.append(out[placed].copy())
+        names = cluster.node_names
+        reasons: list[Optional[str]] = [None] * len(pods)
+        static_hist: dict[int, Counter] = {}
+        for i in np.flatnonzero(~placed):
+            c = int(pod_cls[i])
+            if c not in static_hist:
+                static_hist[c] = _static_histogram(cluster, classes[c])
+            reasons[i] = _fit_error(cluster, classes[c], static_hist[c], fail[i])
+        return ScheduleResult([names[i] if i >= 0 else None for i in out], out, reasons, pods)
+
+    def explain(self, cluster: Cluster, pod: Pod) -> Explanation:
+        """Filter reason and per-plugin scores on every node for `pod`; changes nothing."""
+        self._validate(cluster, [pod])
+        work = cluster if set(pod.requests) <= set(cluster.resource_index) else cluster.copy()
+        preq, pnz = work.pod_vectors([pod])
+        cp = CompiledProfile(self.profile, work)
+        cls = compile_class(work, pod, filters=set(self.profile.filters))
+        names = work.node_names
+        if cls.conflict:
+            return Explanation({n: REASON_CONFLICT for n in names}, {}, {}, None)
+        cand = np.arange(len(names), dtype=np.int64) if cls.candidates is None else cls.candidates.astype(np.int64)
+        aff = cls.affinity_raw if cls.affinity_raw is not None else np.zeros(0, dtype=np.int64)
+        bits, feasible, scores, totals, pick = K.explain_pod(
+            work.allocatable, work.requested, work.nonzero_requested, cp.check_col, cp.fit_filter_on,
+            preq[0], pnz[0], cls.code, cand, aff, cls.taint_raw, cp.weights, cp.fit_col, cp.fit_kind,
+            cp.fit_w, cp.strategy, cp.shape_u, cp.shape_s, cp.bal_col, cp.bal_kind, self._rng.copy())
+        in_cand = np.zeros(len(names), dtype=np.bool_)
+        in_cand[cand] = True
+        filt: dict[str, Optional[str]] = {}
+        for i, n in enumerate(names):
+            if not in_cand[i]:
+                filt[n] = REASON_ABSENT
+            elif cls.code[i] != 0:
+                filt[n] = static_reason(work, cls, i)
+            elif bits[i]:
+                filt[n] = ", ".join(_fit_reasons(work, int(bits[i])))
+            else:
+                filt[n] = None
+        out_scores: dict[str, dict[str, int]] = {}
+        for p, pname in enumerate(SCORE_PLUGIN_NAMES):
+            if len(feasible) and scores[p, 0] >= 0:
+                out_scores[pname] = {names[n]: int(scores[p, j]) for j, n in enumerate(feasible)}
+        total = {names[n]: int(totals[j]) for j, n in enumerate(feasible)}
+        return Explanation(filt, out_scores, total, names[feasible[pick]] if pick >= 0 else None)
+
+    # --- internals ---------------------------------------------------------------------------------
+    def _validate(self, cluster: Cluster, pods: Sequence[Pod]) -> None:
+        seen = set()
+        for i, p in enumerate(pods):
+            if not isinstance(p, Pod):
+                raise SchedulingError(f"pods[{i}]: expected kpack.Pod, got {type(p).__name__}")
+            if p.node_name is not None and p.node_name not in cluster.node_index:
+                raise SchedulingError(f"pod {p.key!r}: spec.nodeName {p.node_name!r} is not a node of this cluster")
+            if p.key in seen:
+                raise SchedulingError(f"pod {p.key!r}: duplicate pod in one schedule call")
+            seen.add(p.key)
+
+    def _classes(self, cluster: Cluster, pods: Sequence[Pod]) -> tuple[list[StaticClass], np.ndarray]:
+        keys: dict[tuple, int] = {}
+        classes: list[StaticClass] = []
+        pod_cls = np.empty(len(pods), dtype=np.int64)
+        labels = _Labels(cluster)
+        filters = set(self.profile.filters)
+        for i, p in enumerate(pods):
+            k = class_key(p)
+            c = keys.get(k)
+            if c is None:
+                c = keys[k] = len(classes)
+                classes.append(compile_class(cluster, p, labels, filters=filters))
+            pod_cls[i] = c
+        return classes, pod_cls
+
+
+def _class_arrays(classes: list[StaticClass], n: int) -> tuple:
+    """Stack per-class static data into the flat arrays schedule_batch reads."""
+    C = len(classes)
+    code = np.stack([c.code for c in classes]) if C else np.zeros((0, n), np.int8)
+    cand_len = np.array([-1 if c.candidates is None else len(c.candidates) for c in classes], dtype=np.int64)
+    cands = [c.candidates for c in classes if c.candidates is not None]
+    cand_flat = np.concatenate(cands).astype(np.int32) if cands else np.zeros(0, np.int32)
+    cand_off = np.zeros(C, dtype=np.int64)
+    off = 0
+    for i, c in enumerate(classes):
+        cand_off[i] = off
+        if c.candidates is not None:
+            off += len(c.candidates)
+    conflict = np.array([c.conflict for c in classes], dtype=np.bool_)
+    aff_row = np.full(C, -1, dtype=np.int64)
+    aff = []
+    for i, c in enumerate(classes):
+        if c.affinity_raw is not None:
+            aff_row[i] = len(aff)
+            aff.append(c.affinity_raw)
+    aff_rows = np.stack(aff) if aff else np.zeros((1, n), np.int64)
+    # Taint score rows are shared: most classes see the all-zero row.
+    taint_row = np.zeros(C, dtype=np.int64)
+    trows = [np.zeros(n, dtype=np.int64)]
+    for i, c in enumerate(classes):
+        if c.taint_raw.any():
+            taint_row[i] = len(trows)
+            trows.append(c.taint_raw)
+    return (code, cand_off, cand_len, cand_flat, conflict, aff_row, aff_rows, taint_row, np.stack(trows))
+
+
+def _fit_reasons(cluster: Cluster, bits: int) -> list[str]:
+    out = []
+    if bits >> COL_PODS & 1:
+        out.append("Too many pods")
+    for r, name in enumerate(cluster.resource_names):
+        if r != COL_PODS and bits >> r & 1:
+            out.append(f"Insufficient {name}")
+    return out
+
+
+def _static_histogram(cluster: Cluster, cls: StaticClass) -> Counter:
+    nodes = range(len(cluster.node_names)) if cls.candidates is None else cls.candidates
+    h: Counter = Counter()
+    for n in np.asarray(nodes)[cls.code[np.asarray(nodes, dtype=np.int64)] != 0]:
+        h[static_reason(cluster, cls, int(n))] += 1
+    if cls.candidates is not None and len(cluster.node_names) > len(cls.candidates):
+        h[REASON_ABSENT] += len(cluster.node_names) - len(cls.candidates)
+    return h
+
+
+def fit_error_message(n_nodes: int, hist: Counter) -> str:
+    """upstream FitError.Error(): "0/N nodes are available: <count reason>, ... ." sorted as strings."""
+    parts = sorted(f"{v} {k}" for k, v in hist.items() if v)
+    msg = f"0/{n_nodes} nodes are available:"
+    if parts:
+        msg += f" {', '.join(parts)}."
+    return msg
+
+
+def _fit_error(cluster: Cluster, cls: StaticClass, static_hist: Counter, fail_row: np.ndarray) -> str:
+    n = len(cluster.node_names)
+    if cls.conflict:
+        return fit_error_message(n, Counter({REASON_CONFLICT: 1})).replace(f"1 {REASON_CONFLICT}", REASON_CONFLICT)
+    h = Counter(static_hist)
+    if fail_row[COL_PODS]:
+        h["Too many pods"] += int(fail_row[COL_PODS])
+    for r, name in enumerate(cluster.resource_names):
+        if r != COL_PODS and fail_row[r]:
+            h[f"Insufficient {name}"] += int(fail_row[r])
+    return fit_error_message(n, h)
