@@ -157,6 +157,11 @@ def run_fgd(nodes_csv: str | Path, pods_csv: str | Path, policy: str, seed: int,
 
     arr = pods.take(order)
     mask = spec_masks(arr.gpu_spec, nodes.models)
+    req = np.stack([arr.cpu_milli, arr.memory_mib, arr.num_gpu.astype(np.int64), arr.gpu_milli.astype(np.int64),
+                    mask], axis=1)
+    _, pod_spec = np.unique(req, axis=0, return_inverse=True)
+    pod_spec = pod_spec.reshape(-1).astype(np.int64)
+    n_specs = int(pod_spec.max()) + 1 if len(pod_spec) else 0
     tp_mask = tp.masks(nodes.models)
     free = empty_device_table(nodes)
     cpu = nodes.cpu_milli.copy()
@@ -166,6 +171,7 @@ def run_fgd(nodes_csv: str | Path, pods_csv: str | Path, policy: str, seed: int,
     ev_arr, ev_alloc, ev_frag, ev_idle, placed = schedule_trace(
         pol.code, pol.sharing_device, free, nodes.num_gpu, cpu, mem, nodes.model_code, rank,
         arr.cpu_milli, arr.memory_mib, arr.num_gpu.astype(np.int64), arr.gpu_milli.astype(np.int64), mask,
+        pod_spec, n_specs,
         tp.cpu_milli, tp.gpu_milli, tp.num_gpu, tp_mask, tp.level_of, tp.popularity, tp.levels, kernel_seed,
     )
     seconds = time.perf_counter() - t0

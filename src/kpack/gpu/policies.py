@@ -208,9 +208,14 @@ def fgd_exact_device(n, cpu_req, g, free, cpu, model, R, cnt_ge, sum_lt, Fn, lev
 
 @njit(cache=True, nogil=True)
 def schedule_trace(policy, sharing_device, free, ndev, cpu, mem, model, rank,
-                   pod_cpu, pod_mem, pod_k, pod_g, pod_mask,
+                   pod_cpu, pod_mem, pod_k, pod_g, pod_mask, pod_spec, n_specs,
                    tp_cpu, tp_gpu, tp_num, tp_mask, tp_level, tp_p, levels, rng_seed):
     """Place pods one by one (FGD.md section 2 step 5). Mutates the node state arrays.
+
+    ``pod_spec`` numbers the distinct (cpu, mem, num_gpu, gpu_milli, model mask) request vectors.
+    Filter and score results are cached per (spec, node) and stamped with the node's version, which
+    changes only when a pod lands on the node: a placement changes one node, so every other node's
+    result for a spec seen before is reused. Results are identical to recomputing everything.
 
     Returns per-event arrays (arrived milli, allocated milli, cluster F, idle milli) and the chosen
     node per pod (-1 = failed).
@@ -236,6 +241,13 @@ def schedule_trace(policy, sharing_device, free, ndev, cpu, mem, model, rank,
     for n in range(N):
         F_total += Fn[n]
 
+    node_ver = np.ones(N, dtype=np.int32)
+    c_ver = np.zeros((n_specs, N), dtype=np.int32)
+    c_fit = np.zeros((n_specs, N), dtype=np.bool_)
+    c_score = np.zeros((n_specs, N), dtype=np.int64)
+    c_dev = np.zeros((n_specs, N), dtype=np.int32)
+    c_exact = np.zeros((n_specs, N), dtype=np.float64)
+
     ev_arrived = np.zeros(P, dtype=np.int64)
     ev_alloc = np.zeros(P, dtype=np.int64)
     ev_frag = np.zeros(P, dtype=np.float64)
@@ -243,10 +255,8 @@ def schedule_trace(policy, sharing_device, free, ndev, cpu, mem, model, rank,
     placed = np.full(P, -1, dtype=np.int32)
 
     feas = np.empty(N, dtype=np.int64)
-    score = np.empty(N, dtype=np.int64)
-    dev = np.empty(N, dtype=np.int64)
-    exact = np.empty(N, dtype=np.float64)
     tmp = np.empty(2, dtype=np.int64)
+    is_fgd = policy == FGD or policy == FGD_EXACT or policy == FGD_BESTFIT
 
     arrived = 0
     allocated = 0
@@ -255,60 +265,73 @@ def schedule_trace(policy, sharing_device, free, ndev, cpu, mem, model, rank,
         m_p = pod_mem[p]
         k = pod_k[p]
         g = pod_g[p]
+        sp = pod_spec[p]
         arrived += k * g
 
         nf = 0
         for n in range(N):
-            if node_fits(n, c_p, m_p, k, g, pod_mask[p], free, cpu, mem, model, nfull):
+            if c_ver[sp, n] != node_ver[n]:
+                c_ver[sp, n] = node_ver[n]
+                ok = node_fits(n, c_p, m_p, k, g, pod_mask[p], free, cpu, mem, model, nfull)
+                c_fit[sp, n] = ok
+                if ok and policy != RANDOM:
+                    sc = 0
+                    if policy == DOT_PRODUCT:
+                        sc = dot_product_score(cpu[n], R[n], c_p, k * g)
+                    elif policy == GPU_CLUSTERING:
+                        sc = gpu_clustering_score(tags[n], R[n], k, g)
+                    elif policy == GPU_PACKING:
+                        sc = gpu_packing_score(free[n], ndev[n], nfull[n], k, g)
+                    elif policy == BEST_FIT or policy == FGD_BESTFIT:
+                        sc = best_fit_raw_score(cpu[n], R[n], c_p, k * g)
+                    if is_fgd:
+                        c_exact[sp, n] = fgd_node(n, c_p, k, g, free, cpu, model, R, cnt_ge, sum_lt, Fn, levels,
+                                                  tp_cpu, tp_gpu, tp_num, tp_mask, tp_level, tp_p, tmp)
+                        c_dev[sp, n] = tmp[1]
+                        if policy == FGD:
+                            sc = tmp[0]
+                        elif policy == FGD_BESTFIT:
+                            # primary: quantised FGD score; secondary: best-fit raw score (0..100)
+                            sc = tmp[0] * 1000 + sc
+                    c_score[sp, n] = sc
+            if c_fit[sp, n]:
                 feas[nf] = n
                 nf += 1
 
         if nf > 0:
             chosen = -1
+            device = -1
             if policy == RANDOM:
                 chosen = feas[rand_below(rng, nf)]
             else:
-                for j in range(nf):
-                    n = feas[j]
-                    dev[j] = -1
-                    if policy == DOT_PRODUCT:
-                        score[j] = dot_product_score(cpu[n], R[n], c_p, k * g)
-                    elif policy == GPU_CLUSTERING:
-                        score[j] = gpu_clustering_score(tags[n], R[n], k, g)
-                    elif policy == GPU_PACKING:
-                        score[j] = gpu_packing_score(free[n], ndev[n], nfull[n], k, g)
-                    elif policy == BEST_FIT or policy == FGD_BESTFIT:
-                        score[j] = best_fit_raw_score(cpu[n], R[n], c_p, k * g)
-                    if policy == FGD or policy == FGD_EXACT or policy == FGD_BESTFIT:
-                        exact[j] = fgd_node(n, c_p, k, g, free, cpu, model, R, cnt_ge, sum_lt, Fn, levels,
-                                            tp_cpu, tp_gpu, tp_num, tp_mask, tp_level, tp_p, tmp)
-                        dev[j] = tmp[1]
-                        if policy == FGD:
-                            score[j] = tmp[0]
-                        elif policy == FGD_BESTFIT:
-                            # primary: quantised FGD score; secondary: best-fit raw score (0..100)
-                            score[j] = tmp[0] * 1000 + score[j]
+                lo = 0
+                hi = 0
                 if policy == BEST_FIT:
-                    lo = score[0]
-                    hi = score[0]
+                    lo = c_score[sp, feas[0]]
+                    hi = lo
                     for j in range(1, nf):
-                        lo = min(lo, score[j])
-                        hi = max(hi, score[j])
-                    for j in range(nf):
-                        score[j] = (score[j] - lo) * MAX_SCORE // (hi - lo) if hi > lo else 0
-                best_j = 0
+                        v = c_score[sp, feas[j]]
+                        lo = min(lo, v)
+                        hi = max(hi, v)
+                best = feas[0]
+                best_s = c_score[sp, best]
+                if policy == BEST_FIT:
+                    best_s = (best_s - lo) * MAX_SCORE // (hi - lo) if hi > lo else 0
                 for j in range(1, nf):
+                    n = feas[j]
                     if policy == FGD_EXACT:
-                        d = exact[j] - exact[best_j]
-                        if d > 1e-6 or (d >= -1e-6 and (R[feas[j]] < R[feas[best_j]] or (
-                                R[feas[j]] == R[feas[best_j]] and rank[feas[j]] < rank[feas[best_j]]))):
-                            best_j = j
-                    elif score[j] > score[best_j] or (score[j] == score[best_j]
-                                                      and rank[feas[j]] < rank[feas[best_j]]):
-                        best_j = j
-                chosen = feas[best_j]
+                        d = c_exact[sp, n] - c_exact[sp, best]
+                        if d > 1e-6 or (d >= -1e-6 and (R[n] < R[best] or (R[n] == R[best] and rank[n] < rank[best]))):
+                            best = n
+                        continue
+                    v = c_score[sp, n]
+                    if policy == BEST_FIT:
+                        v = (v - lo) * MAX_SCORE // (hi - lo) if hi > lo else 0
+                    if v > best_s or (v == best_s and rank[n] < rank[best]):
+                        best = n
+                        best_s = v
+                chosen = best
 
-            device = -1
             if k > 0 and g < FULL:
                 if sharing_device == DEVICE_RANDOM:
                     device = random_device(free[chosen], g, rng)
@@ -316,6 +339,8 @@ def schedule_trace(policy, sharing_device, free, ndev, cpu, mem, model, rank,
                     if policy == FGD_EXACT:
                         device = fgd_exact_device(chosen, c_p, g, free, cpu, model, R, cnt_ge, sum_lt, Fn, levels,
                                                   tp_cpu, tp_gpu, tp_num, tp_mask, tp_level, tp_p)
+                    elif is_fgd:
+                        device = c_dev[sp, chosen]
                     else:
                         fgd_node(chosen, c_p, k, g, free, cpu, model, R, cnt_ge, sum_lt, Fn, levels,
                                  tp_cpu, tp_gpu, tp_num, tp_mask, tp_level, tp_p, tmp)
@@ -327,6 +352,7 @@ def schedule_trace(policy, sharing_device, free, ndev, cpu, mem, model, rank,
             refresh_node(chosen, free, cpu, model, nfull, R, cnt_ge, sum_lt, Fn, levels,
                          tp_cpu, tp_gpu, tp_num, tp_mask, tp_level, tp_p)
             F_total += Fn[chosen] - old
+            node_ver[chosen] += 1
             placed[p] = chosen
 
         ev_arrived[p] = arrived
