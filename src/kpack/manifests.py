@@ -54,7 +54,8 @@ def parse_object(d: dict, source: str = "<manifest>") -> Manifest:
         err = e.errors()[0]
         loc = ".".join(str(x) for x in err["loc"])
         msg = err["msg"].removeprefix("Value error, ")
-        raise ManifestError(f"{source}: {kind}/{name}: {loc + ': ' if loc else ''}{msg}") from None
+        prefix = f"{loc}: " if loc and not msg.startswith(loc) else ""
+        raise ManifestError(f"{source}: {kind}/{name}: {prefix}{msg}") from None
     except ValueError as e:
         raise ManifestError(f"{source}: {kind}/{name}: {e}") from None
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any, Literal, Optional
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_serializer, field_validator, model_validator
 
 from .quantity import QuantityError, resource_value
 from .resources import (CPU, DEFAULT_MEMORY_REQUEST, DEFAULT_MILLI_CPU_REQUEST, MEMORY,
@@ -32,6 +32,11 @@ def _resource_map(v: Any, field: str, *, allow_negative: bool = False) -> dict[s
             raise ValueError(f"{field}[{name}]: must be non-negative, got {q!r}")
         out[str(name)] = val
     return out
+
+
+def quantities(values: dict[str, int]) -> dict[str, str]:
+    """Base-unit ints back to quantity strings (cpu as millicores) that the validators read back exactly."""
+    return {k: (f"{v}m" if k == CPU else str(v)) for k, v in values.items()}
 
 
 class Taint(_Model):
@@ -132,6 +137,10 @@ class Node(_Model):
     def _labels(cls, v: Any) -> dict[str, str]:
         return {str(k): str(x) for k, x in (v or {}).items()}
 
+    @field_serializer("allocatable")
+    def _dump_alloc(self, v: dict[str, int]) -> dict[str, str]:
+        return quantities(v)
+
     @classmethod
     def from_k8s(cls, manifest: dict) -> "Node":
         meta = manifest.get("metadata") or {}
@@ -221,6 +230,10 @@ class Pod(_Model):
                                  f"(cpu, memory, ephemeral-storage, hugepages-*) or an extended resource")
         return out
 
+    @field_serializer("requests")
+    def _dump_requests(self, v: dict[str, int]) -> dict[str, str]:
+        return quantities(v)
+
     @field_validator("node_selector", "labels", mode="before")
     @classmethod
     def _strmap(cls, v: Any) -> dict[str, str]:
@@ -280,8 +293,9 @@ class Pod(_Model):
             nz = dict(real)   # zero containers: no defaults (upstream tests rely on this)
         nz_cpu, nz_mem = nz.get(CPU, 0), nz.get(MEMORY, 0)
         aff = (spec.get("affinity") or {}).get("nodeAffinity")
+        # `requests` holds base units already; spell them as quantities so the validator reads them back exactly.
         return cls(name=name or meta.get("generateName", ""), namespace=meta.get("namespace") or "default",
-                   requests=real, scoring_cpu=nz_cpu, scoring_memory=nz_mem,
+                   requests=quantities(real), scoring_cpu=nz_cpu, scoring_memory=nz_mem,
                    node_selector=spec.get("nodeSelector") or {}, affinity=NodeAffinity.from_k8s(aff),
                    tolerations=spec.get("tolerations") or [], priority=int(spec.get("priority") or 0),
                    preemption_policy=spec.get("preemptionPolicy") or "PreemptLowerPriority",

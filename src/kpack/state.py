@@ -7,7 +7,7 @@ from typing import Iterable, Optional, Sequence
 
 import numpy as np
 
-from .models import Node, Pod, Taint
+from .models import Node, Pod, Taint, quantities
 from .resources import BASE_RESOURCES, COL_CPU, COL_MEMORY, COL_PODS
 
 _EFFECT_CODE = {"NoSchedule": 0, "PreferNoSchedule": 1, "NoExecute": 2}
@@ -198,7 +198,8 @@ class Cluster:
         if t and need - set(t[0]):
             raise ClusterError(f"{d / 'nodes.parquet'}: missing column(s) {sorted(need - set(t[0]))}")
         nodes = [Node(name=r["name"], unschedulable=r["unschedulable"], labels=dict(r["labels"] or []),
-                      taints=r["taints"] or [], allocatable=dict(r["allocatable"] or [])) for r in t]
+                      taints=r["taints"] or [], allocatable=quantities(dict(r["allocatable"] or [])))
+                 for r in t]
         pods = []
         for r in pq.read_table(d / "pods.parquet").to_pylist():
             p = Pod.model_validate_json(r["spec"])

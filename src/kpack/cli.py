@@ -1,0 +1,160 @@
+"""Command line: `kpack schedule`, `kpack explain`, and the subcommands other modules register."""
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import sys
+from pathlib import Path
+from typing import Optional, Sequence
+
+from pydantic import ValidationError
+
+from .daemonset import daemonset_pods
+from .manifests import ManifestError, load_manifests
+from .models import DaemonSet, Deployment, Node, Pod, ReplicaSet
+from .profile import Profile, ProfileError
+from .scheduler import Scheduler, SchedulingError
+from .state import Cluster, ClusterError
+
+# Modules that add their own subcommands with register(subparsers); missing ones are skipped.
+_PLUGINS = ("kpack.gpu.cli", "kpack.bench.cli")
+_ERRORS = (ManifestError, ProfileError, ClusterError, SchedulingError, ValidationError, OSError)
+
+
+class CliError(Exception):
+    """A one-line error for the user."""
+
+
+def _load(files: Sequence[str]) -> tuple[list[Node], list[Pod], list[Pod], list]:
+    """Nodes, bound pods, pending pods (in manifest order) and workload objects from manifest files."""
+    objs = [o for f in files for o in load_manifests(Path(f))]
+    nodes = [o for o in objs if isinstance(o, Node)]
+    if not nodes:
+        raise CliError(f"no Node objects in {', '.join(files)}: a cluster needs at least one node")
+    pods = [o for o in objs if isinstance(o, Pod)]
+    bound = [p for p in pods if p.node_name]
+    pending = [p for p in pods if not p.node_name]
+    workloads = [o for o in objs if isinstance(o, (Deployment, ReplicaSet, DaemonSet))]
+    return nodes, bound, pending, workloads
+
+
+def _expand(cluster: Cluster, pending: list[Pod], workloads: list) -> list[Pod]:
+    """Pending pods plus the pods workloads would create, in queue order (PrioritySort: priority desc,
+    then manifest order). DaemonSet pods are pinned per node like the DaemonSet controller does."""
+    out = list(pending)
+    for w in workloads:
+        if isinstance(w, DaemonSet):
+            out.extend(daemonset_pods(cluster, w).values())
+        else:
+            kind = "deployment" if isinstance(w, Deployment) else "replicaset"
+            for i in range(w.replicas):
+                p = w.template_pod(f"{w.name}-{i}")
+                out.append(p.model_copy(update={"owner": f"{kind}/{w.name}"}))
+    return sorted(out, key=lambda p: -p.priority)
+
+
+def _profile(config: Optional[str]) -> Profile:
+    if not config:
+        return Profile.default()
+    try:
+        text = Path(config).read_text()
+    except OSError as e:
+        raise CliError(f"--config {config}: {e.strerror}") from None
+    return Profile.from_k8s(text)
+
+
+def _setup(args) -> tuple[Cluster, list[Pod], Scheduler]:
+    nodes, bound, pending, workloads = _load(args.file)
+    cluster = Cluster(nodes, pods=bound)
+    queue = _expand(cluster, pending, workloads)
+    return cluster, queue, Scheduler(_profile(args.config), seed=args.seed)
+
+
+def cmd_schedule(args) -> int:
+    cluster, queue, sched = _setup(args)
+    res = sched.schedule(cluster, queue)
+    rows = [{"pod": p.key, "node": n, "reason": r} for p, n, r in zip(queue, res.node_names, res.reasons)]
+    if args.json:
+        print(json.dumps({"scheduled": res.scheduled, "unschedulable": len(queue) - res.scheduled,
+                          "placements": rows}, indent=2))
+        return 0
+    _table(["POD", "NODE", "REASON"], [[r["pod"], r["node"] or "<pending>", r["reason"] or ""] for r in rows])
+    print(f"\n{res.scheduled}/{len(queue)} pods scheduled onto {len(cluster)} nodes")
+    return 0
+
+
+def cmd_explain(args) -> int:
+    cluster, queue, sched = _setup(args)
+    matches = [i for i, p in enumerate(queue) if args.pod in (p.name, p.key)]
+    if not matches:
+        raise CliError(f"--pod {args.pod}: no such pending pod (known: {', '.join(p.name for p in queue[:10])}"
+                       f"{', ...' if len(queue) > 10 else ''})")
+    i = matches[0]
+    sched.schedule(cluster, queue[:i])          # the queue ahead of the pod, as `schedule` would place it
+    ex = sched.explain(cluster, queue[i])
+    if args.json:
+        print(json.dumps({"pod": queue[i].key, "filter": ex.filter, "scores": ex.scores, "total": ex.total,
+                          "selected": ex.selected}, indent=2))
+        return 0
+    plugins = list(ex.scores)
+    rows = []
+    for n in cluster.node_names:
+        reason = ex.filter[n]
+        rows.append([("* " if n == ex.selected else "  ") + n, "feasible" if reason is None else reason]
+                    + [str(ex.scores[p].get(n, "")) for p in plugins] + [str(ex.total.get(n, ""))])
+    weights = sched.profile.score_weights
+    print(f"pod {queue[i].key}: {len(ex.total)}/{len(cluster)} nodes feasible; selected: {ex.selected or '<none>'}")
+    _table(["NODE", "FILTER"] + [f"{p}(x{weights.get(p, 0)})" for p in plugins] + ["TOTAL"], rows)
+    return 0
+
+
+def _table(header: list[str], rows: list[list[str]]) -> None:
+    widths = [max(len(str(x)) for x in col) for col in zip(header, *rows)] if rows else [len(h) for h in header]
+    for r in [header] + rows:
+        print("  ".join(str(x).ljust(w) for x, w in zip(r, widths)).rstrip())
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="kpack", description="Fast, faithful Kubernetes scheduling and bin packing.")
+    sub = ap.add_subparsers(dest="command", required=True)
+    for name, fn, help_ in (("schedule", cmd_schedule, "dry-run placement: a table of pod -> node/reason"),
+                            ("explain", cmd_explain, "filter reasons and per-plugin scores per node for one pod")):
+        p = sub.add_parser(name, help=help_, description=help_)
+        p.add_argument("-f", "--file", action="append", required=True, metavar="MANIFESTS",
+                       help="YAML/JSON manifest file or directory (repeatable): Nodes, Pods, Deployments, "
+                            "ReplicaSets, DaemonSets")
+        p.add_argument("--config", help="KubeSchedulerConfiguration YAML (first profile is used)")
+        p.add_argument("--seed", type=int, default=0, help="tie-break seed (default 0)")
+        p.add_argument("--json", action="store_true", help="machine-readable output")
+        if name == "explain":
+            p.add_argument("--pod", required=True, help="pod name (or namespace/name) to explain")
+        p.set_defaults(func=fn)
+    for mod in _PLUGINS:
+        try:
+            m = importlib.import_module(mod)
+        except ModuleNotFoundError as e:
+            if e.name and mod.startswith(e.name):
+                continue
+            raise
+        m.register(sub)
+    return ap
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except (CliError, *_ERRORS) as e:
+        msg = str(e).splitlines()[0] if str(e) else type(e).__name__
+        if isinstance(e, ValidationError):
+            err = e.errors()[0]
+            msg = f"{'.'.join(map(str, err['loc']))}: {err['msg']}"
+        print(f"kpack: error: {msg}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,59 @@
+"""load_manifests: multi-document YAML, JSON, kind: List, and clear errors for bad input."""
+import json
+
+import pytest
+
+import kpack
+
+NODE = {"apiVersion": "v1", "kind": "Node", "metadata": {"name": "n1"}, "status": {"allocatable": {"cpu": "1"}}}
+POD = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p1"}, "spec": {"containers": [{"name": "c"}]}}
+
+
+def test_multi_document_yaml_and_list(tmp_path):
+    text = """
+apiVersion: v1
+kind: Node
+metadata: {name: a}
+---
+apiVersion: v1
+kind: List
+items:
+- {apiVersion: v1, kind: Pod, metadata: {name: p}, spec: {containers: [{name: c}]}}
+- apiVersion: apps/v1
+  kind: Deployment
+  metadata: {name: d}
+  spec: {replicas: 3, template: {spec: {containers: [{name: c}]}}}
+"""
+    f = tmp_path / "m.yaml"
+    f.write_text(text)
+    objs = kpack.load_manifests(f)
+    assert [type(o).__name__ for o in objs] == ["Node", "Pod", "Deployment"]
+    assert objs[2].replicas == 3
+    assert [type(o).__name__ for o in kpack.load_manifests(text)] == ["Node", "Pod", "Deployment"]
+
+
+def test_json_and_directory(tmp_path):
+    (tmp_path / "a.json").write_text(json.dumps({"kind": "List", "items": [NODE, POD]}))
+    (tmp_path / "b.yaml").write_text("kind: Node\nmetadata: {name: n2}\n")
+    objs = kpack.load_manifests(tmp_path)
+    assert [o.name for o in objs] == ["n1", "p1", "n2"]
+
+
+@pytest.mark.parametrize("text, match", [
+    ("kind: Node\nmetadata: {name: [unclosed", "malformed YAML"),
+    ("kind: Service\nmetadata: {name: s}\n", "unsupported kind 'Service'"),
+    ("kind: Pod\nmetadata: {name: p}\nspec: {containers: [{name: c, resources: {requests: {cpu: 1zz}}}]}\n",
+     r"Pod/p: .*requests\[cpu\]"),
+    ("kind: Pod\nmetadata: {name: p}\nspec: {containers: [{name: c, resources: {requests: {memory: '-1Gi'}}}]}\n",
+     "must be non-negative"),
+    ("kind: Node\nmetadata: {name: n}\nstatus: {allocatable: {cpu: lots}}\n", r"Node/n: allocatable\[cpu\]"),
+    ("- 1\n- 2\n", "not a mapping"),
+])
+def test_errors_name_object_and_field(text, match):
+    with pytest.raises(kpack.ManifestError, match=match):
+        kpack.load_manifests(text)
+
+
+def test_missing_file():
+    with pytest.raises(kpack.ManifestError, match="no such file"):
+        kpack.load_manifests("does/not/exist.yaml")
