@@ -24,7 +24,7 @@ from .devices import (
     random_device,
     refresh_node,
 )
-from .fragmentation import frag_after_change
+from .fragmentation import frag_after_change, frag_from_stats
 
 CPU_MAX = 128000  # normaliser: largest node CPU (milli)
 GPU_MAX = 8000  # normaliser: largest node GPU (milli)
@@ -38,6 +38,8 @@ BEST_FIT = 4
 FGD = 5
 FGD_EXACT = 6  # kpack: exact (unquantised) delta F, best-fit tie-break
 FGD_BESTFIT = 7  # kpack: quantised FGD score, ties broken by best fit before the random rank
+FGD_DEMAND = 8  # kpack: FGD with typical pods weighted by GPU demand (see Policy.weighting)
+FGD_XDEV = 9  # kpack: FGD host choice; sharing-pod device by exact delta F, ties to the fullest device
 
 
 @dataclass(frozen=True)
@@ -46,6 +48,7 @@ class Policy:
     code: int
     sharing_device: int  # DEVICE_* rule for GPU-sharing pods
     paper_label: str
+    weighting: str = "count"  # typical-pod weights for the score: "count" (paper) or "demand"
 
 
 POLICIES: dict[str, Policy] = {
@@ -59,6 +62,8 @@ POLICIES: dict[str, Policy] = {
         Policy("fgd", FGD, DEVICE_FGD, "FGD"),
         Policy("fgd-exact", FGD_EXACT, DEVICE_FGD, "FGD-exact (kpack)"),
         Policy("fgd-bestfit", FGD_BESTFIT, DEVICE_FGD, "FGD+BestFit (kpack)"),
+        Policy("fgd-xdev", FGD_XDEV, DEVICE_FGD, "FGD-exact-device (kpack)"),
+        Policy("fgd-demand", FGD_DEMAND, DEVICE_FGD, "FGD-demand (kpack)", weighting="demand"),
     )
 }
 PAPER_POLICIES = ("random", "dot-product", "gpu-clustering", "gpu-packing", "best-fit", "fgd")
@@ -209,13 +214,16 @@ def fgd_exact_device(n, cpu_req, g, free, cpu, model, R, cnt_ge, sum_lt, Fn, lev
 @njit(cache=True, nogil=True)
 def schedule_trace(policy, sharing_device, free, ndev, cpu, mem, model, rank,
                    pod_cpu, pod_mem, pod_k, pod_g, pod_mask, pod_spec, n_specs,
-                   tp_cpu, tp_gpu, tp_num, tp_mask, tp_level, tp_p, levels, rng_seed):
+                   tp_cpu, tp_gpu, tp_num, tp_mask, tp_level, tp_p, tp_ps, levels, rng_seed):
     """Place pods one by one (FGD.md section 2 step 5). Mutates the node state arrays.
 
     ``pod_spec`` numbers the distinct (cpu, mem, num_gpu, gpu_milli, model mask) request vectors.
     Filter and score results are cached per (spec, node) and stamped with the node's version, which
     changes only when a pod lands on the node: a placement changes one node, so every other node's
     result for a spec seen before is reused. Results are identical to recomputing everything.
+
+    ``tp_p`` is the typical-pod popularity of the fragmentation metric; ``tp_ps`` the one the FGD-family
+    scores use (the same array for the paper's FGD).
 
     Returns per-event arrays (arrived milli, allocated milli, cluster F, idle milli) and the chosen
     node per pod (-1 = failed).
@@ -231,11 +239,14 @@ def schedule_trace(policy, sharing_device, free, ndev, cpu, mem, model, rank,
     cnt_ge = np.zeros((N, max(L, 1)), dtype=np.int32)
     sum_lt = np.zeros((N, max(L, 1)), dtype=np.int64)
     Fn = np.zeros(N, dtype=np.float64)
+    Fs = np.zeros(N, dtype=np.float64)
     tags = np.zeros((N, N_TAGS), dtype=np.int32)
     capacity = 0
     for n in range(N):
         refresh_node(n, free, cpu, model, nfull, R, cnt_ge, sum_lt, Fn, levels,
                      tp_cpu, tp_gpu, tp_num, tp_mask, tp_level, tp_p)
+        Fs[n] = frag_from_stats(R[n], cpu[n], model[n], cnt_ge[n], sum_lt[n], tp_cpu, tp_gpu, tp_num, tp_mask,
+                                tp_level, tp_ps)
         capacity += R[n]
     F_total = 0.0
     for n in range(N):
@@ -256,7 +267,7 @@ def schedule_trace(policy, sharing_device, free, ndev, cpu, mem, model, rank,
 
     feas = np.empty(N, dtype=np.int64)
     tmp = np.empty(2, dtype=np.int64)
-    is_fgd = policy == FGD or policy == FGD_EXACT or policy == FGD_BESTFIT
+    is_fgd = policy == FGD or policy == FGD_EXACT or policy == FGD_BESTFIT or policy == FGD_DEMAND or policy == FGD_XDEV
 
     arrived = 0
     allocated = 0
@@ -285,10 +296,10 @@ def schedule_trace(policy, sharing_device, free, ndev, cpu, mem, model, rank,
                     elif policy == BEST_FIT or policy == FGD_BESTFIT:
                         sc = best_fit_raw_score(cpu[n], R[n], c_p, k * g)
                     if is_fgd:
-                        c_exact[sp, n] = fgd_node(n, c_p, k, g, free, cpu, model, R, cnt_ge, sum_lt, Fn, levels,
-                                                  tp_cpu, tp_gpu, tp_num, tp_mask, tp_level, tp_p, tmp)
+                        c_exact[sp, n] = fgd_node(n, c_p, k, g, free, cpu, model, R, cnt_ge, sum_lt, Fs, levels,
+                                                  tp_cpu, tp_gpu, tp_num, tp_mask, tp_level, tp_ps, tmp)
                         c_dev[sp, n] = tmp[1]
-                        if policy == FGD:
+                        if policy == FGD or policy == FGD_DEMAND or policy == FGD_XDEV:
                             sc = tmp[0]
                         elif policy == FGD_BESTFIT:
                             # primary: quantised FGD score; secondary: best-fit raw score (0..100)
@@ -336,14 +347,14 @@ def schedule_trace(policy, sharing_device, free, ndev, cpu, mem, model, rank,
                 if sharing_device == DEVICE_RANDOM:
                     device = random_device(free[chosen], g, rng)
                 elif sharing_device == DEVICE_FGD:
-                    if policy == FGD_EXACT:
-                        device = fgd_exact_device(chosen, c_p, g, free, cpu, model, R, cnt_ge, sum_lt, Fn, levels,
-                                                  tp_cpu, tp_gpu, tp_num, tp_mask, tp_level, tp_p)
+                    if policy == FGD_EXACT or policy == FGD_XDEV:
+                        device = fgd_exact_device(chosen, c_p, g, free, cpu, model, R, cnt_ge, sum_lt, Fs, levels,
+                                                  tp_cpu, tp_gpu, tp_num, tp_mask, tp_level, tp_ps)
                     elif is_fgd:
                         device = c_dev[sp, chosen]
                     else:
-                        fgd_node(chosen, c_p, k, g, free, cpu, model, R, cnt_ge, sum_lt, Fn, levels,
-                                 tp_cpu, tp_gpu, tp_num, tp_mask, tp_level, tp_p, tmp)
+                        fgd_node(chosen, c_p, k, g, free, cpu, model, R, cnt_ge, sum_lt, Fs, levels,
+                                 tp_cpu, tp_gpu, tp_num, tp_mask, tp_level, tp_ps, tmp)
                         device = tmp[1]
                 else:
                     device = best_fit_device(free[chosen], g)
@@ -351,6 +362,8 @@ def schedule_trace(policy, sharing_device, free, ndev, cpu, mem, model, rank,
             old = Fn[chosen]
             refresh_node(chosen, free, cpu, model, nfull, R, cnt_ge, sum_lt, Fn, levels,
                          tp_cpu, tp_gpu, tp_num, tp_mask, tp_level, tp_p)
+            Fs[chosen] = frag_from_stats(R[chosen], cpu[chosen], model[chosen], cnt_ge[chosen], sum_lt[chosen],
+                                         tp_cpu, tp_gpu, tp_num, tp_mask, tp_level, tp_ps)
             F_total += Fn[chosen] - old
             node_ver[chosen] += 1
             placed[p] = chosen
