@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import sys
 import time
+import warnings
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -219,6 +220,10 @@ def run_fgd(nodes_csv: str | Path, pods_csv: str | Path, policy: str, seed: int,
         ratio = np.where(ev_idle > 0, 100.0 * ev_frag / np.maximum(ev_idle, 1), 0.0)
     ratio_b = bin_curve(arrived_pct, ratio)
     failed = np.flatnonzero(placed < 0)
+    at100 = alloc_b[100]
+    if np.isnan(at100):  # sparse (tiny) traces: bins 99..101 empty -> last event at or below 100.5 %
+        last = np.searchsorted(arrived_pct, 100.5, side="right") - 1
+        at100 = 100.0 * ev_alloc[last] / C if last >= 0 else 0.0
     return RunResult(
         trace=trace_name(pods_csv),
         policy=pol.name,
@@ -230,11 +235,12 @@ def run_fgd(nodes_csv: str | Path, pods_csv: str | Path, policy: str, seed: int,
         allocation_pct=alloc_b,
         frag_amount_pct=frag_b,
         frag_ratio_pct=ratio_b,
-        unallocated_gpu_pct=float(100.0 - alloc_b[100]),
+        unallocated_gpu_pct=float(100.0 - at100),
         first_fail_arrived_pct=float(arrived_pct[failed[0]]) if len(failed) else float("nan"),
         seconds=seconds,
         n_typical=len(tp),
-        extra={"order": order, "placed": placed, "event_arrived_pct": arrived_pct},
+        extra={"order": order, "placed": placed, "event_arrived_pct": arrived_pct,
+               "event_allocation_pct": 100.0 * ev_alloc / C, "event_frag_milli": ev_frag},
     )
 
 
@@ -320,11 +326,13 @@ def median_curves(results: list[RunResult]) -> dict:
     for r in results:
         groups.setdefault((r.trace, r.policy), []).append(r)
     out = {}
-    for key, rs in groups.items():
-        out[key] = {
-            m: np.nanmedian(np.vstack([getattr(r, m) for r in rs]), axis=0)
-            for m in ("allocation_pct", "frag_amount_pct", "frag_ratio_pct")
-        }
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-nan bins of sparse traces stay nan
+        for key, rs in groups.items():
+            out[key] = {
+                m: np.nanmedian(np.vstack([getattr(r, m) for r in rs]), axis=0)
+                for m in ("allocation_pct", "frag_amount_pct", "frag_ratio_pct")
+            }
     return out
 
 
