@@ -8,6 +8,7 @@ from typing import Optional, Sequence
 
 import numpy as np
 
+from . import engines as E
 from . import kernels as K
 from .models import Pod
 from .predicates import (REASON_ABSENT, REASON_CONFLICT, StaticClass, _Labels, class_key, compile_class,
@@ -86,10 +87,14 @@ class CompiledProfile:
 class Scheduler:
     """kube-scheduler's scheduling cycle over a Cluster, seeded for reproducible tie-breaks."""
 
-    def __init__(self, profile: Optional[Profile] = None, seed: int = 0):
+    def __init__(self, profile: Optional[Profile] = None, seed: int = 0, engine: str = "auto"):
         self.profile = profile or Profile.default()
         self.profile.validate_profile()
         self.seed = seed
+        # Placement engine (engines/): "reference" = kernels.schedule_batch, "indexed" = state-class index,
+        # "auto" = indexed for batches of AUTO_MIN_PODS or more. All give identical decisions.
+        self.engine = E.check_engine(engine)
+        self.last_stats = E.EngineStats()
         self._rng = np.array([np.uint64(seed & (2**64 - 1))], dtype=np.uint64)
         self._start = np.zeros(1, dtype=np.int64)   # nextStartNodeIndex (round robin across cycles)
 
@@ -108,10 +113,8 @@ class Scheduler:
         arrays = _class_arrays(classes, n_nodes)
         out = np.full(len(pods), -1, dtype=np.int32)
         fail = np.zeros((len(pods), len(cluster.resource_names)), dtype=np.int32)
-        K.schedule_batch(cluster.allocatable, cluster.requested, cluster.nonzero_requested, cp.check_col,
-                         cp.fit_filter_on, pod_cls, pod_req, pod_nz, *arrays, cp.weights,
-                         cp.fit_col, cp.fit_kind, cp.fit_w, cp.strategy, cp.shape_u, cp.shape_s,
-                         cp.bal_col, cp.bal_kind, cp.pct, self._rng, self._start, out, fail)
+        self.last_stats = E.place(self.engine, cluster, cp, arrays, pod_cls, pod_req, pod_nz, None,
+                                  self._rng, self._start, out, fail)
         placed = out >= 0
         cluster._bound_pods.extend(p for p, ok in zip(pods, placed) if ok)
         cluster._bound_nodes.append(out[placed].copy())
@@ -124,6 +127,12 @@ class Scheduler:
                 static_hist[c] = _static_histogram(cluster, classes[c])
             reasons[i] = _fit_error(cluster, classes[c], static_hist[c], fail[i])
         return ScheduleResult([names[i] if i >= 0 else None for i in out], out, reasons, pods)
+
+    def schedule_arrays(self, cluster: Cluster, batch) -> ScheduleResult:
+        """`schedule` for a `kpack.batch.PodBatch` (spec Pods + an int32 spec index per pod): same decisions,
+        no per-pod Python objects. `result.pods` is empty; `batch.pod(i)` materialises pod i."""
+        from .batch import schedule_batch_arrays
+        return schedule_batch_arrays(self, cluster, batch)
 
     def explain(self, cluster: Cluster, pod: Pod) -> Explanation:
         """Filter reason and per-plugin scores on every node for `pod`; changes nothing."""

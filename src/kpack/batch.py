@@ -1,0 +1,188 @@
+"""Array-level entry points: a cluster built from columnar arrays and a `PodBatch` (a few spec Pods plus an
+int32 spec index per pod), so a million pods never become a million pydantic objects."""
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence as _SequenceABC
+from dataclasses import dataclass
+from typing import Optional, Sequence
+
+import numpy as np
+
+from .models import Node, Pod, Taint
+from .resources import BASE_RESOURCES
+from .state import _EFFECT_CODE, Cluster, ClusterError
+
+
+@dataclass
+class PodBatch:
+    """Pods to schedule, in order: pod i is a copy of `specs[spec_index[i]]` named `<spec name>-<i>`.
+
+    Only `specs` are pydantic objects; scheduling reads `spec_index` as an array.
+    """
+    specs: list[Pod]
+    spec_index: np.ndarray
+
+    def __post_init__(self) -> None:
+        self.specs = list(self.specs)
+        self.spec_index = np.ascontiguousarray(self.spec_index, dtype=np.int32)
+        if self.spec_index.ndim != 1:
+            raise ValueError("PodBatch.spec_index: must be a 1-D integer array")
+        if len(self.spec_index) and (self.spec_index.min() < 0 or self.spec_index.max() >= len(self.specs)):
+            bad = int(self.spec_index[(self.spec_index < 0) | (self.spec_index >= len(self.specs))][0])
+            raise ValueError(f"PodBatch.spec_index: {bad} is not an index into specs (len {len(self.specs)})")
+        for i, p in enumerate(self.specs):
+            if not isinstance(p, Pod):
+                raise ValueError(f"PodBatch.specs[{i}]: expected kpack.Pod, got {type(p).__name__}")
+
+    @classmethod
+    def from_pods(cls, pods: Sequence[Pod]) -> "PodBatch":
+        """Every pod its own spec (used by tests to compare with `Scheduler.schedule`)."""
+        return cls(list(pods), np.arange(len(pods), dtype=np.int32))
+
+    def __len__(self) -> int:
+        return len(self.spec_index)
+
+    def pod(self, i: int) -> Pod:
+        """Materialise pod i (for reports; not used on the scheduling path)."""
+        s = self.specs[int(self.spec_index[i])]
+        return s.model_copy(update={"name": f"{s.name}-{i}"})
+
+
+class _LazyNodes(_SequenceABC):
+    """Node objects of an array-built cluster, created only when someone asks for them."""
+
+    def __init__(self, cluster: Cluster):
+        self._c = cluster
+
+    def __len__(self) -> int:
+        return len(self._c.node_names)
+
+    def __getitem__(self, i):  # type: ignore[override]
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(len(self)))]
+        c = self._c
+        alloc = {r: int(v) for r, v in zip(c.resource_names, c.allocatable[i]) if v}
+        labels = {c.label_keys[k]: c.label_values[v] for k, v in enumerate(c.label_codes[i]) if v >= 0}
+        taints = [c.taints[t] for t in c.node_taints[i] if t >= 0]
+        return Node(name=c.node_names[i], allocatable=alloc, labels=labels, taints=taints,
+                    unschedulable=bool(c.unschedulable[i]))
+
+
+def cluster_from_arrays(node_names: Sequence[str], resource_names: Sequence[str], allocatable: np.ndarray, *,
+                        label_keys: Sequence[str] = (), label_values: Sequence[str] = (),
+                        label_codes: Optional[np.ndarray] = None, taints: Sequence[Taint] = (),
+                        node_taints: Optional[np.ndarray] = None,
+                        unschedulable: Optional[np.ndarray] = None) -> Cluster:
+    """A `Cluster` from columnar arrays, equal to `Cluster(nodes)` for the same nodes.
+
+    `resource_names` must start with cpu, memory, ephemeral-storage, pods (base units: millicores, bytes,
+    counts); `label_codes` int32 [N, K] indexes `label_values` (-1 = absent), `node_taints` int32 [N, T]
+    indexes `taints` (-1 padded, node order). Node objects are built lazily if `cluster.nodes` is read.
+    """
+    names = list(node_names)
+    n = len(names)
+    rn = list(resource_names)
+    if tuple(rn[:len(BASE_RESOURCES)]) != BASE_RESOURCES:
+        raise ClusterError(f"resource_names: must start with {list(BASE_RESOURCES)}, got {rn[:4]}")
+    alloc = np.ascontiguousarray(allocatable, dtype=np.int64)
+    if alloc.shape != (n, len(rn)):
+        raise ClusterError(f"allocatable: expected shape {(n, len(rn))}, got {alloc.shape}")
+    if (alloc < 0).any():
+        raise ClusterError("allocatable: must be non-negative")
+    index = {x: i for i, x in enumerate(names)}
+    if len(index) != n:
+        dup = next(x for x, k in Counter(names).items() if k > 1)
+        raise ClusterError(f"duplicate node name {dup!r}")
+    c = Cluster.__new__(Cluster)
+    c.node_names = names
+    c.node_index = index
+    c.resource_names = rn
+    c.resource_index = {r: i for i, r in enumerate(rn)}
+    c.allocatable = alloc
+    c.requested = np.zeros_like(alloc)
+    c.nonzero_requested = np.zeros((n, 2), dtype=np.int64)
+    c.unschedulable = (np.zeros(n, dtype=np.bool_) if unschedulable is None
+                       else np.ascontiguousarray(unschedulable, dtype=np.bool_))
+    keys = list(label_keys)
+    codes = (np.full((n, len(keys)), -1, dtype=np.int32) if label_codes is None
+             else np.ascontiguousarray(label_codes, dtype=np.int32))
+    if codes.shape != (n, len(keys)):
+        raise ClusterError(f"label_codes: expected shape {(n, len(keys))}, got {codes.shape}")
+    # Cluster keeps label keys sorted; reorder the columns to match.
+    order = sorted(range(len(keys)), key=lambda k: keys[k])
+    c.label_keys = [keys[k] for k in order]
+    c.label_key_index = {k: i for i, k in enumerate(c.label_keys)}
+    c.label_codes = np.ascontiguousarray(codes[:, order]) if order != list(range(len(keys))) else codes
+    c.label_values = list(label_values)
+    c.label_value_index = {v: i for i, v in enumerate(c.label_values)}
+    c.taints = list(taints)
+    c.taint_effect = np.array([_EFFECT_CODE[t.effect] for t in c.taints], dtype=np.int8)
+    c.node_taints = (np.zeros((n, 0), dtype=np.int32) if node_taints is None
+                     else np.ascontiguousarray(node_taints, dtype=np.int32))
+    c._nodes = _LazyNodes(c)
+    c._bound_pods = []
+    c._bound_nodes = []
+    return c
+
+
+def bind_arrays(cluster: Cluster, specs: Sequence[Pod], spec_index: np.ndarray, node_index: np.ndarray) -> None:
+    """Bind pods given as (spec, node) index arrays: adds their requests (`Cluster.bind` without objects)."""
+    spec_index = np.asarray(spec_index, dtype=np.int64)
+    node_index = np.asarray(node_index, dtype=np.int64)
+    ok = node_index >= 0
+    if not ok.any():
+        return
+    sreq, snz = cluster.pod_vectors(list(specs))
+    np.add.at(cluster.requested, node_index[ok], sreq[spec_index[ok]])
+    np.add.at(cluster.nonzero_requested, node_index[ok], snz[spec_index[ok]])
+    cluster._bound_pods.extend(specs[i] for i in spec_index[ok])
+    cluster._bound_nodes.append(node_index[ok].astype(np.int32))
+
+
+def schedule_batch_arrays(sched, cluster: Cluster, batch: PodBatch):
+    """Implementation of `Scheduler.schedule_arrays` (see there)."""
+    from . import engines as E
+    from .scheduler import (CompiledProfile, ScheduleResult, SchedulingError, _class_arrays, _fit_error,
+                            _static_histogram)
+    if not isinstance(batch, PodBatch):
+        raise SchedulingError(f"batch: expected kpack.batch.PodBatch, got {type(batch).__name__}")
+    specs = batch.specs
+    for i, p in enumerate(specs):
+        if p.node_name is not None and p.node_name not in cluster.node_index:
+            raise SchedulingError(f"specs[{i}] {p.key!r}: spec.nodeName {p.node_name!r} is not a node of "
+                                  "this cluster")
+    P = len(batch)
+    n_nodes = len(cluster.node_names)
+    if n_nodes == 0:
+        return ScheduleResult([None] * P, np.full(P, -1, np.int32), ["no nodes available to schedule pods"] * P, [])
+    spec_req, spec_nz = cluster.pod_vectors(specs)
+    cp = CompiledProfile(sched.profile, cluster)
+    classes, spec_cls = sched._classes(cluster, specs)
+    arrays = _class_arrays(classes, n_nodes)
+    out = np.full(P, -1, dtype=np.int32)
+    fail = np.zeros((P, len(cluster.resource_names)), dtype=np.int32)
+    sched.last_stats = E.place(sched.engine, cluster, cp, arrays, spec_cls, spec_req, spec_nz, batch.spec_index,
+                               sched._rng, sched._start, out, fail)
+    placed = out >= 0
+    idx = batch.spec_index[placed]
+    cluster._bound_pods.extend(map(specs.__getitem__, idx.tolist()))
+    cluster._bound_nodes.append(out[placed].copy())
+    names = np.array(list(cluster.node_names) + [None], dtype=object)
+    node_names = names[np.where(placed, out, n_nodes)].tolist()
+    reasons: list = [None] * P
+    failed = np.flatnonzero(~placed)
+    if len(failed):
+        # One message per distinct (class, fit failure counts).
+        key = np.hstack([spec_cls[batch.spec_index[failed]][:, None].astype(np.int64), fail[failed].astype(np.int64)])
+        uniq, inv = np.unique(key, axis=0, return_inverse=True)
+        static_hist: dict = {}
+        msgs = []
+        for row in uniq:
+            c = int(row[0])
+            if c not in static_hist:
+                static_hist[c] = _static_histogram(cluster, classes[c])
+            msgs.append(_fit_error(cluster, classes[c], static_hist[c], row[1:]))
+        for i, m in zip(failed.tolist(), inv.reshape(-1).tolist()):
+            reasons[i] = msgs[m]
+    return ScheduleResult(node_names, out, reasons, [])

@@ -1,0 +1,146 @@
+"""Placement engines behind `Scheduler`: `reference` (kernels.schedule_batch, the node scan) and `indexed`
+(state-class buckets, engines/indexed.py). Both produce identical placements, reasons, rng and start state;
+`auto` picks `indexed` for batches large enough to amortise building its index."""
+from __future__ import annotations
+
+from typing import Optional
+
+import numpy as np
+
+from .. import kernels as K
+from . import indexed as IX
+
+ENGINES = ("auto", "reference", "indexed")
+AUTO_MIN_PODS = 32                   # below this, one node scan per pod is cheaper than building the index
+INDEX_BUDGET_BYTES = 128 << 20       # bucket table size limit (bitsets dominate: N/8 bytes per bucket)
+
+
+class EngineStats:
+    """What the last `place` call did (for benchmarks and --verbose output)."""
+
+    def __init__(self) -> None:
+        self.engine = ""
+        self.indexed_pods = 0
+        self.reference_pods = 0
+        self.buckets = 0
+        self.types = 0
+
+    def __repr__(self) -> str:
+        return (f"EngineStats(engine={self.engine!r}, indexed_pods={self.indexed_pods}, "
+                f"reference_pods={self.reference_pods}, types={self.types}, buckets={self.buckets})")
+
+
+def check_engine(engine: str) -> str:
+    if engine not in ENGINES:
+        raise ValueError(f"engine: expected one of {', '.join(ENGINES)}, got {engine!r}")
+    return engine
+
+
+def _static_types(cluster, arrays, full_classes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Node static type ids (equal allocatable, labels, taints, cordon flag and, where a class reads more,
+    equal class rows) and one representative node per type."""
+    code, _, _, _, _, aff_row, aff_rows, taint_row, taint_rows = arrays
+    parts = [cluster.allocatable, cluster.label_codes.astype(np.int64), cluster.node_taints.astype(np.int64),
+             cluster.unschedulable.astype(np.int64)[:, None]]
+    empty = np.zeros(0, dtype=np.int64)
+    while True:
+        mat = np.ascontiguousarray(np.hstack(parts))
+        _, rep, ntype = np.unique(mat, axis=0, return_index=True, return_inverse=True)
+        ntype = ntype.reshape(-1).astype(np.int32)
+        rep = rep.astype(np.int64)
+        bad = []
+        for c in full_classes:
+            ar = aff_row[c]
+            arow = aff_rows[ar] if ar >= 0 else empty
+            if not IX.static_types_consistent(ntype, rep, code[c], arow, taint_rows[taint_row[c]]):
+                bad.append(c)
+        if not bad:
+            return ntype, rep
+        # A class reads something beyond labels/taints (node names via matchFields or NodeName): refine.
+        for c in bad:
+            parts.append((code[c] == 0).astype(np.int64)[:, None])
+            parts.append(taint_rows[taint_row[c]][:, None])
+            if aff_row[c] >= 0:
+                parts.append(aff_rows[aff_row[c]][:, None])
+
+
+def place(engine: str, cluster, cp, arrays, spec_cls: np.ndarray, spec_req: np.ndarray, spec_nz: np.ndarray,
+          pod_spec: Optional[np.ndarray], rng: np.ndarray, start: np.ndarray, out: np.ndarray,
+          fail: np.ndarray, stats: Optional[EngineStats] = None) -> EngineStats:
+    """Place pods in order: pod p is spec `pod_spec[p]` (None: pod p is spec p). Mutates cluster.requested,
+    cluster.nonzero_requested, rng, start; fills out (node or -1) and fail (fit failure counts)."""
+    stats = stats or EngineStats()
+    n_pods = len(out)
+    if pod_spec is None:
+        pod_spec = np.arange(n_pods, dtype=np.int32)
+    engine = check_engine(engine)
+    if engine == "auto":
+        engine = "indexed" if n_pods >= AUTO_MIN_PODS else "reference"
+    stats.engine = engine
+    alloc, req, nz = cluster.allocatable, cluster.requested, cluster.nonzero_requested
+    prof = (cp.weights, cp.fit_col, cp.fit_kind, cp.fit_w, cp.strategy, cp.shape_u, cp.shape_s,
+            cp.bal_col, cp.bal_kind)
+    p_done = 0
+    if engine == "indexed" and n_pods:
+        p_done = _run_indexed(cluster, cp, arrays, spec_cls, spec_req, spec_nz, pod_spec, rng, start, out, fail,
+                              prof, stats)
+    stats.indexed_pods = p_done
+    stats.reference_pods = n_pods - p_done
+    if p_done < n_pods:
+        ps = pod_spec[p_done:]
+        K.schedule_batch(alloc, req, nz, cp.check_col, cp.fit_filter_on, np.ascontiguousarray(spec_cls[ps]),
+                         np.ascontiguousarray(spec_req[ps]), np.ascontiguousarray(spec_nz[ps]), *arrays, *prof,
+                         cp.pct, rng, start, out[p_done:], fail[p_done:])
+    return stats
+
+
+def _run_indexed(cluster, cp, arrays, spec_cls, spec_req, spec_nz, pod_spec, rng, start, out, fail, prof,
+                 stats: EngineStats) -> int:
+    code, cand_off, cand_len, cand_flat, conflict, aff_row, aff_rows, taint_row, taint_rows = arrays
+    alloc, req, nz = cluster.allocatable, cluster.requested, cluster.nonzero_requested
+    N, R = alloc.shape
+    used = np.unique(spec_cls)
+    full = used[(cand_len[used] < 0) & ~conflict[used]]
+    ntype, rep = _static_types(cluster, arrays, full)
+    T = len(rep)
+    talloc = np.ascontiguousarray(alloc[rep])
+    # Per class: the static types its static filters accept.
+    C = len(cand_len)
+    lists = [np.zeros(0, np.int64)] * C
+    for c in full:
+        lists[c] = np.flatnonzero(code[c][rep] == 0)
+    cls_toff = np.zeros(C + 1, dtype=np.int64)
+    cls_toff[1:] = np.cumsum([len(x) for x in lists])
+    cls_tflat = np.concatenate(lists).astype(np.int64) if C else np.zeros(0, np.int64)
+    taff = np.ascontiguousarray(aff_rows[:, rep])
+    ttaint = np.ascontiguousarray(taint_rows[:, rep])
+    # Bucket table, sized by a memory budget (the bitsets are N/8 bytes per bucket).
+    nw = (N + 63) // 64
+    nsb = (nw + IX.SB_WORDS - 1) // IX.SB_WORDS
+    per_bucket = nw * 8 + nsb * 4 + 3 * R * 8 + 64
+    cap = int(min(1 << 16, max(256, INDEX_BUDGET_BYTES // per_bucket)))
+    btype = np.zeros(cap, dtype=np.int64)
+    breq = np.zeros((cap, R), dtype=np.int64)
+    bnz = np.zeros((cap, 2), dtype=np.int64)
+    balloc = np.zeros((cap, R), dtype=np.int64)
+    bits = np.zeros((cap, nw), dtype=np.uint64)
+    sbc = np.zeros((cap, nsb), dtype=np.int32)
+    bcount = np.zeros(cap, dtype=np.int64)
+    bnext = np.full(cap, -1, dtype=np.int64)
+    bprev = np.full(cap, -1, dtype=np.int64)
+    thead = np.full(T, -1, dtype=np.int64)
+    hsize = 1 << int(2 * cap - 1).bit_length()
+    htab = np.full(hsize, -1, dtype=np.int64)
+    nb = np.zeros(1, dtype=np.int64)
+    nbucket = np.zeros(N, dtype=np.int64)
+    stats.types = T
+    if not IX.build_index(ntype, req, nz, talloc, btype, breq, bnz, balloc, htab, nb, nbucket, bits, sbc,
+                          bcount, bnext, bprev, thead):
+        stats.buckets = int(nb[0])
+        return 0
+    done = IX.run(alloc, req, nz, cp.check_col, cp.fit_filter_on, pod_spec, spec_cls, spec_req, spec_nz,
+                  code, cand_off, cand_len, cand_flat, conflict, aff_row, aff_rows, taint_row, taint_rows, *prof,
+                  cp.pct, rng, start, out, fail, ntype, talloc, cls_toff, cls_tflat, taff, ttaint,
+                  nbucket, btype, breq, bnz, balloc, bits, sbc, bcount, bnext, bprev, thead, htab, nb, 0)
+    stats.buckets = int(nb[0])
+    return int(done)
