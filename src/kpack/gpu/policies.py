@@ -40,6 +40,12 @@ FGD_EXACT = 6  # kpack: exact (unquantised) delta F, best-fit tie-break
 FGD_BESTFIT = 7  # kpack: quantised FGD score, ties broken by best fit before the random rank
 FGD_DEMAND = 8  # kpack: FGD with typical pods weighted by GPU demand (see Policy.weighting)
 FGD_XDEV = 9  # kpack: FGD host choice; sharing-pod device by exact delta F, ties to the fullest device
+FGD_LEASTR = 10  # kpack: quantised FGD score, ties -> least free GPU milli, then rank
+FGD_USED = 11  # kpack: quantised FGD score, ties -> nodes already hosting GPU work, then rank
+FGD_BIN = 16  # kpack: exact delta F binned to floor(delta F / tolerance) milli, ties -> lowest rank
+FGD_SEC = 30  # kpack (exploration): quantised FGD score, ties -> secondary score (30 + j), then rank
+FIRST_FIT = 20  # kpack baseline: every node scores 0, so the random node rank alone decides
+FGD_TOL = 12  # kpack: exact delta F; every node within ``tolerance`` milli of the best ties -> lowest rank
 
 
 @dataclass(frozen=True)
@@ -49,6 +55,8 @@ class Policy:
     sharing_device: int  # DEVICE_* rule for GPU-sharing pods
     paper_label: str
     weighting: str = "count"  # typical-pod weights for the score: "count" (paper) or "demand"
+    tolerance: float = 0.0  # FGD_TOL: delta-F band (milli-GPU) treated as a tie
+    node_order: str = "random"  # tie-break order: "random" (paper) or a static key, see experiment.node_rank
 
 
 POLICIES: dict[str, Policy] = {
@@ -63,6 +71,28 @@ POLICIES: dict[str, Policy] = {
         Policy("fgd-exact", FGD_EXACT, DEVICE_FGD, "FGD-exact (kpack)"),
         Policy("fgd-bestfit", FGD_BESTFIT, DEVICE_FGD, "FGD+BestFit (kpack)"),
         Policy("fgd-xdev", FGD_XDEV, DEVICE_FGD, "FGD-exact-device (kpack)"),
+        Policy("fgd-leastr", FGD_LEASTR, DEVICE_FGD, "FGD+LeastFree (kpack)"),
+        Policy("fgd-used", FGD_USED, DEVICE_FGD, "FGD+Used (kpack)"),
+        Policy("fgd-bin100", FGD_BIN, DEVICE_FGD, "FGD-bin100 (kpack)", tolerance=100.0),
+        Policy("fgd-bin250", FGD_BIN + 1, DEVICE_FGD, "FGD-bin250 (kpack)", tolerance=250.0),
+        Policy("fgd-bin500", FGD_BIN + 2, DEVICE_FGD, "FGD-bin500 (kpack)", tolerance=500.0),
+        Policy("fgd-bin1000", FGD_BIN + 3, DEVICE_FGD, "FGD-bin1000 (kpack)", tolerance=1000.0),
+        Policy("fgd-o-gpuasc", FGD + 100, DEVICE_FGD, "t", node_order="gpu-asc"),
+        Policy("fgd-o-gpudesc", FGD + 101, DEVICE_FGD, "t", node_order="gpu-desc"),
+        Policy("fgd-o-cpgasc", FGD + 102, DEVICE_FGD, "t", node_order="cpg-asc"),
+        Policy("fgd-o-cpgdesc", FGD + 103, DEVICE_FGD, "t", node_order="cpg-desc"),
+        Policy("fgd-allm", FGD + 104, DEVICE_FGD, "FGD-allM (kpack)", weighting="all"),
+        Policy("fgd-sec-packing", FGD_SEC + 0, DEVICE_FGD, "x"),
+        Policy("fgd-sec-clustering", FGD_SEC + 1, DEVICE_FGD, "x"),
+        Policy("fgd-sec-dot", FGD_SEC + 2, DEVICE_FGD, "x"),
+        Policy("fgd-sec-cpuasc", FGD_SEC + 3, DEVICE_FGD, "x"),
+        Policy("fgd-sec-cpudesc", FGD_SEC + 4, DEVICE_FGD, "x"),
+        Policy("fgd-sec-nfullasc", FGD_SEC + 5, DEVICE_FGD, "x"),
+        Policy("fgd-sec-anyused", FGD_SEC + 6, DEVICE_FGD, "x"),
+        Policy("first-fit", FIRST_FIT, DEVICE_BEST_FIT, "FirstFit (kpack)"),
+        Policy("fgd-tol20", FGD_TOL, DEVICE_FGD, "FGD-tol20 (kpack)", tolerance=20.0),
+        Policy("fgd-tol40", FGD_TOL + 1, DEVICE_FGD, "FGD-tol40 (kpack)", tolerance=40.0),
+        Policy("fgd-tol80", FGD_TOL + 2, DEVICE_FGD, "FGD-tol80 (kpack)", tolerance=80.0),
         Policy("fgd-demand", FGD_DEMAND, DEVICE_FGD, "FGD-demand (kpack)", weighting="demand"),
     )
 }
@@ -207,6 +237,22 @@ def fgd_exact_device(n, cpu_req, g, free, cpu, model, R, cnt_ge, sum_lt, Fn, lev
     return best_i
 
 
+@njit(cache=True, nogil=True)
+def fgd_exact_node(n, cpu_req, k, g, free, cpu, model, R, cnt_ge, sum_lt, Fn, levels,
+                   tp_cpu, tp_gpu, tp_num, tp_mask, tp_level, tp_p, out):
+    """Exact best delta F = F_n - min F_n' on node ``n``; out[1] = its device (sharing pods, else -1)."""
+    if k == 0 or g >= FULL:
+        return fgd_node(n, cpu_req, k, g, free, cpu, model, R, cnt_ge, sum_lt, Fn, levels,
+                        tp_cpu, tp_gpu, tp_num, tp_mask, tp_level, tp_p, out)
+    i = fgd_exact_device(n, cpu_req, g, free, cpu, model, R, cnt_ge, sum_lt, Fn, levels,
+                         tp_cpu, tp_gpu, tp_num, tp_mask, tp_level, tp_p)
+    r = free[n, i]
+    Fp = frag_after_change(R[n], cpu[n] - cpu_req, model[n], cnt_ge[n], sum_lt[n], 1, r, r - g,
+                           tp_cpu, tp_gpu, tp_num, tp_mask, tp_level, tp_p, levels)
+    out[1] = i
+    return Fn[n] - Fp
+
+
 # ----------------------------------------------------------------------------------------------
 # the online loop
 
@@ -214,7 +260,7 @@ def fgd_exact_device(n, cpu_req, g, free, cpu, model, R, cnt_ge, sum_lt, Fn, lev
 @njit(cache=True, nogil=True)
 def schedule_trace(policy, sharing_device, free, ndev, cpu, mem, model, rank,
                    pod_cpu, pod_mem, pod_k, pod_g, pod_mask, pod_spec, n_specs,
-                   tp_cpu, tp_gpu, tp_num, tp_mask, tp_level, tp_p, tp_ps, levels, rng_seed):
+                   tp_cpu, tp_gpu, tp_num, tp_mask, tp_level, tp_p, tp_ps, levels, rng_seed, tolerance):
     """Place pods one by one (FGD.md section 2 step 5). Mutates the node state arrays.
 
     ``pod_spec`` numbers the distinct (cpu, mem, num_gpu, gpu_milli, model mask) request vectors.
@@ -231,6 +277,12 @@ def schedule_trace(policy, sharing_device, free, ndev, cpu, mem, model, rank,
     N = free.shape[0]
     L = levels.shape[0]
     P = pod_cpu.shape[0]
+    if FGD + 100 <= policy < FGD + 110:
+        policy = FGD
+    if FGD_TOL <= policy < FGD_TOL + 4:
+        policy = FGD_TOL
+    if FGD_BIN <= policy < FGD_BIN + 4:
+        policy = FGD_BIN
     rng = np.empty(1, dtype=np.uint64)
     rng[0] = np.uint64(rng_seed)
 
@@ -253,6 +305,7 @@ def schedule_trace(policy, sharing_device, free, ndev, cpu, mem, model, rank,
         F_total += Fn[n]
 
     node_ver = np.ones(N, dtype=np.int32)
+    cpu_used = np.zeros(N, dtype=np.bool_)
     c_ver = np.zeros((n_specs, N), dtype=np.int32)
     c_fit = np.zeros((n_specs, N), dtype=np.bool_)
     c_score = np.zeros((n_specs, N), dtype=np.int64)
@@ -267,7 +320,7 @@ def schedule_trace(policy, sharing_device, free, ndev, cpu, mem, model, rank,
 
     feas = np.empty(N, dtype=np.int64)
     tmp = np.empty(2, dtype=np.int64)
-    is_fgd = policy == FGD or policy == FGD_EXACT or policy == FGD_BESTFIT or policy == FGD_DEMAND or policy == FGD_XDEV
+    is_fgd = policy == FGD or policy == FGD_EXACT or policy == FGD_BESTFIT or policy == FGD_DEMAND or policy == FGD_XDEV or (FGD_LEASTR <= policy < FIRST_FIT) or policy >= FGD_SEC
 
     arrived = 0
     allocated = 0
@@ -295,7 +348,13 @@ def schedule_trace(policy, sharing_device, free, ndev, cpu, mem, model, rank,
                         sc = gpu_packing_score(free[n], ndev[n], nfull[n], k, g)
                     elif policy == BEST_FIT or policy == FGD_BESTFIT:
                         sc = best_fit_raw_score(cpu[n], R[n], c_p, k * g)
-                    if is_fgd:
+                    if policy == FGD_EXACT or policy == FGD_TOL or policy == FGD_BIN:
+                        c_exact[sp, n] = fgd_exact_node(n, c_p, k, g, free, cpu, model, R, cnt_ge, sum_lt, Fs, levels,
+                                                        tp_cpu, tp_gpu, tp_num, tp_mask, tp_level, tp_ps, tmp)
+                        c_dev[sp, n] = tmp[1]
+                        if policy == FGD_BIN:
+                            sc = np.int64(math.floor(c_exact[sp, n] / tolerance))
+                    elif is_fgd:
                         c_exact[sp, n] = fgd_node(n, c_p, k, g, free, cpu, model, R, cnt_ge, sum_lt, Fs, levels,
                                                   tp_cpu, tp_gpu, tp_num, tp_mask, tp_level, tp_ps, tmp)
                         c_dev[sp, n] = tmp[1]
@@ -304,6 +363,28 @@ def schedule_trace(policy, sharing_device, free, ndev, cpu, mem, model, rank,
                         elif policy == FGD_BESTFIT:
                             # primary: quantised FGD score; secondary: best-fit raw score (0..100)
                             sc = tmp[0] * 1000 + sc
+                        elif policy == FGD_LEASTR:
+                            sc = tmp[0] * 100000 + (65000 - R[n])
+                        elif policy >= FGD_SEC:
+                            j = policy - FGD_SEC
+                            sec = 0
+                            if j == 0:
+                                sec = gpu_packing_score(free[n], ndev[n], nfull[n], k, g)
+                            elif j == 1:
+                                sec = gpu_clustering_score(tags[n], R[n], k, g)
+                            elif j == 2:
+                                sec = dot_product_score(cpu[n], R[n], c_p, k * g)
+                            elif j == 3:
+                                sec = 200 - cpu[n] // 1000
+                            elif j == 4:
+                                sec = cpu[n] // 1000
+                            elif j == 5:
+                                sec = 64 - nfull[n]
+                            elif j == 6:
+                                sec = 1 if (R[n] < ndev[n] * FULL or cpu_used[n]) else 0
+                            sc = tmp[0] * 1000 + sec
+                        elif policy == FGD_USED:
+                            sc = tmp[0] * 10 + (1 if R[n] < ndev[n] * FULL else 0)
                     c_score[sp, n] = sc
             if c_fit[sp, n]:
                 feas[nf] = n
@@ -324,11 +405,23 @@ def schedule_trace(policy, sharing_device, free, ndev, cpu, mem, model, rank,
                         v = c_score[sp, feas[j]]
                         lo = min(lo, v)
                         hi = max(hi, v)
-                best = feas[0]
+                if policy == FGD_TOL:
+                    top = c_exact[sp, feas[0]]
+                    for j in range(1, nf):
+                        top = max(top, c_exact[sp, feas[j]])
+                    best = -1
+                    for j in range(nf):
+                        n = feas[j]
+                        if c_exact[sp, n] >= top - tolerance - 1e-9 and (best < 0 or rank[n] < rank[best]):
+                            best = n
+                    nf_sel = 0
+                else:
+                    nf_sel = nf
+                    best = feas[0]
                 best_s = c_score[sp, best]
                 if policy == BEST_FIT:
                     best_s = (best_s - lo) * MAX_SCORE // (hi - lo) if hi > lo else 0
-                for j in range(1, nf):
+                for j in range(1, nf_sel):
                     n = feas[j]
                     if policy == FGD_EXACT:
                         d = c_exact[sp, n] - c_exact[sp, best]
@@ -347,7 +440,9 @@ def schedule_trace(policy, sharing_device, free, ndev, cpu, mem, model, rank,
                 if sharing_device == DEVICE_RANDOM:
                     device = random_device(free[chosen], g, rng)
                 elif sharing_device == DEVICE_FGD:
-                    if policy == FGD_EXACT or policy == FGD_XDEV:
+                    if policy == FGD_EXACT or policy == FGD_TOL or policy == FGD_BIN:
+                        device = c_dev[sp, chosen]
+                    elif policy == FGD_XDEV:
                         device = fgd_exact_device(chosen, c_p, g, free, cpu, model, R, cnt_ge, sum_lt, Fs, levels,
                                                   tp_cpu, tp_gpu, tp_num, tp_mask, tp_level, tp_ps)
                     elif is_fgd:
@@ -366,6 +461,7 @@ def schedule_trace(policy, sharing_device, free, ndev, cpu, mem, model, rank,
                                          tp_cpu, tp_gpu, tp_num, tp_mask, tp_level, tp_ps)
             F_total += Fn[chosen] - old
             node_ver[chosen] += 1
+            cpu_used[chosen] = True
             placed[p] = chosen
 
         ev_arrived[p] = arrived
