@@ -29,7 +29,7 @@ _INT_RE = re.compile(r"^[+-]?[0-9]+$")
 
 def parse_int64(s: str) -> Optional[int]:
     """Go strconv.ParseInt(s, 10, 64): None when it fails."""
-    if not _INT_RE.match(s):
+    if not _INT_RE.fullmatch(s):
         return None
     v = int(s)
     return v if -(2**63) <= v < 2**63 else None
@@ -74,7 +74,7 @@ class _Labels:
 
     def requirement(self, r: NodeSelectorRequirement) -> Optional[np.ndarray]:
         """Mask of nodes matching a label requirement; None when it does not parse (term fails)."""
-        if not _KEY_RE.match(r.key) or not all(_VALUE_RE.match(v) for v in r.values):
+        if not _KEY_RE.fullmatch(r.key) or not all(_VALUE_RE.fullmatch(v) for v in r.values):
             return None
         col = self.column(r.key)
         op = r.operator

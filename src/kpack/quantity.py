@@ -30,7 +30,7 @@ def parse_quantity(value: object) -> Fraction:
         return Fraction(Decimal(repr(value)))
     if not isinstance(value, str):
         raise QuantityError(f"quantity must be a number or string, got {value!r}")
-    m = _QUANTITY.match(value.strip())
+    m = _QUANTITY.fullmatch(value.strip())
     if not m or not value.strip():
         raise QuantityError(f"quantities must match the regular expression "
                             f"'^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$', got {value!r}")
