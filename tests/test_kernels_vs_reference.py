@@ -433,32 +433,32 @@ def check_explain_after_schedule(nodes, bound, pods, profile, seed):
     assert (res.node_names, res.reasons) == (names, reasons)
 
 
-@settings(max_examples=n_cases(2500), **SETTINGS)
+@settings(max_examples=n_cases(1200), **SETTINGS)
 @given(SEEDS)
 def test_schedule_matches_reference(case_seed):
     check_schedule(*gen_scenario(random.Random(case_seed)))
 
 
-@settings(max_examples=n_cases(2000), **SETTINGS)
+@settings(max_examples=n_cases(1500), **SETTINGS)
 @given(SEEDS)
 def test_explain_matches_reference(case_seed):
     check_explain(*gen_scenario(random.Random(case_seed), max_pods=4))
 
 
-@settings(max_examples=n_cases(1000), **SETTINGS)
+@settings(max_examples=n_cases(600), **SETTINGS)
 @given(SEEDS)
 def test_explain_after_schedule_matches_reference(case_seed):
     check_explain_after_schedule(*gen_scenario(random.Random(case_seed), max_pods=6))
 
 
 # Fully hypothesis-native strategies (shrinkable to minimal reproducers), on small clusters.
-@settings(max_examples=n_cases(50), **SETTINGS)
+@settings(max_examples=n_cases(40), **SETTINGS)
 @given(scenario_st(max_nodes=8, max_pods=4))
 def test_schedule_matches_reference_shrinkable(scn):
     check_schedule(*scn)
 
 
-@settings(max_examples=n_cases(50), **SETTINGS)
+@settings(max_examples=n_cases(40), **SETTINGS)
 @given(scenario_st(max_nodes=8, max_pods=3))
 def test_explain_matches_reference_shrinkable(scn):
     check_explain(*scn)
