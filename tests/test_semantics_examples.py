@@ -1,7 +1,6 @@
 """Table tests pinning the worked examples of /work/shared/design/K8S_SEMANTICS.md through kpack's public
-API (Scheduler.explain / schedule on hand-built nodes, Pod.from_k8s), plus the few places where kpack
-departs from the spec or from upstream kube-scheduler (those tests fail until kpack is fixed; each one
-cites the section)."""
+API (Scheduler.explain / schedule on hand-built nodes, Pod.from_k8s), plus regression tests for the
+departures the reference oracle found (each cites the section)."""
 from __future__ import annotations
 
 import pytest
@@ -486,13 +485,13 @@ def test_defaults_flow_into_scoring_only():
 
 
 # --------------------------------------------------------------------------------------------------
-# Departures found by the oracle (these FAIL until kpack is fixed)
+# Departures found by the oracle (fixed in c8a4c8d: fullmatch validation; kept as regression tests)
 # --------------------------------------------------------------------------------------------------
 def test_label_value_with_trailing_newline_is_invalid():
     """Section 4: an invalid requirement (bad value syntax) makes its term fail. Go's label-value regexp is
     anchored at the end of the text, so "ssd\\n" is invalid. kpack validates with Python re.match(... $),
-    where `$` also matches before a trailing newline, so the requirement is accepted: NotIn ["ssd\\n"]
-    then matches every node instead of none."""
+    where `$` also matched before a trailing newline, so the requirement was accepted: NotIn ["ssd\\n"]
+    then matched every node instead of none."""
     ex = explain([node("a", labels={"disk": "ssd"}), node("b")],
                  pod(affinity=required(expr("disk", "NotIn", "ssd\n"))))
     assert ex.filter == {"a": AFF, "b": AFF}
@@ -506,7 +505,7 @@ def test_label_key_with_trailing_newline_is_invalid():
 
 def test_gt_node_label_with_trailing_newline_does_not_parse():
     """Section 4: Gt/Lt need the node label to parse with strconv.ParseInt(v, 10, 64); "7\\n" does not.
-    kpack's parse_int64 uses re.match(r"^[+-]?[0-9]+$") + int(), which accepts it."""
+    kpack's parse_int64 used re.match(r"^[+-]?[0-9]+$") + int(), which accepted it."""
     ex = explain([node("a", labels={"gen": "7\n"})], pod(affinity=required(expr("gen", "Gt", "5"))))
     assert ex.filter == {"a": AFF}
 
