@@ -519,9 +519,6 @@ def test_preferred_term_with_empty_preference_still_runs_node_affinity_score():
     assert ex.scores.get("NodeAffinity") == {"a": 0, "b": 0}
 
 
-@pytest.mark.xfail(strict=True, reason="contract gap, not a spec departure: kpack orders the scalar "
-                   "'Insufficient <name>' reasons by its resource column order, which depends on whether the "
-                   "resource was first seen on a node or on a pod")
 def test_scalar_reason_order_is_history_independent():
     p = pod(requests={"example.com/foo": 1, "nvidia.com/gpu": 1})
     with_gpu_column = explain([node("n", **{"nvidia.com/gpu": 0})], p).filter["n"]

@@ -94,7 +94,7 @@ class PreferredSchedulingTerm(_Model):
     @field_validator("weight")
     @classmethod
     def _w(cls, v: int) -> int:
-        if not 0 <= v <= 100:
+        if not 1 <= v <= 100:
             raise ValueError(f"weight must be in the range 1-100, got {v}")
         return v
 

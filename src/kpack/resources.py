@@ -35,4 +35,4 @@ def is_scalar(name: str) -> bool:
 
 def is_container_resource(name: str) -> bool:
     """Names the API server accepts in a container's requests."""
-    return name in (CPU, MEMORY, EPHEMERAL) or is_hugepages(name) or "/" in name
+    return name in (CPU, MEMORY, EPHEMERAL) or is_hugepages(name) or (is_extended(name))

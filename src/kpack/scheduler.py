@@ -229,13 +229,15 @@ def _class_arrays(classes: list[StaticClass], n: int) -> tuple:
 
 
 def _fit_reasons(cluster: Cluster, bits: int) -> list[str]:
+    """Reasons in upstream's check order: pods, cpu, memory, ephemeral-storage, then scalar resources
+    (a Go map, so unordered upstream; kpack sorts them by name to be independent of column history)."""
     out = []
     if bits >> COL_PODS & 1:
         out.append("Too many pods")
-    for r, name in enumerate(cluster.resource_names):
-        if r != COL_PODS and bits >> r & 1:
-            out.append(f"Insufficient {name}")
-    return out
+    names = cluster.resource_names
+    base = [r for r in range(COL_PODS) if bits >> r & 1]
+    scalars = sorted((names[r] for r in range(COL_PODS + 1, len(names)) if bits >> r & 1))
+    return out + [f"Insufficient {names[r]}" for r in base] + [f"Insufficient {n}" for n in scalars]
 
 
 def _static_histogram(cluster: Cluster, cls: StaticClass) -> Counter:
