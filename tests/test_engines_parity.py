@@ -149,3 +149,10 @@ def test_full_cluster_reasons_and_start():
     # Pods keep coming after the cluster is full: failures explained identically, start unchanged.
     res, s = run_both(11, 120, n_pods=3000, pct=None, n_specs=3, n_shapes=1, via_arrays=False)
     assert res.scheduled < 3000
+
+
+def test_bucket_table_growth(monkeypatch):
+    import kpack.engines as E
+    monkeypatch.setattr(E, "INITIAL_BUCKETS", 4)         # grows several times during the batch
+    res, s = run_both(7, 300, n_pods=1500, pct=30, n_specs=8, n_shapes=3, via_arrays=True)
+    assert s.last_stats.indexed_pods == 1500 and s.last_stats.buckets > 64

@@ -13,6 +13,7 @@ from . import indexed as IX
 ENGINES = ("auto", "reference", "indexed")
 AUTO_MIN_PODS = 32                   # below this, one node scan per pod is cheaper than building the index
 INDEX_BUDGET_BYTES = 128 << 20       # bucket table size limit (bitsets dominate: N/8 bytes per bucket)
+INITIAL_BUCKETS = 1024               # the table starts this large and grows x4 while states diverge
 
 
 class EngineStats:
@@ -114,33 +115,65 @@ def _run_indexed(cluster, cp, arrays, spec_cls, spec_req, spec_nz, pod_spec, rng
     cls_tflat = np.concatenate(lists).astype(np.int64) if C else np.zeros(0, np.int64)
     taff = np.ascontiguousarray(aff_rows[:, rep])
     ttaint = np.ascontiguousarray(taint_rows[:, rep])
-    # Bucket table, sized by a memory budget (the bitsets are N/8 bytes per bucket).
+    # Bucket table: starts small and grows (x4) up to a memory budget (the bitsets are N/8 bytes per bucket).
     nw = (N + 63) // 64
-    nsb = (nw + IX.SB_WORDS - 1) // IX.SB_WORDS
-    per_bucket = nw * 8 + nsb * 4 + 3 * R * 8 + 64
-    cap = int(min(1 << 16, max(256, INDEX_BUDGET_BYTES // per_bucket)))
-    btype = np.zeros(cap, dtype=np.int64)
-    breq = np.zeros((cap, R), dtype=np.int64)
-    bnz = np.zeros((cap, 2), dtype=np.int64)
-    balloc = np.zeros((cap, R), dtype=np.int64)
-    bits = np.zeros((cap, nw), dtype=np.uint64)
-    sbc = np.zeros((cap, nsb), dtype=np.int32)
-    bcount = np.zeros(cap, dtype=np.int64)
-    bnext = np.full(cap, -1, dtype=np.int64)
-    bprev = np.full(cap, -1, dtype=np.int64)
-    thead = np.full(T, -1, dtype=np.int64)
-    hsize = 1 << int(2 * cap - 1).bit_length()
-    htab = np.full(hsize, -1, dtype=np.int64)
-    nb = np.zeros(1, dtype=np.int64)
-    nbucket = np.zeros(N, dtype=np.int64)
+    nsb = (N >> IX.SB_SHIFT) + 1
+    per_bucket = nw * 8 + nsb * 4 + 3 * R * 8 + 112
+    max_cap = int(min(1 << 20, max(256, INDEX_BUDGET_BYTES // per_bucket)))
+    cap = min(max_cap, INITIAL_BUCKETS)
+    tab = _BucketTable(cap, N, R, nw, nsb, T)
     stats.types = T
-    if not IX.build_index(ntype, req, nz, talloc, btype, breq, bnz, balloc, htab, nb, nbucket, bits, sbc,
-                          bcount, bnext, bprev, thead):
-        stats.buckets = int(nb[0])
-        return 0
-    done = IX.run(alloc, req, nz, cp.check_col, cp.fit_filter_on, pod_spec, spec_cls, spec_req, spec_nz,
-                  code, cand_off, cand_len, cand_flat, conflict, aff_row, aff_rows, taint_row, taint_rows, *prof,
-                  cp.pct, rng, start, out, fail, ntype, talloc, cls_toff, cls_tflat, taff, ttaint,
-                  nbucket, btype, breq, bnz, balloc, bits, sbc, bcount, bnext, bprev, thead, htab, nb, 0)
-    stats.buckets = int(nb[0])
-    return int(done)
+    while not IX.build_index(ntype, req, nz, talloc, tab.btype, tab.breq, tab.bnz, tab.balloc, tab.htab, tab.nb,
+                             tab.nbucket, tab.bits, tab.sbc, tab.bcount, tab.bnext, tab.bprev, tab.thead):
+        if cap >= max_cap:
+            stats.buckets = int(tab.nb[0])
+            return 0
+        cap = min(max_cap, cap * 4)
+        tab = _BucketTable(cap, N, R, nw, nsb, T)
+    done = 0
+    while True:
+        done = int(IX.run(alloc, req, nz, cp.check_col, cp.fit_filter_on, pod_spec, spec_cls, spec_req, spec_nz,
+                          code, cand_off, cand_len, cand_flat, conflict, aff_row, aff_rows, taint_row, taint_rows,
+                          *prof, cp.pct, rng, start, out, fail, ntype, talloc, cls_toff, cls_tflat, taff, ttaint,
+                          tab.nbucket, tab.btype, tab.breq, tab.bnz, tab.balloc, tab.bits, tab.sbc, tab.bcount,
+                          tab.bnext, tab.bprev, tab.thead, tab.htab, tab.nb, tab.bc_spec, tab.bc_bits, tab.bc_tot,
+                          tab.bt_spec, tab.bt_to, done))
+        if done >= len(pod_spec) or cap >= max_cap:
+            break
+        cap = min(max_cap, cap * 4)
+        tab = tab.grown(cap)
+    stats.buckets = int(tab.nb[0])
+    return done
+
+
+class _BucketTable:
+    """The indexed engine's bucket arrays (see indexed.py); `grown` copies them into a larger table."""
+    FIELDS = (("btype", 0, np.int64), ("breq", "R", np.int64), ("bnz", 2, np.int64), ("balloc", "R", np.int64),
+              ("bits", "nw", np.uint64), ("sbc", "nsb", np.int32), ("bcount", 0, np.int64),
+              ("bnext", -1, np.int64), ("bprev", -1, np.int64), ("bc_spec", -1, np.int64),
+              ("bc_bits", 0, np.int64), ("bc_tot", 0, np.int64), ("bt_spec", -1, np.int64), ("bt_to", 0, np.int64))
+
+    def __init__(self, cap: int, N: int, R: int, nw: int, nsb: int, T: int, alloc_fields: bool = True):
+        self.cap, self.N, self.R, self.nw, self.nsb, self.T = cap, N, R, nw, nsb, T
+        width = {"R": R, "nw": nw, "nsb": nsb, 2: 2}
+        for name, spec, dt in self.FIELDS:
+            if spec in width:
+                setattr(self, name, np.zeros((cap, width[spec]), dtype=dt))
+            elif spec == -1:
+                setattr(self, name, np.full(cap, -1, dtype=dt))
+            else:
+                setattr(self, name, np.zeros(cap, dtype=dt))
+        self.htab = np.full(1 << int(2 * cap - 1).bit_length(), -1, dtype=np.int64)
+        self.thead = np.full(T, -1, dtype=np.int64)
+        self.nb = np.zeros(1, dtype=np.int64)
+        self.nbucket = np.zeros(N, dtype=np.int64)
+
+    def grown(self, cap: int) -> "_BucketTable":
+        new = _BucketTable(cap, self.N, self.R, self.nw, self.nsb, self.T)
+        for name, _, _ in self.FIELDS:
+            getattr(new, name)[: self.cap] = getattr(self, name)
+        new.thead[:] = self.thead
+        new.nb[:] = self.nb
+        new.nbucket[:] = self.nbucket
+        IX.rehash(new.htab, new.btype, new.breq, new.bnz, int(new.nb[0]))
+        return new

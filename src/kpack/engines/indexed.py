@@ -3,7 +3,7 @@
 Nodes whose static type (allocatable, labels, taints, cordon flag: everything a scheduling class reads) and
 dynamic state (requested, non-zero requested) are equal filter and score identically, so each pod filters
 and scores once per non-empty (type, state) bucket. Every bucket keeps its nodes as a bitset over node index
-with per-4096-node counts, which answers the two order questions the reference loop asks in visit order
+with per-1024-node counts, which answers the two order questions the reference loop asks in visit order
 (nodes `(start + i) % N`):
 
 * sampled mode: where is the `numFeasibleNodesToFind`-th feasible node from `start` (this sets the
@@ -35,7 +35,8 @@ _H01 = np.uint64(0x0101010101010101)
 _HMUL = np.uint64(0xFF51AFD7ED558CCD)
 _HSEED = np.uint64(0x9E3779B97F4A7C15)
 WORD_BITS = 64
-SB_WORDS = 64          # words per superblock (4096 nodes)
+SB_SHIFT = 10          # superblock = 1024 nodes = 16 words: per-bucket counts make selects skip whole superblocks
+SB_WORDS = 1 << (SB_SHIFT - 6)
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -59,7 +60,7 @@ def select_in_word(x, k):
 def prefix_count(bits, sbc, b, x):
     """Nodes of bucket b with index < x."""
     w = x >> 6
-    sb = w >> 6
+    sb = x >> SB_SHIFT
     s = np.int64(0)
     for j in range(sb):
         s += sbc[b, j]
@@ -176,7 +177,7 @@ def find_or_add_bucket(t, row, nzrow, btype, breq, bnz, balloc, talloc, htab, nb
 @njit(cache=True, nogil=True)
 def add_node(n, b, t, bits, sbc, bcount, bnext, bprev, thead):
     bits[b, n >> 6] |= _U1 << np.uint64(n & 63)
-    sbc[b, n >> 12] += 1
+    sbc[b, n >> SB_SHIFT] += 1
     bcount[b] += 1
     if bcount[b] == 1:          # link a newly non-empty bucket into its type's list
         h = thead[t]
@@ -190,7 +191,7 @@ def add_node(n, b, t, bits, sbc, bcount, bnext, bprev, thead):
 @njit(cache=True, nogil=True)
 def remove_node(n, b, t, bits, sbc, bcount, bnext, bprev, thead):
     bits[b, n >> 6] &= ~(_U1 << np.uint64(n & 63))
-    sbc[b, n >> 12] -= 1
+    sbc[b, n >> SB_SHIFT] -= 1
     bcount[b] -= 1
     if bcount[b] == 0:
         p = bprev[b]
@@ -225,11 +226,14 @@ def run(alloc, req, nz, check_col, fit_filter_on, pod_spec, spec_cls, spec_req, 
         fit_col, fit_kind, fit_w, strategy, shape_u, shape_s, bal_col, bal_kind,
         pct, rng, start, out_node, fail_counts,
         ntype, talloc, cls_toff, cls_tflat, taff, ttaint,
-        nbucket, btype, breq, bnz, balloc, bits, sbc, bcount, bnext, bprev, thead, htab, nb, p_begin):
+        nbucket, btype, breq, bnz, balloc, bits, sbc, bcount, bnext, bprev, thead, htab, nb,
+        bc_spec, bc_bits, bc_tot, bt_spec, bt_to, p_begin):
     """Place pods p_begin.. in order (pod p has spec pod_spec[p]); same effects as schedule_batch.
 
     Returns the index of the first pod not placed (== len(pod_spec) when done); it stops early only when
-    the bucket table is full, before touching that pod.
+    the bucket table is full, before touching that pod. A bucket's state never changes (nodes move between
+    buckets), so its fit bits and resource scores for the last spec seen (bc_*) and its successor state
+    under the last spec placed on it (bt_*) are cached.
     """
     N = alloc.shape[0]
     R = alloc.shape[1]
@@ -312,9 +316,13 @@ def run(alloc, req, nz, check_col, fit_filter_on, pod_spec, spec_cls, spec_req, 
                 t = cls_tflat[ti]
                 b = thead[t]
                 while b >= 0:
-                    fbits = np.int64(0)
-                    if fit_filter_on:
-                        fbits = K.fit_failures(balloc, breq, b, preq, check_col, any_req)
+                    if bc_spec[b] != s:
+                        bc_spec[b] = s
+                        bc_tot[b] = -1
+                        bc_bits[b] = 0
+                        if fit_filter_on:
+                            bc_bits[b] = K.fit_failures(balloc, breq, b, preq, check_col, any_req)
+                    fbits = bc_bits[b]
                     if fbits != 0:
                         for r in range(R):
                             if (fbits >> r) & 1:
@@ -362,12 +370,15 @@ def run(alloc, req, nz, check_col, fit_filter_on, pod_spec, spec_cls, spec_req, 
                         continue
                     b = fb[i]
                     t = btype[b]
-                    tot = np.int64(0)
-                    if weights[K.P_FIT] > 0:
-                        tot += K.fit_score(balloc, breq, bnz, b, preq, pnz, fit_col, fit_kind, fit_w, strategy,
-                                           shape_u, shape_s) * weights[K.P_FIT]
-                    if do_bal:
-                        tot += K.balanced_score(balloc, breq, bnz, b, preq, pnz, bal_col, bal_kind) * bal_w
+                    tot = bc_tot[b]            # resource scores: a function of (bucket state, spec) only
+                    if tot < 0:
+                        tot = np.int64(0)
+                        if weights[K.P_FIT] > 0:
+                            tot += K.fit_score(balloc, breq, bnz, b, preq, pnz, fit_col, fit_kind, fit_w, strategy,
+                                               shape_u, shape_s) * weights[K.P_FIT]
+                        if do_bal:
+                            tot += K.balanced_score(balloc, breq, bnz, b, preq, pnz, bal_col, bal_kind) * bal_w
+                        bc_tot[b] = tot
                     if use_aff:
                         sa = taff[ar, t]
                         if mx_aff > 0:
@@ -401,12 +412,17 @@ def run(alloc, req, nz, check_col, fit_filter_on, pod_spec, spec_cls, spec_req, 
         nz[chosen, 1] += pnz[1]
         b = nbucket[chosen]
         t = btype[b]
-        for r in range(R):
-            newrow[r] = breq[b, r] + preq[r]
-        newnz[0] = bnz[b, 0] + pnz[0]
-        newnz[1] = bnz[b, 1] + pnz[1]
         remove_node(chosen, b, t, bits, sbc, bcount, bnext, bprev, thead)
-        b2 = find_or_add_bucket(t, newrow, newnz, btype, breq, bnz, balloc, talloc, htab, nb)
+        if bt_spec[b] == s:
+            b2 = bt_to[b]
+        else:
+            for r in range(R):
+                newrow[r] = breq[b, r] + preq[r]
+            newnz[0] = bnz[b, 0] + pnz[0]
+            newnz[1] = bnz[b, 1] + pnz[1]
+            b2 = find_or_add_bucket(t, newrow, newnz, btype, breq, bnz, balloc, talloc, htab, nb)
+            bt_spec[b] = s
+            bt_to[b] = b2
         nbucket[chosen] = b2
         add_node(chosen, b2, t, bits, sbc, bcount, bnext, bprev, thead)
     return pod_spec.shape[0]
@@ -424,3 +440,15 @@ def static_types_consistent(ntype, rep, code_row, aff_row, taint_row):
         if taint_row[n] != taint_row[r]:
             return False
     return True
+
+
+@njit(cache=True, nogil=True)
+def rehash(htab, btype, breq, bnz, nb):
+    """Rebuild the open-addressing table for buckets 0..nb-1 (after the bucket arrays grew)."""
+    htab[:] = -1
+    mask = np.uint64(htab.shape[0] - 1)
+    for b in range(nb):
+        h = state_hash(btype[b], breq[b], bnz[b]) & mask
+        while htab[h] >= 0:
+            h = (h + _U1) & mask
+        htab[h] = b
