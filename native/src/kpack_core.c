@@ -435,7 +435,7 @@ int kpack_schedule_batch(const kpack_cluster *cluster, const kpack_profile *prof
         const int64_t clen = classes->cand_len[c];
         const int64_t ncand = clen < 0 ? N : clen;
         if (ncand == 0) continue;
-        const int32_t *cand = classes->cand_flat + (clen < 0 ? 0 : classes->cand_off[c]);
+        const int32_t *cand = clen < 0 ? NULL : classes->cand_flat + classes->cand_off[c];
         const int64_t to_find = kpack_num_feasible_nodes_to_find(ncand, profile->pct);
         const int8_t *code = classes->code + c * N;
         memset(tmp_fail, 0, (size_t)R * sizeof(int32_t));
