@@ -5,6 +5,8 @@ CPU, MEMORY, EPHEMERAL, PODS = "cpu", "memory", "ephemeral-storage", "pods"
 # Fixed leading columns of every resource matrix; scalar resources follow in sorted order.
 BASE_RESOURCES = (CPU, MEMORY, EPHEMERAL, PODS)
 COL_CPU, COL_MEMORY, COL_EPHEMERAL, COL_PODS = 0, 1, 2, 3
+# The kernels report a node's NodeResourcesFit failures as one int64 bitmask: one bit per column.
+MAX_RESOURCE_COLUMNS = 64
 
 DEFAULT_MILLI_CPU_REQUEST = 100                 # upstream DefaultMilliCPURequest
 DEFAULT_MEMORY_REQUEST = 200 * 1024 * 1024      # upstream DefaultMemoryRequest ("200 MB")

@@ -8,7 +8,7 @@ from typing import Iterable, Optional, Sequence
 import numpy as np
 
 from .models import Node, Pod, Taint, quantities
-from .resources import BASE_RESOURCES, COL_CPU, COL_MEMORY, COL_PODS
+from .resources import BASE_RESOURCES, COL_CPU, COL_MEMORY, COL_PODS, MAX_RESOURCE_COLUMNS
 
 _EFFECT_CODE = {"NoSchedule": 0, "PreferNoSchedule": 1, "NoExecute": 2}
 _EFFECTS = ("NoSchedule", "PreferNoSchedule", "NoExecute")
@@ -16,6 +16,13 @@ _EFFECTS = ("NoSchedule", "PreferNoSchedule", "NoExecute")
 
 class ClusterError(ValueError):
     """Invalid cluster input (duplicate node, pod bound to a missing node, ...)."""
+
+
+def _check_width(columns: int) -> None:
+    if columns > MAX_RESOURCE_COLUMNS:
+        raise ClusterError(f"{columns} distinct resource names: kpack supports at most {MAX_RESOURCE_COLUMNS} "
+                           f"resource columns ({MAX_RESOURCE_COLUMNS - len(BASE_RESOURCES)} besides cpu, memory, "
+                           "ephemeral-storage and pods)")
 
 
 class Cluster:
@@ -37,6 +44,7 @@ class Cluster:
                 raise ClusterError(f"duplicate node name {n!r}")
             seen.add(n)
         extra = sorted({r for n in nodes for r in n.allocatable} - set(BASE_RESOURCES))
+        _check_width(len(BASE_RESOURCES) + len(extra))
         self.node_names: list[str] = names
         self.node_index: dict[str, int] = {n: i for i, n in enumerate(names)}
         self.resource_names: list[str] = list(BASE_RESOURCES) + extra
@@ -98,6 +106,7 @@ class Cluster:
         new = sorted(set(names) - set(self.resource_index))
         if not new:
             return
+        _check_width(len(self.resource_names) + len(new))
         self.resource_names += new
         self.resource_index = {r: i for i, r in enumerate(self.resource_names)}
         pad = np.zeros((len(self.node_names), len(new)), dtype=np.int64)
