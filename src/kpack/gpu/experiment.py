@@ -181,12 +181,36 @@ def score_popularity(tp: TypicalPods, weighting: str) -> np.ndarray:
     "count": the paper's p_m. "demand": p_m x GPU demand (num_gpu x gpu_milli), renormalised, i.e.
     F_n becomes the expected GPU milli on n that a random *unit of arriving GPU demand* cannot use.
     """
-    if weighting in ("count", "all"):
+    if weighting in ("count", "all", "multi"):
         return tp.popularity
     if weighting == "demand":
         w = tp.popularity * (tp.num_gpu * tp.gpu_milli)
         return w / w.sum()
     raise ValueError(f"weighting: unknown value {weighting!r}")
+
+
+def with_multi_gpu_groups(tp: TypicalPods, pods: PodTable) -> TypicalPods:
+    """M plus one group per multi-GPU count k >= 2 that M leaves out (rare in count, large in demand).
+
+    The group gets the k-GPU pods' most common CPU request (and no model constraint) and their count.
+    Popularities are renormalised over the extended list; M's rows stay first (the metric's prefix).
+    """
+    rows = [(int(c), int(g), int(k), str(sp), int(n)) for c, g, k, sp, n in
+            zip(tp.cpu_milli, tp.gpu_milli, tp.num_gpu, tp.gpu_spec, tp.count)]
+    covered = {k for _, _, k, _, _ in rows if k >= 2}
+    for k in sorted(set(pods.num_gpu[pods.num_gpu >= 2].tolist()) - covered):
+        sel = pods.num_gpu == k
+        cpus, counts = np.unique(pods.cpu_milli[sel], return_counts=True)
+        rows.append((int(cpus[np.argmax(counts)]), 1000, int(k), "", int(sel.sum())))
+    cnt = np.array([r[4] for r in rows], dtype=np.int64)
+    gm = np.array([r[1] for r in rows], dtype=np.int64)
+    levels = np.unique(gm[gm > 0]).astype(np.int64)
+    return TypicalPods(
+        cpu_milli=np.array([r[0] for r in rows], dtype=np.int64), gpu_milli=gm,
+        num_gpu=np.array([r[2] for r in rows], dtype=np.int64), gpu_spec=np.array([r[3] for r in rows], dtype=object),
+        count=cnt, popularity=cnt / cnt.sum(), levels=levels,
+        level_of=np.array([int(np.searchsorted(levels, g)) if g > 0 else -1 for g in gm], dtype=np.int64),
+    )
 
 
 def run_fgd(nodes_csv: str | Path, pods_csv: str | Path, policy: str, seed: int,
@@ -196,7 +220,9 @@ def run_fgd(nodes_csv: str | Path, pods_csv: str | Path, policy: str, seed: int,
     nodes = _load_nodes(str(Path(nodes_csv).resolve()))
     pods, tp, tp_all = _load_pods(str(Path(pods_csv).resolve()))
     metric_p = tp.popularity
-    if pol.weighting == "all":
+    if pol.weighting == "multi":
+        tp_all = with_multi_gpu_groups(tp, pods)
+    if pol.weighting in ("all", "multi"):
         # the score sees every request group; the metric keeps M (its prefix), others weigh 0
         assert np.array_equal(tp_all.cpu_milli[: len(tp)], tp.cpu_milli)
         metric_p = np.zeros(len(tp_all))

@@ -44,6 +44,11 @@ FGD_LEASTR = 10  # kpack: quantised FGD score, ties -> least free GPU milli, the
 FGD_USED = 11  # kpack: quantised FGD score, ties -> nodes already hosting GPU work, then rank
 FGD_BIN = 16  # kpack: exact delta F binned to floor(delta F / tolerance) milli, ties -> lowest rank
 FGD_SEC = 30  # kpack (exploration): quantised FGD score, ties -> secondary score (30 + j), then rank
+FGD_SS = 40  # kpack: sharing pods by Sum-of-Squares device-gap packing, then FGD, then rank
+FGD_SS2 = 41  # kpack: FGD first, Sum-of-Squares second, then rank
+FGD_SSDEV = 42  # kpack: FGD host choice; device by quantised FGD score, ties by Sum-of-Squares
+FGD_SS3 = 43  # kpack: FGD first; within a score tie, partial devices by Sum-of-Squares, fresh devices by rank
+FGD_SS4 = 44  # kpack: FGD score, then used-before-pristine node, then Sum-of-Squares, then rank
 FIRST_FIT = 20  # kpack baseline: every node scores 0, so the random node rank alone decides
 FGD_TOL = 12  # kpack: exact delta F; every node within ``tolerance`` milli of the best ties -> lowest rank
 
@@ -89,6 +94,16 @@ POLICIES: dict[str, Policy] = {
         Policy("fgd-sec-cpudesc", FGD_SEC + 4, DEVICE_FGD, "x"),
         Policy("fgd-sec-nfullasc", FGD_SEC + 5, DEVICE_FGD, "x"),
         Policy("fgd-sec-anyused", FGD_SEC + 6, DEVICE_FGD, "x"),
+        Policy("fgd-ss", FGD_SS, DEVICE_FGD, "FGD+SumOfSquares (kpack)"),
+        Policy("fgd-ss2", FGD_SS2, DEVICE_FGD, "FGD then SumOfSquares (kpack)"),
+        Policy("fgd-ssdev", FGD_SSDEV, DEVICE_FGD, "FGD+SS device (kpack)"),
+        Policy("fgd-ss3", FGD_SS3, DEVICE_FGD, "FGD+SS partial (kpack)"),
+        Policy("fgd-sec-cpupods-leastr", FGD_SEC + 7, DEVICE_FGD, "x"),
+        Policy("fgd-multi", FGD + 105, DEVICE_FGD, "FGD-multiGPU-aware (kpack)", weighting="multi"),
+        Policy("fgd-sign", FGD_SEC + 8, DEVICE_FGD, "x"),
+        Policy("fgd-nonneg-tie", FGD_SEC + 9, DEVICE_FGD, "x"),
+        Policy("fgd-ss4", FGD_SS4, DEVICE_FGD, "FGD+used+SS (kpack)"),
+        Policy("fgd-consolidate", FGD_SEC + 20, DEVICE_FGD, "x"),
         Policy("first-fit", FIRST_FIT, DEVICE_BEST_FIT, "FirstFit (kpack)"),
         Policy("fgd-tol20", FGD_TOL, DEVICE_FGD, "FGD-tol20 (kpack)", tolerance=20.0),
         Policy("fgd-tol40", FGD_TOL + 1, DEVICE_FGD, "FGD-tol40 (kpack)", tolerance=40.0),
@@ -306,6 +321,16 @@ def schedule_trace(policy, sharing_device, free, ndev, cpu, mem, model, rank,
 
     node_ver = np.ones(N, dtype=np.int32)
     cpu_used = np.zeros(N, dtype=np.bool_)
+    n_models = 1
+    for n in range(N):
+        n_models = max(n_models, model[n] + 1)
+    gaps = np.zeros((n_models, FULL + 1), dtype=np.int64)  # partially used devices per (model, free milli)
+    for n in range(N):
+        for i in range(free.shape[1]):
+            if 0 < free[n, i] < FULL and model[n] >= 0:
+                gaps[model[n], free[n, i]] += 1
+    ss_dev = np.empty(N, dtype=np.int64)
+    ss_val = np.empty(N, dtype=np.int64)
     c_ver = np.zeros((n_specs, N), dtype=np.int32)
     c_fit = np.zeros((n_specs, N), dtype=np.bool_)
     c_score = np.zeros((n_specs, N), dtype=np.int64)
@@ -321,6 +346,8 @@ def schedule_trace(policy, sharing_device, free, ndev, cpu, mem, model, rank,
     feas = np.empty(N, dtype=np.int64)
     tmp = np.empty(2, dtype=np.int64)
     is_fgd = policy == FGD or policy == FGD_EXACT or policy == FGD_BESTFIT or policy == FGD_DEMAND or policy == FGD_XDEV or (FGD_LEASTR <= policy < FIRST_FIT) or policy >= FGD_SEC
+    use_ss = policy == FGD_SS or policy == FGD_SS2 or policy == FGD_SS3 or policy == FGD_SS4
+    use_ssdev = policy == FGD_SSDEV
 
     arrived = 0
     allocated = 0
@@ -365,6 +392,8 @@ def schedule_trace(policy, sharing_device, free, ndev, cpu, mem, model, rank,
                             sc = tmp[0] * 1000 + sc
                         elif policy == FGD_LEASTR:
                             sc = tmp[0] * 100000 + (65000 - R[n])
+                        elif use_ss or use_ssdev:
+                            sc = tmp[0]
                         elif policy >= FGD_SEC:
                             j = policy - FGD_SEC
                             sec = 0
@@ -380,9 +409,21 @@ def schedule_trace(policy, sharing_device, free, ndev, cpu, mem, model, rank,
                                 sec = cpu[n] // 1000
                             elif j == 5:
                                 sec = 64 - nfull[n]
+                            elif j == 8:
+                                sec = 0
+                                tmp[0] = 1 if c_exact[sp, n] >= -1e-9 else 0
+                            elif j == 9:
+                                sec = 0
+                                if c_exact[sp, n] >= -1e-9:
+                                    tmp[0] = 100
+                            elif j == 20:
+                                used = 1 if (R[n] < ndev[n] * FULL or cpu_used[n]) else 0
+                                sec = used * 100000 + ((65000 - R[n]) if k == 0 else 0)
+                            elif j == 7:
+                                sec = (65000 - R[n]) if k == 0 else 0
                             elif j == 6:
                                 sec = 1 if (R[n] < ndev[n] * FULL or cpu_used[n]) else 0
-                            sc = tmp[0] * 1000 + sec
+                            sc = tmp[0] * 1000000 + sec
                         elif policy == FGD_USED:
                             sc = tmp[0] * 10 + (1 if R[n] < ndev[n] * FULL else 0)
                     c_score[sp, n] = sc
@@ -395,6 +436,51 @@ def schedule_trace(policy, sharing_device, free, ndev, cpu, mem, model, rank,
             device = -1
             if policy == RANDOM:
                 chosen = feas[rand_below(rng, nf)]
+            elif use_ss and k > 0 and g < FULL:
+                # Sum-of-Squares (Csirik et al.): minimise sum over gap sizes of (#devices with that gap)^2
+                best = -1
+                for j in range(nf):
+                    n = feas[j]
+                    gm = gaps[model[n]]
+                    bd = -1
+                    bv = 0
+                    for i in range(free.shape[1]):
+                        r = free[n, i]
+                        if r < g:
+                            continue
+                        v = 0
+                        if r < FULL:
+                            v += 1 - 2 * gm[r]
+                        if r - g > 0:
+                            v += 2 * gm[r - g] + 1
+                        if bd < 0 or v < bv or (v == bv and r < free[n, bd]):
+                            bd = i
+                            bv = v
+                    if policy == FGD_SS3 and free[n, bd] == FULL:
+                        bv = 1 << 40  # fresh device: never preferred over a partial one by SS; rank decides
+                    ss_dev[n] = bd
+                    ss_val[n] = bv
+                    if best < 0:
+                        best = n
+                        continue
+                    a1 = -bv
+                    b1 = -ss_val[best]
+                    a2 = c_score[sp, n]
+                    b2 = c_score[sp, best]
+                    if policy == FGD_SS2 or policy == FGD_SS3:
+                        a1, a2 = a2, a1
+                        b1, b2 = b2, b1
+                    elif policy == FGD_SS4:
+                        un = 1 if (R[n] < ndev[n] * FULL or cpu_used[n]) else 0
+                        ub = 1 if (R[best] < ndev[best] * FULL or cpu_used[best]) else 0
+                        a1 = c_score[sp, n] * 4 + un * 2
+                        b1 = c_score[sp, best] * 4 + ub * 2
+                        a2 = -bv
+                        b2 = -ss_val[best]
+                    if a1 > b1 or (a1 == b1 and (a2 > b2 or (a2 == b2 and rank[n] < rank[best]))):
+                        best = n
+                chosen = best
+                device = ss_dev[best]
             else:
                 lo = 0
                 hi = 0
@@ -436,7 +522,29 @@ def schedule_trace(policy, sharing_device, free, ndev, cpu, mem, model, rank,
                         best_s = v
                 chosen = best
 
-            if k > 0 and g < FULL:
+            if use_ssdev and k > 0 and g < FULL:
+                # devices with the node's best quantised FGD score; among them the smallest SS increase
+                cpu_after = cpu[chosen] - c_p
+                gm = gaps[model[chosen]]
+                bq = -1
+                bv = 0
+                for i in range(free.shape[1]):
+                    r = free[chosen, i]
+                    if r < g:
+                        continue
+                    Fp = frag_after_change(R[chosen], cpu_after, model[chosen], cnt_ge[chosen], sum_lt[chosen], 1,
+                                           r, r - g, tp_cpu, tp_gpu, tp_num, tp_mask, tp_level, tp_ps, levels)
+                    q = fgd_quantise(Fs[chosen] - Fp)
+                    v = 0
+                    if r < FULL:
+                        v += 1 - 2 * gm[r]
+                    if r - g > 0:
+                        v += 2 * gm[r - g] + 1
+                    if device < 0 or q > bq or (q == bq and v < bv):
+                        device = i
+                        bq = q
+                        bv = v
+            if k > 0 and g < FULL and device < 0:
                 if sharing_device == DEVICE_RANDOM:
                     device = random_device(free[chosen], g, rng)
                 elif sharing_device == DEVICE_FGD:
@@ -453,6 +561,12 @@ def schedule_trace(policy, sharing_device, free, ndev, cpu, mem, model, rank,
                         device = tmp[1]
                 else:
                     device = best_fit_device(free[chosen], g)
+            if k > 0 and g < FULL and model[chosen] >= 0:
+                r = free[chosen, device]
+                if r < FULL:
+                    gaps[model[chosen], r] -= 1
+                if r - g > 0:
+                    gaps[model[chosen], r - g] += 1
             allocated += commit(chosen, device, c_p, m_p, k, g, free, cpu, mem, tags)
             old = Fn[chosen]
             refresh_node(chosen, free, cpu, model, nfull, R, cnt_ge, sum_lt, Fn, levels,
