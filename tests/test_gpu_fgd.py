@@ -259,6 +259,53 @@ def test_sharing_device_rules():
     assert picks == {1, 2, 3}
 
 
+def _run_kernel(policy, free, cpu, mem, rank, pods, tps):
+    """Call the scheduling kernel directly. pods: (cpu, mem, num_gpu, gpu_milli); tps: (cpu, g, k, p)."""
+    from kpack.gpu.policies import schedule_trace
+
+    free = np.array(free, dtype=np.int32)
+    pc = np.array([q[0] for q in pods], dtype=np.int64)
+    pm = np.array([q[1] for q in pods], dtype=np.int64)
+    pk = np.array([q[2] for q in pods], dtype=np.int64)
+    pg = np.array([q[3] for q in pods], dtype=np.int64)
+    tp_gpu = np.array([t[1] for t in tps], dtype=np.int64)
+    levels = np.unique(tp_gpu[tp_gpu > 0]).astype(np.int64)
+    pol = POLICIES[policy]
+    out = schedule_trace(
+        pol.code, pol.sharing_device, free, (free > 0).sum(1).astype(np.int32), np.array(cpu, dtype=np.int64),
+        np.array(mem, dtype=np.int64), np.zeros(len(free), dtype=np.int32), np.array(rank, dtype=np.int64),
+        pc, pm, pk, pg, np.full(len(pods), -1, dtype=np.int64), np.arange(len(pods), dtype=np.int64), len(pods),
+        np.array([t[0] for t in tps], dtype=np.int64), tp_gpu, np.array([t[2] for t in tps], dtype=np.int64),
+        np.full(len(tps), -1, dtype=np.int64),
+        np.array([np.searchsorted(levels, t[1]) if t[1] > 0 else -1 for t in tps], dtype=np.int64),
+        np.array([t[3] for t in tps], dtype=np.float64), levels, 1,
+    )
+    return out[4].tolist(), free
+
+
+def test_tie_break_rank_and_consolidation():
+    # two identical 2-GPU nodes; node 1 has the smaller random rank. Only node 0 has memory for pod 0.
+    # M = {CPU-only task}: F_n = R_n, so every GPU placement has the same delta F everywhere (a tie).
+    args = dict(free=[[1000, 1000], [1000, 1000]], cpu=[64000, 64000], mem=[100_000, 20_000], rank=[1, 0],
+                pods=[(1000, 50_000, 0, 0), (1000, 10, 1, 500), (1000, 10, 1, 1000)], tps=[(1000, 0, 0, 1.0)])
+    placed, _ = _run_kernel("fgd", **args)
+    assert placed == [0, 1, 1]  # ties -> smallest rank
+    placed, free = _run_kernel("fgd-consolidate", **args)
+    assert placed == [0, 0, 0]  # ties -> the node already hosting a pod
+    assert free.tolist() == [[500, 0], [1000, 1000]]  # sharing pod took device 0, whole GPU the free one
+    placed, _ = _run_kernel("first-fit", **args)
+    assert placed == [0, 1, 1]
+
+
+def test_best_fit_min_max_normalisation_and_dot_product_choice():
+    # best-fit: node 0 leaves less -> higher raw score -> chosen, though node 1 has the smaller rank
+    args = dict(free=[[1000, 0], [1000, 1000]], cpu=[8000, 64000], mem=[10**6, 10**6], rank=[1, 0],
+                pods=[(4000, 1, 1, 500)], tps=[(1000, 0, 0, 1.0)])
+    assert _run_kernel("best-fit", **args)[0] == [0]
+    assert _run_kernel("dot-product", **args)[0] == [0]
+    assert _run_kernel("first-fit", **args)[0] == [1]
+
+
 def test_policy_registry():
     assert set(["random", "dot-product", "gpu-clustering", "gpu-packing", "best-fit", "fgd"]) <= set(POLICIES)
     assert len({p.code for p in POLICIES.values()}) == len(POLICIES)

@@ -129,26 +129,9 @@ def _load_nodes(path: str) -> NodeTable:
 
 
 @lru_cache(maxsize=32)
-def _load_pods(path: str) -> tuple[PodTable, TypicalPods, TypicalPods]:
-    """The pods, M (95 % popularity) and the full spec distribution (every group; M is its prefix)."""
+def _load_pods(path: str) -> tuple[PodTable, TypicalPods]:
     pods = read_pods(path)
-    return pods, typical_pods(pods), typical_pods(pods, threshold=1.0)
-
-
-def node_rank(nodes: NodeTable, random_rank: np.ndarray, order: str) -> np.ndarray:
-    """Tie-break rank per node: the seeded random rank (paper), or a static key first and the random
-    rank within equal keys."""
-    if order == "random":
-        return random_rank
-    gpus = nodes.num_gpu.astype(np.int64)
-    cpg = nodes.cpu_milli // np.maximum(gpus, 1)
-    keys = {"gpu-asc": gpus, "gpu-desc": -gpus, "cpg-asc": cpg, "cpg-desc": -cpg}
-    if order not in keys:
-        raise ValueError(f"node_order: unknown value {order!r}")
-    idx = np.lexsort((random_rank, keys[order]))
-    out = np.empty(len(idx), dtype=np.int64)
-    out[idx] = np.arange(len(idx))
-    return out
+    return pods, typical_pods(pods)
 
 
 _WARM = False
@@ -175,59 +158,12 @@ def trace_name(pods_csv: str | Path) -> str:
     return stem[len("openb_pod_list_"):] if stem.startswith("openb_pod_list_") else stem
 
 
-def score_popularity(tp: TypicalPods, weighting: str) -> np.ndarray:
-    """Typical-pod weights used by the FGD-family scores (the metric always uses ``tp.popularity``).
-
-    "count": the paper's p_m. "demand": p_m x GPU demand (num_gpu x gpu_milli), renormalised, i.e.
-    F_n becomes the expected GPU milli on n that a random *unit of arriving GPU demand* cannot use.
-    """
-    if weighting in ("count", "all", "multi"):
-        return tp.popularity
-    if weighting == "demand":
-        w = tp.popularity * (tp.num_gpu * tp.gpu_milli)
-        return w / w.sum()
-    raise ValueError(f"weighting: unknown value {weighting!r}")
-
-
-def with_multi_gpu_groups(tp: TypicalPods, pods: PodTable) -> TypicalPods:
-    """M plus one group per multi-GPU count k >= 2 that M leaves out (rare in count, large in demand).
-
-    The group gets the k-GPU pods' most common CPU request (and no model constraint) and their count.
-    Popularities are renormalised over the extended list; M's rows stay first (the metric's prefix).
-    """
-    rows = [(int(c), int(g), int(k), str(sp), int(n)) for c, g, k, sp, n in
-            zip(tp.cpu_milli, tp.gpu_milli, tp.num_gpu, tp.gpu_spec, tp.count)]
-    covered = {k for _, _, k, _, _ in rows if k >= 2}
-    for k in sorted(set(pods.num_gpu[pods.num_gpu >= 2].tolist()) - covered):
-        sel = pods.num_gpu == k
-        cpus, counts = np.unique(pods.cpu_milli[sel], return_counts=True)
-        rows.append((int(cpus[np.argmax(counts)]), 1000, int(k), "", int(sel.sum())))
-    cnt = np.array([r[4] for r in rows], dtype=np.int64)
-    gm = np.array([r[1] for r in rows], dtype=np.int64)
-    levels = np.unique(gm[gm > 0]).astype(np.int64)
-    return TypicalPods(
-        cpu_milli=np.array([r[0] for r in rows], dtype=np.int64), gpu_milli=gm,
-        num_gpu=np.array([r[2] for r in rows], dtype=np.int64), gpu_spec=np.array([r[3] for r in rows], dtype=object),
-        count=cnt, popularity=cnt / cnt.sum(), levels=levels,
-        level_of=np.array([int(np.searchsorted(levels, g)) if g > 0 else -1 for g in gm], dtype=np.int64),
-    )
-
-
 def run_fgd(nodes_csv: str | Path, pods_csv: str | Path, policy: str, seed: int,
             tune: float = TUNE_RATIO) -> RunResult:
     """One (trace, policy, seed) run of the FGD experiment."""
     pol = get_policy(policy)
     nodes = _load_nodes(str(Path(nodes_csv).resolve()))
-    pods, tp, tp_all = _load_pods(str(Path(pods_csv).resolve()))
-    metric_p = tp.popularity
-    if pol.weighting == "multi":
-        tp_all = with_multi_gpu_groups(tp, pods)
-    if pol.weighting in ("all", "multi"):
-        # the score sees every request group; the metric keeps M (its prefix), others weigh 0
-        assert np.array_equal(tp_all.cpu_milli[: len(tp)], tp.cpu_milli)
-        metric_p = np.zeros(len(tp_all))
-        metric_p[: len(tp)] = tp.popularity
-        tp = tp_all
+    pods, tp = _load_pods(str(Path(pods_csv).resolve()))
     if not isinstance(seed, (int, np.integer)) or seed < 0:
         raise ValueError(f"seed: must be a non-negative integer, got {seed!r}")
     C = nodes.total_gpu_milli
@@ -237,7 +173,6 @@ def run_fgd(nodes_csv: str | Path, pods_csv: str | Path, policy: str, seed: int,
     rng = np.random.default_rng(int(seed))
     order = inflate(pods, C, rng, tune)
     rank = rng.permutation(len(nodes)).astype(np.int64)[np.argsort(np.argsort(nodes.names.astype(str)))]
-    rank = node_rank(nodes, rank, pol.node_order)
     kernel_seed = int(rng.integers(0, 2**63 - 1))
 
     arr = pods.take(order)
@@ -256,8 +191,7 @@ def run_fgd(nodes_csv: str | Path, pods_csv: str | Path, policy: str, seed: int,
         pol.code, pol.sharing_device, free, nodes.num_gpu, cpu, mem, nodes.model_code, rank,
         arr.cpu_milli, arr.memory_mib, arr.num_gpu.astype(np.int64), arr.gpu_milli.astype(np.int64), mask,
         pod_spec, n_specs,
-        tp.cpu_milli, tp.gpu_milli, tp.num_gpu, tp_mask, tp.level_of, metric_p,
-        score_popularity(tp, pol.weighting), tp.levels, kernel_seed, float(pol.tolerance),
+        tp.cpu_milli, tp.gpu_milli, tp.num_gpu, tp_mask, tp.level_of, tp.popularity, tp.levels, kernel_seed,
     )
     _warm_up(args)
     t0 = time.perf_counter()
@@ -289,7 +223,7 @@ def run_fgd(nodes_csv: str | Path, pods_csv: str | Path, policy: str, seed: int,
         unallocated_gpu_pct=float(100.0 - at100),
         first_fail_arrived_pct=float(arrived_pct[failed[0]]) if len(failed) else float("nan"),
         seconds=seconds,
-        n_typical=len(tp) if pol.weighting != "all" else int((metric_p > 0).sum()),
+        n_typical=len(tp),
         extra={"order": order, "placed": placed, "event_arrived_pct": arrived_pct,
                "event_allocation_pct": 100.0 * ev_alloc / C, "event_frag_milli": ev_frag},
     )

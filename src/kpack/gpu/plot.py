@@ -29,7 +29,7 @@ def plot_allocation(results: list[RunResult], png: str | Path, lo: float = 0.0, 
     for (trace, policy), curves in med.items():
         rs = [r for r in results if r.trace == trace and r.policy == policy]
         a = np.vstack([r.allocation_pct for r in rs])
-        label = POLICIES[policy].paper_label if policy in POLICIES else policy
+        label = POLICIES[policy].label if policy in POLICIES else policy
         if len(med) > len({p for _, p in med}):
             label = f"{trace}/{label}"
         (line,) = ax.plot(x, curves["allocation_pct"], lw=1.4, label=label)
