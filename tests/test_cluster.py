@@ -60,3 +60,13 @@ def test_parquet_round_trip(tmp_path):
 def test_from_parquet_missing_file(tmp_path):
     with pytest.raises(kpack.ClusterError, match="nodes.parquet: missing"):
         kpack.Cluster.from_parquet(tmp_path)
+
+
+def test_array_built_cluster_nodes_round_trip():
+    from kpack.batch import cluster_from_arrays
+    c = kpack.Cluster(nodes())
+    d = cluster_from_arrays(c.node_names, c.resource_names, c.allocatable, label_keys=c.label_keys,
+                            label_values=c.label_values, label_codes=c.label_codes, taints=c.taints,
+                            node_taints=c.node_taints, unschedulable=c.unschedulable)
+    assert [n.model_dump() for n in d.nodes] == [n.model_dump() for n in c.nodes]
+    assert np.array_equal(kpack.Cluster(d.nodes).allocatable, c.allocatable)

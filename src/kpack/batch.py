@@ -9,7 +9,7 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from .models import Node, Pod, Taint
+from .models import Node, Pod, Taint, quantities
 from .resources import BASE_RESOURCES
 from .state import _EFFECT_CODE, Cluster, ClusterError
 
@@ -62,7 +62,7 @@ class _LazyNodes(_SequenceABC):
         if isinstance(i, slice):
             return [self[j] for j in range(*i.indices(len(self)))]
         c = self._c
-        alloc = {r: int(v) for r, v in zip(c.resource_names, c.allocatable[i]) if v}
+        alloc = quantities({r: int(v) for r, v in zip(c.resource_names, c.allocatable[i]) if v})
         labels = {c.label_keys[k]: c.label_values[v] for k, v in enumerate(c.label_codes[i]) if v >= 0}
         taints = [c.taints[t] for t in c.node_taints[i] if t >= 0]
         return Node(name=c.node_names[i], allocatable=alloc, labels=labels, taints=taints,
