@@ -133,9 +133,11 @@ def register(subparsers) -> argparse.ArgumentParser:
     f.add_argument("--policy", required=True, metavar="P", help="policy name or comma list")
     f.add_argument("--seeds", default=None, metavar="A-B", help="seed range 'a-b' or comma list (default 42)")
     f.add_argument("--seed", type=int, default=None, metavar="S", help="a single seed")
-    f.add_argument("--tune", type=float, default=TUNE_RATIO, help="inflate demand to this x GPU capacity (1.3)")
+    f.add_argument("--tune", type=float, default=TUNE_RATIO,
+                   help="inflate demand to this x GPU capacity (1.3)")
     f.add_argument("--json", action="store_true", help="print JSON (one object per policy)")
-    f.add_argument("--out", default=None, metavar="DIR", help="write runs/summary Parquet and JSON curves here")
+    f.add_argument("--out", default=None, metavar="DIR",
+                   help="write runs/summary Parquet and JSON curves here")
     f.add_argument("--plot", default=None, metavar="PNG", help="allocation vs arrived chart")
     f.add_argument("--quiet", action="store_true", help="no progress bar")
     f.set_defaults(func=_run_guarded(_cmd_fgd))

@@ -71,7 +71,8 @@ class RunResult:
         }
 
 
-def inflate(pods: PodTable, capacity_milli: int, rng: np.random.Generator, tune: float = TUNE_RATIO) -> np.ndarray:
+def inflate(pods: PodTable, capacity_milli: int, rng: np.random.Generator,
+            tune: float = TUNE_RATIO) -> np.ndarray:
     """Arrival order as row indices into ``pods`` (FGD.md section 2, steps 2-3).
 
     Sort by name, shuffle, then append i.i.d. clones until the GPU demand would exceed tune x C
@@ -177,8 +178,8 @@ def run_fgd(nodes_csv: str | Path, pods_csv: str | Path, policy: str, seed: int,
 
     arr = pods.take(order)
     mask = spec_masks(arr.gpu_spec, nodes.models)
-    req = np.stack([arr.cpu_milli, arr.memory_mib, arr.num_gpu.astype(np.int64), arr.gpu_milli.astype(np.int64),
-                    mask], axis=1)
+    req = np.stack([arr.cpu_milli, arr.memory_mib, arr.num_gpu.astype(np.int64),
+                    arr.gpu_milli.astype(np.int64), mask], axis=1)
     _, pod_spec = np.unique(req, axis=0, return_inverse=True)
     pod_spec = pod_spec.reshape(-1).astype(np.int64)
     n_specs = int(pod_spec.max()) + 1 if len(pod_spec) else 0
@@ -246,7 +247,8 @@ def parse_seeds(text: str) -> list[int]:
             else:
                 out.append(int(part))
         except ValueError:
-            raise ValueError(f"seeds: bad value {part!r} (expected 'a-b' or a comma list of integers)") from None
+            msg = f"seeds: bad value {part!r} (expected 'a-b' or a comma list of integers)"
+            raise ValueError(msg) from None
     if not out or min(out) < 0:
         raise ValueError(f"seeds: bad value {text!r} (expected non-negative integers)")
     return out
@@ -299,7 +301,8 @@ def summarize(results: list[RunResult]) -> list[dict]:
             "median_unallocated_gpu_pct": float(np.median(u)),
             "mean_unallocated_gpu_pct": float(u.mean()),
             "sd_unallocated_gpu_pct": float(u.std(ddof=1)) if len(u) > 1 else 0.0,
-            "median_first_fail_arrived_pct": float(np.nanmedian(ff)) if np.isfinite(ff).any() else float("nan"),
+            "median_first_fail_arrived_pct": (float(np.nanmedian(ff)) if np.isfinite(ff).any()
+                                              else float("nan")),
             "median_seconds": float(np.median([r.seconds for r in rs])),
         })
     return out

@@ -49,7 +49,8 @@ def typical_pods(pods: PodTable, threshold: float = POPULARITY_THRESHOLD) -> Typ
     if len(pods) == 0:
         raise ValueError("typical_pods: empty pod table")
     counts: dict[tuple[int, int, int, str], int] = {}
-    for c, g, k, s in zip(pods.cpu_milli.tolist(), pods.gpu_milli.tolist(), pods.num_gpu.tolist(), pods.gpu_spec):
+    cols = (pods.cpu_milli.tolist(), pods.gpu_milli.tolist(), pods.num_gpu.tolist(), pods.gpu_spec)
+    for c, g, k, s in zip(*cols):
         key = (c, g, k, s)
         counts[key] = counts.get(key, 0) + 1
     ordered = sorted(counts.items(), key=lambda kv: -kv[1])  # stable: dict keeps first-appearance order
@@ -180,7 +181,7 @@ def empty_cluster_fragmentation_pct(nodes, pods: PodTable) -> float:
     tp = typical_pods(pods)
     free = empty_device_table(nodes)
     F = cluster_frag_direct(
-        free, nodes.cpu_milli, nodes.model_code, tp.cpu_milli, tp.gpu_milli, tp.num_gpu, tp.masks(nodes.models),
-        tp.popularity,
+        free, nodes.cpu_milli, nodes.model_code, tp.cpu_milli, tp.gpu_milli, tp.num_gpu,
+        tp.masks(nodes.models), tp.popularity,
     )
     return 100.0 * F / nodes.total_gpu_milli

@@ -78,7 +78,8 @@ def _read_rows(path: Path, required: tuple[str, ...]) -> tuple[list[str], list[l
         try:
             header = [h.strip() for h in next(reader)]
         except StopIteration:
-            raise ValueError(f"{path}: empty file, expected header with columns {', '.join(required)}") from None
+            msg = f"{path}: empty file, expected header with columns {', '.join(required)}"
+            raise ValueError(msg) from None
         missing = [c for c in required if c not in header]
         if missing:
             raise ValueError(f"{path}: missing column {missing[0]!r} (header: {','.join(header)})")
@@ -94,7 +95,8 @@ def _read_rows(path: Path, required: tuple[str, ...]) -> tuple[list[str], list[l
     return header, rows
 
 
-def _int_column(path: Path, header: list[str], rows: list[list[str]], column: str, lo: int, hi: int) -> np.ndarray:
+def _int_column(path: Path, header: list[str], rows: list[list[str]], column: str,
+                lo: int, hi: int) -> np.ndarray:
     j = header.index(column)
     out = np.empty(len(rows), dtype=np.int64)
     for i, row in enumerate(rows):
@@ -131,7 +133,8 @@ def read_nodes(path: str | Path) -> NodeTable:
         if names[i] == "":
             raise ValueError(f"{path}: row {i + 2}: column 'sn': empty node name")
         if gpu[i] > 0 and model[i] == "":
-            raise ValueError(f"{path}: row {i + 2}: column 'model': empty GPU model for a node with {gpu[i]} GPUs")
+            raise ValueError(
+                f"{path}: row {i + 2}: column 'model': empty GPU model for a node with {gpu[i]} GPUs")
     if len(set(names.tolist())) != len(names):
         dup = next(n for n in names if (names == n).sum() > 1)
         raise ValueError(f"{path}: column 'sn': duplicate node name {dup!r}")

@@ -36,12 +36,22 @@ def plot_allocation(results: list[RunResult], png: str | Path, lo: float = 0.0, 
         if len(rs) > 1:
             ax.fill_between(x, np.nanpercentile(a, 25, axis=0), np.nanpercentile(a, 75, axis=0),
                             color=line.get_color(), alpha=0.15, lw=0)
+    if lo < 90 and hi > 100:  # zoom on the saturation knee, where the policies separate
+        ins = ax.inset_axes([0.08, 0.52, 0.42, 0.42])
+        for line in ax.get_lines():
+            ins.plot(line.get_xdata(), line.get_ydata(), color=line.get_color(), ls=line.get_linestyle(),
+                     lw=line.get_linewidth())
+        ins.set_xlim(85, 110)
+        ins.set_ylim(83, 100)
+        ins.tick_params(labelsize=7)
+        ins.grid(alpha=0.3)
     ax.set_xlim(lo, hi)
     ax.set_ylim(lo, min(105.0, hi))
     ax.set_xlabel("Arrived workload (% of GPU capacity)")
     ax.set_ylabel("GPU allocation ratio (%)")
     trace_names = sorted({r.trace for r in results})
-    ax.set_title(title or f"openb {', '.join(trace_names)}: median over {len({r.seed for r in results})} seeds")
+    n_seeds = len({r.seed for r in results})
+    ax.set_title(title or f"openb {', '.join(trace_names)}: median over {n_seeds} seeds")
     ax.grid(alpha=0.3)
     ax.legend(loc="lower right", fontsize=8)
     fig.tight_layout()

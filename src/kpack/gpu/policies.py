@@ -164,8 +164,9 @@ def fgd_node(n, cpu_req, k, g, free, cpu, model, R, cnt_ge, sum_lt, Fn, levels,
     cpu_after = cpu[n] - cpu_req
     if k == 0 or g >= FULL:
         n_changed = k
-        Fp = frag_after_change(R[n], cpu_after, model[n], cnt_ge[n], sum_lt[n], n_changed, FULL if k > 0 else 0,
-                               0, tp_cpu, tp_gpu, tp_num, tp_mask, tp_level, tp_p, levels)
+        old_free = FULL if k > 0 else 0
+        Fp = frag_after_change(R[n], cpu_after, model[n], cnt_ge[n], sum_lt[n], n_changed, old_free, 0,
+                               tp_cpu, tp_gpu, tp_num, tp_mask, tp_level, tp_p, levels)
         d = Fn[n] - Fp
         out[0] = fgd_quantise(d)
         out[1] = -1
@@ -317,12 +318,14 @@ def schedule_trace(policy, sharing_device, free, ndev, cpu, mem, model, rank,
                     elif policy == BEST_FIT:
                         sc = best_fit_raw_score(cpu[n], R[n], c_p, k * g)
                     elif policy == FGD_EXACT:
-                        c_exact[sp, n] = fgd_exact_node(n, c_p, k, g, free, cpu, model, R, cnt_ge, sum_lt, Fn,
-                                                        levels, tp_cpu, tp_gpu, tp_num, tp_mask, tp_level, tp_p, tmp)
+                        c_exact[sp, n] = fgd_exact_node(n, c_p, k, g, free, cpu, model, R, cnt_ge, sum_lt,
+                                                        Fn, levels, tp_cpu, tp_gpu, tp_num, tp_mask, tp_level,
+                                                        tp_p, tmp)
                         c_dev[sp, n] = tmp[1]
                     else:  # FGD, FGD_CONSOLIDATE
-                        c_exact[sp, n] = fgd_node(n, c_p, k, g, free, cpu, model, R, cnt_ge, sum_lt, Fn, levels,
-                                                  tp_cpu, tp_gpu, tp_num, tp_mask, tp_level, tp_p, tmp)
+                        c_exact[sp, n] = fgd_node(n, c_p, k, g, free, cpu, model, R, cnt_ge, sum_lt, Fn,
+                                                  levels, tp_cpu, tp_gpu, tp_num, tp_mask, tp_level, tp_p,
+                                                  tmp)
                         c_dev[sp, n] = tmp[1]
                         sc = tmp[0]
                         if policy == FGD_CONSOLIDATE:
