@@ -9,9 +9,9 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from .models import Node, Pod, Taint, quantities
+from .models import GPU_RESOURCE, Node, Pod, Taint, quantities
 from .resources import BASE_RESOURCES
-from .state import _EFFECT_CODE, Cluster, ClusterError
+from .state import _EFFECT_CODE, GPU_TAGS, Cluster, ClusterError, device_table
 
 
 @dataclass
@@ -123,6 +123,9 @@ def cluster_from_arrays(node_names: Sequence[str], resource_names: Sequence[str]
     c._nodes = _LazyNodes(c)
     c._bound_pods = []
     c._bound_nodes = []
+    gi = c.resource_index.get(GPU_RESOURCE)
+    c.gpu_free = device_table(alloc[:, gi] if gi is not None else np.zeros(n, np.int64))
+    c.gpu_tags = np.zeros((n, GPU_TAGS), dtype=np.int64)
     return c
 
 

@@ -10,6 +10,10 @@ from .resources import (CPU, DEFAULT_MEMORY_REQUEST, DEFAULT_MILLI_CPU_REQUEST, 
                         is_container_resource)
 
 TaintEffect = Literal["NoSchedule", "PreferNoSchedule", "NoExecute"]
+GPU_RESOURCE = "nvidia.com/gpu"
+GPU_MILLI_ANNOTATION = "kpack.io/gpu-milli"      # milli-GPU per device for a GPU-sharing pod (1..999)
+GPU_MODELS_ANNOTATION = "kpack.io/gpu-models"    # comma-separated GPU models the pod accepts
+GPU_MODEL_LABEL = "nvidia.com/gpu.product"       # the node's GPU model (as NVIDIA GPU feature discovery sets it)
 SELECTOR_OPERATORS = ("In", "NotIn", "Exists", "DoesNotExist", "Gt", "Lt")
 
 
@@ -212,6 +216,8 @@ class Pod(_Model):
     host_network: bool = False
     image: Optional[str] = None
     owner: Optional[str] = None
+    gpu_milli: Optional[int] = None          # GPU sharing: milli-GPU of one device (with nvidia.com/gpu: 1)
+    gpu_models: list[str] = Field(default_factory=list)   # GPU models (node label nvidia.com/gpu.product)
 
     @field_validator("name")
     @classmethod
@@ -247,6 +253,25 @@ class Pod(_Model):
                                     or "preferredDuringSchedulingIgnoredDuringExecution" in v):
             return NodeAffinity.from_k8s(v.get("nodeAffinity", v))
         return v
+
+    @model_validator(mode="after")
+    def _gpu(self) -> "Pod":
+        if self.gpu_milli is not None:
+            if not 1 <= self.gpu_milli <= 1000:
+                raise ValueError(f"gpu_milli ({GPU_MILLI_ANNOTATION}): must be in 1..1000, got {self.gpu_milli}")
+            if self.gpu_milli < 1000 and self.requests.get(GPU_RESOURCE) != 1:
+                raise ValueError(f"gpu_milli ({GPU_MILLI_ANNOTATION}) {self.gpu_milli} shares one device: requests "
+                                 f"must ask for {GPU_RESOURCE}: 1, got {self.requests.get(GPU_RESOURCE, 0)}")
+        return self
+
+    @property
+    def gpu_count(self) -> int:
+        return self.requests.get(GPU_RESOURCE, 0)
+
+    @property
+    def gpu_per_device(self) -> int:
+        """milli-GPU taken on each device: a fraction for GPU-sharing pods, else 1000 (whole devices)."""
+        return 1000 if self.gpu_milli is None else self.gpu_milli
 
     @model_validator(mode="after")
     def _defaults(self) -> "Pod":
@@ -293,6 +318,16 @@ class Pod(_Model):
             nz = dict(real)   # zero containers: no defaults (upstream tests rely on this)
         nz_cpu, nz_mem = nz.get(CPU, 0), nz.get(MEMORY, 0)
         aff = (spec.get("affinity") or {}).get("nodeAffinity")
+        ann = meta.get("annotations") or {}
+        gpu_milli = None
+        if GPU_MILLI_ANNOTATION in ann:
+            try:
+                gpu_milli = int(str(ann[GPU_MILLI_ANNOTATION]).strip())
+            except ValueError:
+                raise ValueError(f"metadata.annotations[{GPU_MILLI_ANNOTATION}]: must be an integer, "
+                                 f"got {ann[GPU_MILLI_ANNOTATION]!r}") from None
+        models = [m.strip() for m in str(ann.get(GPU_MODELS_ANNOTATION, "")).replace("|", ",").split(",")
+                  if m.strip()]
         # `requests` holds base units already; spell them as quantities so the validator reads them back exactly.
         return cls(name=name or meta.get("generateName", ""), namespace=meta.get("namespace") or "default",
                    requests=quantities(real), scoring_cpu=nz_cpu, scoring_memory=nz_mem,
@@ -300,7 +335,7 @@ class Pod(_Model):
                    tolerations=spec.get("tolerations") or [], priority=int(spec.get("priority") or 0),
                    preemption_policy=spec.get("preemptionPolicy") or "PreemptLowerPriority",
                    node_name=spec.get("nodeName") or None, labels=meta.get("labels") or {},
-                   host_network=bool(spec.get("hostNetwork", False)),
+                   host_network=bool(spec.get("hostNetwork", False)), gpu_milli=gpu_milli, gpu_models=models,
                    image=containers and (spec["containers"][0].get("image")) or None, **extra)
 
 

@@ -9,7 +9,7 @@ from typing import Optional
 
 import numpy as np
 
-from .models import NodeSelectorRequirement, NodeSelectorTerm, Pod, Taint, Toleration
+from .models import GPU_MODEL_LABEL, NodeSelectorRequirement, NodeSelectorTerm, Pod, Taint, Toleration
 from .state import Cluster
 
 # Static reason codes, in upstream filter order (the first failing plugin gives the node's status).
@@ -53,7 +53,8 @@ def toleration_key(pod: Pod) -> tuple:
 def class_key(pod: Pod) -> tuple:
     """Pods with equal keys have identical static predicates and static scores."""
     aff = pod.affinity.model_dump_json() if pod.affinity is not None else None
-    return (tuple(sorted(pod.node_selector.items())), aff, toleration_key(pod), pod.node_name)
+    models = tuple(pod.gpu_models) if pod.gpu_count else ()
+    return (tuple(sorted(pod.node_selector.items())), aff, toleration_key(pod), pod.node_name, models)
 
 
 class _Labels:
@@ -186,6 +187,10 @@ def compile_class(cluster: Cluster, pod: Pod, labels: Optional[_Labels] = None,
         match &= labels.column(k) == code_v
     if required is not None:
         match &= labels.terms(required)
+    if pod.gpu_models and pod.gpu_count:
+        # GPU model constraint (kpack.io/gpu-models): an implicit `nvidia.com/gpu.product In [...]`.
+        codes = [cluster.label_value_index[m] for m in pod.gpu_models if m in cluster.label_value_index]
+        match &= np.isin(labels.column(GPU_MODEL_LABEL), np.array(codes, dtype=np.int32))
     candidates, conflict = None, False
     if not on("NodeAffinity"):
         required = None

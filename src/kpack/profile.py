@@ -18,7 +18,10 @@ DEFAULT_SCORE_WEIGHTS = {"TaintToleration": 3, "NodeAffinity": 2, "NodeResources
 UNMODELLED_PLUGINS = {"SchedulingGates", "PrioritySort", "NodePorts", "VolumeRestrictions", "NodeVolumeLimits",
                       "VolumeBinding", "VolumeZone", "PodTopologySpread", "InterPodAffinity", "ImageLocality",
                       "DefaultPreemption", "DefaultBinder", "DynamicResources"}
-KNOWN_PLUGINS = set(FILTER_PLUGINS) | set(DEFAULT_SCORE_WEIGHTS) | UNMODELLED_PLUGINS
+# GPU-sharing policies of the FGD paper (kpack.gpu.plugins), enabled as score plugins by these names.
+GPU_SCORE_PLUGINS = ("RandomScore", "DotProductScore", "GpuClusteringScore", "GpuPackingScore", "BestFitScore",
+                     "FGDScore")
+KNOWN_PLUGINS = set(FILTER_PLUGINS) | set(DEFAULT_SCORE_WEIGHTS) | UNMODELLED_PLUGINS | set(GPU_SCORE_PLUGINS)
 STRATEGIES = ("LeastAllocated", "MostAllocated", "RequestedToCapacityRatio")
 
 
@@ -74,6 +77,7 @@ class Profile(BaseModel):
         p._apply_plugins(prof.get("plugins") or {})
         for i, pc in enumerate(prof.get("pluginConfig") or []):
             p._apply_plugin_config(pc, f"profiles[0].pluginConfig[{i}]")
+        p.validate_profile()
         return p
 
     # --- plugin sets -------------------------------------------------------------------------------
@@ -108,7 +112,7 @@ class Profile(BaseModel):
                                        "not in valid range [1-100]")
                 if point in ("multiPoint", "filter") and name in FILTER_PLUGINS and name not in filters:
                     filters.append(name)
-                if point in ("multiPoint", "score") and name in DEFAULT_SCORE_WEIGHTS:
+                if point in ("multiPoint", "score") and (name in DEFAULT_SCORE_WEIGHTS or name in GPU_SCORE_PLUGINS):
                     # A weight of 0 or none takes the plugin's default (upstream sets 0 to 1, multiPoint
                     # keeps the default weight).
                     scores[name] = weight or DEFAULT_SCORE_WEIGHTS.get(name, 1)
@@ -152,6 +156,12 @@ class Profile(BaseModel):
                 self.balanced_resources = _resources(args["resources"], f"{where}.resources")
 
     def validate_profile(self) -> None:
+        gpu = [n for n in self.score_weights if n in GPU_SCORE_PLUGINS]
+        if len(gpu) > 1:
+            raise ProfileError(f"plugins.score: at most one GPU policy plugin may be enabled, got {gpu}")
+        unknown = [n for n in self.score_weights if n not in DEFAULT_SCORE_WEIGHTS and n not in GPU_SCORE_PLUGINS]
+        if unknown:
+            raise ProfileError(f"plugins.score: Invalid value: {unknown[0]!r}: not a score plugin kpack computes")
         if "NodeResourcesFit" in self.score_weights and not self.fit_resources:
             raise ProfileError("NodeResourcesFit.scoringStrategy.resources: Required value: "
                                "at least one resource is needed to score")

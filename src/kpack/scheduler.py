@@ -10,12 +10,13 @@ import numpy as np
 
 from . import engines as E
 from . import kernels as K
-from .models import Pod
+from .models import GPU_RESOURCE, Pod
 from .predicates import (REASON_ABSENT, REASON_CONFLICT, StaticClass, _Labels, class_key, compile_class,
                          static_reason)
 from .profile import Profile
 from .resources import COL_PODS, CPU, EPHEMERAL, MEMORY, is_extended, is_scalar
-from .state import Cluster
+from .gpu import plugins as _gpu
+from .state import Cluster, assign_devices
 
 SCORE_PLUGIN_NAMES = ("NodeResourcesFit", "NodeResourcesBalancedAllocation", "NodeAffinity", "TaintToleration")
 _STRATEGY = {"LeastAllocated": K.LEAST_ALLOCATED, "MostAllocated": K.MOST_ALLOCATED,
@@ -92,7 +93,8 @@ class Scheduler:
         self.profile.validate_profile()
         self.seed = seed
         # Placement engine (engines/): "reference" = kernels.schedule_batch, "indexed" = state-class index,
-        # "auto" = indexed for batches of AUTO_MIN_PODS or more. All give identical decisions.
+        # "native" = the same scan in the C core, "auto" = chosen by structure (engines/__init__.py). All give
+        # identical decisions.
         self.engine = E.check_engine(engine)
         self.last_stats = E.EngineStats()
         self._rng = np.array([np.uint64(seed & (2**64 - 1))], dtype=np.uint64)
@@ -107,14 +109,21 @@ class Scheduler:
         if n_nodes == 0:
             return ScheduleResult([None] * len(pods), np.full(len(pods), -1, np.int32),
                                   ["no nodes available to schedule pods"] * len(pods), pods)
+        with_devices = _gpu.needs_devices(self.profile, cluster, pods)
+        if with_devices:
+            cluster.ensure_resources([GPU_RESOURCE])
         pod_req, pod_nz = cluster.pod_vectors(pods)
         cp = CompiledProfile(self.profile, cluster)
         classes, pod_cls = self._classes(cluster, pods)
         arrays = _class_arrays(classes, n_nodes)
         out = np.full(len(pods), -1, dtype=np.int32)
         fail = np.zeros((len(pods), len(cluster.resource_names)), dtype=np.int32)
-        self.last_stats = E.place(self.engine, cluster, cp, arrays, pod_cls, pod_req, pod_nz, None,
-                                  self._rng, self._start, out, fail)
+        if with_devices:
+            self._place_with_devices(cluster, cp, arrays, pods, pod_cls, pod_req, pod_nz, out, fail)
+        else:
+            self.last_stats = E.place(self.engine, cluster, cp, arrays, pod_cls, pod_req, pod_nz, None,
+                                      self._rng, self._start, out, fail)
+            _assign_whole_devices(cluster, pods, out)
         placed = out >= 0
         cluster._bound_pods.extend(p for p, ok in zip(pods, placed) if ok)
         cluster._bound_nodes.append(out[placed].copy())
@@ -127,6 +136,29 @@ class Scheduler:
                 static_hist[c] = _static_histogram(cluster, classes[c])
             reasons[i] = _fit_error(cluster, classes[c], static_hist[c], fail[i])
         return ScheduleResult([names[i] if i >= 0 else None for i in out], out, reasons, pods)
+
+    def _place_with_devices(self, cluster, cp, arrays, pods, pod_cls, pod_req, pod_nz, out, fail) -> None:
+        """GPU devices and GPU policy plugins (kpack.gpu.plugins): the device filter replaces the counted
+        nvidia.com/gpu check; the enabled GPU policy adds its score and picks the shared device."""
+        gpu_col = cluster.resource_index[GPU_RESOURCE]
+        check_col = cp.check_col.copy()
+        check_col[gpu_col] = False
+        names = [n for n in self.profile.score_weights if n in _gpu.GPU_POLICY_CODES]
+        policy = _gpu.GPU_POLICY_CODES[names[0]] if names else _gpu.NO_POLICY
+        policy_w = self.profile.score_weights[names[0]] if names else 0
+        models = _gpu.gpu_models(cluster)
+        tp = _gpu.typical_pod_arrays(pods, models) if policy == _gpu.FGD else _gpu.typical_pod_arrays([], models)
+        pod_k, pod_g = _gpu.pod_gpu_arrays(pods)
+        free, tags = cluster.gpu_free.copy(), cluster.gpu_tags.copy()
+        dev = np.full(len(pods), -1, dtype=np.int64)
+        _gpu.schedule_gpu_batch(
+            cluster.allocatable, cluster.requested, cluster.nonzero_requested, check_col, cp.fit_filter_on,
+            pod_cls, pod_req, pod_nz, *arrays, cp.weights, cp.fit_col, cp.fit_kind, cp.fit_w, cp.strategy,
+            cp.shape_u, cp.shape_s, cp.bal_col, cp.bal_kind, cp.pct, self._rng, self._start, out, fail,
+            gpu_col, free, _gpu.node_model_codes(cluster, models), cluster.allocatable[:, gpu_col], tags,
+            pod_k, pod_g, policy, policy_w, *tp, dev)
+        cluster.gpu_free, cluster.gpu_tags = free, tags
+        self.last_gpu_devices = dev
 
     def schedule_arrays(self, cluster: Cluster, batch) -> ScheduleResult:
         """`schedule` for a `kpack.batch.PodBatch` (spec Pods + an int32 spec index per pod): same decisions,
@@ -146,9 +178,16 @@ class Scheduler:
             return Explanation({n: REASON_CONFLICT for n in names}, {}, {}, None)
         cand = np.arange(len(names), dtype=np.int64) if cls.candidates is None else cls.candidates.astype(np.int64)
         aff = cls.affinity_raw if cls.affinity_raw is not None else np.zeros(0, dtype=np.int64)
+        code, check_col, no_device = cls.code, cp.check_col, np.zeros(len(names), dtype=np.bool_)
+        if _gpu.needs_devices(self.profile, work, [pod]) and GPU_RESOURCE in work.resource_index and pod.gpu_count:
+            # Device-aware filter, as schedule runs it (GPU policy scores are not broken out here).
+            check_col = check_col.copy()
+            check_col[work.resource_index[GPU_RESOURCE]] = False
+            no_device = (code == 0) & ~_gpu.devices_fit_all(work.gpu_free, pod.gpu_count, pod.gpu_per_device)
+            code = np.where(no_device, np.int8(-1), code)
         bits, feasible, scores, totals, pick = K.explain_pod(
-            work.allocatable, work.requested, work.nonzero_requested, cp.check_col, cp.fit_filter_on,
-            preq[0], pnz[0], cls.code, cand, aff, cls.taint_raw, cp.weights, cp.fit_col, cp.fit_kind,
+            work.allocatable, work.requested, work.nonzero_requested, check_col, cp.fit_filter_on,
+            preq[0], pnz[0], code, cand, aff, cls.taint_raw, cp.weights, cp.fit_col, cp.fit_kind,
             cp.fit_w, cp.strategy, cp.shape_u, cp.shape_s, cp.bal_col, cp.bal_kind, self._rng.copy())
         in_cand = np.zeros(len(names), dtype=np.bool_)
         in_cand[cand] = True
@@ -156,6 +195,8 @@ class Scheduler:
         for i, n in enumerate(names):
             if not in_cand[i]:
                 filt[n] = REASON_ABSENT
+            elif no_device[i]:
+                filt[n] = f"Insufficient {GPU_RESOURCE}"
             elif cls.code[i] != 0:
                 filt[n] = static_reason(work, cls, i)
             elif bits[i]:
@@ -226,6 +267,13 @@ def _class_arrays(classes: list[StaticClass], n: int) -> tuple:
             taint_row[i] = len(trows)
             trows.append(c.taint_raw)
     return (code, cand_off, cand_len, cand_flat, conflict, aff_row, aff_rows, taint_row, np.stack(trows))
+
+
+def _assign_whole_devices(cluster: Cluster, pods: Sequence[Pod], out: np.ndarray) -> None:
+    """Keep the device table in step when nvidia.com/gpu was scheduled as a plain counted resource."""
+    for i, p in enumerate(pods):
+        if out[i] >= 0 and p.gpu_count:
+            assign_devices(cluster.gpu_free[out[i]], p.gpu_count, 1000)
 
 
 def _fit_reasons(cluster: Cluster, bits: int) -> list[str]:

@@ -7,7 +7,7 @@ from typing import Iterable, Optional, Sequence
 
 import numpy as np
 
-from .models import Node, Pod, Taint, quantities
+from .models import GPU_RESOURCE, Node, Pod, Taint, quantities
 from .resources import BASE_RESOURCES, COL_CPU, COL_MEMORY, COL_PODS, MAX_RESOURCE_COLUMNS
 
 _EFFECT_CODE = {"NoSchedule": 0, "PreferNoSchedule": 1, "NoExecute": 2}
@@ -18,11 +18,38 @@ class ClusterError(ValueError):
     """Invalid cluster input (duplicate node, pod bound to a missing node, ...)."""
 
 
+GPU_TAGS = 9   # GpuClustering tags: [0] GPU-sharing pods, [k] pods with k whole GPUs (k >= 8 in [8])
+
+
+def device_table(gpu_alloc: np.ndarray) -> np.ndarray:
+    """int32 [N, max devices]: 1000 free milli-GPU on each of a node's devices, 0 on padding columns."""
+    width = int(gpu_alloc.max()) if len(gpu_alloc) else 0
+    free = np.zeros((len(gpu_alloc), width), dtype=np.int32)
+    free[np.arange(width)[None, :] < gpu_alloc[:, None]] = 1000
+    return free
+
+
 def _check_width(columns: int) -> None:
     if columns > MAX_RESOURCE_COLUMNS:
         raise ClusterError(f"{columns} distinct resource names: kpack supports at most {MAX_RESOURCE_COLUMNS} "
                            f"resource columns ({MAX_RESOURCE_COLUMNS - len(BASE_RESOURCES)} besides cpu, memory, "
                            "ephemeral-storage and pods)")
+
+
+def assign_devices(free_row: np.ndarray, count: int, milli: int) -> bool:
+    """Reserve devices for a bound pod (best-fit device for a share, lowest-index free devices otherwise)."""
+    if milli < 1000:
+        fits = np.flatnonzero(free_row >= milli)
+        if not len(fits):
+            return False
+        d = fits[np.argmin(free_row[fits])]
+        free_row[d] -= milli
+        return True
+    full = np.flatnonzero(free_row == 1000)[:count]
+    if len(full) < count:
+        return False
+    free_row[full] = 0
+    return True
 
 
 class Cluster:
@@ -57,6 +84,10 @@ class Cluster:
         self.requested = np.zeros((N, R), dtype=np.int64)
         self.nonzero_requested = np.zeros((N, 2), dtype=np.int64)
         self.unschedulable = np.array([n.unschedulable for n in nodes], dtype=np.bool_)
+        gi = self.resource_index.get(GPU_RESOURCE)
+        # GPU devices (nvidia.com/gpu), free milli-GPU per device; see kpack.gpu.plugins for sharing.
+        self.gpu_free = device_table(self.allocatable[:, gi] if gi is not None else np.zeros(N, np.int64))
+        self.gpu_tags = np.zeros((N, GPU_TAGS), dtype=np.int64)   # GpuClustering: GPU pods per kind
         self._nodes: list[Node] = nodes
         self._encode_labels()
         self._encode_taints()
@@ -135,6 +166,15 @@ class Cluster:
             return
         req, nz = self.pod_vectors(placed)
         nodes = node_index[ok]
+        gpu = [(p, n) for p, n in zip(placed, nodes.tolist()) if p.gpu_count]
+        free = self.gpu_free.copy()
+        for p, n in gpu:
+            # Bound pods are facts: like over-committed cpu, a pod that finds no free device is still bound
+            # (its nvidia.com/gpu count is added); it just takes no device.
+            assign_devices(free[n], p.gpu_count, p.gpu_per_device)
+        for p, n in gpu:
+            self.gpu_tags[n, 0 if p.gpu_per_device < 1000 else min(p.gpu_count, GPU_TAGS - 1)] += 1
+        self.gpu_free = free
         np.add.at(self.requested, nodes, req)
         np.add.at(self.nonzero_requested, nodes, nz)
         self._bound_pods.extend(placed)
@@ -153,7 +193,8 @@ class Cluster:
         """A fork for what-if runs: arrays copied, immutable node objects shared."""
         c = Cluster.__new__(Cluster)
         c.__dict__.update(self.__dict__)
-        for a in ("allocatable", "requested", "nonzero_requested", "unschedulable", "label_codes", "node_taints"):
+        for a in ("allocatable", "requested", "nonzero_requested", "unschedulable", "label_codes", "node_taints",
+                  "gpu_free", "gpu_tags"):
             setattr(c, a, getattr(self, a).copy())
         c.resource_names = list(self.resource_names)
         c.resource_index = dict(self.resource_index)
@@ -183,6 +224,7 @@ class Cluster:
                                                    ("effect", pa.string())]))),
             "allocatable": pa.array([list(n.allocatable.items()) for n in self._nodes],
                                     pa.map_(pa.string(), pa.int64())),
+            "gpu_free": pa.array(self.gpu_free.tolist(), pa.list_(pa.int32())),
         })
         pq.write_table(nodes, d / "nodes.parquet")
         bound = self.bound_pods()
@@ -216,4 +258,6 @@ class Cluster:
         c = cls(nodes)
         if pods:
             c.bind(pods, np.array([c.node_index[p.node_name] for p in pods], dtype=np.int32))
+        if t and "gpu_free" in t[0] and c.gpu_free.shape[1]:
+            c.gpu_free = np.array([r["gpu_free"] for r in t], dtype=np.int32).reshape(c.gpu_free.shape)
         return c
