@@ -276,6 +276,73 @@ def select_host(totals, k, rng, advance):
     return -1
 
 
+@njit(cache=True, nogil=True, inline="always", error_model="numpy")
+def devices_fit(free_row, k, g):
+    """GPU devices (free milli-GPU each): a share (g < 1000) needs one device with g free; k whole devices
+    need k fully free ones. Pods without GPUs (k == 0) always fit."""
+    if k == 0:
+        return True
+    c = 0
+    for i in range(free_row.shape[0]):
+        if free_row[i] >= g:
+            c += 1
+    return c >= (1 if g < 1000 else k)
+
+
+@njit(cache=True, nogil=True, inline="always", error_model="numpy")
+def find_feasible(alloc, req, check_col, fit_filter_on, preq, code, cand_len, cand, pct, start, feasible,
+                  tmp_fail, free, k_gpu, g, gpu_col):
+    """One pod's filter pass: visit candidates round robin from start[0] (cand_len < 0: every node, else
+    cand[:cand_len]), stop after numFeasibleNodesToFind feasible nodes, advance start[0] by the nodes
+    processed. Fills feasible[:k] in visit order, counts NodeResourcesFit failures per column in tmp_fail
+    (device failures on gpu_col) and returns k. `free` holds GPU devices ([N, 0] when not tracked)."""
+    N = alloc.shape[0]
+    R = alloc.shape[1]
+    any_req = False
+    for r in range(R):
+        if r != COL_PODS and preq[r] != 0:
+            any_req = True
+    ncand = N if cand_len < 0 else cand_len
+    to_find = num_feasible_nodes_to_find(ncand, pct)
+    tmp_fail[:] = 0
+    k = 0
+    processed = 0
+    s0 = start[0]
+    for i in range(ncand):
+        j = (s0 + i) % ncand
+        n = j if cand_len < 0 else cand[j]
+        processed += 1
+        if code[n] != 0:
+            continue
+        if fit_filter_on:
+            bits = fit_failures(alloc, req, n, preq, check_col, any_req)
+            ok = bits == 0
+            if not ok:
+                for r in range(R):
+                    if (bits >> r) & 1:
+                        tmp_fail[r] += 1
+            if k_gpu > 0 and not devices_fit(free[n], k_gpu, g):
+                ok = False
+                tmp_fail[gpu_col] += 1
+            if not ok:
+                continue
+        feasible[k] = n
+        k += 1
+        if k == to_find:
+            break
+    start[0] = (s0 + processed) % N
+    return k
+
+
+@njit(cache=True, nogil=True, inline="always", error_model="numpy")
+def commit(req, nz, node, preq, pnz):
+    """Bind: add the pod's requests (pods column included) and its non-zero cpu/memory to the node."""
+    for r in range(req.shape[1]):
+        req[node, r] += preq[r]
+    nz[node, 0] += pnz[0]
+    nz[node, 1] += pnz[1]
+
+
 @njit(cache=True, nogil=True, error_model="numpy")
 def schedule_batch(alloc, req, nz, check_col, fit_filter_on, pod_cls, pod_req, pod_nz,
                    cls_code, cls_cand_off, cls_cand_len, cand_flat, cls_conflict,
@@ -290,6 +357,7 @@ def schedule_batch(alloc, req, nz, check_col, fit_filter_on, pod_cls, pod_req, p
     scores = np.empty((N_SCORE_PLUGINS, N), dtype=np.int64)
     tmp_fail = np.zeros(R, dtype=np.int32)
     empty = np.zeros(0, dtype=np.int64)
+    no_devices = np.zeros((N, 0), dtype=np.int32)
     for p in range(pod_cls.shape[0]):
         c = pod_cls[p]
         out_node[p] = -1
@@ -297,38 +365,10 @@ def schedule_batch(alloc, req, nz, check_col, fit_filter_on, pod_cls, pod_req, p
             continue   # PreFilter rejected the pod: no node is visited, start index unchanged
         preq = pod_req[p]
         pnz = pod_nz[p]
-        any_req = False
-        for r in range(R):
-            if r != COL_PODS and preq[r] != 0:
-                any_req = True
-        ncand = N if cls_cand_len[c] < 0 else cls_cand_len[c]
-        if ncand == 0:
+        if cls_cand_len[c] == 0:
             continue
-        off = cls_cand_off[c]
-        to_find = num_feasible_nodes_to_find(ncand, pct)
-        tmp_fail[:] = 0
-        k = 0
-        processed = 0
-        code = cls_code[c]
-        s0 = start[0]
-        for i in range(ncand):
-            j = (s0 + i) % ncand
-            n = j if cls_cand_len[c] < 0 else cand_flat[off + j]
-            processed += 1
-            if code[n] != 0:
-                continue
-            if fit_filter_on:
-                bits = fit_failures(alloc, req, n, preq, check_col, any_req)
-                if bits != 0:
-                    for r in range(R):
-                        if (bits >> r) & 1:
-                            tmp_fail[r] += 1
-                    continue
-            feasible[k] = n
-            k += 1
-            if k == to_find:
-                break
-        start[0] = (s0 + processed) % N
+        k = find_feasible(alloc, req, check_col, fit_filter_on, preq, cls_code[c], cls_cand_len[c],
+                          cand_flat[cls_cand_off[c]:], pct, start, feasible, tmp_fail, no_devices, 0, 1000, 0)
         if k == 0:
             fail_counts[p, :] = tmp_fail
             continue
@@ -343,10 +383,7 @@ def schedule_batch(alloc, req, nz, check_col, fit_filter_on, pod_cls, pod_req, p
                                     scores)
             chosen = feasible[select_host(totals, k, rng, True)]
         out_node[p] = chosen
-        for r in range(R):
-            req[chosen, r] += preq[r]
-        nz[chosen, 0] += pnz[0]
-        nz[chosen, 1] += pnz[1]
+        commit(req, nz, chosen, preq, pnz)
 
 
 @njit(cache=True, nogil=True, error_model="numpy")

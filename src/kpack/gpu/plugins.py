@@ -30,18 +30,6 @@ GPU_POLICY_CODES = {"RandomScore": RANDOM, "DotProductScore": DOT_PRODUCT, "GpuC
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def devices_fit(free_row, k, g):
-    """A sharing pod (g < 1000) needs one device with g free; k whole devices need k fully free ones."""
-    if k == 0:
-        return True
-    c = 0
-    for i in range(free_row.shape[0]):
-        if free_row[i] >= g:
-            c += 1
-    return c >= (1 if g < FULL else k)
-
-
-@njit(cache=True, nogil=True, error_model="numpy")
 def reserve_devices(free_row, k, g, device):
     """Take g milli on `device` (sharing), or the k lowest-index fully free devices."""
     if k == 0:
@@ -144,44 +132,10 @@ def schedule_gpu_batch(alloc, req, nz, check_col, fit_filter_on, pod_cls, pod_re
         pnz = pod_nz[p]
         k_gpu = pod_k[p]
         g = pod_g[p]
-        any_req = False
-        for r in range(R):
-            if r != COL_PODS and preq[r] != 0:
-                any_req = True
-        ncand = N if cls_cand_len[c] < 0 else cls_cand_len[c]
-        if ncand == 0:
+        if cls_cand_len[c] == 0:
             continue
-        off = cls_cand_off[c]
-        to_find = K.num_feasible_nodes_to_find(ncand, pct)
-        tmp_fail[:] = 0
-        k = 0
-        processed = 0
-        code = cls_code[c]
-        s0 = start[0]
-        for i in range(ncand):
-            j = (s0 + i) % ncand
-            n = j if cls_cand_len[c] < 0 else cand_flat[off + j]
-            processed += 1
-            if code[n] != 0:
-                continue
-            ok = True
-            if fit_filter_on:
-                bits = K.fit_failures(alloc, req, n, preq, check_col, any_req)
-                if bits != 0:
-                    ok = False
-                    for r in range(R):
-                        if (bits >> r) & 1:
-                            tmp_fail[r] += 1
-                if not devices_fit(free[n], k_gpu, g):
-                    ok = False
-                    tmp_fail[gpu_col] += 1
-            if not ok:
-                continue
-            feasible[k] = n
-            k += 1
-            if k == to_find:
-                break
-        start[0] = (s0 + processed) % N
+        k = K.find_feasible(alloc, req, check_col, fit_filter_on, preq, cls_code[c], cls_cand_len[c],
+                            cand_flat[cls_cand_off[c]:], pct, start, feasible, tmp_fail, free, k_gpu, g, gpu_col)
         if k == 0:
             fail_counts[p, :] = tmp_fail
             continue
@@ -238,10 +192,7 @@ def schedule_gpu_batch(alloc, req, nz, check_col, fit_filter_on, pod_cls, pod_re
         out_dev[p] = dev
         if k_gpu > 0:
             tags[chosen, 0 if g < FULL else min(k_gpu, N_TAGS - 1)] += 1
-        for r in range(R):
-            req[chosen, r] += preq[r]
-        nz[chosen, 0] += pnz[0]
-        nz[chosen, 1] += pnz[1]
+        K.commit(req, nz, chosen, preq, pnz)
 
 
 def devices_fit_all(free: np.ndarray, k: int, g: int) -> np.ndarray:
