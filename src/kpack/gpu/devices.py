@@ -18,6 +18,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from ..kernels import splitmix64
 from .fragmentation import frag_from_stats, level_stats
 from .openb import MILLI_PER_GPU, NodeTable
 
@@ -40,19 +41,9 @@ def empty_device_table(nodes: NodeTable) -> np.ndarray:
 
 
 @njit(cache=True, nogil=True)
-def splitmix_next(state):
-    """splitmix64 step on a uint64[1] state; returns a uint64."""
-    state[0] += np.uint64(0x9E3779B97F4A7C15)
-    z = state[0]
-    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-    return z ^ (z >> np.uint64(31))
-
-
-@njit(cache=True, nogil=True)
 def rand_below(state, n):
     """Uniform integer in [0, n) (n >= 1) from 53 random bits."""
-    u = splitmix_next(state) >> np.uint64(11)
+    u = splitmix64(state) >> np.uint64(11)
     return np.int64((np.float64(u) * (1.0 / 9007199254740992.0)) * n)
 
 

@@ -16,6 +16,7 @@ from numba import njit
 from .. import kernels as K
 from ..models import GPU_MODEL_LABEL, Pod
 from ..resources import COL_CPU, COL_PODS
+from .devices import best_fit_device, random_device
 from .fragmentation import node_frag_direct, typical_pods
 from .openb import PodTable, spec_masks
 from .policies import (BEST_FIT, DOT_PRODUCT, FGD, GPU_CLUSTERING, GPU_PACKING, RANDOM, best_fit_raw_score,
@@ -66,15 +67,6 @@ def _fgd_choice(free_row, cpu_left, cpu_req, k, g, model, tp_cpu, tp_gpu, tp_num
             best_s = s
             best_i = i
     return best_s, best_i
-
-
-@njit(cache=True, nogil=True, error_model="numpy")
-def _best_fit_device(free_row, g):
-    best = -1
-    for i in range(free_row.shape[0]):
-        if free_row[i] >= g and (best < 0 or free_row[i] < free_row[best]):
-            best = i
-    return best
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
@@ -175,19 +167,9 @@ def schedule_gpu_batch(alloc, req, nz, check_col, fit_filter_on, pod_cls, pod_re
                 _, dev = _fgd_choice(free[chosen], alloc[chosen, COL_CPU] - req[chosen, COL_CPU], preq[COL_CPU],
                                      k_gpu, g, model[chosen], tp_cpu, tp_gpu, tp_num, tp_mask, tp_p, scratch)
             elif policy == RANDOM:
-                cnt = 0
-                for i in range(free.shape[1]):
-                    if free[chosen, i] >= g:
-                        cnt += 1
-                pick = np.int64(K.splitmix64(rng) % np.uint64(cnt))
-                for i in range(free.shape[1]):
-                    if free[chosen, i] >= g:
-                        if pick == 0:
-                            dev = i
-                            break
-                        pick -= 1
+                dev = random_device(free[chosen], g, rng)
             else:
-                dev = _best_fit_device(free[chosen], g)
+                dev = best_fit_device(free[chosen], g)
         reserve_devices(free[chosen], k_gpu, g, dev)
         out_dev[p] = dev
         if k_gpu > 0:
