@@ -116,13 +116,8 @@ class NodeAffinity(_Model):
         return cls(required=terms, preferred=spec.get("preferredDuringSchedulingIgnoredDuringExecution") or [])
 
 
-class Node(_Model):
-    """A node: allocatable resources (ints in base units), labels, taints, cordon flag."""
+class _Named(_Model):
     name: str
-    allocatable: dict[str, int] = Field(default_factory=dict)
-    labels: dict[str, str] = Field(default_factory=dict)
-    taints: list[Taint] = Field(default_factory=list)
-    unschedulable: bool = False
 
     @field_validator("name")
     @classmethod
@@ -130,6 +125,14 @@ class Node(_Model):
         if not v:
             raise ValueError("metadata.name must not be empty")
         return v
+
+
+class Node(_Named):
+    """A node: allocatable resources (ints in base units), labels, taints, cordon flag."""
+    allocatable: dict[str, int] = Field(default_factory=dict)
+    labels: dict[str, str] = Field(default_factory=dict)
+    taints: list[Taint] = Field(default_factory=list)
+    unschedulable: bool = False
 
     @field_validator("allocatable", mode="before")
     @classmethod
@@ -195,13 +198,12 @@ def pod_requests(containers: list[dict], init_containers: list[dict], overhead: 
     return total
 
 
-class Pod(_Model):
+class Pod(_Named):
     """A pod as the scheduler sees it. `requests` is the effective PodRequests vector (real requests).
 
     `scoring_cpu`/`scoring_memory` are the non-zero-defaulted cpu/memory used by scoring; built directly,
     the pod counts as one container whose requests are `requests`.
     """
-    name: str
     namespace: str = "default"
     requests: dict[str, int] = Field(default_factory=dict)
     scoring_cpu: Optional[int] = None
@@ -218,13 +220,6 @@ class Pod(_Model):
     owner: Optional[str] = None
     gpu_milli: Optional[int] = None          # GPU sharing: milli-GPU of one device (with nvidia.com/gpu: 1)
     gpu_models: list[str] = Field(default_factory=list)   # GPU models (node label nvidia.com/gpu.product)
-
-    @field_validator("name")
-    @classmethod
-    def _name(cls, v: str) -> str:
-        if not v:
-            raise ValueError("metadata.name must not be empty")
-        return v
 
     @field_validator("requests", mode="before")
     @classmethod
