@@ -68,3 +68,9 @@ def test_bad_config(tmp_path, capsys):
 def test_unknown_pod(capsys):
     assert main(["explain", "-f", DEMO, "--pod", "nope"]) == 2
     assert "--pod nope: no such pending pod" in capsys.readouterr().err
+
+
+def test_explain_three_node_example_matches_saved_output(capsys):
+    ex = Path(DEMO).parent.parent / "examples"
+    assert main(["explain", "-f", str(ex / "three-nodes.yaml"), "--pod", "api"]) == 0
+    assert capsys.readouterr().out == (ex / "three-nodes.explain.txt").read_text()
