@@ -71,6 +71,6 @@ def test_unknown_pod(capsys):
 
 
 def test_explain_three_node_example_matches_saved_output(capsys):
-    ex = Path(DEMO).parent.parent / "examples"
+    ex = Path(DEMO).parent.parent / "datasets" / "examples"
     assert main(["explain", "-f", str(ex / "three-nodes.yaml"), "--pod", "api"]) == 0
     assert capsys.readouterr().out == (ex / "three-nodes.explain.txt").read_text()
