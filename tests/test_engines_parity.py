@@ -4,7 +4,9 @@ import numpy as np
 import pytest
 
 import kpack
+from kpack import native
 from kpack.batch import PodBatch
+from kpack.daemonset import daemon_pod
 
 SHAPES = [("4", "8Gi", 20), ("8", "16Gi", 30), ("16", "64Gi", 110), ("2", "4Gi", 5)]
 ZONES = ["a", "b", "c"]
@@ -90,7 +92,7 @@ def profile_for(rng, pct):
     return prof
 
 
-def run_both(seed, n, n_pods, pct, n_specs, n_shapes, via_arrays):
+def run_both(seed, n, n_pods, pct, n_specs, n_shapes, via_arrays, engine="indexed"):
     rng = np.random.default_rng(seed)
     specs = [random_spec(rng, i, n) for i in range(n_specs)]
     idx = rng.integers(len(specs), size=n_pods).astype(np.int32)
@@ -101,9 +103,9 @@ def run_both(seed, n, n_pods, pct, n_specs, n_shapes, via_arrays):
              for j, i in enumerate(rng.integers(len(specs), size=n // 2))]
     base.bind(bound, np.array([base.node_index[p.node_name] for p in bound], dtype=np.int32))
     results = []
-    for engine in ("reference", "indexed"):
+    for eng in ("reference", engine):
         c = base.copy()
-        s = kpack.Scheduler(prof, seed=seed, engine=engine)
+        s = kpack.Scheduler(prof, seed=seed, engine=eng)
         s._start[0] = seed % (n + 7)                      # any start, including one >= N
         if via_arrays:
             res = s.schedule_arrays(c, PodBatch(specs, idx))
@@ -112,7 +114,7 @@ def run_both(seed, n, n_pods, pct, n_specs, n_shapes, via_arrays):
             res = s.schedule(c, pods)
         results.append((res, c, s))
     (r1, c1, s1), (r2, c2, s2) = results
-    assert s2.last_stats.engine == "indexed"
+    assert engine == "auto" or s2.last_stats.engine == engine
     assert r1.node_index.tolist() == r2.node_index.tolist()
     assert r1.reasons == r2.reasons
     assert s1._rng[0] == s2._rng[0] and s1._start[0] == s2._start[0]
@@ -156,3 +158,108 @@ def test_bucket_table_growth(monkeypatch):
     monkeypatch.setattr(E, "INITIAL_BUCKETS", 4)         # grows several times during the batch
     res, s = run_both(7, 300, n_pods=1500, pct=30, n_specs=8, n_shapes=3, via_arrays=True)
     assert s.last_stats.indexed_pods == 1500 and s.last_stats.buckets > 64
+
+
+native_only = pytest.mark.skipif(not native.available(), reason="native core not built")
+
+
+@native_only
+@pytest.mark.parametrize("seed", range(20))
+@pytest.mark.parametrize("pct", [None, 100, 30])
+def test_native_engine_matches_reference(seed, pct):
+    rng = np.random.default_rng(2000 + seed)
+    n = int(rng.choice([7, 60, 150, 420]))
+    run_both(seed, n, n_pods=int(rng.integers(40, 400)), pct=pct, n_specs=int(rng.integers(1, 12)),
+             n_shapes=int(rng.integers(1, 5)), via_arrays=bool(seed % 2), engine="native")
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_auto_matches_reference(seed):
+    rng = np.random.default_rng(3000 + seed)
+    for n_shapes, n_specs in ((1, 1), (4, 10)):           # few types (indexed) and many (scan)
+        run_both(seed, int(rng.choice([150, 420, 900])), n_pods=300, pct=[None, 100][seed % 2], n_specs=n_specs,
+                 n_shapes=n_shapes, via_arrays=True, engine="auto")
+
+
+def test_auto_chooses_by_structure():
+    import kpack.engines as E
+    one = kpack.Cluster([kpack.Node(name=f"n{i}", allocatable={"cpu": "4", "memory": "8Gi", "pods": 20})
+                         for i in range(400)])
+    pod = kpack.Pod(name="p", requests={"cpu": "100m"})
+    s = kpack.Scheduler(engine="auto")
+    s.schedule_arrays(one, PodBatch([pod], np.zeros(100, np.int32)))
+    assert s.last_stats.engine == "indexed"                # 1 static type
+    s.schedule_arrays(one, PodBatch([pod], np.zeros(5, np.int32)))
+    assert s.last_stats.engine in ("native", "reference")  # tiny batch: no index
+    many = kpack.Cluster([kpack.Node(name=f"n{i}", allocatable={"cpu": "4", "memory": "8Gi", "pods": 20},
+                                     labels={"rack": str(i % 50)}) for i in range(400)])
+    s.schedule_arrays(many, PodBatch([pod], np.zeros(100, np.int32)))
+    assert s.last_stats.engine == ("native" if native.available() else "reference")   # 50 types, 400 nodes
+
+
+# --- DaemonSet-style pinned pods share one compiled base class --------------------------------------------------
+def _pinned_workload(rng, n):
+    c = random_cluster(rng, n, 4)
+    dss = []
+    for i, extra in enumerate([{}, {"tolerations": [{"operator": "Exists"}]}, {"nodeSelector": {"zone": "a"}},
+                               {"hostNetwork": True, "affinity": {"nodeAffinity": {
+                                   "preferredDuringSchedulingIgnoredDuringExecution": [
+                                       {"weight": 7, "preference": {"matchExpressions": [
+                                           {"key": "disk", "operator": "In", "values": ["ssd"]}]}}]}}}]):
+        spec = {"containers": [{"name": "c", "resources": {"requests": {
+            "cpu": f"{int(rng.choice([100, 900, 2500]))}m", "memory": "256Mi"}}}], **extra}
+        dss.append(kpack.DaemonSet.from_k8s({"apiVersion": "apps/v1", "kind": "DaemonSet", "metadata": {"name": f"d{i}"},
+                                             "spec": {"selector": {"matchLabels": {"a": f"d{i}"}}, "template": {
+                                                 "metadata": {"labels": {"a": f"d{i}"}}, "spec": spec}}}))
+    pods = []
+    for ds in dss:
+        # Pins to every node (also nodes the DaemonSet would not run on: static reasons, cordoned, tainted).
+        pods += [daemon_pod(ds, c.node_names[j]) for j in range(n)]
+    pods.append(daemon_pod(dss[0], "no-such-node"))
+    pods += [random_spec(rng, 100 + i, n) for i in range(5)]
+    order = rng.permutation(len(pods))
+    return c, [pods[i].model_copy(update={"name": f"p{j}"}) for j, i in enumerate(order)]
+
+
+@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("engine", ["reference", "indexed", "auto"])
+def test_pinned_classes_share_base(seed, engine, monkeypatch):
+    import kpack.scheduler as SCH
+    rng = np.random.default_rng(4000 + seed)
+    base, pods = _pinned_workload(rng, int(rng.choice([20, 90])))
+    pct = [None, 100, 40][seed % 3]
+    prof = kpack.Profile.default()
+    prof.percentage_of_nodes_to_score = pct
+    results = []
+    for share in (True, False):
+        if not share:
+            monkeypatch.setattr(SCH, "pinned_node", lambda p: None)   # every pinned pod compiles its own class
+        c = base.copy()
+        s = kpack.Scheduler(prof, seed=seed, engine=engine)
+        res = s.schedule(c, pods) if seed % 2 else s.schedule_arrays(c, PodBatch.from_pods(pods))
+        results.append((res, c, s))
+    (r1, c1, s1), (r2, c2, s2) = results
+    assert r1.node_index.tolist() == r2.node_index.tolist()
+    assert r1.reasons == r2.reasons
+    assert s1._rng[0] == s2._rng[0] and s1._start[0] == s2._start[0]
+    assert np.array_equal(c1.requested, c2.requested)
+    assert r1.scheduled > 0 and any(r is not None for r in r1.reasons)
+
+
+def test_pinned_node_detection():
+    from kpack.predicates import pinned_node
+    ds = kpack.DaemonSet.from_k8s({"apiVersion": "apps/v1", "kind": "DaemonSet", "metadata": {"name": "d"},
+                                   "spec": {"selector": {"matchLabels": {"a": "d"}}, "template": {
+                                       "metadata": {"labels": {"a": "d"}}, "spec": {"containers": [{"name": "c"}]}}}})
+    assert pinned_node(daemon_pod(ds, "n1")) == "n1"
+    two = {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [
+        {"matchFields": [{"key": "metadata.name", "operator": "In", "values": ["a", "b"]}]}]}}}
+    assert pinned_node(kpack.Pod(name="x", affinity=two)) is None
+    notin = {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [
+        {"matchFields": [{"key": "metadata.name", "operator": "NotIn", "values": ["a"]}]}]}}}
+    assert pinned_node(kpack.Pod(name="x", affinity=notin)) is None
+    mixed = {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [
+        {"matchFields": [{"key": "metadata.name", "operator": "In", "values": ["a"]}],
+         "matchExpressions": [{"key": "zone", "operator": "In", "values": ["a"]}]}]}}}
+    assert pinned_node(kpack.Pod(name="x", affinity=mixed)) is None
+    assert pinned_node(kpack.Pod(name="x")) is None

@@ -57,6 +57,46 @@ def class_key(pod: Pod) -> tuple:
     return (tuple(sorted(pod.node_selector.items())), aff, toleration_key(pod), pod.node_name, models)
 
 
+def pinned_node(pod: Pod) -> Optional[str]:
+    """The node name when the pod's required node affinity is exactly one term holding exactly one
+    `matchFields: metadata.name In [<one name>]` (the DaemonSet controller's pin), else None.
+
+    For such a pod NodeAffinity's PreFilter leaves one candidate, on which the pin term matches, so its static
+    class equals the class of the same pod without required affinity, restricted to that candidate
+    (`pinned_base`). The caller must have the NodeAffinity filter enabled (otherwise there is no PreFilter)."""
+    aff = pod.affinity
+    if aff is None or aff.required is None or len(aff.required) != 1:
+        return None
+    t = aff.required[0]
+    if t.match_expressions or len(t.match_fields) != 1:
+        return None
+    r = t.match_fields[0]
+    if r.key != "metadata.name" or r.operator != "In" or len(r.values) != 1:
+        return None
+    return r.values[0]
+
+
+def pinned_base_key(pod: Pod) -> tuple:
+    """Class key of a pinned pod's base (the pod without its required node affinity)."""
+    aff = pod.affinity.model_dump_json(exclude={"required"})
+    models = tuple(pod.gpu_models) if pod.gpu_count else ()
+    return ("pinned-base", tuple(sorted(pod.node_selector.items())), aff, toleration_key(pod), pod.node_name, models)
+
+
+def pinned_base(pod: Pod) -> Pod:
+    """The pod with its required node affinity removed (preferred terms kept)."""
+    return pod.model_copy(update={"affinity": pod.affinity.model_copy(update={"required": None})})
+
+
+def pinned_class(cluster: Cluster, base: "StaticClass", node: str) -> "StaticClass":
+    """The static class of a pod pinned to `node` whose unpinned pod compiles to `base`: the base's arrays
+    (shared, not copied) with the one-node candidate list. Only the candidate's code is ever read (the
+    kernels visit candidates only; reasons count the other nodes as REASON_ABSENT)."""
+    i = cluster.node_index.get(node)
+    cand = np.array([] if i is None else [i], dtype=np.int32)
+    return StaticClass(base.code, base.taint_reason, cand, False, base.affinity_raw, base.taint_raw)
+
+
 class _Labels:
     """Node label columns and the int64 parse of each distinct label value."""
 

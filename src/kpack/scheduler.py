@@ -12,7 +12,7 @@ from . import engines as E
 from . import kernels as K
 from .models import GPU_RESOURCE, Pod
 from .predicates import (REASON_ABSENT, REASON_CONFLICT, StaticClass, _Labels, class_key, compile_class,
-                         static_reason)
+                         pinned_base, pinned_base_key, pinned_class, pinned_node, static_reason)
 from .profile import Profile
 from .resources import COL_PODS, CPU, EPHEMERAL, MEMORY, is_extended, is_scalar
 from .gpu import plugins as _gpu
@@ -228,44 +228,68 @@ class Scheduler:
         pod_cls = np.empty(len(pods), dtype=np.int64)
         labels = _Labels(cluster)
         filters = set(self.profile.filters)
+        # DaemonSet-style pins (one matchFields metadata.name In [node]): one compiled base class per distinct
+        # rest-of-the-pod, shared by every pinned class (each keeps its one-node candidate list).
+        pin_ok = "NodeAffinity" in filters
+        bases: dict[tuple, StaticClass] = {}
         for i, p in enumerate(pods):
-            k = class_key(p)
-            c = keys.get(k)
-            if c is None:
-                c = keys[k] = len(classes)
-                classes.append(compile_class(cluster, p, labels, filters=filters))
+            pin = pinned_node(p) if pin_ok else None
+            if pin is None:
+                k = class_key(p)
+                c = keys.get(k)
+                if c is None:
+                    c = keys[k] = len(classes)
+                    classes.append(compile_class(cluster, p, labels, filters=filters))
+            else:
+                bk = pinned_base_key(p)
+                k = (bk, pin)
+                c = keys.get(k)
+                if c is None:
+                    base = bases.get(bk)
+                    if base is None:
+                        base = bases[bk] = compile_class(cluster, pinned_base(p), labels, filters=filters)
+                    c = keys[k] = len(classes)
+                    classes.append(pinned_class(cluster, base, pin))
             pod_cls[i] = c
         return classes, pod_cls
 
 
 def _class_arrays(classes: list[StaticClass], n: int) -> tuple:
-    """Stack per-class static data into the flat arrays schedule_batch reads."""
+    """Stack per-class static data into the flat arrays schedule_batch reads. Score rows are shared between
+    classes holding the same array object (pinned classes share their base's) or, for taints, all-zero rows."""
     C = len(classes)
     code = np.stack([c.code for c in classes]) if C else np.zeros((0, n), np.int8)
     cand_len = np.array([-1 if c.candidates is None else len(c.candidates) for c in classes], dtype=np.int64)
     cands = [c.candidates for c in classes if c.candidates is not None]
     cand_flat = np.concatenate(cands).astype(np.int32) if cands else np.zeros(0, np.int32)
     cand_off = np.zeros(C, dtype=np.int64)
-    off = 0
-    for i, c in enumerate(classes):
-        cand_off[i] = off
-        if c.candidates is not None:
-            off += len(c.candidates)
+    if C:
+        cand_off[1:] = np.cumsum(np.maximum(cand_len, 0))[:-1]
     conflict = np.array([c.conflict for c in classes], dtype=np.bool_)
     aff_row = np.full(C, -1, dtype=np.int64)
     aff = []
+    seen: dict[int, int] = {}
     for i, c in enumerate(classes):
-        if c.affinity_raw is not None:
-            aff_row[i] = len(aff)
-            aff.append(c.affinity_raw)
+        a = c.affinity_raw
+        if a is not None:
+            r = seen.get(id(a))
+            if r is None:
+                r = seen[id(a)] = len(aff)
+                aff.append(a)
+            aff_row[i] = r
     aff_rows = np.stack(aff) if aff else np.zeros((1, n), np.int64)
     # Taint score rows are shared: most classes see the all-zero row.
     taint_row = np.zeros(C, dtype=np.int64)
     trows = [np.zeros(n, dtype=np.int64)]
+    seen = {}
     for i, c in enumerate(classes):
-        if c.taint_raw.any():
-            taint_row[i] = len(trows)
-            trows.append(c.taint_raw)
+        t = c.taint_raw
+        r = seen.get(id(t))
+        if r is None:
+            r = seen[id(t)] = len(trows) if t.any() else 0
+            if r:
+                trows.append(t)
+        taint_row[i] = r
     return (code, cand_off, cand_len, cand_flat, conflict, aff_row, aff_rows, taint_row, np.stack(trows))
 
 
