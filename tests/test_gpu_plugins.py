@@ -156,3 +156,16 @@ def test_explain_uses_the_device_filter():
     full = [n for n in "ab" if c.gpu_free[c.node_index[n]][0] < 500]
     assert all(ex.filter[n] == "Insufficient nvidia.com/gpu" for n in full)
     assert [n for n in "ab" if ex.filter[n] is None] == [n for n in "ab" if n not in full]
+
+
+def test_gpu_sharing_demo_through_the_cli(capsys):
+    from pathlib import Path
+
+    from kpack.cli import main
+    d = Path(__file__).resolve().parents[1] / "datasets" / "gpu-sharing"
+    assert main(["schedule", "-f", str(d / "cluster.yaml"), "--config", str(d / "fgd-profile.yml"), "--json"]) == 0
+    import json
+    rows = {r["pod"]: r for r in json.loads(capsys.readouterr().out)["placements"]}
+    assert rows["default/infer-a"]["node"] in ("t4-a", "t4-b")          # kpack.io/gpu-models: T4
+    assert rows["default/train-8gpu"]["reason"] == "0/3 nodes are available: 3 Insufficient nvidia.com/gpu."
+    assert sum(r["node"] is not None for r in rows.values()) == 5
