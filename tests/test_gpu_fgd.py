@@ -297,6 +297,24 @@ def test_tie_break_rank_and_consolidation():
     assert placed == [0, 1, 1]
 
 
+def test_fgd_sos_gap_balancing():
+    from kpack.gpu.policies import SOS_MIN_GAP, sos_delta
+
+    gaps = np.zeros(1001, dtype=np.int64)
+    gaps[700] = 2
+    assert sos_delta(gaps, 1000, 300) == 1 + 2 * 2  # opens a third 700 gap
+    assert sos_delta(gaps, 700, 300) == (1 - 2 * 2) + 1  # closes a 700 gap, opens the first 400 one
+    assert sos_delta(gaps, 700, 700 - SOS_MIN_GAP + 1) == 1 - 2 * 2  # leftover below the threshold: closed
+    # M = {CPU-only}: every FGD score ties. Both nodes hold one 700 gap; node 0 has the smaller rank.
+    args = dict(free=[[1000, 700], [700, 1000]], cpu=[64000, 64000], mem=[10**6, 10**6], rank=[0, 1],
+                pods=[(1000, 1, 1, 300), (1000, 1, 1, 300)], tps=[(1000, 0, 0, 1.0)])
+    placed, free = _run_kernel("fgd-consolidate", **args)
+    assert placed == [0, 0] and free.tolist() == [[400, 700], [700, 1000]]  # lowest device index
+    placed, free = _run_kernel("fgd-sos", **args)
+    # pod 0 fills a 700 gap (rank -> node 0), pod 1 then prefers 400 -> 100 over a second 700 -> 400
+    assert placed == [0, 0] and free.tolist() == [[1000, 100], [700, 1000]]
+
+
 def test_best_fit_min_max_normalisation_and_dot_product_choice():
     # best-fit: node 0 leaves less -> higher raw score -> chosen, though node 1 has the smaller rank
     args = dict(free=[[1000, 0], [1000, 1000]], cpu=[8000, 64000], mem=[10**6, 10**6], rank=[1, 0],
