@@ -114,7 +114,7 @@ def run_both(seed, n, n_pods, pct, n_specs, n_shapes, via_arrays, engine="indexe
             res = s.schedule(c, pods)
         results.append((res, c, s))
     (r1, c1, s1), (r2, c2, s2) = results
-    assert engine == "auto" or s2.last_stats.engine == engine
+    assert engine in ("auto", "blocked") or s2.last_stats.engine == engine
     assert r1.node_index.tolist() == r2.node_index.tolist()
     assert r1.reasons == r2.reasons
     assert s1._rng[0] == s2._rng[0] and s1._start[0] == s2._start[0]
@@ -263,3 +263,69 @@ def test_pinned_node_detection():
          "matchExpressions": [{"key": "zone", "operator": "In", "values": ["a"]}]}]}}}
     assert pinned_node(kpack.Pod(name="x", affinity=mixed)) is None
     assert pinned_node(kpack.Pod(name="x")) is None
+
+
+# --- blocked engine (engines/blocked.py): exact on eligible classes, falls back to the scan otherwise ---------------
+def _eligible_spec(rng, i):
+    req = {"cpu": f"{int(rng.choice([0, 100, 250, 500, 1000, 3000]))}m",
+           "memory": f"{int(rng.choice([0, 128, 512, 2048]))}Mi"}
+    if rng.random() < 0.1:
+        req = {}
+    kw = {}
+    if rng.random() < 0.3:
+        kw["node_selector"] = {"zone": ZONES[rng.integers(3)]}
+    if rng.random() < 0.2:
+        kw["affinity"] = {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [
+            {"matchExpressions": [{"key": "disk", "operator": "In", "values": ["ssd"]}]}]}}}
+    if rng.random() < 0.3:
+        kw["tolerations"] = [{"key": "dedicated", "operator": "Equal", "value": "infra", "effect": "NoSchedule"}]
+    return kpack.Pod(name=f"e{i}", requests=req, **kw)
+
+
+@pytest.mark.parametrize("seed", range(24))
+def test_blocked_matches_reference(seed, monkeypatch):
+    import kpack.engines.blocked as BL
+    monkeypatch.setattr(BL, "BLOCK_SHIFT", int([2, 3, 5][seed % 3]))      # many blocks on small clusters
+    rng = np.random.default_rng(5000 + seed)
+    n = int(rng.choice([7, 60, 150, 420]))
+    nodes = []
+    for i in range(n):
+        cpu, mem, pods = SHAPES[rng.integers(1 + seed % 4)]
+        labels = {"zone": ZONES[rng.integers(3)]}
+        if rng.random() < 0.5:
+            labels["disk"] = "ssd"
+        taints = [TAINTS[0]] if rng.random() < 0.2 else ([TAINTS[3]] if rng.random() < 0.05 else [])
+        nodes.append(kpack.Node(name=f"n{i}", allocatable={"cpu": cpu, "memory": mem, "pods": pods}, labels=labels,
+                                taints=taints, unschedulable=bool(rng.random() < 0.05)))
+    base = kpack.Cluster(nodes)
+    specs = [_eligible_spec(rng, i) for i in range(int(rng.integers(1, 8)))]
+    idx = rng.integers(len(specs), size=int(rng.integers(50, 600))).astype(np.int32)
+    if seed % 4 == 0:
+        idx[: len(idx) // 2] = 0
+    bound = [specs[int(i)].model_copy(update={"name": f"b{j}", "node_name": f"n{rng.integers(n)}"})
+             for j, i in enumerate(rng.integers(len(specs), size=n // 3))]
+    base.bind(bound, np.array([base.node_index[p.node_name] for p in bound], dtype=np.int32))
+    prof = kpack.Profile.default()
+    prof.percentage_of_nodes_to_score = [None, 100, 30, 5][seed % 4]
+    if seed % 5 == 1:
+        prof.scoring_strategy = "MostAllocated"
+    if seed % 7 == 2:
+        prof.score_weights = {k: v for k, v in prof.score_weights.items() if k != "NodeResourcesBalancedAllocation"}
+    results = []
+    for eng in ("reference", "blocked"):
+        c = base.copy()
+        s = kpack.Scheduler(prof, seed=seed, engine=eng)
+        s._start[0] = seed * 7 % (n + 5)
+        res = s.schedule_arrays(c, PodBatch(specs, idx))
+        results.append((res, c, s))
+    (r1, c1, s1), (r2, c2, s2) = results
+    assert s2.last_stats.engine == "blocked"
+    assert r1.node_index.tolist() == r2.node_index.tolist()
+    assert r1.reasons == r2.reasons
+    assert s1._rng[0] == s2._rng[0] and s1._start[0] == s2._start[0]
+    assert np.array_equal(c1.requested, c2.requested) and np.array_equal(c1.nonzero_requested, c2.nonzero_requested)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_blocked_falls_back_when_not_eligible(seed):
+    run_both(seed, 150, n_pods=200, pct=None, n_specs=8, n_shapes=3, via_arrays=True, engine="blocked")

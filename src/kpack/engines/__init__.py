@@ -14,9 +14,10 @@ import numpy as np
 
 from .. import kernels as K
 from .. import native as NAT
+from . import blocked as BL
 from . import indexed as IX
 
-ENGINES = ("auto", "reference", "native", "indexed")
+ENGINES = ("auto", "reference", "native", "indexed", "blocked")
 AUTO_MIN_PODS = 32                   # below this, one node scan per pod is cheaper than building the index
 # auto: indexed when nodes >= AUTO_NODES_PER_TYPE * static types and, with sampling, the nodes to find >=
 # AUTO_FIND_PER_TYPE * types (each pod evaluates the buckets of its feasible types; a sampled scan stops early).
@@ -113,6 +114,10 @@ def place(engine: str, cluster, cp, arrays, spec_cls: np.ndarray, spec_req: np.n
     prof = (cp.weights, cp.fit_col, cp.fit_kind, cp.fit_w, cp.strategy, cp.shape_u, cp.shape_s,
             cp.bal_col, cp.bal_kind)
     p_done = 0
+    if engine == "blocked" and n_pods:
+        p_done = _run_blocked(cluster, cp, arrays, spec_cls, spec_req, spec_nz, pod_spec, rng, start, out, fail)
+        if p_done < n_pods:
+            engine = stats.engine = _scan_engine()        # not eligible (see blocked.eligible)
     if engine == "indexed" and n_pods:
         p_done = _run_indexed(cluster, cp, arrays, spec_cls, spec_req, spec_nz, pod_spec, rng, start, out, fail,
                               prof, stats, types)
@@ -121,7 +126,7 @@ def place(engine: str, cluster, cp, arrays, spec_cls: np.ndarray, spec_req: np.n
     if p_done < n_pods:
         ps = pod_spec[p_done:]
         # "reference" is the Numba kernel (the specification); the indexed engine hands over to the C scan.
-        use_c = engine == "native" or (engine == "indexed" and NAT.available())
+        use_c = engine == "native" or (engine in ("indexed", "blocked") and NAT.available())
         scan = NAT.schedule_batch_native if use_c else K.schedule_batch
         scan(alloc, req, nz, cp.check_col, cp.fit_filter_on, np.ascontiguousarray(spec_cls[ps]),
              np.ascontiguousarray(spec_req[ps]), np.ascontiguousarray(spec_nz[ps]), *arrays, *prof,
@@ -147,6 +152,30 @@ def _auto_engine(cluster, cp, arrays, spec_cls, n_pods: int):
     if T * AUTO_NODES_PER_TYPE <= n and (to_find >= n or T * AUTO_FIND_PER_TYPE <= to_find):
         return "indexed", types
     return _scan_engine(), None
+
+
+def _run_blocked(cluster, cp, arrays, spec_cls, spec_req, spec_nz, pod_spec, rng, start, out, fail) -> int:
+    """All pods through engines/blocked.py, or 0 when the classes or profile are not eligible."""
+    alloc, req, nz = cluster.allocatable, cluster.requested, cluster.nonzero_requested
+    used = np.unique(spec_cls[pod_spec])
+    if not BL.eligible(cp, arrays, used):
+        return 0
+    grp = BL.groups(alloc)
+    if grp is None:
+        return 0
+    gid, galloc = grp
+    N = alloc.shape[0]
+    code, conflict = arrays[0], arrays[4]
+    nb = (N + (1 << BL.BLOCK_SHIFT) - 1) >> BL.BLOCK_SHIFT
+    G = len(galloc)
+    seg_off = np.zeros(nb * G + 1, dtype=np.int64)
+    seg_nodes = np.empty(N, dtype=np.int64)
+    scount = np.zeros((len(conflict), nb * G), dtype=np.int64)
+    BL.build(gid, G, code, used.astype(np.int64), nb, BL.BLOCK_SHIFT, seg_off, seg_nodes, scount)
+    BL.run(alloc, req, nz, cp.check_col, pod_spec, spec_cls, spec_req, spec_nz, code, conflict, cp.weights,
+           cp.fit_col, cp.fit_kind, cp.fit_w, cp.strategy, cp.shape_u, cp.shape_s, cp.bal_col, cp.bal_kind, cp.pct,
+           rng, start, out, fail, gid, galloc, BL.BLOCK_SHIFT, seg_off, seg_nodes, scount)
+    return len(pod_spec)
 
 
 def _run_indexed(cluster, cp, arrays, spec_cls, spec_req, spec_nz, pod_spec, rng, start, out, fail, prof,
