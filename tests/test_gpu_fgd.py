@@ -298,7 +298,7 @@ def test_tie_break_rank_and_consolidation():
 
 
 def test_fgd_sos_gap_balancing():
-    from kpack.gpu.policies import SOS_MIN_GAP, sos_delta
+    from kpack.gpu.policies import SOS_MIN_GAP, sos_count_gaps, sos_delta
 
     gaps = np.zeros(1001, dtype=np.int64)
     gaps[700] = 2
@@ -306,13 +306,25 @@ def test_fgd_sos_gap_balancing():
     assert sos_delta(gaps, 700, 300) == (1 - 2 * 2) + 1  # closes a 700 gap, opens the first 400 one
     assert sos_delta(gaps, 700, 700 - SOS_MIN_GAP + 1) == 1 - 2 * 2  # leftover below the threshold: closed
     # M = {CPU-only}: every FGD score ties. Both nodes hold one 700 gap; node 0 has the smaller rank.
+    tps = [(1000, 0, 0, 1.0)]
     args = dict(free=[[1000, 700], [700, 1000]], cpu=[64000, 64000], mem=[10**6, 10**6], rank=[0, 1],
-                pods=[(1000, 1, 1, 300), (1000, 1, 1, 300)], tps=[(1000, 0, 0, 1.0)])
+                pods=[(1000, 1, 1, 300), (1000, 1, 1, 300)], tps=tps)
     placed, free = _run_kernel("fgd-consolidate", **args)
     assert placed == [0, 0] and free.tolist() == [[400, 700], [700, 1000]]  # lowest device index
+    # with a typical sharing pod (CPU 2000): pod 0 fills a 700 gap (tie on the symmetric nodes -> rank
+    # -> node 0), pod 1 then prefers 400 -> 100 over turning the other 700 gap into a second 400 one
+    args["tps"] = tps + [(2000, 300, 1, 1.0)]
     placed, free = _run_kernel("fgd-sos", **args)
-    # pod 0 fills a 700 gap (rank -> node 0), pod 1 then prefers 400 -> 100 over a second 700 -> 400
     assert placed == [0, 0] and free.tolist() == [[1000, 100], [700, 1000]]
+    # open gaps: >= SOS_MIN_GAP milli, below a whole GPU, on a node with CPU for the smallest sharing pod
+    counts = np.zeros(1001, dtype=np.int64)
+    row = np.array([1000, 700, SOS_MIN_GAP - 1, SOS_MIN_GAP, 0], dtype=np.int32)
+    sos_count_gaps(counts, row, 2000, 2000, 1)
+    assert counts[700] == 1 and counts[SOS_MIN_GAP] == 1 and counts.sum() == 2
+    sos_count_gaps(counts, row, 1999, 2000, 1)  # no CPU left for any sharing pod: closed
+    assert counts.sum() == 2
+    sos_count_gaps(counts, row, 2000, 2000, -1)
+    assert counts.sum() == 0
 
 
 def test_best_fit_min_max_normalisation_and_dot_product_choice():

@@ -14,8 +14,8 @@ kpack's policies:
 - ``fgd-sos``: fgd-consolidate for CPU-only, whole-GPU and multi-GPU pods; a GPU-sharing pod instead
   goes to the (node, device) that keeps the cluster's open GPU gaps balanced: it minimises the change
   of the sum of squares  sum_r N(r)^2, where N(r) is the number of partially used devices with
-  r free milli and only gaps r >= SOS_MIN_GAP count as open (smaller leftovers are closed: almost no
-  pod fits them). That is the Sum-of-Squares online bin-packing rule (Csirik et al.) applied to GPU
+  r free milli. Only gaps r >= SOS_MIN_GAP on nodes with CPU left for the smallest typical sharing
+  pod count as open (smaller leftovers are closed: almost no pod fits them). That is the Sum-of-Squares online bin-packing rule (Csirik et al.) applied to GPU
   devices. Ties go to the fgd-consolidate node score, then the lowest device index, then the rank.
   SOS_MIN_GAP = 100 was chosen on ``default`` (see kpack's FGD notes); smaller thresholds count the
   60-milli leftovers of 470+470 pairs as open and are much worse.
@@ -257,6 +257,18 @@ def sos_delta(gap_count, r, g):
     return d
 
 
+@njit(cache=True, nogil=True)
+def sos_count_gaps(gap_count, free_row, cpu_left, min_cpu, sign):
+    """Add (sign = 1) or remove (-1) one node's open gaps: devices with SOS_MIN_GAP <= free < FULL, on a
+    node with at least ``min_cpu`` CPU left."""
+    if cpu_left < min_cpu:
+        return
+    for i in range(free_row.shape[0]):
+        r = free_row[i]
+        if SOS_MIN_GAP <= r < FULL:
+            gap_count[r] += sign
+
+
 # ----------------------------------------------------------------------------------------------
 # the online loop
 
@@ -313,11 +325,17 @@ def schedule_trace(policy, sharing_device, free, ndev, cpu, mem, model, rank,
 
     feas = np.empty(N, dtype=np.int64)
     tmp = np.empty(2, dtype=np.int64)
-    gap_count = np.zeros(FULL + 1, dtype=np.int64)  # fgd-sos: partially used devices per free milli
-    for n in range(N):
-        for i in range(ndev[n]):
-            if SOS_MIN_GAP <= free[n, i] < FULL:
-                gap_count[free[n, i]] += 1
+    # fgd-sos: open gaps per free milli, counted on nodes with CPU left for the smallest typical
+    # sharing pod (gaps on other nodes are closed too)
+    sos = policy == FGD_SOS
+    gap_count = np.zeros(FULL + 1, dtype=np.int64)
+    sos_cpu = np.int64(2**62)
+    for m in range(tp_cpu.shape[0]):
+        if 0 < tp_gpu[m] < FULL:
+            sos_cpu = min(sos_cpu, tp_cpu[m])
+    if sos:
+        for n in range(N):
+            sos_count_gaps(gap_count, free[n], cpu[n], sos_cpu, 1)
 
     arrived = 0
     allocated = 0
@@ -433,13 +451,11 @@ def schedule_trace(policy, sharing_device, free, ndev, cpu, mem, model, rank,
                     device = c_dev[sp, chosen]
                 else:
                     device = best_fit_device(free[chosen], g)
-            if device >= 0:
-                r = free[chosen, device]
-                if SOS_MIN_GAP <= r < FULL:
-                    gap_count[r] -= 1
-                if r - g >= SOS_MIN_GAP:
-                    gap_count[r - g] += 1
+            if sos:
+                sos_count_gaps(gap_count, free[chosen], cpu[chosen], sos_cpu, -1)
             allocated += commit(chosen, device, c_p, m_p, k, g, free, cpu, mem, tags)
+            if sos:
+                sos_count_gaps(gap_count, free[chosen], cpu[chosen], sos_cpu, 1)
             old = Fn[chosen]
             refresh_node(chosen, free, cpu, model, nfull, R, cnt_ge, sum_lt, Fn, levels,
                          tp_cpu, tp_gpu, tp_num, tp_mask, tp_level, tp_p)
