@@ -309,6 +309,9 @@ def test_blocked_matches_reference(seed, monkeypatch):
     prof.percentage_of_nodes_to_score = [None, 100, 30, 5][seed % 4]
     if seed % 5 == 1:
         prof.scoring_strategy = "MostAllocated"
+    elif seed % 5 == 3:
+        prof.scoring_strategy = "RequestedToCapacityRatio"
+        prof.shape = [(0, 0), (50, 7), (100, 10)]
     if seed % 7 == 2:
         prof.score_weights = {k: v for k, v in prof.score_weights.items() if k != "NodeResourcesBalancedAllocation"}
     results = []

@@ -3,15 +3,17 @@ placements agree, and report pods/s (median, min-max), time, peak memory and rat
 
 Engines measured per scenario and mode (exhaustive = percentageOfNodesToScore 100, sampled = upstream's
 adaptive default):
-* `kpack-indexed`   Scheduler(engine="indexed").schedule_arrays on a cluster built from arrays (timed);
-* `kpack-reference` the same call with engine="reference" (kernels.schedule_batch, the node scan);
+* `kpack (auto: X)` Scheduler(engine="auto").schedule_arrays on a cluster built from arrays (timed); X is the
+                    engine auto chose (engines/__init__.py);
+* `kpack-indexed`, `kpack-native`, `kpack-blocked`: the same call with each other engine (same pods);
+* `kpack-reference` the same call with engine="reference" (kernels.schedule_batch, the Numba node scan);
 * `numpy`           per-pod vectorised NumPy (numpy_baseline.py), on a prefix of the pods;
 * `python-ref`      tests/reference.py (pure Python oracle), on a shorter prefix, when importable.
-Every baseline's placements on its prefix are compared with kpack-indexed's first placements (placement is
+Every baseline's placements on its prefix are compared with kpack (auto)'s first placements (placement is
 sequential, so a prefix of a run equals a run on the prefix).
 
 Peak memory: peak resident set size (`ru_maxrss` from `os.wait4`) of a fresh child process that builds the
-scenario and runs kpack-indexed once; it includes the interpreter, NumPy and Numba (~150-200 MB).
+scenario and runs kpack (auto) once; it includes the interpreter, NumPy and Numba (~150-200 MB).
 """
 from __future__ import annotations
 
@@ -30,10 +32,12 @@ import numpy as np
 from . import scenarios as S
 
 # Pods measured per engine (None = all). Slow baselines run on a prefix; big scenarios on a prefix too.
-PREFIX = {"numpy": 1000, "python-ref": 25, "kpack-reference": 2000}
+PREFIX = {"numpy": 1000, "python-ref": 25, "kpack-reference": 2000, "kpack-blocked": 2000}
 # Heterogeneous is measured on a prefix of its 1,000,000 pods, one run (see RESULTS.md for why).
-SCENARIO_LIMIT = {"Heterogeneous/100000Nodes/1000000Pods": {"kpack-reference": 1000, "kpack-indexed": 10000,
-                                                             "numpy": 100, "python-ref": 2, "runs": 1}}
+SCENARIO_LIMIT = {"Heterogeneous/100000Nodes/1000000Pods": {"kpack-reference": 1000, "kpack": 10000,
+                                                             "kpack-native": 10000, "kpack-blocked": 2000, "numpy": 100, "python-ref": 2,
+                                                             "runs": 1}}
+MAIN_ENGINE = "auto"     # the row every baseline is compared with: Scheduler's default engine
 
 
 @dataclass
@@ -114,9 +118,9 @@ def _row(scenario, mode, engine, times, pods, **kw) -> Row:
 
 
 def peak_rss_child(name: str, exhaustive: bool, n_pods: Optional[int]) -> Optional[float]:
-    """Peak RSS (MB) of a fresh process that builds the scenario and runs kpack-indexed once."""
+    """Peak RSS (MB) of a fresh process that builds the scenario and runs kpack (MAIN_ENGINE) once."""
     code = ("import sys; from kpack.bench import runner, scenarios as S; "
-            f"sc = S.SCENARIOS[{name!r}](); runner.run_kpack(sc, {exhaustive}, 'indexed', {n_pods!r})")
+            f"sc = S.SCENARIOS[{name!r}](); runner.run_kpack(sc, {exhaustive}, {MAIN_ENGINE!r}, {n_pods!r})")
     try:
         p = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         _, status, ru = os.wait4(p.pid, 0)
@@ -137,23 +141,44 @@ def bench_scenario(name: str, runs: int = 3, modes=("exhaustive", "sampled"), ba
     nodes = bound = None
     for mode in modes:
         ex = mode == "exhaustive"
-        lim_fast = _limit(name, "kpack-indexed", None)
-        run_kpack(sc, ex, "indexed", lim_fast)      # warm-up: loads the Numba cache (cold start reported apart)
+        lim_fast = _limit(name, "kpack", None)
+        run_kpack(sc, ex, MAIN_ENGINE, lim_fast)    # warm-up: loads the Numba cache (cold start reported apart)
         times, res, stats = [], None, None
         for _ in range(runs):
-            dt, res, stats = run_kpack(sc, ex, "indexed", lim_fast)
+            dt, res, stats = run_kpack(sc, ex, MAIN_ENGINE, lim_fast)
             times.append(dt)
         pods = len(res.node_index)
         main = res.node_index
         note = (f"prefix of {sc.n_pods:,} pods; " if pods < sc.n_pods else "")
-        note += f"{stats.indexed_pods} indexed + {stats.reference_pods} scan; {stats.types} types, {stats.buckets} buckets"
-        r_fast = _row(name, mode, "kpack-indexed", times, pods, placed=res.scheduled, note=note)
+        note += f"{stats.engine}: {stats.indexed_pods} indexed + {stats.reference_pods} scan"
+        if stats.types:
+            note += f"; {stats.types} types, {stats.buckets} buckets"
+        r_fast = _row(name, mode, f"kpack ({MAIN_ENGINE}: {stats.engine})", times, pods, placed=res.scheduled,
+                      note=note)
         rows.append(r_fast)
-        log(f"  {name} {mode} kpack-indexed {r_fast.pods_per_s:,.0f} pods/s ({note})")
+        log(f"  {name} {mode} kpack {r_fast.pods_per_s:,.0f} pods/s ({note})")
         if memory:
             r_fast.peak_rss_mb = peak_rss_child(name, ex, lim_fast)
         if not baselines:
             continue
+        # Every other kpack engine on the same pods (identical decisions required).
+        from .. import native
+        for eng in ("indexed", "native", "blocked"):
+            if eng == stats.engine or (eng == "native" and not native.available()):
+                continue
+            lim = _limit(name, f"kpack-{eng}", PREFIX.get(f"kpack-{eng}", lim_fast))
+            if lim is not None and lim_fast is not None:
+                lim = min(lim, lim_fast)
+            et = []
+            for _ in range(max(1, min(runs, 2))):
+                dt, eres, estats = run_kpack(sc, ex, eng, lim)
+                et.append(dt)
+            n = len(eres.node_index)
+            same = np.array_equal(eres.node_index, main[:n])
+            label = f"kpack-{eng}" + ("" if estats.engine == eng else f" (-> {estats.engine})")
+            rows.append(_row(name, mode, label, et, n, placed=eres.scheduled,
+                             same_placements=f"{'yes' if same else 'NO'} ({n} pods)"))
+            log(f"  {name} {mode} {label} {rows[-1].pods_per_s:,.0f} pods/s same={same}")
         # kpack's reference kernel (node scan).
         lim = _limit(name, "kpack-reference", PREFIX["kpack-reference"])
         rt = []

@@ -157,7 +157,8 @@ def _auto_engine(cluster, cp, arrays, spec_cls, n_pods: int):
 def _run_blocked(cluster, cp, arrays, spec_cls, spec_req, spec_nz, pod_spec, rng, start, out, fail) -> int:
     """All pods through engines/blocked.py, or 0 when the classes or profile are not eligible."""
     alloc, req, nz = cluster.allocatable, cluster.requested, cluster.nonzero_requested
-    used = np.unique(spec_cls[pod_spec])
+    used_specs = np.unique(pod_spec)
+    used = np.unique(spec_cls[used_specs])
     if not BL.eligible(cp, arrays, used):
         return 0
     grp = BL.groups(alloc)
@@ -168,13 +169,25 @@ def _run_blocked(cluster, cp, arrays, spec_cls, spec_req, spec_nz, pod_spec, rng
     code, conflict = arrays[0], arrays[4]
     nb = (N + (1 << BL.BLOCK_SHIFT) - 1) >> BL.BLOCK_SHIFT
     G = len(galloc)
+    # spec key: specs with equal class and request rows share cache entries
+    rows = np.hstack([spec_cls[:, None].astype(np.int64), spec_req, spec_nz])
+    _, spec_key = np.unique(rows, axis=0, return_inverse=True)
+    spec_key = spec_key.reshape(-1).astype(np.int64)
+    n_keys = int(spec_key[used_specs].max()) + 1 if len(used_specs) else 1
+    if n_keys * nb * G > BL.MAX_CACHE_ENTRIES:
+        return 0
     seg_off = np.zeros(nb * G + 1, dtype=np.int64)
     seg_nodes = np.empty(N, dtype=np.int64)
     scount = np.zeros((len(conflict), nb * G), dtype=np.int64)
     BL.build(gid, G, code, used.astype(np.int64), nb, BL.BLOCK_SHIFT, seg_off, seg_nodes, scount)
-    BL.run(alloc, req, nz, cp.check_col, pod_spec, spec_cls, spec_req, spec_nz, code, conflict, cp.weights,
-           cp.fit_col, cp.fit_kind, cp.fit_w, cp.strategy, cp.shape_u, cp.shape_s, cp.bal_col, cp.bal_kind, cp.pct,
-           rng, start, out, fail, gid, galloc, BL.BLOCK_SHIFT, seg_off, seg_nodes, scount)
+    cver = np.full((n_keys, nb * G), -1, dtype=np.int64)
+    ccnt = np.zeros((n_keys, nb * G), dtype=np.int32)
+    cmx = np.zeros((n_keys, nb * G), dtype=np.int64)
+    ctc = np.zeros((n_keys, nb * G), dtype=np.int32)
+    BL.run(alloc, req, nz, cp.check_col, pod_spec, spec_cls, spec_req, spec_nz, spec_key, code, conflict,
+           cp.weights, cp.fit_col, cp.fit_kind, cp.fit_w, cp.strategy, cp.shape_u, cp.shape_s, cp.bal_col,
+           cp.bal_kind, cp.pct, rng, start, out, fail, gid, G, BL.BLOCK_SHIFT, seg_off, seg_nodes, scount,
+           cver, ccnt, cmx, ctc)
     return len(pod_spec)
 
 

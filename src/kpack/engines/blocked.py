@@ -1,29 +1,27 @@
-"""Blocked engine: the reference placement loop with per-block summaries, for large clusters where a sampled
-(or exhaustive) scan visits thousands of nodes per pod and the node states are too diverse for `indexed`.
+"""Blocked engine: the reference placement loop answered per block of nodes from cached segment results, for
+large clusters where a sampled (or exhaustive) scan visits thousands of nodes per pod.
 
-Nodes are cut into blocks of `1 << BLOCK_SHIFT` consecutive indexes, and each block into *segments*: its nodes
-of one allocatable group (equal allocatable rows; at most MAX_GROUPS groups). Per segment the engine keeps the
-min and max of every requested column and of the non-zero cpu/memory, and per (class, segment) the count of
-statically feasible nodes. For one pod:
+Nodes are cut into blocks of `1 << BLOCK_SHIFT` consecutive indexes and each block into *segments*: its nodes of
+one allocatable group (equal allocatable rows; at most MAX_GROUPS groups). For a pod *spec key* (equal class,
+requests and non-zero requests) and a segment the engine caches the number of feasible nodes (static filters
+and NodeResourcesFit), the best NodeResourcesFit + BalancedAllocation total among them and how many nodes reach
+it. A placement bumps its segment's version, which invalidates that segment for every key; between two pods of
+one spec only the few segments that received pods are recomputed. For one pod:
 
-* **Window** (`numFeasibleNodesToFind` feasible nodes from the round-robin start, K8S_SEMANTICS 7): the first
-  block (from the start) and the last (from its first node up to the start) are scanned node by node; every
-  other block adds its segments' counts: a segment whose *least* free node fits the pod contributes all its
-  statically feasible nodes, one whose *most* free node does not contributes none, and only a mixed segment
-  is scanned. The block where the count reaches `to_find` is rescanned in node order to find the exact last
-  node (this sets the next start index exactly like the scan).
-* **Score**: nodes found by scanning are scored exactly. Each all-fit segment gets an upper bound of
-  NodeResourcesFit (monotone in the requested amounts: LeastAllocated from the segment minimum, MostAllocated
-  from the maximum) plus BalancedAllocation (from the distance of the two fraction intervals, +1 for float
-  slack; 100 when not exactly two resources); segments are scored exactly in decreasing bound order while the
-  bound is >= the best total so far. A skipped segment's bound is below the final best, so it holds no best
-  and no tied node: the best total, the exact tied set, its visit order and the splitmix64 draw are those of
-  `kernels.schedule_batch`.
+* **Window** (`numFeasibleNodesToFind` feasible nodes from the round-robin start, K8S_SEMANTICS 7): the block
+  of the start is scanned node by node from the start (head) and, at the end, up to the start (tail); every
+  other block adds its segments' cached counts while the window does not end inside it; the block where the
+  count reaches `to_find` is scanned node by node in node order, so the last node and the next start index
+  are exactly the scan's.
+* **Host**: the best total is the maximum over the scanned nodes and the cached segment maxima; the tied count
+  is exact (cached counts of segments at the best, plus scanned nodes), so the splitmix64 draw is the scan's;
+  the pick-th tied node is found by walking the parts in visit order and scanning only the one block that
+  holds it.
 
-Only classes whose window-normalised scores are constant are eligible (no preferred node affinity, no
-untolerated PreferNoSchedule taint), with the fit filter on, LeastAllocated or MostAllocated, and no PreFilter
-node list; `eligible` checks this and the caller uses another engine otherwise. A pod with no feasible node is
-rescanned node by node for its exact failure counts.
+Only classes whose window-normalised scores are constant across nodes are eligible (no preferred node affinity,
+no untolerated PreferNoSchedule taint), with the fit filter on and no PreFilter node list; `eligible` checks this
+and the caller uses another engine otherwise. A pod with no feasible node is rescanned for its exact failure
+counts.
 """
 from __future__ import annotations
 
@@ -35,7 +33,7 @@ from ..resources import COL_PODS
 
 BLOCK_SHIFT = 9
 MAX_GROUPS = 64
-ALL, NONE, MIXED = 0, 1, 2
+MAX_CACHE_ENTRIES = 1 << 24      # (spec key x segment) cache entries, 20 bytes each
 
 
 def groups(alloc: np.ndarray):
@@ -48,7 +46,7 @@ def groups(alloc: np.ndarray):
 
 def eligible(cp, arrays, used_classes: np.ndarray) -> bool:
     code, cand_off, cand_len, cand_flat, conflict, aff_row, aff_rows, taint_row, taint_rows = arrays
-    if not cp.fit_filter_on or cp.strategy not in (K.LEAST_ALLOCATED, K.MOST_ALLOCATED):
+    if not cp.fit_filter_on:
         return False
     for c in used_classes:
         if cand_len[c] >= 0:
@@ -86,134 +84,6 @@ def build(gid, G, code, used, nb, bshift, seg_off, seg_nodes, scount):
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _refresh(s, req, nz, seg_off, seg_nodes, mnr, mxr, mnz, mxz):
-    R = req.shape[1]
-    for r in range(R):
-        mnr[s, r] = np.iinfo(np.int64).max
-        mxr[s, r] = np.iinfo(np.int64).min
-    for j in range(2):
-        mnz[s, j] = np.iinfo(np.int64).max
-        mxz[s, j] = np.iinfo(np.int64).min
-    for i in range(seg_off[s], seg_off[s + 1]):
-        n = seg_nodes[i]
-        for r in range(R):
-            v = req[n, r]
-            if v < mnr[s, r]:
-                mnr[s, r] = v
-            if v > mxr[s, r]:
-                mxr[s, r] = v
-        for j in range(2):
-            v = nz[n, j]
-            if v < mnz[s, j]:
-                mnz[s, j] = v
-            if v > mxz[s, j]:
-                mxz[s, j] = v
-
-
-@njit(cache=True, nogil=True, inline="always")
-def _status(s, g, galloc, mnr, mxr, preq, check_col):
-    """ALL: every node of the segment fits; NONE: none does; else MIXED (NodeResourcesFit filter)."""
-    res = ALL
-    if galloc[g, COL_PODS] - mxr[s, COL_PODS] < 1:
-        res = MIXED
-    if galloc[g, COL_PODS] - mnr[s, COL_PODS] < 1:
-        return NONE
-    for r in range(galloc.shape[1]):
-        if r == COL_PODS or not check_col[r]:
-            continue
-        q = preq[r]
-        if q > 0:
-            if galloc[g, r] - mnr[s, r] < q:
-                return NONE
-            if galloc[g, r] - mxr[s, r] < q:
-                res = MIXED
-    return res
-
-
-@njit(cache=True, nogil=True, inline="always")
-def _ar_bound(a_row, mnr, mxr, mnz, mxz, s, preq, pnz, col, kind, use_max):
-    """(allocatable, requested-after-placement) bound of one score resource over segment s, like _alloc_req."""
-    if kind == K.KIND_ABSENT or col < 0:
-        return np.int64(0), np.int64(0)
-    if kind == K.KIND_SCALAR and preq[col] == 0:
-        return np.int64(0), np.int64(0)
-    a = a_row[col]
-    if kind == K.KIND_NONZERO_CPU:
-        return a, (mxz[s, 0] if use_max else mnz[s, 0]) + pnz[0]
-    if kind == K.KIND_NONZERO_MEMORY:
-        return a, (mxz[s, 1] if use_max else mnz[s, 1]) + pnz[1]
-    return a, (mxr[s, col] if use_max else mnr[s, col]) + preq[col]
-
-
-@njit(cache=True, nogil=True, inline="always")
-def _fit_ub(a_row, mnr, mxr, mnz, mxz, s, preq, pnz, fit_col, fit_kind, fit_w, strategy):
-    num = np.int64(0)
-    wsum = np.int64(0)
-    most = strategy == K.MOST_ALLOCATED
-    for i in range(fit_col.shape[0]):
-        a, r = _ar_bound(a_row, mnr, mxr, mnz, mxz, s, preq, pnz, fit_col[i], fit_kind[i], most)
-        if a == 0:
-            continue
-        if most:
-            rr = a if r > a else r
-            sc = rr * K.MAX_NODE_SCORE // a
-        else:
-            sc = np.int64(0) if r > a else (a - r) * K.MAX_NODE_SCORE // a
-        num += sc * fit_w[i]
-        wsum += fit_w[i]
-    if wsum == 0:
-        return np.int64(0)
-    return num // wsum
-
-
-@njit(cache=True, nogil=True, inline="always")
-def _bal_ub(a_row, mnr, mxr, mnz, mxz, s, preq, pnz, bal_col, bal_kind):
-    cnt = 0
-    lo0 = hi0 = lo1 = hi1 = 0.0
-    for i in range(bal_col.shape[0]):
-        a, rlo = _ar_bound(a_row, mnr, mxr, mnz, mxz, s, preq, pnz, bal_col[i], bal_kind[i], False)
-        if a == 0:
-            continue
-        _, rhi = _ar_bound(a_row, mnr, mxr, mnz, mxz, s, preq, pnz, bal_col[i], bal_kind[i], True)
-        flo = np.float64(rlo) / np.float64(a)
-        fhi = np.float64(rhi) / np.float64(a)
-        flo = 1.0 if flo > 1.0 else flo
-        fhi = 1.0 if fhi > 1.0 else fhi
-        if cnt == 0:
-            lo0, hi0 = flo, fhi
-        else:
-            lo1, hi1 = flo, fhi
-        cnt += 1
-    if cnt != 2:
-        return np.int64(K.MAX_NODE_SCORE)
-    d = 0.0
-    if lo0 - hi1 > d:
-        d = lo0 - hi1
-    if lo1 - hi0 > d:
-        d = lo1 - hi0
-    ub = np.int64((1 - d / 2) * K.MAX_NODE_SCORE) + 1
-    return ub if ub < K.MAX_NODE_SCORE else np.int64(K.MAX_NODE_SCORE)
-
-
-@njit(cache=True, nogil=True, inline="always")
-def _uniform(s, mnr, mxr, mnz, mxz):
-    for r in range(mnr.shape[1]):
-        if mnr[s, r] != mxr[s, r]:
-            return False
-    return mnz[s, 0] == mxz[s, 0] and mnz[s, 1] == mxz[s, 1]
-
-
-@njit(cache=True, nogil=True, inline="always")
-def _vblock(n, s0, b0, nb, bshift):
-    """Visit-order block of node n: 0 for the head (block of the start, from the start), then the following
-    blocks, nb for the tail (block of the start, before the start)."""
-    b = n >> bshift
-    if b == b0:
-        return 0 if n >= s0 else nb
-    return b - b0 if b > b0 else b + nb - b0
-
-
-@njit(cache=True, nogil=True, inline="always")
 def _score(alloc, req, nz, n, preq, pnz, w_fit, w_bal, bal_on, fit_col, fit_kind, fit_w, strategy, shape_u,
            shape_s, bal_col, bal_kind, buf):
     t = np.int64(0)
@@ -221,40 +91,42 @@ def _score(alloc, req, nz, n, preq, pnz, w_fit, w_bal, bal_on, fit_col, fit_kind
         if strategy == K.LEAST_ALLOCATED:
             t += w_fit * K.fit_score(alloc, req, nz, n, preq, pnz, fit_col, fit_kind, fit_w, K.LEAST_ALLOCATED,
                                      shape_u, shape_s)
-        else:
+        elif strategy == K.MOST_ALLOCATED:
             t += w_fit * K.fit_score(alloc, req, nz, n, preq, pnz, fit_col, fit_kind, fit_w, K.MOST_ALLOCATED,
                                      shape_u, shape_s)
+        else:
+            t += w_fit * K.fit_score(alloc, req, nz, n, preq, pnz, fit_col, fit_kind, fit_w,
+                                     K.REQUESTED_TO_CAPACITY_RATIO, shape_u, shape_s)
     if bal_on:
         t += w_bal * K.balanced_score_buf(alloc, req, nz, n, preq, pnz, bal_col, bal_kind, buf)
     return t
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _feasible(alloc, req, n, crow, preq, check_col, any_req):
+    return crow[n] == 0 and K.fit_failures(alloc, req, n, preq, check_col, any_req) == 0
+
+
 @njit(cache=True, nogil=True)
-def run(alloc, req, nz, check_col, pod_spec, spec_cls, spec_req, spec_nz, code, conflict, weights,
+def run(alloc, req, nz, check_col, pod_spec, spec_cls, spec_req, spec_nz, spec_key, code, conflict, weights,
         fit_col, fit_kind, fit_w, strategy, shape_u, shape_s, bal_col, bal_kind, pct, rng, start, out, fail,
-        gid, galloc, bshift, seg_off, seg_nodes, scount):
-    """Place pods in order (see the module docstring); same effects as kernels.schedule_batch."""
+        gid, G, bshift, seg_off, seg_nodes, scount, cver, ccnt, cmx, ctc):
+    """Place pods in order (see the module docstring); same effects as kernels.schedule_batch.
+
+    Per (spec key, segment) cache, valid while the segment's version is unchanged: feasible nodes, best
+    fit+balanced total among them, and how many reach it."""
     N = alloc.shape[0]
     R = alloc.shape[1]
-    G = galloc.shape[0]
     B = 1 << bshift
     nb = (N + B - 1) >> bshift
     S = nb * G
-    mnr = np.empty((S, R), dtype=np.int64)
-    mxr = np.empty((S, R), dtype=np.int64)
-    mnz = np.empty((S, 2), dtype=np.int64)
-    mxz = np.empty((S, 2), dtype=np.int64)
-    for s in range(S):
-        _refresh(s, req, nz, seg_off, seg_nodes, mnr, mxr, mnz, mxz)
+    segver = np.zeros(S, dtype=np.int64)
     to_find = K.num_feasible_nodes_to_find(N, pct)
-    ex_node = np.empty(N + B, dtype=np.int64)        # nodes found by scanning (feasible, in any order)
-    win_seg = np.empty(S, dtype=np.int64)            # all-fit segments inside the window
-    win_ub = np.empty(S, dtype=np.int64)
-    win_uni = np.empty(S, dtype=np.bool_)
-    sort_key = np.empty(S, dtype=np.int64)
-    ex_score = np.empty(N + B, dtype=np.int64)
-    vb_cnt = np.zeros(nb + 1, dtype=np.int64)
-    cand = np.empty(B, dtype=np.int64)
+    ex_node = np.empty(3 * B, dtype=np.int64)        # nodes scanned one by one (head, last block, tail), in order
+    ex_sc = np.empty(3 * B, dtype=np.int64)
+    ex_vb = np.empty(3 * B, dtype=np.int64)          # their visit block: 0 head, i-th block after it, nb tail
+    wblk = np.empty(nb, dtype=np.int64)              # blocks wholly inside the window, in visit order
+    wvb = np.empty(nb, dtype=np.int64)
     buf = np.empty(max(bal_col.shape[0], 1), dtype=np.float64)
     tmp_fail = np.zeros(R, dtype=np.int32)
     w_fit = weights[K.P_FIT]
@@ -262,6 +134,7 @@ def run(alloc, req, nz, check_col, pod_spec, spec_cls, spec_req, spec_nz, code, 
     for p in range(pod_spec.shape[0]):
         sp = pod_spec[p]
         c = spec_cls[sp]
+        key = spec_key[sp]
         out[p] = -1
         if conflict[c]:
             continue
@@ -272,81 +145,104 @@ def run(alloc, req, nz, check_col, pod_spec, spec_cls, spec_req, spec_nz, code, 
         for r in range(R):
             if r != COL_PODS and preq[r] != 0:
                 any_req = True
+        bal_on = w_bal > 0 and not K.balanced_skip(preq, bal_col, bal_kind)
         s0 = start[0] % N
         b0 = s0 >> bshift
-        k = 0                      # feasible nodes in the window so far
+        k = 0
         nex = 0
-        nwin = 0
-        end_pos = -1               # visit position of the to_find-th feasible node
-        # 1. head: s0 .. end of its block, node by node
-        hi = min(N, (b0 + 1) << bshift)
-        for n in range(s0, hi):
-            if crow[n] != 0:
+        nwb = 0
+        best = np.int64(-1)
+        end_pos = -1
+        # 1. head: from the start to the end of its block, node by node
+        for n in range(s0, min(N, (b0 + 1) << bshift)):
+            if not _feasible(alloc, req, n, crow, preq, check_col, any_req):
                 continue
-            if K.fit_failures(alloc, req, n, preq, check_col, any_req) != 0:
-                continue
+            t = _score(alloc, req, nz, n, preq, pnz, w_fit, w_bal, bal_on, fit_col, fit_kind, fit_w, strategy,
+                       shape_u, shape_s, bal_col, bal_kind, buf)
             ex_node[nex] = n
+            ex_sc[nex] = t
+            ex_vb[nex] = 0
             nex += 1
+            if t > best:
+                best = t
             k += 1
             if k == to_find:
                 end_pos = n - s0
                 break
-        # 2. whole blocks b0+1 .. nb-1, 0 .. b0-1 from summaries
+        # 2. whole blocks from the per-segment caches; the block holding the to_find-th node node by node
         if end_pos < 0:
             for bi in range(1, nb):
                 b = b0 + bi
                 if b >= nb:
                     b -= nb
-                nex_b = nex
-                nwin_b = nwin
                 kb = 0
+                bmx = np.int64(-1)
                 for g in range(G):
                     s = b * G + g
-                    sc = scount[c, s]
-                    if sc == 0:
+                    if scount[c, s] == 0:
                         continue
-                    st = _status(s, g, galloc, mnr, mxr, preq, check_col)
-                    if st == NONE:
-                        continue
-                    if st == ALL:
-                        win_seg[nwin] = s
-                        nwin += 1
-                        kb += sc
-                    else:
+                    if cver[key, s] != segver[s]:
+                        cnt = 0
+                        mx = np.int64(-1)
+                        tc = 0
                         for i in range(seg_off[s], seg_off[s + 1]):
                             n = seg_nodes[i]
-                            if crow[n] == 0 and K.fit_failures(alloc, req, n, preq, check_col, any_req) == 0:
-                                ex_node[nex] = n
-                                nex += 1
-                                kb += 1
+                            if not _feasible(alloc, req, n, crow, preq, check_col, any_req):
+                                continue
+                            cnt += 1
+                            t = _score(alloc, req, nz, n, preq, pnz, w_fit, w_bal, bal_on, fit_col, fit_kind, fit_w,
+                                       strategy, shape_u, shape_s, bal_col, bal_kind, buf)
+                            if t > mx:
+                                mx = t
+                                tc = 0
+                            if t == mx:
+                                tc += 1
+                        ccnt[key, s] = cnt
+                        cmx[key, s] = mx
+                        ctc[key, s] = tc
+                        cver[key, s] = segver[s]
+                    kb += ccnt[key, s]
+                    if cmx[key, s] > bmx:
+                        bmx = cmx[key, s]
                 if k + kb < to_find:
                     k += kb
+                    if kb > 0:
+                        wblk[nwb] = b
+                        wvb[nwb] = bi
+                        nwb += 1
+                        if bmx > best:
+                            best = bmx
                     continue
-                # the window ends in this block: rescan it in node order
-                nex = nex_b
-                nwin = nwin_b
                 lo = b << bshift
                 for n in range(lo, min(N, lo + B)):
-                    if crow[n] != 0:
+                    if not _feasible(alloc, req, n, crow, preq, check_col, any_req):
                         continue
-                    if K.fit_failures(alloc, req, n, preq, check_col, any_req) != 0:
-                        continue
+                    t = _score(alloc, req, nz, n, preq, pnz, w_fit, w_bal, bal_on, fit_col, fit_kind, fit_w,
+                               strategy, shape_u, shape_s, bal_col, bal_kind, buf)
                     ex_node[nex] = n
+                    ex_sc[nex] = t
+                    ex_vb[nex] = bi
                     nex += 1
+                    if t > best:
+                        best = t
                     k += 1
                     if k == to_find:
                         end_pos = n - s0 if n >= s0 else n + N - s0
                         break
                 break
-        # 3. tail: start of block b0 .. s0
+        # 3. tail: from the first node of the start's block up to the start
         if end_pos < 0:
             for n in range(b0 << bshift, s0):
-                if crow[n] != 0:
+                if not _feasible(alloc, req, n, crow, preq, check_col, any_req):
                     continue
-                if K.fit_failures(alloc, req, n, preq, check_col, any_req) != 0:
-                    continue
+                t = _score(alloc, req, nz, n, preq, pnz, w_fit, w_bal, bal_on, fit_col, fit_kind, fit_w, strategy,
+                           shape_u, shape_s, bal_col, bal_kind, buf)
                 ex_node[nex] = n
+                ex_sc[nex] = t
+                ex_vb[nex] = nb
                 nex += 1
+                if t > best:
+                    best = t
                 k += 1
                 if k == to_find:
                     end_pos = n + N - s0
@@ -354,7 +250,6 @@ def run(alloc, req, nz, check_col, pod_spec, spec_cls, spec_req, spec_nz, code, 
         processed = N if end_pos < 0 else end_pos + 1
         start[0] = (start[0] + processed) % N
         if k == 0:
-            # exact failure counts over every candidate (the scan visited them all)
             tmp_fail[:] = 0
             for n in range(N):
                 if crow[n] != 0:
@@ -365,106 +260,65 @@ def run(alloc, req, nz, check_col, pod_spec, spec_cls, spec_req, spec_nz, code, 
                         tmp_fail[r] += 1
             fail[p, :] = tmp_fail
             continue
+        # host selection: ties counted per part in visit order, the pick-th found in its part
+        nt = 0
         if k == 1:
-            if nex == 1:
-                chosen = ex_node[0]
-            else:   # the single feasible node sits in an all-fit segment
-                s = win_seg[0]
-                chosen = -1
-                for i in range(seg_off[s], seg_off[s + 1]):
-                    if crow[seg_nodes[i]] == 0:
-                        chosen = seg_nodes[i]
-                        break
+            nt = 1          # no scoring, no draw: the single feasible node
+            best_only = True
         else:
-            bal_on = w_bal > 0 and not K.balanced_skip(preq, bal_col, bal_kind)
-            best = np.int64(-1)
+            best_only = False
             for i in range(nex):
-                t = _score(alloc, req, nz, ex_node[i], preq, pnz, w_fit, w_bal, bal_on, fit_col, fit_kind, fit_w,
-                           strategy, shape_u, shape_s, bal_col, bal_kind, buf)
-                ex_score[i] = t
-                if t > best:
-                    best = t
-            # all-fit segments: a uniform one (every node in the same state) is scored on one node, exactly
-            for j in range(nwin):
-                s = win_seg[j]
-                g = s % G
-                if _uniform(s, mnr, mxr, mnz, mxz):
-                    win_uni[j] = True
-                    t = _score(alloc, req, nz, seg_nodes[seg_off[s]], preq, pnz, w_fit, w_bal, bal_on, fit_col,
-                               fit_kind, fit_w, strategy, shape_u, shape_s, bal_col, bal_kind, buf)
-                    if t > best:
-                        best = t
-                    win_ub[j] = t
+                if ex_sc[i] == best:
+                    nt += 1
+            for j in range(nwb):
+                b = wblk[j]
+                for g in range(G):
+                    s = b * G + g
+                    if scount[c, s] != 0 and ccnt[key, s] > 0 and cmx[key, s] == best:
+                        nt += ctc[key, s]
+        pick = np.int64(0)
+        if nt > 1:
+            u = K.splitmix64(rng)
+            pick = np.int64(u % np.uint64(nt))
+        chosen = -1
+        i = 0
+        for j in range(nwb + 1):
+            vbj = wvb[j] if j < nwb else nb + 1
+            while i < nex and ex_vb[i] < vbj:
+                if best_only or ex_sc[i] == best:
+                    if pick == 0:
+                        chosen = ex_node[i]
+                        break
+                    pick -= 1
+                i += 1
+            if chosen >= 0 or j == nwb:
+                break
+            b = wblk[j]
+            tcb = 0
+            for g in range(G):
+                s = b * G + g
+                if scount[c, s] != 0 and ccnt[key, s] > 0 and (best_only or cmx[key, s] == best):
+                    tcb += ccnt[key, s] if best_only else ctc[key, s]
+            if pick >= tcb:
+                pick -= tcb
+                continue
+            lo = b << bshift
+            for n in range(lo, min(N, lo + B)):
+                if not _feasible(alloc, req, n, crow, preq, check_col, any_req):
                     continue
-                else:
-                    win_uni[j] = False
-                    t = np.int64(0)
-                    if w_fit > 0:
-                        t += w_fit * _fit_ub(galloc[g], mnr, mxr, mnz, mxz, s, preq, pnz, fit_col, fit_kind, fit_w,
-                                             strategy)
-                    if bal_on:
-                        t += w_bal * _bal_ub(galloc[g], mnr, mxr, mnz, mxz, s, preq, pnz, bal_col, bal_kind)
-                win_ub[j] = t
-            # the other segments in decreasing bound order, node by node, while the bound can reach the best
-            nsort = 0
-            for j in range(nwin):
-                if not win_uni[j] and win_ub[j] >= best:
-                    sort_key[nsort] = -win_ub[j] * (nwin + 1) + j
-                    nsort += 1
-            keys = np.sort(sort_key[:nsort])
-            for jj in range(nsort):
-                j = keys[jj] % (nwin + 1)
-                if win_ub[j] < best:
-                    break
-                s = win_seg[j]
-                for i in range(seg_off[s], seg_off[s + 1]):
-                    n = seg_nodes[i]
-                    if crow[n] != 0:
-                        continue
+                if not best_only:
                     t = _score(alloc, req, nz, n, preq, pnz, w_fit, w_bal, bal_on, fit_col, fit_kind, fit_w,
                                strategy, shape_u, shape_s, bal_col, bal_kind, buf)
-                    ex_node[nex] = n
-                    ex_score[nex] = t
-                    nex += 1
-                    if t > best:
-                        best = t
-            # tied nodes: counted per visit block (0 = head, nb = tail), then the pick-th is found in its block
-            vb_cnt[: nb + 1] = 0
-            nt = 0
-            for i in range(nex):
-                if ex_score[i] == best:
-                    vb_cnt[_vblock(ex_node[i], s0, b0, nb, bshift)] += 1
-                    nt += 1
-            for j in range(nwin):
-                if win_uni[j] and win_ub[j] == best:
-                    s = win_seg[j]
-                    vb_cnt[_vblock(seg_nodes[seg_off[s]], s0, b0, nb, bshift)] += scount[c, s]
-                    nt += scount[c, s]
-            pick = np.int64(0)
-            if nt > 1:
-                u = K.splitmix64(rng)
-                pick = np.int64(u % np.uint64(nt))
-            vb = 0
-            while pick >= vb_cnt[vb]:
-                pick -= vb_cnt[vb]
-                vb += 1
-            m = 0
-            for i in range(nex):
-                if ex_score[i] == best and _vblock(ex_node[i], s0, b0, nb, bshift) == vb:
-                    cand[m] = ex_node[i]
-                    m += 1
-            for j in range(nwin):
-                if win_uni[j] and win_ub[j] == best:
-                    s = win_seg[j]
-                    if _vblock(seg_nodes[seg_off[s]], s0, b0, nb, bshift) == vb:
-                        for i in range(seg_off[s], seg_off[s + 1]):
-                            if crow[seg_nodes[i]] == 0:
-                                cand[m] = seg_nodes[i]
-                                m += 1
-            chosen = np.sort(cand[:m])[pick]
+                    if t != best:
+                        continue
+                if pick == 0:
+                    chosen = n
+                    break
+                pick -= 1
+            break
         out[p] = chosen
         for r in range(R):
             req[chosen, r] += preq[r]
         nz[chosen, 0] += pnz[0]
         nz[chosen, 1] += pnz[1]
-        _refresh((chosen >> bshift) * G + gid[chosen], req, nz, seg_off, seg_nodes, mnr, mxr, mnz, mxz)
+        segver[(chosen >> bshift) * G + gid[chosen]] += 1
