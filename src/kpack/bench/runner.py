@@ -12,7 +12,7 @@ adaptive default):
 Every baseline's placements on its prefix are compared with kpack (auto)'s first placements (placement is
 sequential, so a prefix of a run equals a run on the prefix).
 
-Peak memory: peak resident set size (`ru_maxrss` from `os.wait4`) of a fresh child process that builds the
+Peak memory: peak resident set size (VmHWM from /proc/self/status) of a fresh child process that builds the
 scenario and runs kpack (auto) once; it includes the interpreter, NumPy and Numba (~150-200 MB).
 """
 from __future__ import annotations
@@ -118,17 +118,25 @@ def _row(scenario, mode, engine, times, pods, **kw) -> Row:
 
 
 def peak_rss_child(name: str, exhaustive: bool, n_pods: Optional[int]) -> Optional[float]:
-    """Peak RSS (MB) of a fresh process that builds the scenario and runs kpack (MAIN_ENGINE) once."""
+    """Peak RSS (MB) of a fresh process that builds the scenario and runs kpack (MAIN_ENGINE) once.
+
+    The child reports its own VmHWM (/proc/self/status, reset by exec): the wait4 ru_maxrss of a child can carry
+    the parent's resident size at fork time (seen as ~1.9 GB after the NumPy baselines had grown the parent).
+    None where /proc/self/status is missing."""
     code = ("import sys; from kpack.bench import runner, scenarios as S; "
-            f"sc = S.SCENARIOS[{name!r}](); runner.run_kpack(sc, {exhaustive}, {MAIN_ENGINE!r}, {n_pods!r})")
+            f"sc = S.SCENARIOS[{name!r}](); runner.run_kpack(sc, {exhaustive}, {MAIN_ENGINE!r}, {n_pods!r}); "
+            "hwm = [l.split()[1] for l in open('/proc/self/status') if l.startswith('VmHWM:')] "
+            "if sys.platform.startswith('linux') else []; print('VmHWM', *hwm)")
     try:
-        p = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        _, status, ru = os.wait4(p.pid, 0)
-        p.returncode = os.waitstatus_to_exitcode(status)
+        p = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        stdout, _ = p.communicate()
         if p.returncode != 0:
             return None
-        return ru.ru_maxrss / 1024.0    # Linux: KiB
-    except OSError:
+        parts = stdout.split()
+        if len(parts) >= 2 and parts[-2] == "VmHWM":
+            return int(parts[-1]) / 1024.0          # kB
+        return None
+    except (OSError, ValueError):
         return None
 
 
@@ -279,7 +287,7 @@ def main_run(scenarios: list[str], runs: int, as_json: bool, quiet: bool, baseli
     cold = cold_start() if with_cold_start else {}
     if as_json:
         print(json.dumps({"rows": [asdict(r) for r in rows], "cold_start": cold,
-                          "peak_memory": "peak RSS of a child process (os.wait4 ru_maxrss)"}, indent=1, default=str))
+                          "peak_memory": "peak RSS of a child process (its VmHWM)"}, indent=1, default=str))
     else:
         print(format_table(rows))
         for k, v in cold.items():
