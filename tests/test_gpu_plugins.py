@@ -169,3 +169,12 @@ def test_gpu_sharing_demo_through_the_cli(capsys):
     assert rows["default/infer-a"]["node"] in ("t4-a", "t4-b")          # kpack.io/gpu-models: T4
     assert rows["default/train-8gpu"]["reason"] == "0/3 nodes are available: 3 Insufficient nvidia.com/gpu."
     assert sum(r["node"] is not None for r in rows.values()) == 5
+
+
+def test_schedule_arrays_refuses_gpu_pods_instead_of_losing_devices():
+    from kpack.batch import PodBatch
+    c = kpack.Cluster([gpu_node("n", 2)])
+    before = c.gpu_free.copy()
+    with pytest.raises(kpack.SchedulingError, match="does not track GPU devices"):
+        kpack.Scheduler().schedule_arrays(c, PodBatch([gpu_pod("g", k=1)], np.zeros(3, dtype=np.int32)))
+    assert np.array_equal(c.gpu_free, before) and c.requested.sum() == 0

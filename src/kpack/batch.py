@@ -155,6 +155,10 @@ def schedule_batch_arrays(sched, cluster: Cluster, batch: PodBatch):
         if p.node_name is not None and p.node_name not in cluster.node_index:
             raise SchedulingError(f"specs[{i}] {p.key!r}: spec.nodeName {p.node_name!r} is not a node of "
                                   "this cluster")
+    from .gpu.plugins import needs_devices
+    if needs_devices(sched.profile, cluster, specs) or any(p.gpu_count for p in specs):
+        raise SchedulingError("schedule_arrays does not track GPU devices: schedule pods that request "
+                              "nvidia.com/gpu (or profiles with a GPU policy plugin) with Scheduler.schedule")
     P = len(batch)
     n_nodes = len(cluster.node_names)
     if n_nodes == 0:
