@@ -248,6 +248,7 @@ def run(alloc, req, nz, check_col, fit_filter_on, pod_spec, spec_cls, spec_req, 
     newrow = np.empty(R, dtype=np.int64)
     newnz = np.empty(2, dtype=np.int64)
     empty = np.zeros(0, dtype=np.int64)
+    no_devices = np.zeros((N, 0), dtype=np.int32)
     bal_w = weights[K.P_BALANCED]
     for p in range(p_begin, pod_spec.shape[0]):
         if nb[0] >= cap:
@@ -266,32 +267,10 @@ def run(alloc, req, nz, check_col, fit_filter_on, pod_spec, spec_cls, spec_req, 
         chosen = -1
         if cls_cand_len[c] >= 0:
             # ---- PreFilter node list: the reference loop over the (few) candidates ----
-            ncand = cls_cand_len[c]
-            if ncand == 0:
+            if cls_cand_len[c] == 0:
                 continue
-            off = cls_cand_off[c]
-            to_find = K.num_feasible_nodes_to_find(ncand, pct)
-            tmp_fail[:] = 0
-            k = 0
-            processed = 0
-            s0 = start[0]
-            for i in range(ncand):
-                n = cand_flat[off + (s0 + i) % ncand]
-                processed += 1
-                if cls_code[c, n] != 0:
-                    continue
-                if fit_filter_on:
-                    fbits = K.fit_failures(alloc, req, n, preq, check_col, any_req)
-                    if fbits != 0:
-                        for r in range(R):
-                            if (fbits >> r) & 1:
-                                tmp_fail[r] += 1
-                        continue
-                feasible[k] = n
-                k += 1
-                if k == to_find:
-                    break
-            start[0] = (s0 + processed) % N
+            k = K.find_feasible(alloc, req, check_col, fit_filter_on, preq, cls_code[c], cls_cand_len[c],
+                                cand_flat[cls_cand_off[c]:], pct, start, feasible, tmp_fail, no_devices, 0, 1000, 0)
             if k == 0:
                 for r in range(R):
                     fail_counts[p, r] = tmp_fail[r]
