@@ -336,7 +336,7 @@ class Pod(_Named):
                    image=containers and (spec["containers"][0].get("image")) or None, **extra)
 
 
-class _Workload(_Model):
+class _Workload(_Named):
     name: str
     namespace: str = "default"
     labels: dict[str, str] = Field(default_factory=dict)
