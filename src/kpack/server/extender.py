@@ -1,0 +1,317 @@
+"""The extender verbs (filter, prioritize, bind) on a NodeCache and a kpack.Scheduler, without HTTP."""
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections import Counter, OrderedDict
+from typing import Any, Optional
+
+import numpy as np
+from pydantic import ValidationError
+
+from ..models import Node, Pod
+from ..scheduler import Explanation, Scheduler, SchedulingError
+from ..state import Cluster, ClusterError
+from . import wire as W
+from .cache import CacheError, NodeCache
+from .wire import ExtenderArgs, node_name, short
+
+REASON_NOT_CACHED = "node is not in kpack's node cache (POST it to /nodes)"
+_FIT_PREFIX = "Insufficient "
+_TOO_MANY_PODS = "Too many pods"
+
+
+class ExtenderError(ValueError):
+    """A request the extender refuses; `status` is the HTTP status code to answer with."""
+
+    def __init__(self, message: str, status: int = 400):
+        super().__init__(message)
+        self.status = status
+
+
+def validation_message(e: ValidationError, where: str) -> str:
+    err = e.errors()[0]
+    loc = ".".join(str(x) for x in err["loc"])
+    msg = err["msg"].removeprefix("Value error, ")
+    return f"{where}: {loc + ': ' if loc and not msg.startswith(loc) else ''}{msg}"
+
+
+def _digest(obj: Any) -> bytes:
+    return hashlib.blake2b(W.dumps(obj), digest_size=16).digest()
+
+
+class Extender:
+    """kube-scheduler's HTTP extender verbs on kpack's filters and scores. Thread-safe: one lock around state.
+
+    Explanations are cached per (pod without its name, cluster state), so the prioritize call that follows
+    a filter call for the same pod, and identical replicas while nothing changed, cost one explain.
+    """
+
+    def __init__(self, scheduler: Optional[Scheduler] = None, cache: Optional[NodeCache | Cluster] = None,
+                 *, explain_cache: int = 256, pending_pods: int = 10_000):
+        self.scheduler = scheduler or Scheduler()
+        if cache is None:
+            cache = NodeCache()
+        elif isinstance(cache, Cluster):
+            cache = NodeCache.from_cluster(cache)
+        self.cache: NodeCache = cache
+        self.lock = threading.RLock()
+        self.stats: Counter = Counter()
+        self._explained: OrderedDict[tuple, Explanation] = OrderedDict()
+        self._explain_cache = explain_cache
+        self._pods: OrderedDict[bytes, tuple[Pod, bytes]] = OrderedDict()   # body digest -> (Pod, class key)
+        self._pending: OrderedDict[str, tuple[Pod, str]] = OrderedDict()  # pods seen by filter/prioritize
+        self._pending_max = pending_pods
+        self._parsed: dict[str, tuple[Any, Node]] = {}   # full-mode nodes: name -> (version, Node)
+        self._seen_full: set[str] = set()                 # node names kube-scheduler sent in full
+
+    # --- verbs --------------------------------------------------------------------------------------
+    def filter(self, body: Any) -> dict:
+        """ExtenderArgs -> ExtenderFilterResult."""
+        args = W.parse_extender_args(body)
+        with self.lock:
+            pod, ex, cluster = self._evaluate(args)
+            names = args.names
+            passed: list[int] = []
+            failed: dict[str, str] = {}
+            unresolvable: dict[str, str] = {}
+            over = self._over_allocatable(cluster, pod)
+            filt = ex.filter
+            for i, n in enumerate(names):
+                reason = filt.get(n, REASON_NOT_CACHED)
+                if reason is None:
+                    passed.append(i)
+                elif self._resolvable(reason, cluster, n, over):
+                    failed[n] = reason
+                else:
+                    unresolvable[n] = reason
+            self.stats["filter"] += 1
+        if args.node_names is not None:
+            return {"Nodes": None, "NodeNames": [names[i] for i in passed], "FailedNodes": failed,
+                    "FailedAndUnresolvableNodes": unresolvable, "Error": ""}
+        items = args.nodes or []
+        node_list = dict(args.node_list_meta or {})
+        node_list["items"] = [items[i] for i in passed]
+        return {"Nodes": node_list, "NodeNames": None, "FailedNodes": failed,
+                "FailedAndUnresolvableNodes": unresolvable, "Error": ""}
+
+    def prioritize(self, body: Any) -> list[dict]:
+        """ExtenderArgs -> HostPriorityList: kpack's weighted total scaled to 0..10 (`max_total`)."""
+        args = W.parse_extender_args(body)
+        with self.lock:
+            _, ex, _ = self._evaluate(args)
+            top = self.max_total(ex)
+            total = ex.total
+            out = [{"Host": n, "Score": W.scaled_score(total.get(n, 0), top)} for n in args.names]
+            self.stats["prioritize"] += 1
+        return out
+
+    def bind(self, body: Any) -> dict:
+        """ExtenderBindingArgs -> ExtenderBindingResult; records the binding in the node cache."""
+        b = W.parse_binding_args(body)
+        with self.lock:
+            seen = self._pending.get(b.key)
+            pod = seen[0] if seen is not None else self.cache.pod(b.key)
+            if pod is None:
+                raise ExtenderError(f"pod {b.key!r} is unknown: kpack binds pods it saw in a filter or "
+                                    "prioritize call (or bound pods POSTed to /pods)", 404)
+            if b.node not in self.cache and b.node not in self._seen_full:
+                raise ExtenderError(f"node {b.node!r} is unknown to kpack (not in the node cache and not in "
+                                    "any request's Nodes)", 404)
+            uid = b.pod_uid or (seen[1] if seen is not None else "")
+            try:
+                changed = self.cache.bind(pod, b.node, uid)
+            except CacheError as e:
+                raise ExtenderError(str(e), e.status) from None
+            self._pending.pop(b.key, None)
+            self.stats["bind"] += 1
+            self.stats["bind_changed" if changed else "bind_repeated"] += 1
+        return {"Error": ""}
+
+    # --- node cache feeding -------------------------------------------------------------------------
+    def put_nodes(self, body: Any) -> dict:
+        """A v1.Node or a v1.NodeList: add or replace each node (all validated before any is stored)."""
+        items = self._items(body, "Node")
+        nodes = []
+        for i, d in enumerate(items):
+            name = node_name(d, i)
+            try:
+                nodes.append(Node.from_k8s(d))
+            except ValidationError as e:
+                raise ExtenderError(validation_message(e, f"Node {name!r}")) from None
+            except (ValueError, TypeError, AttributeError) as e:
+                raise ExtenderError(f"Node {name!r}: {e}") from None
+        with self.lock:
+            changed = [n.name for n in nodes if self.cache.put_node(n)]
+            self._after_change()
+        return {"nodes": len(nodes), "changed": changed, "generation": self.cache.generation}
+
+    def remove_node(self, name: str) -> dict:
+        with self.lock:
+            try:
+                gone = self.cache.remove_node(name)
+            except CacheError as e:
+                raise ExtenderError(str(e), e.status) from None
+            self._after_change()
+        return {"removed": name, "pods": [p.key for p in gone], "generation": self.cache.generation}
+
+    def put_pods(self, body: Any) -> dict:
+        """A bound v1.Pod or a v1.PodList (pods kube-scheduler or others bound): add or replace each."""
+        items = self._items(body, "Pod")
+        pods = []
+        for i, d in enumerate(items):
+            if not isinstance(d, dict):
+                raise ExtenderError(f"items[{i}]: expected a Pod object, got {type(d).__name__}")
+            pod = self._parse_pod(d, f"items[{i}]")
+            if not pod.node_name:
+                raise ExtenderError(f"Pod {pod.key!r}: spec.nodeName: Required value (only bound pods go to "
+                                    "/pods; pending pods come in filter requests)")
+            pods.append((pod, str((d.get("metadata") or {}).get("uid") or "")))
+        with self.lock:
+            changed = [p.key for p, uid in pods if self.cache.put_pod(p, uid)]
+            self._after_change()
+        return {"pods": len(pods), "changed": changed, "generation": self.cache.generation}
+
+    def remove_pod(self, namespace: str, name: str) -> dict:
+        with self.lock:
+            try:
+                self.cache.remove_pod(f"{namespace}/{name}")
+            except CacheError as e:
+                raise ExtenderError(str(e), e.status) from None
+            self._after_change()
+        return {"removed": f"{namespace}/{name}", "generation": self.cache.generation}
+
+    def state(self) -> dict:
+        with self.lock:
+            bound = self.cache.bound_pods()
+            return {"nodes": len(self.cache.node_names), "boundPods": len(bound),
+                    "generation": self.cache.generation, "pendingPods": len(self._pending),
+                    "requests": dict(self.stats)}
+
+    # --- internals ----------------------------------------------------------------------------------
+    def max_total(self, ex: Explanation) -> int:
+        """The largest weighted total a node can get: MaxNodeScore x the weights of the plugins that ran."""
+        weights = self.scheduler.profile.score_weights
+        top = W.MAX_NODE_SCORE * sum(weights.get(p, 0) for p in ex.scores)
+        return max([top, *ex.total.values()])
+
+    def _items(self, body: Any, kind: str) -> list:
+        if not isinstance(body, dict):
+            raise ExtenderError(f"expected a {kind} or {kind}List object, got {type(body).__name__}")
+        k = body.get("kind")
+        if "items" in body or k == f"{kind}List" or k == "List":
+            items = body.get("items")
+            if not isinstance(items, list):
+                raise ExtenderError(f"{k or kind + 'List'}.items: expected a list, got {short(items)}")
+            bad = [i for i, d in enumerate(items) if not isinstance(d, dict) or d.get("kind", kind) != kind]
+            if bad:
+                raise ExtenderError(f"items[{bad[0]}]: expected kind {kind}")
+            return items
+        if k not in (None, kind):
+            raise ExtenderError(f"kind: expected {kind} or {kind}List, got {k!r}")
+        return [body]
+
+    def _after_change(self) -> None:
+        self._explained.clear()
+
+    def _parse_pod(self, d: dict, where: str) -> Pod:
+        try:
+            return Pod.from_k8s(d)
+        except ValidationError as e:
+            raise ExtenderError(validation_message(e, where)) from None
+        except (ValueError, TypeError, AttributeError) as e:
+            raise ExtenderError(f"{where}: {e}") from None
+
+    def _pod(self, raw: dict) -> tuple[Pod, bytes]:
+        """The Pod for a raw v1.Pod, parsed once per distinct body, and its class key (the pod minus its name,
+        which no filter or score reads)."""
+        d = _digest(raw)
+        hit = self._pods.get(d)
+        if hit is not None:
+            self._pods.move_to_end(d)
+            return hit
+        pod = self._parse_pod(raw, "ExtenderArgs.Pod")
+        key = pod.model_dump_json(exclude={"name"}).encode()
+        self._pods[d] = (pod, key)
+        if len(self._pods) > self._explain_cache:
+            self._pods.popitem(last=False)
+        return pod, key
+
+    def _cluster(self, args: ExtenderArgs) -> tuple[Cluster, tuple]:
+        if args.node_names is not None:
+            return self.cache.cluster(), ("cache", self.cache.generation)
+        nodes, signature = [], []
+        for i, d in enumerate(args.nodes or []):
+            name = node_name(d, i)
+            # kube-scheduler's nodes carry resourceVersion; without one the body itself is the version.
+            version = (d.get("metadata") or {}).get("resourceVersion") or _digest(d)
+            hit = self._parsed.get(name)
+            if hit is None or hit[0] != version:
+                try:
+                    node = Node.from_k8s(d)
+                except ValidationError as e:
+                    raise ExtenderError(validation_message(e, f"Nodes.items[{i}] ({name})")) from None
+                except (ValueError, TypeError, AttributeError) as e:
+                    raise ExtenderError(f"Nodes.items[{i}] ({name}): {e}") from None
+                if len(self._parsed) > 1_000_000:
+                    self._parsed.clear()
+                self._parsed[name] = hit = (version, node)
+            nodes.append(hit[1])
+            signature.append((name, version))
+        self._seen_full.update(n for n, _ in signature)
+        sig = tuple(signature)
+        try:
+            cluster = self.cache.cluster_for(sig, nodes)
+        except ClusterError as e:
+            raise ExtenderError(f"ExtenderArgs.Nodes: {e}") from None
+        return cluster, ("full", hash(sig), self.cache.generation)
+
+    def _evaluate(self, args: ExtenderArgs) -> tuple[Pod, Explanation, Cluster]:
+        pod, key = self._pod(args.pod)
+        cluster, token = self._cluster(args)
+        ck = (key, token)
+        ex = self._explained.get(ck)
+        if ex is None:
+            try:
+                ex = self.scheduler.explain(cluster, pod)
+            except (SchedulingError, ClusterError) as e:
+                raise ExtenderError(f"ExtenderArgs.Pod: {e}") from None
+            self._explained[ck] = ex
+            if len(self._explained) > self._explain_cache:
+                self._explained.popitem(last=False)
+            self.stats["explain"] += 1
+        else:
+            self._explained.move_to_end(ck)
+            self.stats["explain_cached"] += 1
+        uid = str((args.pod.get("metadata") or {}).get("uid") or "")
+        self._pending[pod.key] = (pod, uid)
+        self._pending.move_to_end(pod.key)
+        if len(self._pending) > self._pending_max:
+            self._pending.popitem(last=False)
+        return pod, ex, cluster
+
+    @staticmethod
+    def _over_allocatable(cluster: Cluster, pod: Pod) -> dict[str, np.ndarray]:
+        """Per requested resource, the nodes whose allocatable is below the request: no preemption helps."""
+        out = {}
+        for r, v in pod.requests.items():
+            col = cluster.resource_index.get(r)
+            out[r] = cluster.allocatable[:, col] < v if col is not None else None
+        return out
+
+    @staticmethod
+    def _resolvable(reason: str, cluster: Cluster, node: str, over: dict) -> bool:
+        """upstream's Unschedulable (preemption may help) versus UnschedulableAndUnresolvable: only
+        NodeResourcesFit failures are resolvable, and only where every short resource fits the empty node."""
+        idx = cluster.node_index.get(node)
+        if idx is None:
+            return False
+        for part in reason.split(", "):
+            if part == _TOO_MANY_PODS:
+                continue
+            if not part.startswith(_FIT_PREFIX):
+                return False
+            mask = over.get(part[len(_FIT_PREFIX):])
+            if mask is None or mask[idx]:
+                return False
+        return True
