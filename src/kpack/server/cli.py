@@ -9,19 +9,20 @@ from pathlib import Path
 
 def register(subparsers) -> argparse.ArgumentParser:
     desc = ("Serve kube-scheduler's HTTP extender verbs POST /filter, /prioritize, /bind under the server "
-            "root, plus POST /nodes, DELETE /nodes/NAME, POST /pods, DELETE /pods/NAMESPACE/NAME to feed the node "
-            "cache, GET /healthz and GET /state.")
+            "root, plus POST /nodes, DELETE /nodes/NAME, POST /pods, DELETE /pods/NAMESPACE/NAME to feed the "
+            "node cache, GET /healthz and GET /state.")
     p = subparsers.add_parser("serve", help="kube-scheduler HTTP extender", description=desc)
     p.add_argument("--host", default="127.0.0.1",
                    help="listen address (default 127.0.0.1, loopback only: the API has no authentication)")
     p.add_argument("--port", type=int, default=8888, help="TCP port (default 8888)")
-    p.add_argument("--config", help="KubeSchedulerConfiguration YAML: kpack's profile (first profile is used)")
+    p.add_argument("--config", help="KubeSchedulerConfiguration YAML for kpack's profile (first profile)")
     p.add_argument("-f", "--file", action="append", default=[], metavar="MANIFESTS",
                    help="YAML/JSON manifests (repeatable): initial Nodes and bound Pods for the node cache")
     p.add_argument("--seed", type=int, default=0, help="tie-break seed (default 0)")
     p.add_argument("--max-body-mb", type=float, default=64.0,
                    help="largest request body accepted, in MiB (default 64); larger ones get 413")
-    p.add_argument("--log-level", default="warning", choices=["critical", "error", "warning", "info", "debug"])
+    p.add_argument("--log-level", default="warning",
+                   choices=["critical", "error", "warning", "info", "debug"])
     p.set_defaults(func=run)
     return p
 
@@ -41,7 +42,7 @@ def build(args: argparse.Namespace):
         from .app import create_app
         from .cache import NodeCache
     except ModuleNotFoundError as e:
-        raise CliError(f"kpack serve needs {e.name} (install the extra: pip install 'kpack[serve]')") from None
+        raise CliError(f"kpack serve needs {e.name}: pip install 'kpack[serve]'") from None
     objs = [o for f in args.file for o in load_manifests(Path(f))]
     nodes = [o for o in objs if isinstance(o, Node)]
     bound = [o for o in objs if isinstance(o, Pod) and o.node_name]
