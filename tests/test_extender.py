@@ -25,7 +25,7 @@ DEMO = str(Path(__file__).resolve().parents[1] / "datasets" / "demo")
 
 
 def k8s_node(name, cpu="4", memory="16Gi", labels=None, taints=None, unschedulable=False, rv="1"):
-    """A v1.Node as the API server (and kube-scheduler's extender client, via Go's encoding/json) writes it."""
+    """A v1.Node as the API server (and kube-scheduler's extender client, via encoding/json) writes it."""
     spec = {"podCIDR": "10.244.1.0/24", "podCIDRs": ["10.244.1.0/24"]}
     if taints:
         spec["taints"] = taints
@@ -35,11 +35,13 @@ def k8s_node(name, cpu="4", memory="16Gi", labels=None, taints=None, unschedulab
     return {
         "metadata": {"name": name, "uid": f"uid-{name}", "resourceVersion": rv,
                      "creationTimestamp": "2026-01-01T00:00:00Z",
-                     "labels": {"kubernetes.io/hostname": name, "kubernetes.io/os": "linux", **(labels or {})},
+                     "labels": {"kubernetes.io/hostname": name, "kubernetes.io/os": "linux",
+                                **(labels or {})},
                      "annotations": {"node.alpha.kubernetes.io/ttl": "0"}},
         "spec": spec,
         "status": {"capacity": res, "allocatable": res,
-                   "conditions": [{"type": "Ready", "status": "True", "lastHeartbeatTime": "2026-01-01T00:00:00Z",
+                   "conditions": [{"type": "Ready", "status": "True",
+                                   "lastHeartbeatTime": "2026-01-01T00:00:00Z",
                                    "lastTransitionTime": "2026-01-01T00:00:00Z", "reason": "KubeletReady",
                                    "message": "kubelet is posting ready status"}],
                    "addresses": [{"type": "InternalIP", "address": "172.18.0.2"},
@@ -74,8 +76,9 @@ def k8s_pod(name, cpu="500m", memory="1Gi", node_selector=None, tolerations=None
     return {"metadata": {"name": name, "namespace": namespace, "uid": uid or f"uid-{name}",
                          "resourceVersion": "100", "creationTimestamp": "2026-01-01T00:00:00Z",
                          "labels": {"app": "web"},
-                         "ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "web-5d4f",
-                                              "uid": "rs-uid", "controller": True, "blockOwnerDeletion": True}]},
+                         "ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet",
+                                              "name": "web-5d4f", "uid": "rs-uid", "controller": True,
+                                              "blockOwnerDeletion": True}]},
             "spec": spec, "status": {"phase": "Pending", "qosClass": "Burstable"}}
 
 
@@ -109,7 +112,8 @@ def client(cluster):
 
 
 PREFER_B = {"nodeAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": [
-    {"weight": 50, "preference": {"matchExpressions": [{"key": "zone", "operator": "In", "values": ["b"]}]}}]}}
+    {"weight": 50,
+     "preference": {"matchExpressions": [{"key": "zone", "operator": "In", "values": ["b"]}]}}]}}
 
 
 def args(pod, names=None, nodes=None, lower=False):
@@ -439,7 +443,8 @@ def test_kpack_serve_command(tmp_path):
                 time.sleep(0.2)
         demo_nodes = [o for o in kpack.load_manifests(DEMO) if isinstance(o, kpack.Node)]
         assert state["nodes"] == len(demo_nodes)
-        status, out = post(port, "/filter", args(k8s_pod("x", cpu="100m"), names=[n.name for n in demo_nodes]))
+        names = [n.name for n in demo_nodes]
+        status, out = post(port, "/filter", args(k8s_pod("x", cpu="100m"), names=names))
         assert status == 200 and out["NodeNames"]
     finally:
         proc.terminate()
