@@ -4,6 +4,7 @@ from __future__ import annotations
 import hashlib
 import threading
 from collections import Counter, OrderedDict
+from itertools import compress, repeat
 from typing import Any, Optional
 
 import numpy as np
@@ -64,31 +65,30 @@ class Extender:
         self._pending_max = pending_pods
         self._parsed: dict[str, tuple[Any, Node]] = {}   # full-mode nodes: name -> (version, Node)
         self._seen_full: set[str] = set()                 # node names kube-scheduler sent in full
+        self._recent_rows: list[tuple[Cluster, list[str], np.ndarray]] = []
 
     # --- verbs --------------------------------------------------------------------------------------
     def filter(self, body: Any) -> dict:
         """ExtenderArgs -> ExtenderFilterResult."""
         args = W.parse_extender_args(body)
         with self.lock:
-            pod, ex, cluster = self._evaluate(args)
-            names = args.names
-            passed: list[int] = []
+            v, idx, names = self._evaluate(args)
+            self.stats["filter"] += 1
+            hit = v.answer("filter", idx)
+            if hit is not None and args.node_names is not None:
+                return dict(hit)
+            code = v.code[idx]
+            passed = list(compress(range(len(names)), (code == PASSED).tolist()))
+            bad = np.flatnonzero(code != PASSED)
             failed: dict[str, str] = {}
             unresolvable: dict[str, str] = {}
-            over = self._over_allocatable(cluster, pod)
-            filt = ex.filter
-            for i, n in enumerate(names):
-                reason = filt.get(n, REASON_NOT_CACHED)
-                if reason is None:
-                    passed.append(i)
-                elif self._resolvable(reason, cluster, n, over):
-                    failed[n] = reason
-                else:
-                    unresolvable[n] = reason
-            self.stats["filter"] += 1
-        if args.node_names is not None:
-            return {"Nodes": None, "NodeNames": [names[i] for i in passed], "FailedNodes": failed,
-                    "FailedAndUnresolvableNodes": unresolvable, "Error": ""}
+            for i, r, k in zip(bad.tolist(), v.reason[idx[bad]].tolist(), code[bad].tolist()):
+                (failed if k == FAILED else unresolvable)[names[i]] = r
+            if args.node_names is not None:
+                out = {"Nodes": None, "NodeNames": [names[i] for i in passed], "FailedNodes": failed,
+                       "FailedAndUnresolvableNodes": unresolvable, "Error": ""}
+                v.remember("filter", idx, out)
+                return dict(out)
         items = args.nodes or []
         node_list = dict(args.node_list_meta or {})
         node_list["items"] = [items[i] for i in passed]
@@ -96,15 +96,16 @@ class Extender:
                 "FailedAndUnresolvableNodes": unresolvable, "Error": ""}
 
     def prioritize(self, body: Any) -> list[dict]:
-        """ExtenderArgs -> HostPriorityList: kpack's weighted total scaled to 0..10 (`max_total`)."""
+        """ExtenderArgs -> HostPriorityList: kpack's weighted total scaled to 0..10 (see `Verdict`)."""
         args = W.parse_extender_args(body)
         with self.lock:
-            _, ex, _ = self._evaluate(args)
-            top = self.max_total(ex)
-            total = ex.total
-            out = [{"Host": n, "Score": W.scaled_score(total.get(n, 0), top)} for n in args.names]
+            v, idx, names = self._evaluate(args)
             self.stats["prioritize"] += 1
-        return out
+            out = v.answer("prioritize", idx)
+            if out is None:
+                out = [{"Host": n, "Score": s} for n, s in zip(names, v.score[idx].tolist())]
+                v.remember("prioritize", idx, out)
+        return list(out)
 
     def bind(self, body: Any) -> dict:
         """ExtenderBindingArgs -> ExtenderBindingResult; records the binding in the node cache."""
@@ -213,6 +214,7 @@ class Extender:
 
     def _after_change(self) -> None:
         self._explained.clear()
+        self._recent_rows.clear()
 
     def _parse_pod(self, d: dict, where: str) -> Pod:
         try:
@@ -237,9 +239,12 @@ class Extender:
             self._pods.popitem(last=False)
         return pod, key
 
-    def _cluster(self, args: ExtenderArgs) -> tuple[Cluster, tuple]:
+    def _cluster(self, args: ExtenderArgs) -> tuple[Cluster, tuple, list[str], np.ndarray]:
+        """The cluster a request is about, its cache token, and the request's node names and their rows
+        (row len(cluster) for names the cluster does not have)."""
         if args.node_names is not None:
-            return self.cache.cluster(), ("cache", self.cache.generation)
+            cluster, names = self.cache.cluster(), args.node_names
+            return cluster, ("cache", self.cache.generation), names, self._rows(cluster, names)
         nodes, signature = [], []
         for i, d in enumerate(args.nodes or []):
             name = node_name(d, i)
@@ -264,19 +269,37 @@ class Extender:
             cluster = self.cache.cluster_for(sig, nodes)
         except ClusterError as e:
             raise ExtenderError(f"ExtenderArgs.Nodes: {e}") from None
-        return cluster, ("full", hash(sig), self.cache.generation)
+        names = [n for n, _ in signature]
+        return cluster, ("full", hash(sig), self.cache.generation), names, self._rows(cluster, names)
 
-    def _evaluate(self, args: ExtenderArgs) -> tuple[Pod, Explanation, Cluster]:
+    def _rows(self, cluster: Cluster, names: list[str]) -> np.ndarray:
+        """Rows of `names` in `cluster`, len(cluster) for names it lacks. kube-scheduler sends much the same
+        lists again and again (all nodes to filter, the passing ones to prioritize): comparing a list with
+        the last few is cheaper than mapping it, and the same rows object lets answers be reused."""
+        for i, (c, seen, rows) in enumerate(self._recent_rows):
+            if c is cluster and len(seen) == len(names) and seen == names:
+                if i:
+                    self._recent_rows.insert(0, self._recent_rows.pop(i))
+                return rows
+        rows = np.fromiter(map(cluster.node_index.get, names, repeat(len(cluster))), dtype=np.int64,
+                           count=len(names))
+        self._recent_rows.insert(0, (cluster, names, rows))
+        del self._recent_rows[8:]
+        return rows
+
+    def _evaluate(self, args: ExtenderArgs) -> tuple["Verdict", np.ndarray, list[str]]:
+        """The verdict for the request's pod on its cluster, and the request's nodes as rows of it."""
         pod, key = self._pod(args.pod)
-        cluster, token = self._cluster(args)
+        cluster, token, names, idx = self._cluster(args)
         ck = (key, token)
-        ex = self._explained.get(ck)
-        if ex is None:
+        v = self._explained.get(ck)
+        if v is None:
             try:
                 ex = self.scheduler.explain(cluster, pod)
             except (SchedulingError, ClusterError) as e:
                 raise ExtenderError(f"ExtenderArgs.Pod: {e}") from None
-            self._explained[ck] = ex
+            v = Verdict(cluster, pod, ex, self.max_total(ex))
+            self._explained[ck] = v
             if len(self._explained) > self._explain_cache:
                 self._explained.popitem(last=False)
             self.stats["explain"] += 1
@@ -288,30 +311,69 @@ class Extender:
         self._pending.move_to_end(pod.key)
         if len(self._pending) > self._pending_max:
             self._pending.popitem(last=False)
-        return pod, ex, cluster
+        return v, idx, names
 
-    @staticmethod
-    def _over_allocatable(cluster: Cluster, pod: Pod) -> dict[str, np.ndarray]:
-        """Per requested resource, the nodes whose allocatable is below the request: no preemption helps."""
-        out = {}
-        for r, v in pod.requests.items():
-            col = cluster.resource_index.get(r)
-            out[r] = cluster.allocatable[:, col] < v if col is not None else None
-        return out
 
-    @staticmethod
-    def _resolvable(reason: str, cluster: Cluster, node: str, over: dict) -> bool:
-        """upstream's Unschedulable (preemption may help) versus UnschedulableAndUnresolvable: only
-        NodeResourcesFit failures are resolvable, and only where every short resource fits the empty node."""
-        idx = cluster.node_index.get(node)
-        if idx is None:
-            return False
-        for part in reason.split(", "):
-            if part == _TOO_MANY_PODS:
+PASSED, FAILED, UNRESOLVABLE = 0, 1, 2
+
+
+class Verdict:
+    """One Explanation as arrays over the cluster's node rows (plus a last row for nodes it does not have), so
+    that answering for thousands of node names is array indexing, not a Python loop over nodes.
+
+    code: PASSED, FAILED (upstream Unschedulable: preemption may help) or UNRESOLVABLE (upstream
+    UnschedulableAndUnresolvable). Only NodeResourcesFit failures are resolvable, and only when every short
+    resource fits the empty node (a request above allocatable is unresolvable, K8S_SEMANTICS.md section 2).
+    score: the weighted total as an extender priority, total * 10 // max_total (rounded down, 0..10), where
+    max_total = 100 x the sum of the weights of the score plugins that ran (`Extender.max_total`).
+    """
+
+    def __init__(self, cluster: Cluster, pod: Pod, ex: Explanation, max_total: int):
+        names = cluster.node_names
+        n = len(names)
+        filt = ex.filter
+        reasons = [filt.get(x, REASON_NOT_CACHED) for x in names] + [REASON_NOT_CACHED]
+        self.reason = np.array(reasons, dtype=object)
+        ids: dict[Optional[str], int] = {}
+        rid = np.fromiter((ids.setdefault(r, len(ids)) for r in reasons), dtype=np.int64, count=n + 1)
+        self.code = np.full(n + 1, UNRESOLVABLE, dtype=np.int8)
+        if None in ids:
+            self.code[rid == ids[None]] = PASSED
+        for r, k in ids.items():
+            short_of = fit_resources(r) if r is not None else None
+            if short_of is None:
                 continue
-            if not part.startswith(_FIT_PREFIX):
-                return False
-            mask = over.get(part[len(_FIT_PREFIX):])
-            if mask is None or mask[idx]:
-                return False
-        return True
+            rows = rid[:n] == k
+            for res in short_of:
+                col = cluster.resource_index.get(res)
+                req = pod.requests.get(res, 0)
+                rows &= False if col is None else cluster.allocatable[:, col] >= req
+            self.code[:n][rows] = FAILED
+        total = ex.total
+        totals = np.fromiter((total.get(x, 0) for x in names), dtype=np.int64, count=n)
+        self.score = np.zeros(n + 1, dtype=np.int64)
+        if max_total > 0:
+            top = W.MAX_EXTENDER_PRIORITY
+            self.score[:n] = np.clip(totals * top // max_total, 0, top)
+        self._answers: dict[str, tuple[np.ndarray, Any]] = {}
+
+    def answer(self, verb: str, rows: np.ndarray) -> Any:
+        """The last answer for `verb` if it was for these very rows (the same object from Extender._rows)."""
+        hit = self._answers.get(verb)
+        return hit[1] if hit is not None and hit[0] is rows else None
+
+    def remember(self, verb: str, rows: np.ndarray, answer: Any) -> None:
+        self._answers[verb] = (rows, answer)
+
+
+def fit_resources(reason: str) -> Optional[list[str]]:
+    """The resources a NodeResourcesFit reason says are short ("Insufficient cpu, Too many pods" ->
+    ["cpu"]), or None when the reason comes from another filter."""
+    out = []
+    for part in reason.split(", "):
+        if part == _TOO_MANY_PODS:
+            continue   # never unresolvable upstream
+        if not part.startswith(_FIT_PREFIX):
+            return None
+        out.append(part[len(_FIT_PREFIX):])
+    return out

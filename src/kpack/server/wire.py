@@ -81,7 +81,7 @@ def parse_extender_args(body: Any) -> ExtenderArgs:
     names = f.get("nodenames")
     node_list = f.get("nodes")
     if names is not None:
-        if not isinstance(names, list) or not all(isinstance(n, str) and n for n in names):
+        if not isinstance(names, list) or set(map(type, names)) - {str} or "" in names:
             raise WireError(f"ExtenderArgs.NodeNames: expected a list of node names, got {short(names)}")
         return ExtenderArgs(pod, None, names)
     if node_list is None:
