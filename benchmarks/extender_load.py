@@ -26,12 +26,15 @@ import subprocess
 import sys
 import time
 
-import orjson
+import msgspec
 
 import kpack
 from kpack.server import Extender, NodeCache
+from kpack.server.extender import Verdict
 from kpack.server.wire import parse_extender_args
 
+ENC = msgspec.json.encode
+DEC = msgspec.json.decode
 ZONES = [f"zone-{i}" for i in range(10)]
 SHAPES = [("16", "64Gi"), ("32", "128Gi"), ("64", "256Gi")]
 
@@ -109,7 +112,11 @@ class Connection:
             self._recv()
         lines = bytes(self.buf[:end]).split(b"\r\n")
         status = int(lines[0].split()[1])
-        length = next(int(v) for k, _, v in (ln.partition(b":") for ln in lines[1:]) if k.lower() == b"content-length")
+        headers = {k.strip().lower(): v.strip() for k, _, v in (ln.partition(b":") for ln in lines[1:])}
+        length = int(headers[b"content-length"])
+        # Server-Timing: "read;dur=0.1, json;dur=0.4, verb;dur=1.2, encode;dur=0.2" (milliseconds)
+        self.timing = {k.strip().decode(): float(v) for k, _, v in
+                       (p.partition(b";dur=") for p in headers.get(b"server-timing", b"").split(b",") if p)}
         del self.buf[:end + 4]
         while len(self.buf) < length:
             self._recv()
@@ -154,21 +161,25 @@ def percentiles(xs: list[float]) -> str:
 def run_variant(conn: Connection, label: str, pairs: int, max_seconds: float, make_body, spec_of, bind=False,
                 full=False) -> dict:
     lat, req_f, req_p = [], [], []
+    phases: dict[str, list[float]] = {}
     start = time.perf_counter()
     done = 0
     for i in range(pairs):
         name = f"{label.replace('/', '-')}-{i}"
-        pod = orjson.dumps(k8s_pod(name, spec_of(i)))
+        pod = ENC(k8s_pod(name, spec_of(i)))
         st, out, tf = conn.request("POST", "/filter", make_body(pod, None))
         assert st == 200, out[:300]
-        res = orjson.loads(out)
+        server_f = conn.timing
+        res = DEC(out)
         passed = res["Nodes"]["items"] if full else res["NodeNames"]
         st, out, tp = conn.request("POST", "/prioritize", make_body(pod, passed))
         assert st == 200, out[:300]
+        for k in server_f.keys() | conn.timing.keys():
+            phases.setdefault(k, []).append(server_f.get(k, 0.0) + conn.timing.get(k, 0.0))
         if bind and passed:
-            prio = orjson.loads(out)
+            prio = DEC(out)
             host = max(prio, key=lambda h: h["Score"])["Host"]
-            st, out, _ = conn.request("POST", "/bind", orjson.dumps({"PodName": name, "PodNamespace": "default",
+            st, out, _ = conn.request("POST", "/bind", ENC({"PodName": name, "PodNamespace": "default",
                                                                        "PodUID": f"uid-{name}", "Node": host}))
             assert st == 200, out[:300]
         lat.append(tf + tp)
@@ -184,6 +195,13 @@ def run_variant(conn: Connection, label: str, pairs: int, max_seconds: float, ma
     print(f"{label:16s} {done:5d} pairs  {rate:8.0f} pairs/s (wall {done / wall:6.0f}/s)  {percentiles(lat)}  "
           f"[filter p50 {statistics.median(req_f) * 1e3:.2f} ms, prioritize p50 "
           f"{statistics.median(req_p) * 1e3:.2f} ms]", flush=True)
+    mean = {k: sum(v) / len(v) for k, v in phases.items()}
+    # "verb" contains parse, pod, cluster and explain; what is left of it is building the answer
+    mean["answer"] = mean.get("verb", 0.0) - sum(mean.get(k, 0.0) for k in ("parse", "pod", "cluster", "explain"))
+    inside = mean.get("read", 0.0) + mean.get("verb", 0.0) + mean.get("encode", 0.0)
+    print(f"{'':16s} inside kpack per pair (Server-Timing, mean ms): {inside:.2f} = "
+          + ", ".join(f"{k} {mean[k]:.2f}" for k in ("read", "parse", "pod", "cluster", "explain", "answer",
+                                                      "encode") if k in mean), flush=True)
     return {"variant": label, "pairs": done, "pairs_per_s": rate, "p99_ms": statistics.quantiles(lat, n=100)[98] * 1e3}
 
 
@@ -201,32 +219,35 @@ def breakdown(nodes_json: list[dict], bound: list[dict]) -> None:
     names = [n["metadata"]["name"] for n in nodes_json]
     pod = k8s_pod("probe", 3)
     node_list = {"metadata": {}, "items": nodes_json}
-    body_full = orjson.dumps({"Pod": pod, "Nodes": node_list, "NodeNames": None})
-    body_names = orjson.dumps({"Pod": pod, "Nodes": None, "NodeNames": names})
+    body_full = ENC({"Pod": pod, "Nodes": node_list, "NodeNames": None})
+    body_names = ENC({"Pod": pod, "Nodes": None, "NodeNames": names})
     nodes = [kpack.Node.from_k8s(n) for n in nodes_json]
     pods = [kpack.Pod.from_k8s(p) for p in bound]
     cluster = kpack.Cluster(nodes, pods)
     sched = kpack.Scheduler()
     kp = kpack.Pod.from_k8s(pod)
     ext = Extender(sched, NodeCache(nodes, pods))
-    ext.filter(orjson.loads(body_names))
+    ext.filter(body_names)
+    ex = sched.explain(cluster, kp)
     print(f"\nbreakdown, {len(names)} nodes (best of 5, in-process, ms):")
+    full_args = parse_extender_args(body_full)
+    ext.filter(body_full)
+    full_answer = ext.filter(body_full)
     rows = [
-        ("orjson.loads, NodeNames body", t(lambda: orjson.loads(body_names)), len(body_names)),
-        ("orjson.loads, full Nodes body", t(lambda: orjson.loads(body_full)), len(body_full)),
+        ("msgspec decode, NodeNames body", t(lambda: DEC(body_names)), len(body_names)),
+        ("msgspec decode, full Nodes body (all of it)", t(lambda: DEC(body_full)), len(body_full)),
+        ("parse_extender_args, full Nodes body (raw items + heads)", t(lambda: parse_extender_args(body_full)),
+         len(body_full)),
         ("pydantic Node.from_k8s x all nodes", t(lambda: [kpack.Node.from_k8s(n) for n in nodes_json], 2), 0),
         ("kpack.Cluster(nodes, bound pods)", t(lambda: kpack.Cluster(nodes, pods), 2), 0),
         ("Pod.from_k8s (one pod)", t(lambda: kpack.Pod.from_k8s(pod)), 0),
         ("Scheduler.explain (all nodes)", t(lambda: sched.explain(cluster, kp)), 0),
-        ("filter verb, NodeNames, explain cached", t(lambda: ext.filter(orjson.loads(body_names))), 0),
-        ("filter answer orjson.dumps (NodeNames)", t(lambda: orjson.dumps(ext.filter(orjson.loads(body_names)))), 0),
-        ("filter verb, full Nodes, Nodes+Cluster+explain cached",
-         t(lambda: ext.filter(orjson.loads(body_full))), 0),
-        ("filter answer orjson.dumps (full Nodes)",
-         t(lambda: orjson.dumps(ext.filter(parse_args_cached))), 0) if False else ("", 0, 0),
+        ("Verdict (explanation -> arrays)", t(lambda: Verdict(cluster, kp, ex, ext.max_total(ex))), 0),
+        ("filter verb, NodeNames body, explanation reused", t(lambda: ext.filter(body_names)), 0),
+        ("filter verb, full Nodes body, nodes+Cluster+explanation reused", t(lambda: ext.filter(body_full)), 0),
+        ("encode filter answer (full Nodes, raw items)", t(lambda: ENC(full_answer)), 0),
     ]
-    full_answer = ext.filter(orjson.loads(body_full))
-    rows[-1] = ("filter answer orjson.dumps (full Nodes)", t(lambda: orjson.dumps(full_answer)), 0)
+    del full_args
     for label, ms, size in rows:
         extra = f"   ({size / 1e6:.1f} MB)" if size else ""
         print(f"  {label:58s} {ms:8.2f}{extra}")
@@ -257,7 +278,7 @@ def main() -> None:
     nodes_json = [k8s_node(i) for i in range(a.nodes)]
     names = [n["metadata"]["name"] for n in nodes_json]
     bound = [k8s_pod(f"running-{i}", i % 50, node=names[(i * 7) % a.nodes]) for i in range(a.bound)]
-    node_list = orjson.dumps({"kind": "NodeList", "apiVersion": "v1", "metadata": {}, "items": nodes_json})
+    node_list = ENC({"kind": "NodeList", "apiVersion": "v1", "metadata": {}, "items": nodes_json})
     port = free_port()
     print(f"kpack serve on 127.0.0.1:{port}; {a.nodes} nodes ({len(node_list) / 1e6:.1f} MB as a NodeList), "
           f"{a.bound} bound pods; cpus={os.cpu_count()}", flush=True)
@@ -267,19 +288,19 @@ def main() -> None:
         st, out, dt = conn.request("POST", "/nodes", node_list)
         assert st == 200, out[:300]
         print(f"POST /nodes ({a.nodes} nodes): {dt * 1e3:.0f} ms", flush=True)
-        st, out, dt = conn.request("POST", "/pods", orjson.dumps({"kind": "PodList", "items": bound}))
+        st, out, dt = conn.request("POST", "/pods", ENC({"kind": "PodList", "items": bound}))
         assert st == 200, out[:300]
         print(f"POST /pods ({a.bound} bound pods): {dt * 1e3:.0f} ms", flush=True)
-        names_bytes = orjson.dumps(names)
+        names_bytes = ENC(names)
 
         def names_body(pod: bytes, passed):
-            nn = names_bytes if passed is None else orjson.dumps(passed)
+            nn = names_bytes if passed is None else ENC(passed)
             return b'{"Pod":' + pod + b',"Nodes":null,"NodeNames":' + nn + b"}"
 
-        items_bytes = orjson.dumps({"metadata": {}, "items": nodes_json})
+        items_bytes = ENC({"metadata": {}, "items": nodes_json})
 
         def full_body(pod: bytes, passed):
-            nl = items_bytes if passed is None else orjson.dumps({"metadata": {}, "items": passed})
+            nl = items_bytes if passed is None else ENC({"metadata": {}, "items": passed})
             return b'{"Pod":' + pod + b',"Nodes":' + nl + b',"NodeNames":null}'
 
         # warm-up: Numba kernels, caches

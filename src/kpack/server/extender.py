@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
+import time
 from collections import Counter, OrderedDict
 from itertools import compress, repeat
 from typing import Any, Optional
@@ -38,7 +39,9 @@ def validation_message(e: ValidationError, where: str) -> str:
 
 
 def _digest(obj: Any) -> bytes:
-    return hashlib.blake2b(W.dumps(obj), digest_size=16).digest()
+    """A digest of a JSON value: of its raw bytes as received, or of a decoded value re-encoded."""
+    data = obj if isinstance(obj, W.Raw) else W.dumps(obj)
+    return hashlib.blake2b(data, digest_size=16).digest()
 
 
 class Extender:
@@ -60,19 +63,21 @@ class Extender:
         self.stats: Counter = Counter()
         self._explained: OrderedDict[tuple, Explanation] = OrderedDict()
         self._explain_cache = explain_cache
-        self._pods: OrderedDict[bytes, tuple[Pod, bytes]] = OrderedDict()   # body digest -> (Pod, class key)
+        self._pods: OrderedDict[bytes, tuple[Pod, bytes, str]] = OrderedDict()   # digest->Pod,key,uid
         self._pending: OrderedDict[str, tuple[Pod, str]] = OrderedDict()  # pods seen by filter/prioritize
         self._pending_max = pending_pods
         self._parsed: dict[str, tuple[Any, Node]] = {}   # full-mode nodes: name -> (version, Node)
         self._seen_full: set[str] = set()                 # node names kube-scheduler sent in full
         self._recent_rows: list[tuple[Cluster, list[str], np.ndarray]] = []
+        self.timing: list[tuple[str, float]] = []   # phases of the last filter/prioritize call, seconds
 
     # --- verbs --------------------------------------------------------------------------------------
     def filter(self, body: Any) -> dict:
         """ExtenderArgs -> ExtenderFilterResult."""
+        t0 = time.perf_counter()
         args = W.parse_extender_args(body)
         with self.lock:
-            v, idx, names = self._evaluate(args)
+            v, idx, names = self._evaluate(args, t0)
             self.stats["filter"] += 1
             hit = v.answer("filter", idx)
             if hit is not None and args.node_names is not None:
@@ -97,9 +102,10 @@ class Extender:
 
     def prioritize(self, body: Any) -> list[dict]:
         """ExtenderArgs -> HostPriorityList: kpack's weighted total scaled to 0..10 (see `Verdict`)."""
+        t0 = time.perf_counter()
         args = W.parse_extender_args(body)
         with self.lock:
-            v, idx, names = self._evaluate(args)
+            v, idx, names = self._evaluate(args, t0)
             self.stats["prioritize"] += 1
             out = v.answer("prioritize", idx)
             if out is None:
@@ -132,7 +138,7 @@ class Extender:
     # --- node cache feeding -------------------------------------------------------------------------
     def put_nodes(self, body: Any) -> dict:
         """A v1.Node or a v1.NodeList: add or replace each node (all validated before any is stored)."""
-        items = self._items(body, "Node")
+        items = self._items(W.decode(body), "Node")
         nodes = []
         for i, d in enumerate(items):
             name = node_name(d, i)
@@ -158,7 +164,7 @@ class Extender:
 
     def put_pods(self, body: Any) -> dict:
         """A bound v1.Pod or a v1.PodList (pods kube-scheduler or others bound): add or replace each."""
-        items = self._items(body, "Pod")
+        items = self._items(W.decode(body), "Pod")
         pods = []
         for i, d in enumerate(items):
             if not isinstance(d, dict):
@@ -224,20 +230,25 @@ class Extender:
         except (ValueError, TypeError, AttributeError) as e:
             raise ExtenderError(f"{where}: {e}") from None
 
-    def _pod(self, raw: dict) -> tuple[Pod, bytes]:
-        """The Pod for a raw v1.Pod, parsed once per distinct body, and its class key (the pod minus its name,
-        which no filter or score reads)."""
+    def _pod(self, raw: Any) -> tuple[Pod, bytes, str]:
+        """The Pod for a v1.Pod (raw JSON or dict), parsed once per distinct body, its class key (the pod
+        minus its name, which no filter or score reads) and its UID."""
         d = _digest(raw)
         hit = self._pods.get(d)
         if hit is not None:
             self._pods.move_to_end(d)
             return hit
-        pod = self._parse_pod(raw, "ExtenderArgs.Pod")
+        obj = W.as_dict(raw)
+        if not isinstance(obj, dict):
+            raise ExtenderError(f"ExtenderArgs.Pod: Required value: a v1.Pod object (got {short(obj)})")
+        pod = self._parse_pod(obj, "ExtenderArgs.Pod")
         key = pod.model_dump_json(exclude={"name"}).encode()
-        self._pods[d] = (pod, key)
+        meta = obj.get("metadata")
+        uid = str(meta.get("uid") or "") if isinstance(meta, dict) else ""
+        self._pods[d] = hit = (pod, key, uid)
         if len(self._pods) > self._explain_cache:
             self._pods.popitem(last=False)
-        return pod, key
+        return hit
 
     def _cluster(self, args: ExtenderArgs) -> tuple[Cluster, tuple, list[str], np.ndarray]:
         """The cluster a request is about, its cache token, and the request's node names and their rows
@@ -246,12 +257,18 @@ class Extender:
             cluster, names = self.cache.cluster(), args.node_names
             return cluster, ("cache", self.cache.generation), names, self._rows(cluster, names)
         nodes, signature = [], []
+        heads = args.node_heads
         for i, d in enumerate(args.nodes or []):
-            name = node_name(d, i)
+            if heads is not None:
+                name, version = heads[i]
+            else:
+                name = node_name(d, i)
+                version = (d.get("metadata") or {}).get("resourceVersion")
             # kube-scheduler's nodes carry resourceVersion; without one the body itself is the version.
-            version = (d.get("metadata") or {}).get("resourceVersion") or _digest(d)
+            version = version or _digest(d)
             hit = self._parsed.get(name)
             if hit is None or hit[0] != version:
+                d = W.as_dict(d)
                 try:
                     node = Node.from_k8s(d)
                 except ValidationError as e:
@@ -287,10 +304,15 @@ class Extender:
         del self._recent_rows[8:]
         return rows
 
-    def _evaluate(self, args: ExtenderArgs) -> tuple["Verdict", np.ndarray, list[str]]:
-        """The verdict for the request's pod on its cluster, and the request's nodes as rows of it."""
-        pod, key = self._pod(args.pod)
+    def _evaluate(self, args: ExtenderArgs, t0: float) -> tuple["Verdict", np.ndarray, list[str]]:
+        """The verdict for the request's pod on its cluster, and the request's nodes as rows of it.
+        `timing` keeps where the time went: parse (JSON, ExtenderArgs), pod (pydantic), cluster (nodes'
+        pydantic, Cluster, name lookup), explain (Scheduler.explain and its Verdict, 0 when reused)."""
+        t1 = time.perf_counter()
+        pod, key, uid = self._pod(args.pod)
+        t2 = time.perf_counter()
         cluster, token, names, idx = self._cluster(args)
+        t3 = time.perf_counter()
         ck = (key, token)
         v = self._explained.get(ck)
         if v is None:
@@ -306,11 +328,12 @@ class Extender:
         else:
             self._explained.move_to_end(ck)
             self.stats["explain_cached"] += 1
-        uid = str((args.pod.get("metadata") or {}).get("uid") or "")
         self._pending[pod.key] = (pod, uid)
         self._pending.move_to_end(pod.key)
         if len(self._pending) > self._pending_max:
             self._pending.popitem(last=False)
+        t4 = time.perf_counter()
+        self.timing = [("parse", t1 - t0), ("pod", t2 - t1), ("cluster", t3 - t2), ("explain", t4 - t3)]
         return v, idx, names
 
 

@@ -4,20 +4,27 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Optional
 
-try:   # orjson is several times faster on the multi-megabyte NodeList bodies; json is the fallback
-    import orjson
+try:   # msgspec: fast JSON, and Raw spans so multi-megabyte NodeLists need not become Python objects
+    import msgspec
 
-    def loads(data: bytes) -> Any:
-        return orjson.loads(data)
+    _decoder = msgspec.json.Decoder()
+    _encoder = msgspec.json.Encoder()
+    Raw: Any = msgspec.Raw
+
+    def loads(data: Any) -> Any:
+        return _decoder.decode(data)
 
     def dumps(obj: Any) -> bytes:
-        return orjson.dumps(obj)
+        return _encoder.encode(obj)
 
-    JSON_ERRORS: tuple = (orjson.JSONDecodeError,)
-except ImportError:   # pragma: no cover - orjson is in the serve extra
+    JSON_ERRORS: tuple = (msgspec.DecodeError,)
+except ImportError:   # pragma: no cover - msgspec is in the serve extra
     import json
 
-    def loads(data: bytes) -> Any:
+    msgspec = None
+    Raw = bytes
+
+    def loads(data: Any) -> Any:
         return json.loads(data)
 
     def dumps(obj: Any) -> bytes:
@@ -51,17 +58,15 @@ def short(value: Any, limit: int = 80) -> str:
 
 @dataclass
 class ExtenderArgs:
-    """ExtenderArgs: the pod, and the candidate nodes as full objects (`nodes`) or as names (`node_names`)."""
-    pod: dict
-    nodes: Optional[list[dict]]        # NodeList.items when the extender is not nodeCacheCapable
-    node_names: Optional[list[str]]    # NodeNames when it is
-    node_list_meta: Any = None         # NodeList metadata/apiVersion/kind, echoed back in the filter result
+    """ExtenderArgs: the pod, and the candidate nodes as full objects (`nodes`) or as names (`node_names`).
 
-    @property
-    def names(self) -> list[str]:
-        if self.node_names is not None:
-            return self.node_names
-        return [node_name(n, i) for i, n in enumerate(self.nodes or [])]
+    From a JSON body the pod and each node stay raw JSON (`msgspec.Raw`) until something needs them parsed;
+    from a dict they are dicts. `node_heads` holds each node's (name, resourceVersion)."""
+    pod: Any
+    nodes: Optional[list[Any]]          # NodeList.items when the extender is not nodeCacheCapable
+    node_names: Optional[list[str]]     # NodeNames when it is
+    node_list_meta: Any = None          # NodeList fields besides items, echoed back in the filter result
+    node_heads: Optional[list[tuple[str, str]]] = None
 
 
 def node_name(node: Any, i: int) -> str:
@@ -73,7 +78,23 @@ def node_name(node: Any, i: int) -> str:
     return name
 
 
+def _check_names(names: Any) -> list[str]:
+    if not isinstance(names, list) or set(map(type, names)) - {str} or "" in names:
+        raise WireError(f"ExtenderArgs.NodeNames: expected a list of node names, got {short(names)}")
+    return names
+
+
 def parse_extender_args(body: Any) -> ExtenderArgs:
+    """ExtenderArgs from a decoded dict or from the raw JSON body (bytes)."""
+    if isinstance(body, (bytes, bytearray, memoryview)):
+        if msgspec is not None:
+            fast = _parse_raw(body)
+            if fast is not None:
+                return fast
+        try:
+            body = loads(body)
+        except JSON_ERRORS as e:
+            raise WireError(f"malformed JSON: {e}") from None
     f = fields(body, "ExtenderArgs")
     pod = f.get("pod")
     if not isinstance(pod, dict):
@@ -81,9 +102,7 @@ def parse_extender_args(body: Any) -> ExtenderArgs:
     names = f.get("nodenames")
     node_list = f.get("nodes")
     if names is not None:
-        if not isinstance(names, list) or set(map(type, names)) - {str} or "" in names:
-            raise WireError(f"ExtenderArgs.NodeNames: expected a list of node names, got {short(names)}")
-        return ExtenderArgs(pod, None, names)
+        return ExtenderArgs(pod, None, _check_names(names))
     if node_list is None:
         raise WireError("ExtenderArgs: Required value: Nodes (a v1.NodeList) or NodeNames (nodeCacheCapable)")
     if not isinstance(node_list, dict) or not isinstance(node_list.get("items", []), list):
@@ -91,6 +110,73 @@ def parse_extender_args(body: Any) -> ExtenderArgs:
     items = node_list.get("items") or []
     meta = {k: v for k, v in node_list.items() if k != "items"}
     return ExtenderArgs(pod, items, None, meta)
+
+
+if msgspec is not None:
+    class _Meta(msgspec.Struct, frozen=True):
+        name: Any = None
+        resourceVersion: Any = None
+
+    class _NodeHead(msgspec.Struct):
+        metadata: Optional[_Meta] = None
+
+    class _NodeList(msgspec.Struct):
+        items: Optional[list[msgspec.Raw]] = None
+        metadata: Optional[msgspec.Raw] = None
+        kind: Any = None
+        apiVersion: Any = None
+
+    class _Args(msgspec.Struct):
+        """kube-scheduler's own spelling, in one pass over the body; other casings take the dict path."""
+        Pod: Optional[msgspec.Raw] = None
+        Nodes: Optional[_NodeList] = None
+        NodeNames: Optional[list[str]] = None
+
+    _args_decoder = msgspec.json.Decoder(_Args)
+    _head_decoder = msgspec.json.Decoder(_NodeHead)
+
+
+def _parse_raw(body: bytes) -> Optional[ExtenderArgs]:
+    try:
+        a = _args_decoder.decode(body)
+    except msgspec.ValidationError:
+        return None   # a shape the dict path explains better (it names the field)
+    except msgspec.DecodeError as e:
+        raise WireError(f"malformed JSON: {e}") from None
+    if a.Pod is None or (a.Nodes is None and a.NodeNames is None) or bytes(memoryview(a.Pod)[:1]) != b"{":
+        return None
+    if a.NodeNames is not None:
+        return ExtenderArgs(a.Pod, None, _check_names(a.NodeNames))
+    items = a.Nodes.items or []
+    heads = []
+    for i, raw in enumerate(items):
+        try:
+            meta = _head_decoder.decode(raw).metadata
+        except msgspec.ValidationError:
+            raise WireError(f"Nodes.items[{i}]: expected a Node object, got {short(bytes(raw))}") from None
+        name = meta.name if meta is not None else None
+        if not isinstance(name, str) or not name:
+            raise WireError(f"Nodes.items[{i}].metadata.name: Required value (got {short(name)})")
+        rv = meta.resourceVersion
+        heads.append((name, rv if isinstance(rv, str) else ""))
+    meta = {k: getattr(a.Nodes, k) for k in ("kind", "apiVersion", "metadata")
+            if getattr(a.Nodes, k) is not None}
+    return ExtenderArgs(a.Pod, items, None, meta, heads)
+
+
+def as_dict(obj: Any) -> Any:
+    """A raw JSON value (msgspec.Raw) decoded; anything else as it is."""
+    return loads(obj) if isinstance(obj, Raw) else obj
+
+
+def decode(body: Any) -> Any:
+    """A request body: raw JSON bytes decoded (malformed JSON is a WireError), or an object as it is."""
+    if isinstance(body, (bytes, bytearray, memoryview)):
+        try:
+            return loads(body)
+        except JSON_ERRORS as e:
+            raise WireError(f"malformed JSON: {e}") from None
+    return body
 
 
 @dataclass
@@ -106,7 +192,7 @@ class BindingArgs:
 
 
 def parse_binding_args(body: Any) -> BindingArgs:
-    f = fields(body, "ExtenderBindingArgs")
+    f = fields(decode(body), "ExtenderBindingArgs")
     out = {}
     for field, required in (("PodName", True), ("PodNamespace", False), ("PodUID", False), ("Node", True)):
         v = f.get(field.lower())
