@@ -18,6 +18,7 @@ with warnings.catch_warnings():   # newest starlette prefers httpx2 and warns ab
     TestClient = pytest.importorskip("starlette.testclient").TestClient
 
 import kpack  # noqa: E402
+import kpack.server  # noqa: E402
 from kpack.server import NodeCache, create_app  # noqa: E402
 from kpack.server.extender import REASON_NOT_CACHED  # noqa: E402
 
@@ -455,3 +456,45 @@ def test_serve_rejects_bad_options(capsys):
     from kpack.cli import main
     assert main(["serve", "--port", "70000"]) == 2
     assert "--port 70000" in capsys.readouterr().err
+
+
+def test_kube_scheduler_bodies_take_the_raw_fast_path():
+    # kube-scheduler's casing decodes in one pass with the Pod and each Node kept as raw JSON; other casings
+    # (and anything odd) take the dict path, which gives the same answers (tests above).
+    msgspec = pytest.importorskip("msgspec")
+    from kpack.server.wire import parse_extender_args
+    nodes = k8s_nodes()
+    a = parse_extender_args(json.dumps(args(k8s_pod("p"), nodes=nodes)).encode())
+    assert isinstance(a.pod, msgspec.Raw) and all(isinstance(n, msgspec.Raw) for n in a.nodes)
+    assert a.node_heads == [(n["metadata"]["name"], "1") for n in nodes]
+    a = parse_extender_args(json.dumps(args(k8s_pod("p"), names=["big-0"])).encode())
+    assert isinstance(a.pod, msgspec.Raw) and a.node_names == ["big-0"]
+    a = parse_extender_args(json.dumps(args(k8s_pod("p"), names=["big-0"], lower=True)).encode())
+    assert isinstance(a.pod, dict) and a.node_names == ["big-0"]
+
+
+def test_full_nodes_follow_node_changes(cluster):
+    # A new resourceVersion (or, without one, new content) is parsed again; the old parse is not reused.
+    with TestClient(create_app(kpack.Scheduler(), NodeCache())) as c:
+        pod = k8s_pod("p", cpu="3")
+        node = k8s_node("n", cpu="4", rv="7")
+        assert c.post("/filter", json=args(pod, nodes=[node])).json()["Nodes"]["items"] == [node]
+        smaller = k8s_node("n", cpu="2", rv="8")
+        out = c.post("/filter", json=args(pod, nodes=[smaller])).json()
+        assert out["Nodes"]["items"] == [] and out["FailedAndUnresolvableNodes"] == {"n": "Insufficient cpu"}
+        for n in (node, smaller):
+            del n["metadata"]["resourceVersion"]
+        assert c.post("/filter", json=args(pod, nodes=[node])).json()["Nodes"]["items"] == [node]
+        assert c.post("/filter", json=args(pod, nodes=[smaller])).json()["Nodes"]["items"] == []
+
+
+def test_in_process_extender_takes_dicts(cluster):
+    ext = kpack.server.Extender(kpack.Scheduler(), cluster)
+    pod = k8s_pod("p", cpu="2", memory="2Gi")
+    out = ext.filter(args(pod, names=cluster.node_names))
+    assert out["NodeNames"] == ["big-0", "big-1"]
+    prio = ext.prioritize(args(pod, names=out["NodeNames"]))
+    assert [h["Host"] for h in prio] == ["big-0", "big-1"]
+    assert ext.bind(binding(pod, "big-0")) == {"Error": ""}
+    # the caller's cluster is not changed: the extender keeps its own copy
+    assert len(cluster.bound_pods()) == 2 and len(ext.cache.bound_pods()) == 3

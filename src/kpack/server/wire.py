@@ -120,15 +120,16 @@ if msgspec is not None:
     class _NodeHead(msgspec.Struct):
         metadata: Optional[_Meta] = None
 
+    # msgspec.Raw cannot sit in a Union (Optional): an absent value is Raw(b"") and null is Raw(b"null").
     class _NodeList(msgspec.Struct):
-        items: Optional[list[msgspec.Raw]] = None
-        metadata: Optional[msgspec.Raw] = None
+        items: list[msgspec.Raw] = []
+        metadata: msgspec.Raw = msgspec.Raw()
         kind: Any = None
         apiVersion: Any = None
 
     class _Args(msgspec.Struct):
         """kube-scheduler's own spelling, in one pass over the body; other casings take the dict path."""
-        Pod: Optional[msgspec.Raw] = None
+        Pod: msgspec.Raw = msgspec.Raw()
         Nodes: Optional[_NodeList] = None
         NodeNames: Optional[list[str]] = None
 
@@ -143,7 +144,7 @@ def _parse_raw(body: bytes) -> Optional[ExtenderArgs]:
         return None   # a shape the dict path explains better (it names the field)
     except msgspec.DecodeError as e:
         raise WireError(f"malformed JSON: {e}") from None
-    if a.Pod is None or (a.Nodes is None and a.NodeNames is None) or bytes(memoryview(a.Pod)[:1]) != b"{":
+    if (a.Nodes is None and a.NodeNames is None) or bytes(memoryview(a.Pod)[:1]) != b"{":
         return None
     if a.NodeNames is not None:
         return ExtenderArgs(a.Pod, None, _check_names(a.NodeNames))
@@ -159,8 +160,9 @@ def _parse_raw(body: bytes) -> Optional[ExtenderArgs]:
             raise WireError(f"Nodes.items[{i}].metadata.name: Required value (got {short(name)})")
         rv = meta.resourceVersion
         heads.append((name, rv if isinstance(rv, str) else ""))
-    meta = {k: getattr(a.Nodes, k) for k in ("kind", "apiVersion", "metadata")
-            if getattr(a.Nodes, k) is not None}
+    meta = {k: getattr(a.Nodes, k) for k in ("kind", "apiVersion") if getattr(a.Nodes, k) is not None}
+    if len(a.Nodes.metadata):
+        meta["metadata"] = a.Nodes.metadata
     return ExtenderArgs(a.Pod, items, None, meta, heads)
 
 
