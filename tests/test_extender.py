@@ -498,3 +498,22 @@ def test_in_process_extender_takes_dicts(cluster):
     assert ext.bind(binding(pod, "big-0")) == {"Error": ""}
     # the caller's cluster is not changed: the extender keeps its own copy
     assert len(cluster.bound_pods()) == 2 and len(ext.cache.bound_pods()) == 3
+
+
+def test_put_replaces_the_whole_node_and_pod_sets(client):
+    # kubectl output (kind: List, items with kind) is accepted as is: the sync recipe in the README
+    ext = client.app.state.extender
+    nodes = [dict(k8s_node(n, cpu="8"), kind="Node", apiVersion="v1") for n in ("big-0", "mid", "extra")]
+    r = client.put("/nodes", json={"kind": "List", "apiVersion": "v1", "items": nodes})
+    assert r.status_code == 200, r.text
+    assert sorted(r.json()["removed"]) == ["big-1", "cordoned", "small", "tainted"]
+    assert sorted(ext.cache.node_names) == ["big-0", "extra", "mid"]
+    done = dict(k8s_pod("job-1", node="extra"), kind="Pod")
+    done["status"] = {"phase": "Succeeded"}
+    pods = [dict(k8s_pod("web-1", cpu="7", node="extra"), kind="Pod"), done]
+    r = client.put("/pods", json={"kind": "List", "items": pods})
+    assert r.status_code == 200, r.text
+    assert sorted(r.json()["removed"]) == ["default/running-0", "default/running-1"]
+    assert [p.key for p in ext.cache.bound_pods()] == ["default/web-1"]   # the finished pod holds nothing
+    out = client.post("/filter", json=args(k8s_pod("p", cpu="2"), names=["big-0", "mid", "extra"])).json()
+    assert out["NodeNames"] == ["big-0", "mid"] and out["FailedNodes"] == {"extra": "Insufficient cpu"}

@@ -136,8 +136,9 @@ class Extender:
         return {"Error": ""}
 
     # --- node cache feeding -------------------------------------------------------------------------
-    def put_nodes(self, body: Any) -> dict:
-        """A v1.Node or a v1.NodeList: add or replace each node (all validated before any is stored)."""
+    def put_nodes(self, body: Any, *, replace: bool = False) -> dict:
+        """A v1.Node or a v1.NodeList: add or replace each node (all validated before any is stored). With
+        `replace` the list is the whole truth: cached nodes missing from it are removed, with their pods."""
         items = self._items(W.decode(body), "Node")
         nodes = []
         for i, d in enumerate(items):
@@ -150,8 +151,18 @@ class Extender:
                 raise ExtenderError(f"Node {name!r}: {e}") from None
         with self.lock:
             changed = [n.name for n in nodes if self.cache.put_node(n)]
+            removed = []
+            if replace:
+                keep = {n.name for n in nodes}
+                removed = [x for x in self.cache.node_names if x not in keep]
+                for x in removed:
+                    self.cache.remove_node(x)
             self._after_change()
-        return {"nodes": len(nodes), "changed": changed, "generation": self.cache.generation}
+        return {"nodes": len(nodes), "changed": changed, "removed": removed,
+                "generation": self.cache.generation}
+
+    def replace_nodes(self, body: Any) -> dict:
+        return self.put_nodes(body, replace=True)
 
     def remove_node(self, name: str) -> dict:
         with self.lock:
@@ -162,22 +173,36 @@ class Extender:
             self._after_change()
         return {"removed": name, "pods": [p.key for p in gone], "generation": self.cache.generation}
 
-    def put_pods(self, body: Any) -> dict:
-        """A bound v1.Pod or a v1.PodList (pods kube-scheduler or others bound): add or replace each."""
+    def put_pods(self, body: Any, *, replace: bool = False) -> dict:
+        """A bound v1.Pod or a v1.PodList (pods kube-scheduler or others bound): add or replace each. Pods
+        that finished (status.phase Succeeded or Failed) hold no resources and are dropped. With `replace`
+        the list is the whole truth: bound pods missing from it are forgotten."""
         items = self._items(W.decode(body), "Pod")
         pods = []
         for i, d in enumerate(items):
             if not isinstance(d, dict):
                 raise ExtenderError(f"items[{i}]: expected a Pod object, got {type(d).__name__}")
             pod = self._parse_pod(d, f"items[{i}]")
+            if (d.get("status") or {}).get("phase") in ("Succeeded", "Failed"):
+                continue
             if not pod.node_name:
                 raise ExtenderError(f"Pod {pod.key!r}: spec.nodeName: Required value (only bound pods go to "
                                     "/pods; pending pods come in filter requests)")
             pods.append((pod, str((d.get("metadata") or {}).get("uid") or "")))
         with self.lock:
             changed = [p.key for p, uid in pods if self.cache.put_pod(p, uid)]
+            removed = []
+            if replace:
+                keep = {p.key for p, _ in pods}
+                removed = [p.key for p in self.cache.bound_pods() if p.key not in keep]
+                for k in removed:
+                    self.cache.remove_pod(k)
             self._after_change()
-        return {"pods": len(pods), "changed": changed, "generation": self.cache.generation}
+        return {"pods": len(pods), "changed": changed, "removed": removed,
+                "generation": self.cache.generation}
+
+    def replace_pods(self, body: Any) -> dict:
+        return self.put_pods(body, replace=True)
 
     def remove_pod(self, namespace: str, name: str) -> dict:
         with self.lock:
