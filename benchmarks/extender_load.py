@@ -1,4 +1,4 @@
-"""Load test for `kpack serve` (loopback only, bounded in count and time): filter+prioritize pairs on 5,000 nodes.
+"""Load test for `kpack serve` (loopback only, bounded count and time): filter+prioritize pairs, 5,000 nodes.
 
     python benchmarks/extender_load.py [--nodes 5000] [--pairs 1000] [--max-seconds 60] [--skip-full]
 
@@ -44,21 +44,24 @@ def k8s_node(i: int) -> dict:
     cpu, mem = SHAPES[i % 3]
     name = f"node-{i:05d}"
     res = {"cpu": cpu, "memory": mem, "pods": "110", "ephemeral-storage": "200Gi", "hugepages-2Mi": "0"}
-    spec = {"podCIDR": f"10.{i // 256 % 256}.{i % 256}.0/24", "providerID": f"aws:///{ZONES[i % 10]}/i-{i:017x}"}
+    spec = {"podCIDR": f"10.{i // 256 % 256}.{i % 256}.0/24",
+            "providerID": f"aws:///{ZONES[i % 10]}/i-{i:017x}"}
     if i % 10 == 7:
         spec["taints"] = [{"key": "dedicated", "value": "batch", "effect": "NoSchedule"}]
     if i % 13 == 5:
         spec.setdefault("taints", []).append({"key": "spot", "value": "true", "effect": "PreferNoSchedule"})
-    cond = [{"type": t, "status": "False" if t != "Ready" else "True", "lastHeartbeatTime": "2026-01-01T00:00:00Z",
-             "lastTransitionTime": "2026-01-01T00:00:00Z", "reason": f"Kubelet{t}", "message": f"kubelet {t}"}
+    cond = [{"type": t, "status": "False" if t != "Ready" else "True",
+             "lastHeartbeatTime": "2026-01-01T00:00:00Z", "lastTransitionTime": "2026-01-01T00:00:00Z",
+             "reason": f"Kubelet{t}", "message": f"kubelet {t}"}
             for t in ("MemoryPressure", "DiskPressure", "PIDPressure", "Ready")]
     images = [{"names": [f"registry.example.com/team-{j}/service-{j}@sha256:{(i * 31 + j):064x}",
                          f"registry.example.com/team-{j}/service-{j}:v1.{j}.0"], "sizeBytes": 10_000_000 + j}
               for j in range(6)]
-    return {"metadata": {"name": name, "uid": f"{i:08x}-0000-4000-8000-000000000000", "resourceVersion": str(1000 + i),
-                         "creationTimestamp": "2026-01-01T00:00:00Z",
+    return {"metadata": {"name": name, "uid": f"{i:08x}-0000-4000-8000-000000000000",
+                         "resourceVersion": str(1000 + i), "creationTimestamp": "2026-01-01T00:00:00Z",
                          "labels": {"kubernetes.io/hostname": name, "kubernetes.io/os": "linux",
-                                    "kubernetes.io/arch": "amd64", "topology.kubernetes.io/zone": ZONES[i % 10],
+                                    "kubernetes.io/arch": "amd64",
+                                    "topology.kubernetes.io/zone": ZONES[i % 10],
                                     "topology.kubernetes.io/region": "region-1",
                                     "node.kubernetes.io/instance-type": f"m5.{4 << (i % 3)}xlarge",
                                     "pool": "batch" if i % 10 == 7 else "general"}},
@@ -67,10 +70,12 @@ def k8s_node(i: int) -> dict:
                        "addresses": [{"type": "InternalIP", "address": f"10.0.{i // 256 % 256}.{i % 256}"},
                                      {"type": "Hostname", "address": name}],
                        "daemonEndpoints": {"kubeletEndpoint": {"Port": 10250}},
-                       "nodeInfo": {"kubeletVersion": "v1.35.4", "containerRuntimeVersion": "containerd://2.1.0",
-                                    "kernelVersion": "6.8.0", "osImage": "Ubuntu 24.04", "operatingSystem": "linux",
-                                    "architecture": "amd64", "machineID": f"{i:032x}", "systemUUID": f"{i:032x}",
-                                    "bootID": f"{i:032x}", "kubeProxyVersion": "v1.35.4"},
+                       "nodeInfo": {"kubeletVersion": "v1.35.4",
+                                    "containerRuntimeVersion": "containerd://2.1.0", "kernelVersion": "6.8.0",
+                                    "osImage": "Ubuntu 24.04", "operatingSystem": "linux",
+                                    "architecture": "amd64", "machineID": f"{i:032x}",
+                                    "systemUUID": f"{i:032x}", "bootID": f"{i:032x}",
+                                    "kubeProxyVersion": "v1.35.4"},
                        "images": images}}
 
 
@@ -80,8 +85,8 @@ def k8s_pod(name: str, spec_no: int, node: str | None = None) -> dict:
                             "resources": {"requests": {"cpu": f"{100 + spec_no}m",
                                                        "memory": f"{128 + spec_no % 64}Mi"}}}],
             "restartPolicy": "Always", "schedulerName": "default-scheduler", "priority": 0,
-            "tolerations": [{"key": "node.kubernetes.io/not-ready", "operator": "Exists", "effect": "NoExecute",
-                             "tolerationSeconds": 300}]}
+            "tolerations": [{"key": "node.kubernetes.io/not-ready", "operator": "Exists",
+                             "effect": "NoExecute", "tolerationSeconds": 300}]}
     if spec_no % 4 == 1:
         spec["nodeSelector"] = {"topology.kubernetes.io/zone": ZONES[spec_no % 10]}
     if spec_no % 4 == 2:
@@ -89,7 +94,8 @@ def k8s_pod(name: str, spec_no: int, node: str | None = None) -> dict:
                                     "effect": "NoSchedule"})
     if node:
         spec["nodeName"] = node
-    return {"metadata": {"name": name, "namespace": "default", "uid": f"uid-{name}", "labels": {"app": "load"}},
+    return {"metadata": {"name": name, "namespace": "default", "uid": f"uid-{name}",
+                         "labels": {"app": "load"}},
             "spec": spec, "status": {"phase": "Pending"}}
 
 
@@ -132,8 +138,8 @@ class Connection:
 
 
 def start_server(port: int) -> subprocess.Popen:
-    proc = subprocess.Popen([sys.executable, "-m", "kpack.cli", "serve", "--port", str(port), "--log-level", "error",
-                             "--max-body-mb", "256"], stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen([sys.executable, "-m", "kpack.cli", "serve", "--port", str(port),
+                             "--log-level", "error", "--max-body-mb", "256"], stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 120
     while True:
         try:
@@ -179,8 +185,8 @@ def run_variant(conn: Connection, label: str, pairs: int, max_seconds: float, ma
         if bind and passed:
             prio = DEC(out)
             host = max(prio, key=lambda h: h["Score"])["Host"]
-            st, out, _ = conn.request("POST", "/bind", ENC({"PodName": name, "PodNamespace": "default",
-                                                                       "PodUID": f"uid-{name}", "Node": host}))
+            binding = {"PodName": name, "PodNamespace": "default", "PodUID": f"uid-{name}", "Node": host}
+            st, out, _ = conn.request("POST", "/bind", ENC(binding))
             assert st == 200, out[:300]
         lat.append(tf + tp)
         req_f.append(tf)
@@ -192,17 +198,19 @@ def run_variant(conn: Connection, label: str, pairs: int, max_seconds: float, ma
     # Throughput counts the server's time only (the pair latencies), so the client's body building, which
     # kube-scheduler does in Go, does not count against kpack; the wall-clock figure is given too.
     rate = done / sum(lat)
-    print(f"{label:16s} {done:5d} pairs  {rate:8.0f} pairs/s (wall {done / wall:6.0f}/s)  {percentiles(lat)}  "
+    print(f"{label:16s} {done:5d} pairs  {rate:8.0f} pairs/s (wall {done / wall:6.0f}/s)  {percentiles(lat)} "
           f"[filter p50 {statistics.median(req_f) * 1e3:.2f} ms, prioritize p50 "
           f"{statistics.median(req_p) * 1e3:.2f} ms]", flush=True)
     mean = {k: sum(v) / len(v) for k, v in phases.items()}
     # "verb" contains parse, pod, cluster and explain; what is left of it is building the answer
-    mean["answer"] = mean.get("verb", 0.0) - sum(mean.get(k, 0.0) for k in ("parse", "pod", "cluster", "explain"))
+    parts = ("parse", "pod", "cluster", "explain")
+    mean["answer"] = mean.get("verb", 0.0) - sum(mean.get(k, 0.0) for k in parts)
     inside = mean.get("read", 0.0) + mean.get("verb", 0.0) + mean.get("encode", 0.0)
     print(f"{'':16s} inside kpack per pair (Server-Timing, mean ms): {inside:.2f} = "
           + ", ".join(f"{k} {mean[k]:.2f}" for k in ("read", "parse", "pod", "cluster", "explain", "answer",
                                                       "encode") if k in mean), flush=True)
-    return {"variant": label, "pairs": done, "pairs_per_s": rate, "p99_ms": statistics.quantiles(lat, n=100)[98] * 1e3}
+    p99 = statistics.quantiles(lat, n=100, method="inclusive")[98] * 1e3
+    return {"variant": label, "pairs": done, "pairs_per_s": rate, "p99_ms": p99}
 
 
 def breakdown(nodes_json: list[dict], bound: list[dict]) -> None:
@@ -230,24 +238,23 @@ def breakdown(nodes_json: list[dict], bound: list[dict]) -> None:
     ext.filter(body_names)
     ex = sched.explain(cluster, kp)
     print(f"\nbreakdown, {len(names)} nodes (best of 5, in-process, ms):")
-    full_args = parse_extender_args(body_full)
     ext.filter(body_full)
     full_answer = ext.filter(body_full)
     rows = [
         ("msgspec decode, NodeNames body", t(lambda: DEC(body_names)), len(body_names)),
         ("msgspec decode, full Nodes body (all of it)", t(lambda: DEC(body_full)), len(body_full)),
-        ("parse_extender_args, full Nodes body (raw items + heads)", t(lambda: parse_extender_args(body_full)),
-         len(body_full)),
+        ("parse_extender_args, full Nodes body (raw items + heads)",
+         t(lambda: parse_extender_args(body_full)), len(body_full)),
         ("pydantic Node.from_k8s x all nodes", t(lambda: [kpack.Node.from_k8s(n) for n in nodes_json], 2), 0),
         ("kpack.Cluster(nodes, bound pods)", t(lambda: kpack.Cluster(nodes, pods), 2), 0),
         ("Pod.from_k8s (one pod)", t(lambda: kpack.Pod.from_k8s(pod)), 0),
         ("Scheduler.explain (all nodes)", t(lambda: sched.explain(cluster, kp)), 0),
         ("Verdict (explanation -> arrays)", t(lambda: Verdict(cluster, kp, ex, ext.max_total(ex))), 0),
         ("filter verb, NodeNames body, explanation reused", t(lambda: ext.filter(body_names)), 0),
-        ("filter verb, full Nodes body, nodes+Cluster+explanation reused", t(lambda: ext.filter(body_full)), 0),
+        ("filter verb, full Nodes body, nodes+Cluster+explanation reused",
+         t(lambda: ext.filter(body_full)), 0),
         ("encode filter answer (full Nodes, raw items)", t(lambda: ENC(full_answer)), 0),
     ]
-    del full_args
     for label, ms, size in rows:
         extra = f"   ({size / 1e6:.1f} MB)" if size else ""
         print(f"  {label:58s} {ms:8.2f}{extra}")
@@ -309,7 +316,8 @@ def main() -> None:
         results = [
             run_variant(conn, "cache/distinct", a.pairs, a.max_seconds, names_body, lambda i: 1000 + i),
             run_variant(conn, "cache/replicas", a.pairs, a.max_seconds, names_body, lambda i: i % 10),
-            run_variant(conn, "cache/bind", a.pairs, a.max_seconds, names_body, lambda i: 5000 + i, bind=True),
+            run_variant(conn, "cache/bind", a.pairs, a.max_seconds, names_body, lambda i: 5000 + i,
+                        bind=True),
         ]
         if not a.skip_full:
             results.append(run_variant(conn, "full/distinct", a.full_pairs, a.max_seconds, full_body,
