@@ -517,3 +517,36 @@ def test_put_replaces_the_whole_node_and_pod_sets(client):
     assert [p.key for p in ext.cache.bound_pods()] == ["default/web-1"]   # the finished pod holds nothing
     out = client.post("/filter", json=args(k8s_pod("p", cpu="2"), names=["big-0", "mid", "extra"])).json()
     assert out["NodeNames"] == ["big-0", "mid"] and out["FailedNodes"] == {"extra": "Insufficient cpu"}
+
+
+@pytest.mark.parametrize("full", [False, True])
+def test_prioritize_normalises_over_the_request_nodes(full):
+    # kube-scheduler may prioritize a sample of the feasible nodes (percentageOfNodesToScore); NodeAffinity
+    # normalises over the nodes scored, so [n1] alone must score as a cluster of n1 alone, not as part of all.
+    nodes = [k8s_node("n1", cpu="8", labels={"zone": "a", "disk": "ssd"}),
+             k8s_node("n2", cpu="8", labels={"zone": "b"})]
+    terms = [{"weight": 50, "preference": {"matchExpressions": [
+                 {"key": "zone", "operator": "In", "values": ["b"]}]}},
+             {"weight": 10, "preference": {"matchExpressions": [
+                 {"key": "disk", "operator": "In", "values": ["ssd"]}]}}]
+    aff = {"nodeAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": terms}}
+    pod = k8s_pod("p", cpu="1", affinity=aff)
+    kn = [kpack.Node.from_k8s(n) for n in nodes]
+    cache = NodeCache() if full else NodeCache(kn)
+    with TestClient(create_app(kpack.Scheduler(), cache)) as c:
+        def prio(sub):
+            body = args(pod, nodes=[n for n in nodes if n["metadata"]["name"] in sub]) if full else \
+                args(pod, names=sub)
+            return {h["Host"]: h["Score"] for h in c.post("/prioritize", json=body).json()}
+
+        def want(sub):
+            sub_cluster = kpack.Cluster([n for n in kn if n.name in sub])
+            ex = kpack.Scheduler().explain(sub_cluster, kpack.Pod.from_k8s(pod))
+            top = 100 * sum(kpack.Profile.default().score_weights[p] for p in ex.scores)
+            return {n: ex.total[n] * 10 // top for n in sub}, ex
+
+        both, ex_both = want(["n1", "n2"])
+        alone, ex_alone = want(["n1"])
+        assert ex_both.scores["NodeAffinity"]["n1"] == 20 and ex_alone.scores["NodeAffinity"]["n1"] == 100
+        assert prio(["n1", "n2"]) == both
+        assert prio(["n1"]) == alone

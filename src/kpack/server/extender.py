@@ -69,6 +69,7 @@ class Extender:
         self._parsed: dict[str, tuple[Any, Node]] = {}   # full-mode nodes: name -> (version, Node)
         self._seen_full: set[str] = set()                 # node names kube-scheduler sent in full
         self._recent_rows: list[tuple[Cluster, list[str], np.ndarray]] = []
+        self._last_full: Optional[tuple[Cluster, tuple, dict]] = None   # full-Nodes cluster, token, versions
         self.timing: list[tuple[str, float]] = []   # phases of the last filter/prioritize call, seconds
 
     # --- verbs --------------------------------------------------------------------------------------
@@ -105,7 +106,7 @@ class Extender:
         t0 = time.perf_counter()
         args = W.parse_extender_args(body)
         with self.lock:
-            v, idx, names = self._evaluate(args, t0)
+            v, idx, names = self._evaluate(args, t0, scoring=True)
             self.stats["prioritize"] += 1
             out = v.answer("prioritize", idx)
             if out is None:
@@ -246,6 +247,7 @@ class Extender:
     def _after_change(self) -> None:
         self._explained.clear()
         self._recent_rows.clear()
+        self._last_full = None
 
     def _parse_pod(self, d: dict, where: str) -> Pod:
         try:
@@ -306,13 +308,48 @@ class Extender:
             nodes.append(hit[1])
             signature.append((name, version))
         self._seen_full.update(n for n, _ in signature)
-        sig = tuple(signature)
-        try:
-            cluster = self.cache.cluster_for(sig, nodes)
-        except ClusterError as e:
-            raise ExtenderError(f"ExtenderArgs.Nodes: {e}") from None
         names = [n for n, _ in signature]
-        return cluster, ("full", hash(sig), self.cache.generation), names, self._rows(cluster, names)
+        last = self._last_full
+        if last is not None and last[1][2] == self.cache.generation and \
+                all(last[2].get(n) == v for n, v in signature):
+            # the nodes of a larger request (the filter before this prioritize), at the same versions
+            cluster, token = last[0], last[1]
+        else:
+            sig = tuple(signature)
+            try:
+                cluster = self.cache.cluster_for(sig, nodes)
+            except ClusterError as e:
+                raise ExtenderError(f"ExtenderArgs.Nodes: {e}") from None
+            token = ("full", hash(sig), self.cache.generation)
+            self._last_full = (cluster, token, dict(signature))
+        return cluster, token, names, self._rows(cluster, names)
+
+    def _exact(self, pod: Pod, key: bytes, cluster: Cluster, token: tuple, names: list[str],
+               idx: np.ndarray) -> tuple["Verdict", np.ndarray]:
+        """The verdict on a cluster of exactly the request's nodes: NodeAffinity and TaintToleration
+        normalise over the nodes being scored, which upstream are the nodes kube-scheduler sends."""
+        rows = list(dict.fromkeys(idx[idx < len(cluster)].tolist()))
+        all_nodes = cluster.nodes
+        sub = self.cache.cluster_for(("subset", token, tuple(rows)), [all_nodes[i] for i in rows])
+        return self._verdict(pod, key, sub, ("subset", token, hash(tuple(rows)))), self._rows(sub, names)
+
+    def _verdict(self, pod: Pod, key: bytes, cluster: Cluster, token: tuple) -> "Verdict":
+        ck = (key, token)
+        v = self._explained.get(ck)
+        if v is None:
+            try:
+                ex = self.scheduler.explain(cluster, pod)
+            except (SchedulingError, ClusterError) as e:
+                raise ExtenderError(f"ExtenderArgs.Pod: {e}") from None
+            v = Verdict(cluster, pod, ex, self.max_total(ex))
+            self._explained[ck] = v
+            if len(self._explained) > self._explain_cache:
+                self._explained.popitem(last=False)
+            self.stats["explain"] += 1
+        else:
+            self._explained.move_to_end(ck)
+            self.stats["explain_cached"] += 1
+        return v
 
     def _rows(self, cluster: Cluster, names: list[str]) -> np.ndarray:
         """Rows of `names` in `cluster`, len(cluster) for names it lacks. kube-scheduler sends much the same
@@ -329,30 +366,25 @@ class Extender:
         del self._recent_rows[8:]
         return rows
 
-    def _evaluate(self, args: ExtenderArgs, t0: float) -> tuple["Verdict", np.ndarray, list[str]]:
+    def _evaluate(self, args: ExtenderArgs, t0: float, *, scoring: bool = False
+                  ) -> tuple["Verdict", np.ndarray, list[str]]:
         """The verdict for the request's pod on its cluster, and the request's nodes as rows of it.
-        `timing` keeps where the time went: parse (JSON, ExtenderArgs), pod (pydantic), cluster (nodes'
-        pydantic, Cluster, name lookup), explain (Scheduler.explain and its Verdict, 0 when reused)."""
+
+        Filtering is per node, so any cluster holding the request's nodes answers it. Scores are exact only
+        when the nodes kpack finds feasible among the request's are all it finds feasible in that cluster
+        (the usual prioritize after kpack's own filter); otherwise they come from a cluster of exactly the
+        request's nodes. `timing` keeps where the time went: parse (JSON, ExtenderArgs), pod (pydantic),
+        cluster (nodes' pydantic, Cluster, name lookup), explain (Scheduler.explain and its Verdict,
+        0 when reused)."""
         t1 = time.perf_counter()
         pod, key, uid = self._pod(args.pod)
         t2 = time.perf_counter()
         cluster, token, names, idx = self._cluster(args)
         t3 = time.perf_counter()
-        ck = (key, token)
-        v = self._explained.get(ck)
-        if v is None:
-            try:
-                ex = self.scheduler.explain(cluster, pod)
-            except (SchedulingError, ClusterError) as e:
-                raise ExtenderError(f"ExtenderArgs.Pod: {e}") from None
-            v = Verdict(cluster, pod, ex, self.max_total(ex))
-            self._explained[ck] = v
-            if len(self._explained) > self._explain_cache:
-                self._explained.popitem(last=False)
-            self.stats["explain"] += 1
-        else:
-            self._explained.move_to_end(ck)
-            self.stats["explain_cached"] += 1
+        v = self._verdict(pod, key, cluster, token)
+        if scoring and not v.covers(idx):
+            self.stats["prioritize_subset"] += 1
+            v, idx = self._exact(pod, key, cluster, token, names, idx)
         self._pending[pod.key] = (pod, uid)
         self._pending.move_to_end(pod.key)
         if len(self._pending) > self._pending_max:
@@ -387,6 +419,7 @@ class Verdict:
         self.code = np.full(n + 1, UNRESOLVABLE, dtype=np.int8)
         if None in ids:
             self.code[rid == ids[None]] = PASSED
+        self.passed = int((self.code == PASSED).sum())
         for r, k in ids.items():
             short_of = fit_resources(r) if r is not None else None
             if short_of is None:
@@ -404,6 +437,12 @@ class Verdict:
             top = W.MAX_EXTENDER_PRIORITY
             self.score[:n] = np.clip(totals * top // max_total, 0, top)
         self._answers: dict[str, tuple[np.ndarray, Any]] = {}
+
+    def covers(self, rows: np.ndarray) -> bool:
+        """Whether `rows` hold every node this verdict finds feasible (then its scores, normalised over the
+        feasible nodes, are the scores of a cluster of just those rows)."""
+        ok = rows[self.code[rows] == PASSED]
+        return len(ok) == self.passed and (len(ok) < 2 or len(np.unique(ok)) == self.passed)
 
     def answer(self, verb: str, rows: np.ndarray) -> Any:
         """The last answer for `verb` if it was for these very rows (the same object from Extender._rows)."""
