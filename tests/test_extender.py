@@ -550,3 +550,31 @@ def test_prioritize_normalises_over_the_request_nodes(full):
         assert ex_both.scores["NodeAffinity"]["n1"] == 20 and ex_alone.scores["NodeAffinity"]["n1"] == 100
         assert prio(["n1", "n2"]) == both
         assert prio(["n1"]) == alone
+
+
+def test_preempt_keeps_nodes_that_fit_without_their_victims(client):
+    # mid runs running-0 (3.5 cpu of 4); big-0 runs running-1 (1 of 8). A 4-cpu pod fits mid only if
+    # running-0 goes; on small (1 cpu) nothing helps; ghost is unknown to kpack.
+    ext = client.app.state.extender
+    client.post("/pods", json=k8s_pod("running-0", cpu="3500m", memory="4Gi", node="mid"))   # with its UID
+    pod = k8s_pod("urgent", cpu="4", memory="1Gi")
+    body = {"Pod": pod, "NodeNameToVictims": None, "NodeNameToMetaVictims": {
+        "mid": {"Pods": [{"UID": "uid-running-0"}], "NumPDBViolations": 0},
+        "big-0": {"Pods": [], "NumPDBViolations": 0},
+        "small": {"Pods": [], "NumPDBViolations": 1},
+        "ghost": {"Pods": [{"UID": "x"}], "NumPDBViolations": 0}}}
+    r = client.post("/preempt", json=body)
+    assert r.status_code == 200, r.text
+    assert r.json() == {"NodeNameToMetaVictims": {
+        "mid": {"Pods": [{"UID": "uid-running-0"}], "NumPDBViolations": 0},
+        "big-0": {"Pods": [], "NumPDBViolations": 0}}}
+    # without the victim, mid stays full; full v1.Pod victims (not nodeCacheCapable) and lowercase keys work
+    body = {"pod": pod, "nodenametovictims": {
+        "mid": {"pods": [], "numpdbviolations": 0},
+        "big-1": {"pods": [k8s_pod("running-1", node="big-0")], "numpdbviolations": 0}}}
+    r = client.post("/preempt", json=body)
+    assert r.json() == {"NodeNameToMetaVictims": {"big-1": {"Pods": [{"UID": "uid-running-1"}],
+                                                           "NumPDBViolations": 0}}}
+    assert ext.cache.pod("default/running-0").node_name == "mid"   # preempt changes nothing
+    r = client.post("/preempt", json={"Pod": pod})
+    assert r.status_code == 400 and "NodeNameToMetaVictims" in r.json()["Error"]

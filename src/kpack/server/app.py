@@ -105,6 +105,7 @@ def create_app(scheduler: Optional[Scheduler] = None, cluster: Optional[Cluster 
         Route("/filter", endpoint(ext.filter), methods=["POST"]),
         Route("/prioritize", endpoint(ext.prioritize), methods=["POST"]),
         Route("/bind", endpoint(ext.bind), methods=["POST"]),
+        Route("/preempt", endpoint(ext.preempt), methods=["POST"]),
         Route("/nodes", endpoint(ext.put_nodes), methods=["POST"]),
         Route("/nodes", endpoint(ext.replace_nodes), methods=["PUT"]),
         Route("/nodes/{name}", endpoint(ext.remove_node, with_body=False), methods=["DELETE"]),

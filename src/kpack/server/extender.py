@@ -136,6 +136,74 @@ class Extender:
             self.stats["bind_changed" if changed else "bind_repeated"] += 1
         return {"Error": ""}
 
+    def preempt(self, body: Any) -> dict:
+        """ExtenderPreemptionArgs -> ExtenderPreemptionResult: keeps the candidate nodes where kpack's filters
+        pass for the pod once the proposed victims are gone, with the same victims (as MetaVictims: UIDs);
+        drops the others, and nodes kpack does not know."""
+        f = W.fields(W.decode(body), "ExtenderPreemptionArgs")
+        raw_pod = f.get("pod")
+        if not isinstance(raw_pod, dict):
+            raise ExtenderError(f"ExtenderPreemptionArgs.Pod: Required value: a v1.Pod, got {short(raw_pod)}")
+        meta = f.get("nodenametometavictims")
+        full = f.get("nodenametovictims")
+        where = "NodeNameToMetaVictims" if meta is not None else "NodeNameToVictims"
+        given = meta if meta is not None else full
+        if not isinstance(given, dict):
+            raise ExtenderError("ExtenderPreemptionArgs: Required value: NodeNameToMetaVictims "
+                                "(nodeCacheCapable) or NodeNameToVictims")
+        victims: dict[str, tuple[list[dict], int, set[str], set[str]]] = {}
+        for node, v in given.items():
+            v = W.fields(v if v is not None else {}, f"{where}[{node}]")
+            pods = v.get("pods") or []
+            if not isinstance(pods, list):
+                raise ExtenderError(f"{where}[{node}].Pods: expected a list, got {short(pods)}")
+            uids, keys = set(), set()
+            out = []
+            for j, p in enumerate(pods):
+                if not isinstance(p, dict):
+                    raise ExtenderError(f"{where}[{node}].Pods[{j}]: expected an object, got {short(p)}")
+                if meta is not None:
+                    uid = W.fields(p, f"{where}[{node}].Pods[{j}]").get("uid")
+                else:
+                    m = p.get("metadata") or {}
+                    uid = m.get("uid")
+                    keys.add(f"{m.get('namespace') or 'default'}/{m.get('name')}")
+                if not isinstance(uid, str) or not uid:
+                    raise ExtenderError(f"{where}[{node}].Pods[{j}]: Required value: UID")
+                uids.add(uid)
+                out.append({"UID": uid})
+            pdb = v.get("numpdbviolations") or 0
+            if not isinstance(pdb, int):
+                raise ExtenderError(f"{where}[{node}].NumPDBViolations: expected an integer, got {pdb!r}")
+            victims[str(node)] = (out, pdb, uids, keys)
+        with self.lock:
+            pod, _, _ = self._pod(raw_pod)
+            nodes = []
+            for name in victims:
+                n = self.cache.node(name)
+                if n is None and name in self._parsed:
+                    n = self._parsed[name][1]
+                if n is not None:
+                    nodes.append(n)
+            names = {n.name for n in nodes}
+
+            def stays(p: Pod) -> bool:
+                _, _, uids, keys = victims[p.node_name]
+                return p.key not in keys and (not self.cache.uid(p.key) or self.cache.uid(p.key) not in uids)
+
+            # What-if: only the candidate nodes, without their victims. kpack's filters judge each node on its
+            # own pods, so one cluster serves every candidate.
+            rest = [p for p in self.cache.bound_pods() if p.node_name in names and stays(p)]
+            try:
+                ex = self.scheduler.explain(Cluster(nodes, rest), pod) if nodes else None
+            except (SchedulingError, ClusterError) as e:
+                raise ExtenderError(f"ExtenderPreemptionArgs.Pod: {e}") from None
+            keep = {name: {"Pods": out, "NumPDBViolations": pdb}
+                    for name, (out, pdb, _, _) in victims.items()
+                    if ex is not None and name in names and ex.filter.get(name, "") is None}
+            self.stats["preempt"] += 1
+        return {"NodeNameToMetaVictims": keep}
+
     # --- node cache feeding -------------------------------------------------------------------------
     def put_nodes(self, body: Any, *, replace: bool = False) -> dict:
         """A v1.Node or a v1.NodeList: add or replace each node (all validated before any is stored). With
