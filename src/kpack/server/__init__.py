@@ -1,4 +1,4 @@
-"""kube-scheduler HTTP extender (`kpack serve`): filter, prioritize and bind verbs plus a node cache."""
+"""kube-scheduler HTTP extender (`kpack serve`): filter, prioritize, bind, preempt verbs and a node cache."""
 from .cache import CacheError, NodeCache
 from .extender import Extender, ExtenderError
 from .wire import MAX_EXTENDER_PRIORITY, WireError, scaled_score

@@ -8,9 +8,9 @@ from pathlib import Path
 
 
 def register(subparsers) -> argparse.ArgumentParser:
-    desc = ("Serve kube-scheduler's HTTP extender verbs POST /filter, /prioritize, /bind under the server "
-            "root, plus POST /nodes, DELETE /nodes/NAME, POST /pods, DELETE /pods/NAMESPACE/NAME to feed the "
-            "node cache, GET /healthz and GET /state.")
+    desc = ("Serve kube-scheduler's HTTP extender verbs POST /filter, /prioritize, /bind, /preempt under the "
+            "server root, plus POST|PUT /nodes, DELETE /nodes/NAME, POST|PUT /pods, DELETE "
+            "/pods/NAMESPACE/NAME to feed the node cache, GET /healthz and GET /state.")
     p = subparsers.add_parser("serve", help="kube-scheduler HTTP extender", description=desc)
     p.add_argument("--host", default="127.0.0.1",
                    help="listen address (default 127.0.0.1, loopback only: the API has no authentication)")
