@@ -41,7 +41,11 @@ class NodeCache:
         if cluster is not None:
             for n in cluster.nodes:
                 self._nodes[n.name] = n
-            for p, node in cluster.bound_pods():
+            if hasattr(cluster, "pods_on"):   # the Cluster API of API.md (bound_pods() becomes a table)
+                pairs = [(p, n) for n in cluster.node_names for p in cluster.pods_on(n)]
+            else:
+                pairs = cluster.bound_pods()
+            for p, node in pairs:
                 self._pods[p.key] = p if p.node_name == node else p.model_copy(update={"node_name": node})
             # A private fork, used as it is until the first change that a bind cannot express.
             self._cluster, self._cluster_gen = cluster.copy(), 0
