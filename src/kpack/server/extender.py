@@ -46,6 +46,8 @@ def _digest(obj: Any) -> bytes:
 
 class Extender:
     """kube-scheduler's HTTP extender verbs on kpack's filters and scores. Thread-safe: one lock around state.
+    Verbs take a decoded body (dict) or the raw JSON bytes; treat the answers' inner objects as read-only
+    (repeated requests share them).
 
     Explanations are cached per (pod without its name, cluster state), so the prioritize call that follows
     a filter call for the same pod, and identical replicas while nothing changed, cost one explain.
@@ -82,7 +84,7 @@ class Extender:
             self.stats["filter"] += 1
             hit = v.answer("filter", idx)
             if hit is not None and args.node_names is not None:
-                return dict(hit)
+                return {**hit, "NodeNames": list(hit["NodeNames"])}
             code = v.code[idx]
             passed = list(compress(range(len(names)), (code == PASSED).tolist()))
             bad = np.flatnonzero(code != PASSED)
@@ -94,7 +96,7 @@ class Extender:
                 out = {"Nodes": None, "NodeNames": [names[i] for i in passed], "FailedNodes": failed,
                        "FailedAndUnresolvableNodes": unresolvable, "Error": ""}
                 v.remember("filter", idx, out)
-                return dict(out)
+                return {**out, "NodeNames": list(out["NodeNames"])}
         items = args.nodes or []
         node_list = dict(args.node_list_meta or {})
         node_list["items"] = [items[i] for i in passed]
