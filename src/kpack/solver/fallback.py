@@ -13,8 +13,15 @@ from ortools.sat.python import cp_model
 
 from ..gpu.plugins import needs_devices
 from ..models import GPU_RESOURCE, Pod
-from ..predicates import (StaticClass, class_key, compile_class, pinned_base, pinned_base_key, pinned_class,
-                          pinned_node)
+from ..predicates import (
+    StaticClass,
+    class_key,
+    compile_class,
+    pinned_base,
+    pinned_base_key,
+    pinned_class,
+    pinned_node,
+)
 from ..resources import COL_PODS
 from ..scheduler import CompiledProfile
 from ..state import Cluster, assign_devices
@@ -267,7 +274,8 @@ def solve_batch(sched, before: Cluster, pods: Sequence[Pod], greedy: np.ndarray)
     solver.parameters.random_seed = int(sched.seed) & 0x7FFFFFFF
     status = solver.Solve(m)
     stats = {"status": solver.StatusName(status), "groups": len(groups),
-             "variables": len(m.Proto().variables), "constraints": len(m.Proto().constraints), "movable_pods": sum(len(t.members) for t in running),
+             "variables": len(m.Proto().variables), "constraints": len(m.Proto().constraints),
+             "movable_pods": sum(len(t.members) for t in running),
              "wall": solver.WallTime()}
     optimal = status == cp_model.OPTIMAL
     if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
