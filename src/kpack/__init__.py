@@ -29,5 +29,5 @@ def plan(pods, node_shapes, time_limit: float = 10.0, costs=None, **kw):
 __version__ = "0.1.0"
 __all__ = ["Cluster", "ClusterError", "DaemonSet", "Deployment", "Explanation", "ManifestError", "Node",
            "NodeAffinity", "NodeSelectorRequirement", "NodeSelectorTerm", "Pod", "PreferredSchedulingTerm",
-           "Profile", "ProfileError", "ReplicaSet", "ScheduleResult", "Scheduler", "SchedulingError", "SolverError",
-           "Taint", "Toleration", "daemonset_pods", "load_manifests", "plan"]
+           "Profile", "ProfileError", "ReplicaSet", "ScheduleResult", "Scheduler", "SchedulingError",
+           "SolverError", "Taint", "Toleration", "daemonset_pods", "load_manifests", "plan"]

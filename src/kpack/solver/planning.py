@@ -53,7 +53,7 @@ class Solved:
 
 
 def solve(inst: Instance, time_limit: float, workers: int = 2, seed: int = 0) -> Solved:
-    """Heuristics, lower bounds, then CP-SAT from the best heuristic packing (hinted); all within time_limit."""
+    """Heuristics, lower bounds, then CP-SAT from the best heuristic packing (hinted), within time_limit."""
     t0 = time.perf_counter()
     start, _ = best_heuristic(inst)
     base = ffd(inst)
@@ -106,7 +106,8 @@ def improve(inst: Instance, start: Packing, lb: int, clique: list[int], time_lim
         for d in range(inst.sizes.shape[1]):
             w = inst.sizes[members, d]
             if int(w.sum()) > int(inst.caps[s, d]):
-                m.Add(sum(int(q) * x[i, s, b] for i, q in zip(members, w.tolist()) if q) <= int(inst.caps[s, d]) * o)
+                load = sum(int(q) * x[i, s, b] for i, q in zip(members, w.tolist()) if q)
+                m.Add(load <= int(inst.caps[s, d]) * o)
         # Links every item to its bin's open flag (capacity rows are left out where they cannot bind) and
         # caps the item count per bin (not implied by the LP relaxation).
         m.Add(sum(x[i, s, b] for i in members) <= min(max_per_bin[s], len(members)) * o)
@@ -201,8 +202,8 @@ def _expand(objs: Iterable) -> tuple[list[Pod], list[DaemonSet]]:
     for i, o in enumerate(objs):
         if isinstance(o, Pod):
             if o.node_name:
-                raise SolverError(f"pods[{i}] {o.name!r}: spec.nodeName is set; a capacity plan places pods on "
-                                  "new nodes")
+                raise SolverError(f"pods[{i}] {o.name!r}: spec.nodeName is set; a capacity plan places "
+                                  "pods on new nodes")
             pods.append(o)
         elif isinstance(o, DaemonSet):
             daemons.append(o)
@@ -234,7 +235,8 @@ def plan(pods, node_shapes, time_limit: float = 10.0, costs: Optional[dict] = No
     if len(set(names)) != len(names):
         dup = next(n for n in names if names.count(n) > 1)
         raise SolverError(f"node_shapes: duplicate shape name {dup!r}")
-    work, daemons = _expand(pods if not isinstance(pods, (Pod, DaemonSet, Deployment, ReplicaSet)) else [pods])
+    single = isinstance(pods, (Pod, DaemonSet, Deployment, ReplicaSet))
+    work, daemons = _expand([pods] if single else pods)
     seen: set[str] = set()
     for p in work:
         if p.name in seen:
