@@ -147,7 +147,7 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--pod", required=True, help="pod name (or namespace/name) to explain")
         else:
             p.add_argument("--fallback", choices=["cpsat"],
-                           help="after the greedy pass, CP-SAT places pods greedy left pending (column SOLVER)")
+                           help="CP-SAT places pods the greedy pass left pending (column SOLVER)")
             p.add_argument("--fallback-time-limit", type=float, default=1.0,
                            help="solver seconds (default 1)")
             p.add_argument("--max-moves", type=int, default=0,
