@@ -157,7 +157,7 @@ def test_heuristics_and_bounds_on_arrays():
     (lambda: kpack.plan([pod("a", "1")], [], time_limit=1), "node_shapes"),
     (lambda: kpack.plan([pod("a", "1")], [shape("s"), shape("s")]), "duplicate shape"),
     (lambda: kpack.plan([pod("a", "1")], [shape("s")], costs={"t": 1}), "costs: 't'"),
-    (lambda: kpack.plan([pod("a", "1")], [shape("s"), shape("t")], costs={"s": 1}), "no cost for node shape 't'"),
+    (lambda: kpack.plan([pod("a", "1")], [shape("s"), shape("t")], costs={"s": 1}), "no cost for node shape"),
     (lambda: kpack.plan([pod("a", "1")], [shape("s")], costs={"s": -2}), r"costs\[s\]"),
     (lambda: kpack.plan([pod("a", "9")], [shape("s")]), "pod 'a' fits no node shape"),
     (lambda: kpack.plan([pod("a", "1"), pod("a", "2")], [shape("s")]), "duplicate pod name"),
