@@ -26,6 +26,7 @@ from ..resources import COL_PODS
 from ..scheduler import CompiledProfile
 from ..state import Cluster, assign_devices
 from .cluster_ops import commit_changes
+from .repair import Repair
 
 FULL = 1000                      # milli-GPU of one device
 MAX_BOUND_WEIGHT = 2 ** 40       # priority tiers above this fall back to weight 1 per pod
@@ -115,7 +116,7 @@ def run_fallback(sched, before: Cluster, cluster: Cluster, res) -> None:
         res.solver_optimal = None      # nothing pending: the solver has nothing to do
         return
     t0 = time.perf_counter()
-    out = solve_batch(sched, before, pods, greedy)
+    out = solve_batch(sched, before, pods, greedy, cluster.gpu_free.copy())
     sched.last_fallback_stats = out.stats
     out.stats["seconds"] = time.perf_counter() - t0
     res.solver_optimal = out.optimal
@@ -140,8 +141,10 @@ class BatchOutcome:
     stats: dict
 
 
-def solve_batch(sched, before: Cluster, pods: Sequence[Pod], greedy: np.ndarray) -> BatchOutcome:
+def solve_batch(sched, before: Cluster, pods: Sequence[Pod], greedy: np.ndarray,
+                after_free: np.ndarray) -> BatchOutcome:
     """Build and solve the model; return the verified new placement or None (greedy stands)."""
+    t_start = time.perf_counter()
     profile = sched.profile
     cp = CompiledProfile(profile, before)
     dev_mode = needs_devices(profile, before, pods)
@@ -251,40 +254,67 @@ def solve_batch(sched, before: Cluster, pods: Sequence[Pod], greedy: np.ndarray)
     # Objective: priority-weighted pods placed >> fewer moves >> agreement with greedy.
     w = _tier_weights([t.priority for t in batch], [len(t.members) for t in batch])
     placed = sum(w[t.priority] * sum(t.y.values()) for t in batch)
-    agree = []
-    for t in batch:
+    agree, agree_at = [], []
+    for j, t in enumerate(groups):
+        if t.running:
+            continue
         for n, c in t.origin.items():
             if n in t.y:
                 a = m.NewIntVar(0, c, "")
                 m.Add(a <= t.y[n])
                 agree.append(a)
+                agree_at.append((j, n))
     m2 = sum(len(t.members) for t in batch) + 1
     m1 = (sched.max_moves + 1) * m2
     m.Maximize(m1 * placed - m2 * sum(moves_terms) + sum(agree))
     greedy_score = sum(w[t.priority] * sum(t.origin.values()) for t in batch)
-    # Full hint: the greedy placement (and every running pod where it is).
-    for t in groups:
+    # Repair heuristic (best-fit re-pack, then a few moves): the hint, and the answer if CP-SAT finds
+    # nothing better in time. It leaves GPU groups where greedy put them when devices are tracked.
+    t_rep = time.perf_counter()
+    rep = Repair(groups, cap, cols, w, skip_gpu=dev_mode)
+    rep.repack()
+    rep.defrag(sched.max_moves)
+    hy, hs = rep.values()
+    h_agree = sum(min(c, hy[j].get(n, 0)) for j, t in enumerate(groups) if not t.running
+                  for n, c in t.origin.items() if n in t.y)
+    h_obj = m1 * rep.score() - m2 * rep.moves() + h_agree
+    repair_s = time.perf_counter() - t_rep
+    for j, t in enumerate(groups):
         for n, v in t.y.items():
-            m.AddHint(v, t.origin.get(n, 0))
+            m.AddHint(v, hy[j].get(n, 0))
         for n, s in t.stay.items():
-            m.AddHint(s, t.origin[n])
+            m.AddHint(s, hs[j][n])
+    for a, (j, n) in zip(agree, agree_at):
+        m.AddHint(a, min(groups[j].origin[n], hy[j].get(n, 0)))
     solver = cp_model.CpSolver()
-    solver.parameters.max_time_in_seconds = float(sched.fallback_time_limit)
+    # The time limit covers the whole fallback (model building and the heuristic included).
+    left = float(sched.fallback_time_limit) - (time.perf_counter() - t_start)
+    solver.parameters.max_time_in_seconds = max(left, 0.05)
     solver.parameters.num_workers = int(sched.fallback_workers)
     solver.parameters.random_seed = int(sched.seed) & 0x7FFFFFFF
     status = solver.Solve(m)
     stats = {"status": solver.StatusName(status), "groups": len(groups),
              "variables": len(m.Proto().variables), "constraints": len(m.Proto().constraints),
-             "movable_pods": sum(len(t.members) for t in running),
-             "wall": solver.WallTime()}
+             "movable_pods": sum(len(t.members) for t in running), "wall": solver.WallTime(),
+             "repair_seconds": repair_s, "repair_gain": rep.score() - greedy_score,
+             "repair_moves": rep.moves()}
     optimal = status == cp_model.OPTIMAL
-    if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
-        return BatchOutcome(None, None, [], False, stats)
-    if sum(w[t.priority] * solver.Value(sum(t.y.values())) for t in batch) <= greedy_score:
+    found = status in (cp_model.OPTIMAL, cp_model.FEASIBLE)
+    if found and solver.ObjectiveValue() >= h_obj:
+        yv = [{n: solver.Value(v) for n, v in t.y.items()} for t in groups]
+        sv = [{n: solver.Value(s) for n, s in t.stay.items()} for t in groups]
+        value, score = solver.Value, sum(w[t.priority] * sum(yv[j].values()) for j, t in enumerate(groups)
+                                         if not t.running)
+        stats["answer"] = "cp-sat"
+    else:
+        yv, sv, value, score = hy, hs, None, rep.score()
+        stats["answer"] = "repair heuristic"
+        optimal = optimal and solver.ObjectiveValue() <= h_obj
+    if score <= greedy_score:
         return BatchOutcome(None, None, [], optimal, stats)     # nothing better: greedy stands
-    final, moves, devices = _concretize(solver, groups, greedy, dev_mode)
+    final, moves, devices = _concretize(groups, greedy, dev_mode, yv, sv, value)
     gpu_free, problem = verify(before, table, pods, req, final, bound, bound_req, moves, devices, cols,
-                               dev_mode, sched.max_moves)
+                               dev_mode, sched.max_moves, greedy, after_free)
     if problem:
         warnings.warn(f"kpack solver: discarded a CP-SAT answer that failed re-checking ({problem}); "
                       "the greedy placement stands", RuntimeWarning, stacklevel=3)
@@ -316,17 +346,18 @@ def _device_rows(m: cp_model.CpModel, n: int, ts: list[PodGroup], free_row: np.n
             m.Add(sum(terms) <= int(free_row[d]))
 
 
-def _concretize(solver, groups, greedy, dev_mode):
-    """Counts back to pods: greedy-placed pods keep their node when a slot is left there; displaced ones
-    first, then pending ones in queue order, take the remaining slots. Running pods beyond the staying
-    count move to nodes with spare slots. Shared-GPU pods get devices from the z counts, whole-GPU pods
-    the devices marked taken."""
+def _concretize(groups, greedy, dev_mode, yv, sv, value=None):
+    """Counts (yv/sv: per group, node -> count / staying count) back to pods: greedy-placed pods keep their
+    node when a slot is left there; displaced ones first, then pending ones in queue order, take the
+    remaining slots. Running pods beyond the staying count move to nodes with spare slots. With `value`
+    (CP-SAT's), shared-GPU pods get devices from the z counts, whole-GPU pods the devices marked taken;
+    without it, devices is None (GPU pods must then be where greedy put them)."""
     final = greedy.copy()
     moves: list[tuple[int, int]] = []
-    devices: dict[int, list[int]] = {}
+    devices: dict[int, list[int]] = {} if value is not None else None
     whole_taken: dict[int, list[int]] = {}
-    for t in groups:
-        slots = {n: solver.Value(v) for n, v in t.y.items()}
+    for j, t in enumerate(groups):
+        slots = {n: c for n, c in yv[j].items() if c}
         if not t.running:
             displaced, pending = [], []
             for i in t.members:
@@ -341,7 +372,7 @@ def _concretize(solver, groups, greedy, dev_mode):
             open_slots = [n for n in sorted(slots) for _ in range(slots[n])]
             for i in displaced + pending:
                 final[i] = open_slots.pop(0) if open_slots else -1
-            if dev_mode and t.k:
+            if dev_mode and t.k and value is not None:
                 by_node: dict[int, list[int]] = defaultdict(list)
                 for i in t.members:
                     if final[i] >= 0:
@@ -349,17 +380,17 @@ def _concretize(solver, groups, greedy, dev_mode):
                 for n, members in by_node.items():
                     if t.g < FULL:
                         devs = [d for (nn, d), v in t.z.items() if nn == n
-                                for _ in range(solver.Value(v))]
+                                for _ in range(value(v))]
                         for i, d in zip(members, devs):
                             devices[i] = [d]
                     else:
                         if n not in whole_taken:
                             w = t.z[(n, "whole")]
-                            whole_taken[n] = [d for d, v in sorted(w.items()) if solver.Value(v)]
+                            whole_taken[n] = [d for d, v in sorted(w.items()) if value(v)]
                         for i in members:
                             devices[i] = [whole_taken[n].pop(0) for _ in range(t.k)]
         else:
-            stay = {n: solver.Value(s) for n, s in t.stay.items()}
+            stay = sv[j]
             by_origin: dict[int, list[int]] = defaultdict(list)
             for b, n in zip(t.members, t.where):
                 by_origin[n].append(b)
@@ -372,7 +403,7 @@ def _concretize(solver, groups, greedy, dev_mode):
 
 
 def verify(before: Cluster, table: ClassTable, pods, req, final, bound, bound_req, moves, devices, cols,
-           dev_mode, max_moves) -> tuple[Optional[np.ndarray], Optional[str]]:
+           dev_mode, max_moves, greedy, after_free) -> tuple[Optional[np.ndarray], Optional[str]]:
     """Independent re-check of a proposed state: static feasibility of every new placement, resource fit
     on every node that receives a pod, GPU devices replayed one pod at a time, the move budget.
     Returns (device table after the changes, None) or (None, what failed)."""
@@ -404,6 +435,11 @@ def verify(before: Cluster, table: ClassTable, pods, req, final, bound, bound_re
         for r in cols:
             if (r == COL_PODS or q[r] > 0) and new[n, r] > alloc[n, r]:
                 return None, f"node {before.node_names[n]}: {before.resource_names[r]} over allocatable"
+    if dev_mode and devices is None:
+        # Devices as greedy chose them: valid only if every GPU pod is where greedy put it.
+        if any(p.gpu_count and final[i] != greedy[i] for i, p in enumerate(pods)):
+            return None, "a GPU pod changed node without a device choice"
+        return after_free.copy(), None
     free = before.gpu_free.copy()
     for i, p in enumerate(pods):
         d = int(final[i])
