@@ -147,8 +147,9 @@ def downsize(inst: Instance, p: Packing) -> Packing:
     return Packing(shapes, p.items, p.name)
 
 
-def best_heuristic(inst: Instance) -> tuple[Packing, dict[str, int]]:
-    """Run every heuristic variant; return the cheapest packing (ties: fewer bins) and all costs by name."""
+def best_heuristic(inst: Instance, collect: list | None = None) -> tuple[Packing, dict[str, int]]:
+    """Run every heuristic variant; return the cheapest packing (ties: fewer bins) and all costs by name
+    (every packing is appended to `collect` when given)."""
     rules = ["cheap"] if len(inst.caps) == 1 else ["cheap", "small", "big"]
     results: dict[str, int] = {}
     best = None
@@ -161,6 +162,8 @@ def best_heuristic(inst: Instance) -> tuple[Packing, dict[str, int]]:
                 p.name = f"{p.name}/{oname}"
                 c = p.cost(inst.costs)
                 results[p.name] = c
+                if collect is not None:
+                    collect.append(p)
                 if best is None or (c, len(p.shape)) < (best.cost(inst.costs), len(best.shape)):
                     best = p
     return best, results

@@ -17,6 +17,7 @@ from ..profile import Profile
 from ..resources import COL_PODS
 from ..scheduler import CompiledProfile
 from ..state import Cluster
+from .colgen import column_generation, pattern_cover
 from .heuristics import Instance, Packing, best_heuristic, ffd, lower_bound, max_items_per_bin
 from .options import SolverError, check_time_limit, check_workers
 
@@ -53,17 +54,40 @@ class Solved:
 
 
 def solve(inst: Instance, time_limit: float, workers: int = 2, seed: int = 0) -> Solved:
-    """Heuristics, lower bounds, then CP-SAT from the best heuristic packing (hinted), within time_limit."""
+    """Heuristics and lower bounds; for one shape, column generation (Gilmore-Gomory bound) and CP-SAT over
+    the generated patterns; then the CP-SAT assignment model from the best packing (hinted), all within
+    time_limit."""
     t0 = time.perf_counter()
-    start, _ = best_heuristic(inst)
+    deadline = t0 + time_limit
+    packings: list[Packing] = []
+    start, _ = best_heuristic(inst, collect=packings)
     base = ffd(inst)
     lb, clique = lower_bound(inst)
-    if start.cost(inst.costs) <= lb:
-        return Solved(start, start, base, lb, True, "heuristic meets the lower bound")
-    left = max(time_limit - (time.perf_counter() - t0), 0.05)
-    packing, bound, status = improve(inst, start, lb, clique, left, workers, seed)
-    lb = max(lb, bound)
-    return Solved(packing, start, base, lb, packing.cost(inst.costs) <= lb, status)
+    best, status = start, "heuristic"
+    if best.cost(inst.costs) <= lb:
+        return Solved(best, start, base, lb, True, "heuristic meets the lower bound")
+    if len(inst.caps) == 1 and inst.costs[0] > 0:
+        unit = int(inst.costs[0])
+        cols = [b for p in packings for b in p.items]
+        cg_lb, pool = column_generation(inst.sizes, inst.caps[0], cols, t0 + 0.6 * time_limit,
+                                        target=len(best.shape), workers=workers)
+        lb = max(lb, cg_lb * unit)
+        status = "column generation bound"
+        if best.cost(inst.costs) > lb and time.perf_counter() < deadline - 0.05:
+            bins, _ = pattern_cover(inst.sizes, pool, best.items, lb // unit,
+                                    0.6 * (deadline - time.perf_counter()), workers)
+            if bins is not None and len(bins) < len(best.shape):
+                best = Packing([0] * len(bins), bins, "cp-sat over generated patterns")
+                check_packing(inst, best)
+                status = "patterns"
+        if best.cost(inst.costs) <= lb:
+            return Solved(best, start, base, lb, True, status)
+    left = deadline - time.perf_counter()
+    if left > 0.05:
+        packing, bound, st = improve(inst, best, lb, clique, left, workers, seed)
+        lb = max(lb, bound)
+        best, status = packing, st
+    return Solved(best, start, base, lb, best.cost(inst.costs) <= lb, status)
 
 
 def improve(inst: Instance, start: Packing, lb: int, clique: list[int], time_limit: float, workers: int,
