@@ -114,7 +114,7 @@ def column_generation(sizes: np.ndarray, cap: np.ndarray, columns: list[list[int
             break
         duals = np.array([max(r.dual_value(), 0.0) for r in rows])
         z = obj.Value()
-        val, ub, items = pricer.best(duals, deadline - time.perf_counter())
+        val, ub, items = pricer.best(duals, min(deadline - time.perf_counter(), 0.3))
         if ub <= 1 + 1e-7:
             lb = max(lb, math.ceil(z - 1e-6))            # LP optimal: the Gilmore-Gomory bound
             break

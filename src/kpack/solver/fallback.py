@@ -223,8 +223,11 @@ def solve_batch(sched, before: Cluster, pods: Sequence[Pod], greedy: np.ndarray,
                 if n not in t.y:        # its node no longer passes the static filters: it may only stay
                     t.y[n] = m.NewIntVar(0, c, "")
                     t.ub[n] = c
-    # Pool sizes.
     batch = [t for t in groups if not t.running]
+    if not any(t.y and len(t.members) > sum(t.origin.values()) for t in batch):
+        # No pending pod has a node it could use even on its own: nothing can improve (proven).
+        return BatchOutcome(None, None, [], True, {"status": "no candidate nodes", "groups": len(groups)})
+    # Pool sizes.
     running = [t for t in groups if t.running]
     for t in batch:
         placed_before = sum(t.origin.values())
