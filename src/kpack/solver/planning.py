@@ -22,6 +22,7 @@ from .heuristics import Instance, Packing, best_heuristic, ffd, lower_bound, max
 from .options import SolverError, check_time_limit, check_workers
 
 COST_ANNOTATION = "kpack.io/cost"
+CG_MIN_TIME = 8.0     # seconds: below this, plans skip column generation
 
 
 @dataclass
@@ -66,11 +67,12 @@ def solve(inst: Instance, time_limit: float, workers: int = 2, seed: int = 0) ->
     best, status = start, "heuristic"
     if best.cost(inst.costs) <= lb:
         return Solved(best, start, base, lb, True, "heuristic meets the lower bound")
-    single = len(inst.caps) == 1 and inst.costs[0] > 0
-    # CP-SAT on the assignment model first (it settles small instances quickly); with one shape it gets
-    # a third of the time, column generation and CP-SAT over the patterns get the rest.
+    # CP-SAT on the assignment model first. With one shape and a long enough limit, column generation and
+    # CP-SAT over the generated patterns get the second half (in Python they need a few seconds to pay off:
+    # at 5 s per Caprara-Toth instance giving them time lost more than it won, see notes/solver.md).
+    single = len(inst.caps) == 1 and inst.costs[0] > 0 and time_limit >= CG_MIN_TIME
     left = deadline - time.perf_counter()
-    best, bound, status = improve(inst, best, lb, clique, (0.3 if single else 1.0) * left, workers, seed)
+    best, bound, status = improve(inst, best, lb, clique, (0.5 if single else 1.0) * left, workers, seed)
     lb = max(lb, bound)
     if single and best.cost(inst.costs) > lb and time.perf_counter() < deadline - 0.1:
         unit = int(inst.costs[0])
