@@ -160,8 +160,9 @@ def solve_batch(sched, before: Cluster, pods: Sequence[Pod], greedy: np.ndarray,
     # Pools of interchangeable pods: the batch (free to re-place, greedy-placed ones stay placed) ...
     groups: list[PodGroup] = []
     gkey: dict[tuple, int] = {}
+    pod_cls = np.empty(len(pods), dtype=np.int64)
     for i, p in enumerate(pods):
-        c = table.index(p)
+        c = pod_cls[i] = table.index(p)
         key = ("batch", c, req[i].tobytes(), p.gpu_count, p.gpu_per_device, p.priority)
         j = gkey.get(key)
         if j is None:
@@ -292,7 +293,7 @@ def solve_batch(sched, before: Cluster, pods: Sequence[Pod], greedy: np.ndarray,
     solver = cp_model.CpSolver()
     # The time limit covers the whole fallback (model building and the heuristic included).
     left = float(sched.fallback_time_limit) - (time.perf_counter() - t_start)
-    solver.parameters.max_time_in_seconds = max(left, 0.05)
+    solver.parameters.max_time_in_seconds = max(left - 0.05, 0.02)   # leave room to re-check and commit
     solver.parameters.num_workers = int(sched.fallback_workers)
     solver.parameters.random_seed = int(sched.seed) & 0x7FFFFFFF
     status = solver.Solve(m)
@@ -316,8 +317,8 @@ def solve_batch(sched, before: Cluster, pods: Sequence[Pod], greedy: np.ndarray,
     if score <= greedy_score:
         return BatchOutcome(None, None, [], optimal, stats)     # nothing better: greedy stands
     final, moves, devices = _concretize(groups, greedy, dev_mode, yv, sv, value)
-    gpu_free, problem = verify(before, table, pods, req, final, bound, bound_req, moves, devices, cols,
-                               dev_mode, sched.max_moves, greedy, after_free)
+    gpu_free, problem = verify(before, table, pods, pod_cls, req, final, bound, bound_req, moves, devices,
+                               cols, dev_mode, sched.max_moves, greedy, after_free)
     if problem:
         warnings.warn(f"kpack solver: discarded a CP-SAT answer that failed re-checking ({problem}); "
                       "the greedy placement stands", RuntimeWarning, stacklevel=3)
@@ -405,8 +406,8 @@ def _concretize(groups, greedy, dev_mode, yv, sv, value=None):
     return final, moves, devices
 
 
-def verify(before: Cluster, table: ClassTable, pods, req, final, bound, bound_req, moves, devices, cols,
-           dev_mode, max_moves, greedy, after_free) -> tuple[Optional[np.ndarray], Optional[str]]:
+def verify(before: Cluster, table: ClassTable, pods, pod_cls, req, final, bound, bound_req, moves, devices,
+           cols, dev_mode, max_moves, greedy, after_free) -> tuple[Optional[np.ndarray], Optional[str]]:
     """Independent re-check of a proposed state: static feasibility of every new placement, resource fit
     on every node that receives a pod, GPU devices replayed one pod at a time, the move budget.
     Returns (device table after the changes, None) or (None, what failed)."""
@@ -430,7 +431,7 @@ def verify(before: Cluster, table: ClassTable, pods, req, final, bound, bound_re
         d = int(final[i])
         if d < 0:
             continue
-        if not table.ok(table.index(p), d):
+        if not table.ok(int(pod_cls[i]), d):
             return None, f"pod {p.key} on {before.node_names[d]} fails the static filters"
         new[d] += req[i]
         arrive(d, req[i])
