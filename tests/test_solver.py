@@ -9,6 +9,7 @@ import pytest
 import kpack
 from kpack.cli import main
 from kpack.solver import SolverError
+from kpack.solver.cluster_ops import bound_pairs
 
 
 def node(name, cpu="4", mem="8Gi", pods=10, **kw):
@@ -22,7 +23,7 @@ def pod(name, cpu, mem="0", **kw):
 
 def assert_consistent(cluster):
     """The cluster's arrays equal those of a cluster rebuilt from its bound pods."""
-    bound = [p.model_copy(update={"node_name": n}) for p, n in cluster.bound_pods()]
+    bound = [p.model_copy(update={"node_name": cluster.node_names[n]}) for p, n in bound_pairs(cluster)]
     fresh = kpack.Cluster(cluster.nodes, pods=bound)
     assert (fresh.requested == cluster.requested[:, :fresh.requested.shape[1]]).all()
     assert (fresh.nonzero_requested == cluster.nonzero_requested).all()
@@ -38,7 +39,7 @@ def test_fragmented_batch_is_repacked():
     assert all(res.node_names)
     assert res.solver_placed.tolist() == [False, False, True]
     assert res.solver_optimal is True and res.moves == [] and res.reasons[2] is None
-    assert len(c.bound_pods()) == 3
+    assert len(bound_pairs(c)) == 3
     assert_consistent(c)
 
 
@@ -54,7 +55,7 @@ def test_one_move_frees_room_for_a_large_pod():
     assert len(res.moves) == 1
     moved, src, dst = res.moves[0]
     assert moved.name in ("a", "b") and src != dst and dst != res.node_names[0]
-    on = {p.name: n for p, n in c2.bound_pods()}
+    on = {p.name: c2.node_names[n] for p, n in bound_pairs(c2)}
     assert on[moved.name] == dst and on["big"] == res.node_names[0]
     assert_consistent(c2)
 

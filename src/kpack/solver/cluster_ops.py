@@ -1,7 +1,9 @@
-"""The solver's only writer of Cluster state: commit a re-placed batch and moved running pods."""
+"""The solver's only reader of bound pods and only writer of Cluster state (commit a re-placed batch and
+moved running pods), for both Cluster generations: with `bind(pod, node_name)`/`unbind(name)` (API.md
+"Changes") and the older array form."""
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Optional, Sequence
 
 import numpy as np
 
@@ -9,19 +11,61 @@ from ..models import Pod
 from ..state import GPU_TAGS, Cluster
 
 
-def commit_changes(cluster: Cluster, before: Cluster, pods: Sequence[Pod], final: np.ndarray,
-                   gpu_free: np.ndarray, moves: Sequence[tuple[int, int]]) -> None:
-    """Make `cluster` equal to `before` (its state before the batch) plus: bound pod `b` moved to node `dst`
-    for each (b, dst) in `moves` (b indexes `before.bound_pods()`), and batch pod i bound to `final[i]`
-    (-1: pending). `gpu_free` is the device table after all of it (the solver chose the devices).
+def bound_pairs(cluster: Cluster) -> list[tuple[Pod, int]]:
+    """Every bound pod with its node row, in bind order."""
+    if hasattr(cluster, "bound"):
+        return cluster.bound()
+    return [(p, cluster.node_index[n]) for p, n in cluster.bound_pods()]
 
-    Until the Cluster has `unbind(name)`/`bind(pod, node_name)` (API.md "Changes"), this rebuilds the
-    arrays and the private bound-pod lists directly: requested, nonzero_requested, gpu_free, gpu_tags,
-    _bound_pods/_bound_nodes. With those methods it becomes: unbind every moved pod and every batch pod
-    whose node changed, then bind them at their new nodes (devices as chosen here)."""
-    bound_pods = list(before._bound_pods)
-    idx = (np.concatenate(before._bound_nodes).astype(np.int32) if before._bound_nodes
-           else np.zeros(0, dtype=np.int32))
+
+def commit_changes(cluster: Cluster, before: Cluster, pods: Sequence[Pod], greedy: np.ndarray,
+                   final: np.ndarray, gpu_free: np.ndarray, moves: Sequence[tuple[int, int]],
+                   bound: list[tuple[Pod, int]]) -> Optional[str]:
+    """Turn `cluster` (after the greedy pass; `before` = the state before it) into: bound pod `b` moved to
+    node `dst` for each (b, dst) in `moves` (b indexes `bound`, the pods bound in `before`), and batch pod i
+    on `final[i]` (-1: pending). `gpu_free` is the device table the solver computed. Returns None, or why
+    the Cluster refused (then nothing changed)."""
+    if hasattr(cluster, "unbind"):
+        return _with_methods(cluster, pods, greedy, final, moves, bound)
+    _rebuild(cluster, before, pods, final, gpu_free, moves, bound)
+    return None
+
+
+def _with_methods(cluster, pods, greedy, final, moves, bound) -> Optional[str]:
+    """Unbind what changes, then bind it at its new node (whole-GPU pods first, then GPU shares largest
+    first, then the rest), on a copy first so that a refusal changes nothing. The Cluster picks the devices
+    (its own rule), which can refuse a share packing the solver found: the caller then keeps greedy."""
+    from ..state import ClusterError
+    try:
+        _apply(cluster.copy(), pods, greedy, final, moves, bound)
+    except ClusterError as e:
+        return str(e)
+    _apply(cluster, pods, greedy, final, moves, bound)
+    return None
+
+
+def _apply(c, pods, greedy, final, moves, bound) -> None:
+    names = c.node_names
+    todo = []
+    for i, p in enumerate(pods):
+        if final[i] != greedy[i]:
+            if greedy[i] >= 0:
+                c.unbind(p.key)
+            if final[i] >= 0:
+                todo.append((p, names[int(final[i])]))
+    for b, dst in moves:
+        todo.append((c.unbind(bound[b][0].key), names[dst]))
+    todo.sort(key=lambda x: (0 if x[0].gpu_count and x[0].gpu_per_device >= 1000 else 1 if x[0].gpu_count
+                             else 2, -x[0].gpu_per_device))
+    for p, n in todo:
+        c.bind(p, n)
+
+
+def _rebuild(cluster, before, pods, final, gpu_free, moves, bound) -> None:
+    """Older Cluster (no unbind): rebuild requested, nonzero_requested, gpu_free, gpu_tags and the private
+    bound-pod lists (_bound_pods/_bound_nodes) from `before` plus the changes."""
+    bound_pods = [p for p, _ in bound]
+    idx = np.array([n for _, n in bound], dtype=np.int32)
     requested = before.requested.copy()
     nonzero = before.nonzero_requested.copy()
     if moves:
@@ -53,5 +97,3 @@ def commit_changes(cluster: Cluster, before: Cluster, pods: Sequence[Pod], final
     cluster.gpu_tags = tags
     cluster._bound_pods = bound_pods + batch
     cluster._bound_nodes = [idx, nodes.copy()]
-    if hasattr(cluster, "generation"):
-        cluster.generation += 1

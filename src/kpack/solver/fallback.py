@@ -25,7 +25,7 @@ from ..predicates import (
 from ..resources import COL_PODS
 from ..scheduler import CompiledProfile
 from ..state import Cluster, assign_devices
-from .cluster_ops import commit_changes
+from .cluster_ops import bound_pairs, commit_changes
 from .repair import Repair
 
 FULL = 1000                      # milli-GPU of one device
@@ -122,14 +122,20 @@ def run_fallback(sched, before: Cluster, cluster: Cluster, res) -> None:
     res.solver_optimal = out.optimal
     if out.final is None:
         return
-    commit_changes(cluster, before, pods, out.final, out.gpu_free, out.moves)
+    bound = bound_pairs(before)
     names = cluster.node_names
-    bound = before.bound_pods()
+    problem = commit_changes(cluster, before, pods, greedy, out.final, out.gpu_free, out.moves, bound)
+    if problem:
+        warnings.warn(f"kpack solver: the Cluster refused the solver's placement ({problem}); the greedy "
+                      "placement stands", RuntimeWarning, stacklevel=3)
+        out.stats["rejected"] = problem
+        res.solver_optimal = None
+        return
     res.node_index = out.final.astype(np.int32)
     res.node_names = [names[i] if i >= 0 else None for i in out.final]
     res.reasons = [None if out.final[i] >= 0 else r for i, r in enumerate(res.reasons)]
     res.solver_placed = (greedy < 0) & (out.final >= 0)
-    res.moves = [(bound[b][0], bound[b][1], names[d]) for b, d in out.moves]
+    res.moves = [(bound[b][0], names[bound[b][1]], names[d]) for b, d in out.moves]
 
 
 @dataclass
@@ -173,15 +179,14 @@ def solve_batch(sched, before: Cluster, pods: Sequence[Pod], greedy: np.ndarray,
             groups[j].origin[int(greedy[i])] += 1
     # ... and, for defragmentation, running pods (moves are counted against max_moves).
     fixed = before.requested.copy()
-    bound = before.bound_pods()
+    bound = bound_pairs(before)
     bound_req = np.zeros((0, R), dtype=np.int64)
     if sched.max_moves > 0 and bound:
         bound_req, _ = before.pod_vectors([p for p, _ in bound])
         over = np.zeros(N, dtype=np.bool_)
         if cols:
             over = (before.requested[:, cols] > before.allocatable[:, cols]).any(axis=1)
-        for b, (p, node) in enumerate(bound):
-            n = before.node_index[node]
+        for b, (p, n) in enumerate(bound):
             # Not movable: GPU pods (the table does not record which devices they hold) and pods on an
             # over-committed node (the model's capacity rows would start infeasible there).
             if p.gpu_count or over[n]:
@@ -424,7 +429,7 @@ def verify(before: Cluster, table: ClassTable, pods, pod_cls, req, final, bound,
         p, src = bound[b]
         if not table.ok(table.index(p.model_copy(update={"node_name": None})), d):
             return None, f"pod {p.key} cannot move to {before.node_names[d]} (static filters)"
-        new[before.node_index[src]] -= bound_req[b]
+        new[src] -= bound_req[b]
         new[d] += bound_req[b]
         arrive(d, bound_req[b])
     for i, p in enumerate(pods):
