@@ -1,19 +1,8 @@
 """kpack: a fast, faithful Kubernetes scheduler and bin-packing engine on columnar arrays."""
 from .daemonset import daemonset_pods
 from .manifests import ManifestError, load_manifests
-from .models import (
-    DaemonSet,
-    Deployment,
-    Node,
-    NodeAffinity,
-    NodeSelectorRequirement,
-    NodeSelectorTerm,
-    Pod,
-    PreferredSchedulingTerm,
-    ReplicaSet,
-    Taint,
-    Toleration,
-)
+from .models import (DaemonSet, Deployment, Node, NodeAffinity, NodeSelectorRequirement, NodeSelectorTerm, Pod,
+                     PreferredSchedulingTerm, ReplicaSet, Taint, Toleration)
 from .profile import Profile, ProfileError
 from .scheduler import Explanation, Scheduler, ScheduleResult, SchedulingError
 from .solver import SolverError
