@@ -5,7 +5,6 @@ from .models import (DaemonSet, Deployment, Node, NodeAffinity, NodeSelectorRequ
                      PreferredSchedulingTerm, ReplicaSet, Taint, Toleration)
 from .profile import Profile, ProfileError
 from .scheduler import Explanation, Scheduler, ScheduleResult, SchedulingError
-from .solver import SolverError
 from .state import Cluster, ClusterError
 
 
@@ -18,5 +17,5 @@ def plan(pods, node_shapes, time_limit: float = 10.0, costs=None, **kw):
 __version__ = "0.1.0"
 __all__ = ["Cluster", "ClusterError", "DaemonSet", "Deployment", "Explanation", "ManifestError", "Node",
            "NodeAffinity", "NodeSelectorRequirement", "NodeSelectorTerm", "Pod", "PreferredSchedulingTerm",
-           "Profile", "ProfileError", "ReplicaSet", "ScheduleResult", "Scheduler", "SchedulingError",
-           "SolverError", "Taint", "Toleration", "daemonset_pods", "load_manifests", "plan"]
+           "Profile", "ProfileError", "ReplicaSet", "ScheduleResult", "Scheduler", "SchedulingError", "Taint",
+           "Toleration", "daemonset_pods", "load_manifests", "plan"]
