@@ -51,6 +51,13 @@ class Repair:
         waste[~ok] = np.inf
         return int(nodes[np.argmin(waste)])
 
+    def _fits(self, j: int, n: int) -> int:
+        q = self.q[j]
+        pos = q > 0
+        if not pos.any():
+            return len(self.groups[j].members)
+        return int(((self.cap[n] - self.load[n])[pos] // q[pos]).min())
+
     def _add(self, j: int, n: int, k: int = 1) -> None:
         self.cnt[j][n] = self.cnt[j].get(n, 0) + k
         self.load[n] += k * self.q[j]
@@ -68,11 +75,15 @@ class Repair:
             self.cnt[j] = {}
         order = sorted(batch, key=lambda j: (-self.groups[j].priority, -(self.q[j] / self.scale).max()))
         for j in order:
-            for _ in range(len(self.groups[j].members)):
+            left = len(self.groups[j].members)
+            while left > 0:
                 n = self._best_fit(j)
                 if n < 0:
                     break
-                self._add(j, n)
+                # Best fit keeps choosing n while the next pod fits there (its waste only shrinks).
+                k = min(left, self._fits(j, n))
+                self._add(j, n, k)
+                left -= k
         ok = all(self.placed(j) >= sum(self.groups[j].origin.values()) for j in batch)
         if not ok or self.score() <= saved[2]:
             self.cnt, self.load = saved[0], saved[1]
