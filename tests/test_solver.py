@@ -220,3 +220,20 @@ def test_cli_schedule_shows_solver_column(tmp_path, capsys):
     assert "SOLVER" in out
     line = next(x for x in out.splitlines() if x.startswith("default/big"))
     assert "placed" in line and "<pending>" not in line
+
+
+def test_infeasible_answers_are_refused(monkeypatch):
+    """Whatever the model returns is re-checked: an over-full node is refused and greedy stands."""
+    import kpack.solver.fallback as fb
+
+    def all_on_first_node(groups, greedy, dev_mode, yv, sv, value=None):
+        return np.zeros_like(greedy), [], ({} if value is not None else None)
+
+    monkeypatch.setattr(fb, "_concretize", all_on_first_node)
+    c = kpack.Cluster([node("n0"), node("n1")])
+    pods = [pod("a", "2"), pod("b", "2"), pod("big", "4")]
+    greedy = kpack.Scheduler().schedule(c.copy(), pods)
+    with pytest.warns(RuntimeWarning, match="over allocatable"):
+        res = kpack.Scheduler(fallback="cpsat").schedule(c, pods)
+    assert res.node_names == greedy.node_names and not res.solver_placed.any()
+    assert_consistent(c)
