@@ -112,6 +112,7 @@ def run_fallback(sched, before: Cluster, cluster: Cluster, res) -> None:
     greedy = np.asarray(res.node_index, dtype=np.int64)
     res.solver_placed = np.zeros(len(pods), dtype=np.bool_)
     res.moves = []
+    sched.last_fallback_stats = {}
     if not len(pods) or (greedy >= 0).all():
         res.solver_optimal = None      # nothing pending: the solver has nothing to do
         return
