@@ -43,6 +43,13 @@ class ScheduleResult:
     node_index: np.ndarray
     reasons: list[Optional[str]]
     pods: list[Pod] = field(default_factory=list, repr=False)
+    solver_placed: Optional[np.ndarray] = None    # pods greedy left pending that the fallback placed
+    moves: list = field(default_factory=list)     # (pod, from_node, to_node) of running pods moved
+    solver_optimal: Optional[bool] = None         # None: the fallback did not run
+
+    def __post_init__(self):
+        if self.solver_placed is None:
+            self.solver_placed = np.zeros(len(self.node_index), dtype=np.bool_)
 
     @property
     def scheduled(self) -> int:
@@ -105,7 +112,12 @@ class Scheduler:
     """kube-scheduler's scheduling cycle over a Cluster, seeded for reproducible tie-breaks."""
 
     def __init__(self, profile: Optional[Profile] = None, seed: int = 0, engine: str = "auto",
-                 gpu_workload: Optional[Sequence[Pod]] = None):
+                 gpu_workload: Optional[Sequence[Pod]] = None, fallback: Optional[str] = None,
+                 fallback_time_limit: float = 1.0, max_moves: int = 0, fallback_workers: int = 2):
+        from .solver import check_options  # kpack.solver: CP-SAT fallback after the greedy pass
+        check_options(fallback, fallback_time_limit, max_moves, fallback_workers)
+        self.fallback, self.fallback_time_limit = fallback, fallback_time_limit
+        self.max_moves, self.fallback_workers = max_moves, fallback_workers
         self.profile = profile or Profile.default()
         self.profile.validate_profile()
         self.seed = seed
@@ -138,6 +150,7 @@ class Scheduler:
         cp = cache.profile
         classes, pod_cls = self.classes(view, pods, cache)
         arrays = class_arrays(classes, n_nodes)
+        before = cluster.copy() if self.fallback else None    # the solver re-places this batch from here
         out = np.full(len(pods), -1, dtype=np.int32)
         fail = np.zeros((len(pods), len(cluster.resource_names)), dtype=np.int32)
         shared = None
@@ -162,7 +175,11 @@ class Scheduler:
             if c not in static_hist:
                 static_hist[c] = static_histogram(cluster, classes[c])
             reasons[i] = fit_error(cluster, classes[c], static_hist[c], fail[i])
-        return ScheduleResult([names[i] if i >= 0 else None for i in out], out, reasons, pods)
+        res = ScheduleResult([names[i] if i >= 0 else None for i in out], out, reasons, pods)
+        if before is not None:
+            from .solver import run_fallback
+            run_fallback(self, before, cluster, res)
+        return res
 
     def _place_with_devices(self, cluster, cp, arrays, pods, pod_cls, pod_req, pod_nz, out, fail) -> None:
         """GPU devices and GPU policy plugins (kpack.gpu.plugins): the device filter replaces the counted
