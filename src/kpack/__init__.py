@@ -1,4 +1,5 @@
 """kpack: a fast, faithful Kubernetes scheduler and bin-packing engine on columnar arrays."""
+from . import batch as batch  # kpack.batch (PodBatch, cluster_from_arrays) after a plain `import kpack`
 from .daemonset import daemonset_pods
 from .manifests import ManifestError, load_manifests
 from .models import (DaemonSet, Deployment, Node, NodeAffinity, NodeSelectorRequirement, NodeSelectorTerm, Pod,
@@ -6,9 +7,10 @@ from .models import (DaemonSet, Deployment, Node, NodeAffinity, NodeSelectorRequ
 from .profile import Profile, ProfileError
 from .scheduler import Explanation, Scheduler, ScheduleResult, SchedulingError
 from .state import Cluster, ClusterError
+from .validation import ManifestWarning
 
 __version__ = "0.1.0"
-__all__ = ["Cluster", "ClusterError", "DaemonSet", "Deployment", "Explanation", "ManifestError", "Node",
-           "NodeAffinity", "NodeSelectorRequirement", "NodeSelectorTerm", "Pod", "PreferredSchedulingTerm",
+__all__ = ["Cluster", "ClusterError", "DaemonSet", "Deployment", "Explanation", "ManifestError", "ManifestWarning",
+           "Node", "NodeAffinity", "NodeSelectorRequirement", "NodeSelectorTerm", "Pod", "PreferredSchedulingTerm",
            "Profile", "ProfileError", "ReplicaSet", "ScheduleResult", "Scheduler", "SchedulingError", "Taint",
            "Toleration", "daemonset_pods", "load_manifests"]

@@ -7,6 +7,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
 from .resources import CPU, MEMORY
+from .validation import check_config_shape
 
 # Filter plugins kpack evaluates, in upstream's default order (first failure wins per node).
 FILTER_PLUGINS = ("NodeUnschedulable", "NodeName", "TaintToleration", "NodeAffinity", "NodeResourcesFit")
@@ -58,6 +59,7 @@ class Profile(BaseModel):
                 raise ProfileError(f"KubeSchedulerConfiguration is not valid YAML: {e}") from None
         if not isinstance(cfg, dict):
             raise ProfileError("KubeSchedulerConfiguration must be a mapping")
+        check_config_shape(cfg, ProfileError)   # wrong-typed sections: one-line error (kpack.validation)
         kind = cfg.get("kind", "KubeSchedulerConfiguration")
         if kind != "KubeSchedulerConfiguration":
             raise ProfileError(f"kind: expected KubeSchedulerConfiguration, got {kind!r}")

@@ -91,7 +91,9 @@ class Scheduler:
     def __init__(self, profile: Optional[Profile] = None, seed: int = 0, engine: str = "auto"):
         self.profile = profile or Profile.default()
         self.profile.validate_profile()
-        self.seed = seed
+        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+            raise SchedulingError(f"seed: must be an integer, got {seed!r}")
+        self.seed = int(seed)
         # Placement engine (engines/): "reference" = kernels.schedule_batch, "indexed" = state-class index,
         # "native" = the same scan in the C core, "auto" = chosen by structure (engines/__init__.py). All give
         # identical decisions.

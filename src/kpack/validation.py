@@ -359,3 +359,51 @@ def check_api_version(kind: str, api_version: Any) -> None:
         return
     if api_version != want:
         raise ValueError(f"apiVersion: {api_version!r} is not valid for kind {kind} (expected {want!r})")
+
+
+# --- KubeSchedulerConfiguration shape ---------------------------------------------------------------------
+_EXTENSION_POINTS = ("multiPoint", "preEnqueue", "queueSort", "preFilter", "filter", "postFilter", "preScore",
+                     "score", "reserve", "permit", "preBind", "bind", "postBind")
+SCHEDULER_CONFIG_API_VERSION = "kubescheduler.config.k8s.io/v1"
+
+
+def check_config_shape(cfg: Mapping, error: type[Exception] = ValueError) -> None:
+    """Section types of a KubeSchedulerConfiguration (profiles, plugins, pluginConfig), so a wrong-typed
+    section (`plugins: hello`) is a one-line `error` naming the field rather than a crash deeper in."""
+    try:
+        api = cfg.get("apiVersion")
+        if api is not None and api != SCHEDULER_CONFIG_API_VERSION:
+            raise ValueError(f"apiVersion: {api!r} is not supported (expected "
+                             f"{SCHEDULER_CONFIG_API_VERSION!r})")
+        for i, prof in enumerate(_list(cfg.get("profiles"), "profiles")):
+            pf = f"profiles[{i}]"
+            prof = _mapping(prof, pf)
+            name = prof.get("schedulerName")
+            if name is not None and not isinstance(name, str):
+                raise ValueError(f"{pf}.schedulerName: must be a string, got {_show(name)}")
+            plugins = _mapping(prof.get("plugins"), f"{pf}.plugins")
+            for point, sets in plugins.items():
+                xf = f"{pf}.plugins.{point}"
+                if point not in _EXTENSION_POINTS:
+                    raise ValueError(f"{xf}: unknown extension point (known: {', '.join(_EXTENSION_POINTS)})")
+                sets = _mapping(sets, xf)
+                for which, entries in sets.items():
+                    if which not in ("enabled", "disabled"):
+                        raise ValueError(f"{xf}.{which}: unknown field (expected enabled or disabled)")
+                    for j, e in enumerate(_list(entries, f"{xf}.{which}")):
+                        e = _mapping(e, f"{xf}.{which}[{j}]")
+                        if not isinstance(e.get("name"), str) or not e.get("name"):
+                            raise ValueError(f"{xf}.{which}[{j}].name: must be a non-empty string, "
+                                             f"got {_show(e.get('name'))}")
+                        if e.get("weight") is not None:
+                            check_int(e.get("weight"), f"{xf}.{which}[{j}].weight", -INT32_MAX - 1, INT32_MAX)
+            for j, pc in enumerate(_list(prof.get("pluginConfig"), f"{pf}.pluginConfig")):
+                cf = f"{pf}.pluginConfig[{j}]"
+                pc = _mapping(pc, cf)
+                if not isinstance(pc.get("name"), str) or not pc.get("name"):
+                    raise ValueError(f"{cf}.name: must be a non-empty string, got {_show(pc.get('name'))}")
+                _mapping(pc.get("args"), f"{cf}.args")
+    except ValueError as e:
+        if error is ValueError:
+            raise
+        raise error(str(e)) from None
