@@ -3,16 +3,41 @@ from __future__ import annotations
 
 from typing import Any, Literal, Optional
 
-from pydantic import (BaseModel, ConfigDict, Field, StrictBool, field_serializer, field_validator,
-                      model_validator)
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    field_serializer,
+    field_validator,
+    model_validator,
+)
 
 from .quantity import QuantityError, parse_quantity, resource_value
-from .resources import (CPU, DEFAULT_MEMORY_REQUEST, DEFAULT_MILLI_CPU_REQUEST, MEMORY, PODS,
-                        container_resource_error, is_extended)
-from .validation import (INT32_MAX, MAX_REPLICAS, check_bool, check_gpu_devices, check_int,
-                         check_label_selector, check_node_affinity, check_quantity, check_rolling_update, check_shape,
-                         check_string_map, node_selector_requirement_errors, qualified_name_errors,
-                         selector_matches)
+from .resources import (
+    CPU,
+    DEFAULT_MEMORY_REQUEST,
+    DEFAULT_MILLI_CPU_REQUEST,
+    MEMORY,
+    PODS,
+    container_resource_error,
+    is_extended,
+)
+from .validation import (
+    INT32_MAX,
+    MAX_REPLICAS,
+    check_bool,
+    check_gpu_devices,
+    check_int,
+    check_label_selector,
+    check_node_affinity,
+    check_quantity,
+    check_rolling_update,
+    check_shape,
+    check_string_map,
+    qualified_name_errors,
+    selector_matches,
+)
 
 TaintEffect = Literal["NoSchedule", "PreferNoSchedule", "NoExecute"]
 GPU_RESOURCE = "nvidia.com/gpu"
@@ -121,19 +146,11 @@ class NodeSelectorRequirement(_Model):
 
 
 class NodeSelectorTerm(_Model):
+    # Manifests are validated as the API server does (validation.check_node_affinity, called by from_spec).
+    # Objects built directly may hold invalid requirements: the scheduler then treats them as kube-scheduler
+    # does (an invalid requirement matches no node), and the property tests rely on that.
     match_expressions: list[NodeSelectorRequirement] = Field(default_factory=list, alias="matchExpressions")
     match_fields: list[NodeSelectorRequirement] = Field(default_factory=list, alias="matchFields")
-
-    @model_validator(mode="after")
-    def _check(self) -> "NodeSelectorTerm":
-        # upstream ValidateNodeSelectorRequirement / validateNodeFieldSelectorRequirement; a Gt/Lt value
-        # that is not an integer is valid and simply matches no node.
-        for sub, reqs in (("matchExpressions", self.match_expressions), ("matchFields", self.match_fields)):
-            for j, r in enumerate(reqs):
-                for msg in node_selector_requirement_errors(r.key, r.operator, r.values,
-                                                            fields=sub == "matchFields"):
-                    raise ValueError(f"{sub}[{j}].{msg}")
-        return self
 
 
 class PreferredSchedulingTerm(_Model):
@@ -187,7 +204,8 @@ class Node(_Named):
     @field_validator("labels", mode="before")
     @classmethod
     def _labels(cls, v: Any) -> dict[str, str]:
-        return check_string_map(v, "labels")
+        # Types are checked here; label syntax where manifests come in (from_k8s), as the API server does.
+        return check_string_map(v, "labels", labels=False)
 
     @field_serializer("allocatable")
     def _dump_alloc(self, v: dict[str, int]) -> dict[str, str]:
@@ -288,7 +306,7 @@ class Pod(_Named):
     @field_validator("node_selector", "labels", mode="before")
     @classmethod
     def _strmap(cls, v: Any, info) -> dict[str, str]:
-        return check_string_map(v, info.field_name)
+        return check_string_map(v, info.field_name, labels=False)
 
     @field_validator("priority", mode="before")
     @classmethod
