@@ -24,12 +24,15 @@ class ManifestError(ValueError):
 
 
 def _documents(text: str, source: str) -> list[Any]:
-    try:
-        if text.lstrip().startswith(("{", "[")):
+    if text.lstrip().startswith(("{", "[")):
+        try:
             doc = json.loads(text)
             return doc if isinstance(doc, list) else [doc]
+        except json.JSONDecodeError:
+            pass   # YAML flow style ({kind: Pod, ...}) is YAML, not JSON
+    try:
         return [d for d in yaml.load_all(text, Loader=_LOADER) if d is not None]
-    except (yaml.YAMLError, json.JSONDecodeError) as e:
+    except yaml.YAMLError as e:
         msg = str(e).replace("\n", " ")
         raise ManifestError(f"{source}: malformed YAML/JSON: {msg}") from None
 
