@@ -1010,3 +1010,24 @@ def test_no_warning_for_valid_demo():
         from pathlib import Path
 
         kpack.load_manifests(Path(__file__).resolve().parents[1] / "datasets" / "demo")
+
+
+def test_bound_pods_past_the_bound_same_answer_on_every_scan():
+    # Bound pods are facts, so a node's total may pass 2**53; the C core cannot hold that, so "auto" (and the
+    # indexed/blocked hand-over) scan with the Numba kernel instead; an explicit engine="native" says why.
+    nodes = [
+        kpack.Node(name="a", allocatable={"cpu": "4", "memory": "8Pi", "pods": 100}),
+        kpack.Node(name="b", allocatable={"cpu": "40", "memory": "1Gi", "pods": 100}),
+    ]
+    bound = [kpack.Pod(name=f"x{i}", requests={"memory": "5Pi"}, node_name="a") for i in range(2)]
+    pods = [kpack.Pod(name=f"p{i}", requests={"cpu": "1"}) for i in range(40)]
+    answers = set()
+    for engine in ("reference", "indexed", "blocked", "auto"):
+        res = kpack.Scheduler(engine=engine).schedule(kpack.Cluster(nodes, pods=bound), pods)
+        answers.add(tuple(res.node_names))
+    assert len(answers) == 1
+    c = kpack.Cluster(nodes, pods=bound)
+    before = snapshot(c)
+    with pytest.raises(ValueError, match=r"cluster.requested\[0, 1\]"):
+        kpack.Scheduler(engine="native").schedule(c, pods)
+    assert snapshot(c) == before
