@@ -1031,3 +1031,56 @@ def test_bound_pods_past_the_bound_same_answer_on_every_scan():
     with pytest.raises(ValueError, match=r"cluster.requested\[0, 1\]"):
         kpack.Scheduler(engine="native").schedule(c, pods)
     assert snapshot(c) == before
+
+
+# --- fuzz: any damaged manifest gives a named ValueError (or loads), never another exception ----------------
+JUNK = ["hello", 7, -1, 1.7, True, None, [], {}, ["a"], {"a": 1}, "9Pi", "", 2**70, "-3", {"x": None}]
+
+
+def _paths(o, p=()):
+    yield p
+    if isinstance(o, dict):
+        for k, v in o.items():
+            yield from _paths(v, p + (k,))
+    elif isinstance(o, list):
+        for i, v in enumerate(o):
+            yield from _paths(v, p + (i,))
+
+
+def test_damaged_manifests_raise_only_named_errors():
+    import copy
+    import random
+    from pathlib import Path
+
+    import yaml
+
+    root = Path(__file__).resolve().parents[1] / "datasets"
+    docs = [d for f in [*sorted((root / "demo").iterdir()), root / "gpu-sharing" / "cluster.yaml"]
+            for d in yaml.safe_load_all(f.read_text()) if d]
+    base = [kpack.Node(name=n, allocatable={"cpu": "8", "memory": "32Gi", "pods": 110, "nvidia.com/gpu": 2})
+            for n in ("node-a1", "gpu-1", "node-b2")]
+    rnd = random.Random(8)
+    loaded = failed = 0
+    for _ in range(400):
+        d = copy.deepcopy(rnd.choice(docs))
+        for _ in range(rnd.choice([1, 1, 2])):
+            path = rnd.choice([p for p in _paths(d) if p])
+            target = d
+            for k in path[:-1]:
+                target = target[k]
+            target[path[-1]] = copy.deepcopy(rnd.choice(JUNK))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            try:
+                objs = kpack.load_manifests(yaml.safe_dump_all([d]))
+                nodes = [o for o in objs if isinstance(o, kpack.Node)]
+                pods = [o for o in objs if isinstance(o, kpack.Pod)]
+                names = {n.name for n in nodes}
+                c = kpack.Cluster(nodes + [b for b in base if b.name not in names],
+                                  pods=[p for p in pods if p.node_name])
+                kpack.Scheduler().schedule(c, [p for p in pods if not p.node_name])
+                loaded += 1
+            except ValueError as e:          # ManifestError, ClusterError, SchedulingError, ValidationError
+                assert str(e)
+                failed += 1
+    assert loaded and failed

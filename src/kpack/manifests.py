@@ -43,7 +43,10 @@ def _flatten(docs: list[Any], source: str) -> list[dict]:
         if not isinstance(d, dict):
             raise ManifestError(f"{source}: document {i + 1} is not a mapping")
         if d.get("kind") == "List" or (str(d.get("kind", "")).endswith("List") and "items" in d):
-            out.extend(_flatten(d.get("items") or [], source))
+            items = d.get("items") or []
+            if not isinstance(items, list):
+                raise ManifestError(f"{source}: document {i + 1}: items: must be a list, got {items!r}")
+            out.extend(_flatten(items, source))
         else:
             out.append(d)
     return out
