@@ -3,41 +3,15 @@ from __future__ import annotations
 
 from typing import Any, Literal, Optional
 
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    StrictBool,
-    field_serializer,
-    field_validator,
-    model_validator,
-)
+from pydantic import (BaseModel, ConfigDict, Field, StrictBool, field_serializer, field_validator,
+                      model_validator)
 
 from .quantity import QuantityError, parse_quantity, resource_value
-from .resources import (
-    CPU,
-    DEFAULT_MEMORY_REQUEST,
-    DEFAULT_MILLI_CPU_REQUEST,
-    MEMORY,
-    PODS,
-    container_resource_error,
-    is_extended,
-)
-from .validation import (
-    INT32_MAX,
-    MAX_REPLICAS,
-    check_bool,
-    check_gpu_devices,
-    check_int,
-    check_label_selector,
-    check_node_affinity,
-    check_quantity,
-    check_rolling_update,
-    check_shape,
-    check_string_map,
-    qualified_name_errors,
-    selector_matches,
-)
+from .resources import (CPU, DEFAULT_MEMORY_REQUEST, DEFAULT_MILLI_CPU_REQUEST, MEMORY, PODS,
+                        container_resource_error, is_extended, is_hugepages, is_native)
+from .validation import (INT32_MAX, MAX_REPLICAS, check_bool, check_gpu_devices, check_int,
+                         check_label_selector, check_node_affinity, check_quantity, check_rolling_update,
+                         check_shape, check_string_map, qualified_name_errors, selector_matches)
 
 TaintEffect = Literal["NoSchedule", "PreferNoSchedule", "NoExecute"]
 GPU_RESOURCE = "nvidia.com/gpu"
@@ -82,7 +56,8 @@ def _resource_map(v: Any, field: str, *, allow_negative: bool = False, node: boo
 def _default_requests(res: dict, field: str) -> Any:
     """API defaulting (SetDefaults_Pod), per resource: a resource with a limit but no request is requested
     at its limit (requests {cpu: 1} + limits {nvidia.com/gpu: 1} asks for 1 GPU). Also checks each request
-    against its limit as the API server does (<= the limit; equal to it for extended resources)."""
+    against its limit as the API server does (<= the limit; equal to it for extended resources and hugepages,
+    which cannot be over-committed)."""
     req, lim = res.get("requests"), res.get("limits")
     if not lim or (req is not None and not isinstance(req, dict)):
         return req    # no limits, or a malformed requests section that _resource_map reports
@@ -92,7 +67,7 @@ def _default_requests(res: dict, field: str) -> Any:
         if r in limits and v > limits[r]:
             raise ValueError(f"{field}.requests[{r}]: {req[r]!r} must be less than or equal to {r} limit of "
                              f"{lim[r]!r}")
-        if r in limits and v != limits[r] and is_extended(r):
+        if r in limits and v != limits[r] and (not is_native(r) or is_hugepages(r)):  # !IsOvercommitAllowed
             raise ValueError(f"{field}.requests[{r}]: {req[r]!r} must be equal to {r} limit of {lim[r]!r}")
     return {**lim, **(req or {})}
 
