@@ -120,7 +120,9 @@ class Scheduler:
         self.max_moves, self.fallback_workers = max_moves, fallback_workers
         self.profile = profile or Profile.default()
         self.profile.validate_profile()
-        self.seed = seed
+        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+            raise SchedulingError(f"seed: must be an integer, got {seed!r}")
+        self.seed = int(seed)
         # Placement engine (engines/): "numba" = kernels.schedule_batch, "indexed" = state-class index,
         # "native" = the same scan in the C core, "auto" = chosen by structure (engines/__init__.py). All give
         # identical decisions.

@@ -680,9 +680,8 @@ class Cluster:
     def from_parquet(cls, directory: str | Path) -> "Cluster":
         import pyarrow.parquet as pq
         d = Path(directory)
-        for f in ("nodes.parquet", "pods.parquet"):
-            if not (d / f).exists():
-                raise ClusterError(f"{d / f}: missing (expected a directory written by Cluster.to_parquet)")
+        from .parquet_check import check_parquet   # files, column types, rows, device table (named errors)
+        check_parquet(d, ClusterError)
         t = pq.read_table(d / "nodes.parquet").to_pylist()
         need = {"name", "unschedulable", "labels", "taints", "allocatable"}
         if t and need - set(t[0]):
