@@ -63,7 +63,7 @@ class Extender:
         self.cache: NodeCache = cache
         self.lock = threading.RLock()
         self.stats: Counter = Counter()
-        self._explained: OrderedDict[tuple, Explanation] = OrderedDict()
+        self._explained: OrderedDict[tuple, Verdict] = OrderedDict()
         self._explain_cache = explain_cache
         self._pods: OrderedDict[bytes, tuple[Pod, bytes, str]] = OrderedDict()   # digest->Pod,key,uid
         self._pending: OrderedDict[str, tuple[Pod, str]] = OrderedDict()  # pods seen by filter/prioritize
