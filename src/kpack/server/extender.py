@@ -473,7 +473,7 @@ class Verdict:
 
     code: PASSED, FAILED (upstream Unschedulable: preemption may help) or UNRESOLVABLE (upstream
     UnschedulableAndUnresolvable). Only NodeResourcesFit failures are resolvable, and only when every short
-    resource fits the empty node (a request above allocatable is unresolvable, K8S_SEMANTICS.md section 2).
+    resource fits the empty node (a request above allocatable is unresolvable, docs/semantics.md section 2).
     score: the weighted total as an extender priority, total * 10 // max_total (rounded down, 0..10), where
     max_total = 100 x the sum of the weights of the score plugins that ran (`Extender.max_total`).
     """
