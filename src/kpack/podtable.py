@@ -80,14 +80,19 @@ class PodTable:
             seen.add(k)
         return None
 
-    def check_new_batch(self, specs: Sequence[Pod], spec_index: np.ndarray, positions: np.ndarray) -> Optional[str]:
-        """Like `check_new` for batch pods `<spec name>-<position>` (positions sorted ascending)."""
+    def check_new_batch(self, specs: Sequence[Pod], spec_index: np.ndarray, positions: np.ndarray,
+                        ordinals: Optional[np.ndarray] = None) -> Optional[str]:
+        """Like `check_new` for batch pods `<spec name>-<position>` (positions sorted ascending), or
+        `<spec name>-<ordinals[position]>` when `ordinals` is given."""
         sidx = spec_index[positions]
+        if ordinals is not None:
+            positions = np.asarray(ordinals, dtype=np.int64)[positions]
         for s in np.unique(sidx).tolist():
             sp = specs[s]
             ords = positions[sidx == s]
             taken = self.stems.get((sp.namespace, sp.name), set())
-            hit = [o for o in taken if o in set(ords.tolist())] if taken else []
+            wanted = set(ords.tolist()) if taken else set()
+            hit = [o for o in taken if o in wanted]
             for old, rows in self.groups.get((sp.namespace, sp.name), ()):
                 both, i_old, _ = np.intersect1d(old, ords, return_indices=True)
                 live = both[self.alive[rows[i_old]]]
@@ -116,13 +121,16 @@ class PodTable:
         return rows
 
     def add_batch(self, specs: Sequence[Pod], spec_index: np.ndarray, positions: np.ndarray,
-                  nodes: np.ndarray) -> np.ndarray:
-        """Append batch pods `<spec name>-<position>` (positions ascending). Returns their rows."""
+                  nodes: np.ndarray, ordinals: Optional[np.ndarray] = None) -> np.ndarray:
+        """Append batch pods `<spec name>-<position>` (positions ascending), or `<spec name>-<ordinals[position]>`
+        (ascending within each spec). Returns their rows."""
         k = len(positions)
         self._reserve(k)
         local = np.array([self._spec_index(p) for p in specs], dtype=np.int32)
         rows = np.arange(self.n, self.n + k, dtype=np.int64)
         sidx = spec_index[positions]
+        if ordinals is not None:
+            positions = np.asarray(ordinals, dtype=np.int64)[positions]
         self.spec[self.n:self.n + k] = local[sidx]
         self.node[self.n:self.n + k] = nodes
         self.ordinal[self.n:self.n + k] = positions

@@ -352,6 +352,31 @@ class Cluster:
         self._touch(False)
         return pod
 
+    def unbind_many(self, pod_names: Sequence[str]) -> int:
+        """Unbind several pods at once, as `unbind` does one (without returning them). All-or-nothing: every
+        name is looked up before anything changes. Returns how many were unbound."""
+        rows = np.array([self._pod_row(n) for n in pod_names], dtype=np.int64)
+        if not len(rows):
+            return 0
+        if len(np.unique(rows)) != len(rows):
+            raise ClusterError("unbind_many: a pod is named twice")
+        t = self.table
+        uniq, inv = np.unique(t.spec[rows], return_inverse=True)
+        specs = [t.specs[s] for s in uniq.tolist()]
+        req, nz = self.pod_vectors(specs)
+        nodes = t.node[rows]
+        np.subtract.at(self.requested, nodes, req[inv])
+        np.subtract.at(self.nonzero_requested, nodes, nz[inv])
+        for r, s, n in zip(rows.tolist(), inv.tolist(), nodes.tolist()):
+            spec = specs[s]
+            for d, m in t.devices.get(r, ()):
+                self.gpu_free[n, d] += m
+            if spec.gpu_count:
+                self.gpu_tags[n, 0 if spec.gpu_per_device < 1000 else min(spec.gpu_count, GPU_TAGS - 1)] -= 1
+            t.remove(r)
+        self._touch(False)
+        return len(rows)
+
     def _pod_row(self, pod_name: str) -> int:
         if not isinstance(pod_name, str) or not pod_name:
             raise ClusterError(f"pod name: expected 'namespace/name' or 'name', got {pod_name!r}")
@@ -437,15 +462,16 @@ class Cluster:
             self._touch(False)
 
     def commit_batch(self, work: "Cluster", specs: Sequence[Pod], spec_index: np.ndarray,
-                     out: np.ndarray) -> None:
-        """`commit_pods` for a PodBatch: pod i is `<spec name>-<i>` (no GPU pods: checked by the caller)."""
+                     out: np.ndarray, ordinals: Optional[np.ndarray] = None) -> None:
+        """`commit_pods` for a PodBatch: pod i is `<spec name>-<i>`, or `<spec name>-<ordinals[i]>` (no GPU
+        pods: checked by the caller)."""
         self._check_work(work)
         positions = np.flatnonzero(out >= 0)
-        dup = self.table.check_new_batch(specs, spec_index, positions)
+        dup = self.table.check_new_batch(specs, spec_index, positions, ordinals)
         if dup is not None:
             raise ClusterError(f"pod {dup!r}: already bound (pod identity is namespace/name)")
         self.requested, self.nonzero_requested = work.requested, work.nonzero_requested
-        self.table.add_batch(specs, spec_index, positions, out[positions])
+        self.table.add_batch(specs, spec_index, positions, out[positions], ordinals)
         if len(positions):
             self._touch(False)
 
