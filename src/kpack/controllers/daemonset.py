@@ -20,9 +20,9 @@ REVISION_LABEL = "controller-revision-hash"
 def sync_revision(cp: "ControlPlane", ds: DaemonSetObj) -> None:
     """The current template's ControllerRevision: a new template gets the next number; a template that comes
     back gets its old revision renumbered to the highest (as upstream)."""
+    if ds.base is not None:
+        return          # base is reset whenever the template changes
     h = template_hash(ds.template)
-    if h == ds.current and ds.base is not None:
-        return
     top = max(ds.revisions.values(), default=0)
     if ds.revisions.get(h, -1) != top or not ds.revisions:
         ds.revisions[h] = top + 1
@@ -42,16 +42,44 @@ def sync_revision(cp: "ControlPlane", ds: DaemonSetObj) -> None:
         ds.templates.pop(k, None)
 
 
+_PIN = NodeAffinity(required=[NodeSelectorTerm(match_fields=[
+    NodeSelectorRequirement(key="metadata.name", operator="In", values=["-"])])])
+_PINS: dict[str, NodeAffinity] = {}
+
+
+def shallow_copy(model, **update):
+    """model_copy(update=...) without copying pydantic's bookkeeping sets (thousands of daemon pods: the
+    copied objects are never mutated, as Pod and Node objects are treated as immutable everywhere)."""
+    new = model.__class__.__new__(model.__class__)
+    d = dict(model.__dict__)
+    d.update(update)
+    object.__setattr__(new, "__dict__", d)
+    object.__setattr__(new, "__pydantic_fields_set__", model.__pydantic_fields_set__)
+    object.__setattr__(new, "__pydantic_extra__", None)
+    object.__setattr__(new, "__pydantic_private__", None)
+    return new
+
+
+def pinned_affinity(node_name: str, preferred: list) -> NodeAffinity:
+    """The DaemonSet controller's node pin (upstream: required terms replaced by matchFields metadata.name In
+    [node]; preferred terms kept), copied from one validated template; shared per node when nothing is preferred."""
+    aff = _PINS.get(node_name) if not preferred else None
+    if aff is None:
+        term = _PIN.required[0]
+        req = shallow_copy(term.match_fields[0], values=[node_name])
+        aff = shallow_copy(_PIN, required=[shallow_copy(term, match_fields=[req])], preferred=list(preferred))
+        if not preferred:
+            _PINS[node_name] = aff
+    return aff
+
+
 def _spec(cp: "ControlPlane", ds: DaemonSetObj, node_name: str) -> int:
     code = ds.rev_codes[ds.current]
     sid = ds.specs.get((code, node_name))
     if sid is None:
         base = ds.base
-        pin = NodeSelectorTerm.model_construct(match_expressions=[], match_fields=[
-            NodeSelectorRequirement.model_construct(key="metadata.name", operator="In", values=[node_name])])
         preferred = base.affinity.preferred if base.affinity is not None else []
-        pod = base.model_copy(update={"name": f"{ds.name}-{node_name}",
-                                      "affinity": NodeAffinity.model_construct(required=[pin], preferred=preferred)})
+        pod = shallow_copy(base, name=f"{ds.name}-{node_name}", affinity=pinned_affinity(node_name, preferred))
         sid = ds.specs[(code, node_name)] = cp.add_spec(pod)
     return sid
 
@@ -60,14 +88,17 @@ def _create(cp: "ControlPlane", ds: DaemonSetObj, node_ids: list[int]) -> np.nda
     if not node_ids:
         return np.zeros(0, np.int64)
     code = ds.rev_codes[ds.current]
-    rows = []
+    specs, ords = [], []
     for nid in node_ids:
         name = cp.node_name_of[nid]
         o = ds.ordinals.get(name, 0)
         ds.ordinals[name] = o + 1
-        rows.append(cp.store.add(_spec(cp, ds, name), np.array([o], np.int64), ds.ctl, code, nid, cp.steps))
+        ords.append(o)
+        specs.append(_spec(cp, ds, name))
+    rows = cp.store.add(np.array(specs, np.int32), np.array(ords, np.int64), ds.ctl, code,
+                        np.array(node_ids, np.int32), cp.steps)
     cp.record(ds.key, "SuccessfulCreate", f"Created {len(node_ids)} daemon pod(s)")
-    return np.concatenate(rows)
+    return rows
 
 
 def _delete(cp: "ControlPlane", ds: DaemonSetObj, rows: np.ndarray, why: str) -> None:

@@ -115,6 +115,7 @@ class ControlPlane:
         self._ready = np.zeros(0, np.bool_)
         self._available = np.zeros(0, np.bool_)
         self._placement: dict[int, tuple] = {}
+        self._evict_cache: dict[tuple[int, str], Optional[float]] = {}
         self._node_gen = -1
         self._refresh_nodes()
 
@@ -171,6 +172,11 @@ class ControlPlane:
         if len(dur) and (running & (dur[st.spec[:n]] >= 0)).any():
             return True
         return any(self._eviction_times(future=True))
+
+    @property
+    def queued_actions(self) -> int:
+        """Actions given with a future `at=` that have not run yet."""
+        return len(self._queue)
 
     def _defer(self, at: Optional[float], method: str, *args: Any, **kwargs: Any) -> bool:
         if at is None or at <= self.time + 1e-9:
@@ -238,6 +244,7 @@ class ControlPlane:
 
     def _node_changed(self, name: str) -> None:
         self._refresh_nodes()
+        self._evict_cache.clear()
         taints = noexecute(self.cluster.node(name))
         if taints:
             self.noexec_since[name] = self.time
@@ -355,13 +362,32 @@ class ControlPlane:
         """Delete pod objects (bound ones are unbound first)."""
         self._kill(np.asarray(rows, np.int64), unbound=False)
 
+    def unbind(self, rows: np.ndarray) -> None:
+        """Unbind store rows from the cluster: batch-named pods one vectorised call per spec."""
+        st = self.store
+        bare = rows[st.ordinal[rows] < 0]
+        if len(bare):
+            self.cluster.unbind_many(st.keys(bare))
+        named = rows[st.ordinal[rows] >= 0]
+        if not len(named):
+            return
+        sp = st.spec[named]
+        order = np.argsort(sp, kind="stable")
+        cuts = np.flatnonzero(np.diff(sp[order])) + 1
+        by_stem: dict[tuple[str, str], list[np.ndarray]] = {}
+        for grp in np.split(named[order], cuts):
+            spec = st.specs[int(st.spec[grp[0]])]
+            by_stem.setdefault((spec.namespace, spec.name), []).append(st.ordinal[grp])
+        for (ns, stem), ords in by_stem.items():
+            self.cluster.unbind_ordinals(ns, stem, np.concatenate(ords))
+
     def _kill(self, rows: np.ndarray, *, unbound: bool, disrupted: bool = False) -> None:
         if not len(rows):
             return
         st = self.store
         bound = rows[(st.node[rows] >= 0) & (st.phase[rows] == RUNNING)]
         if len(bound) and not unbound:
-            self.cluster.unbind_many(st.keys(bound))
+            self.unbind(bound)
         st.alive[rows] = False
         for r in rows.tolist():
             self.reasons.pop(r, None)
@@ -372,7 +398,8 @@ class ControlPlane:
             obj = self.ctls[ctl] if ctl >= 0 else None
             if isinstance(obj, JobObj) and obj.condition is None and not obj.deleted and disrupted:
                 jc.pod_ended(self, obj, int((st.ctl[rows] == ctl).sum()), 0)
-        self._rows = None
+            if self._rows is not None and ctl in self._rows:
+                self._rows[ctl] = self._rows[ctl][st.alive[self._rows[ctl]]]
 
     # --- lifecycle --------------------------------------------------------------------------------------
     def _lifecycle(self) -> None:
@@ -384,7 +411,7 @@ class ControlPlane:
             d = dur[st.spec[:n]]
             done = np.flatnonzero(running & (d >= 0) & (self.steps >= st.bound[:n] + d))
             if len(done):
-                self.cluster.unbind_many(st.keys(done))
+                self.unbind(done)
                 fails = np.asarray(self.spec_exit, np.int64)[st.spec[done]] != 0
                 st.phase[done] = np.where(fails, FAILED, SUCCEEDED)
                 st.ended[done] = self.steps
@@ -410,7 +437,7 @@ class ControlPlane:
         ids = np.array([self.node_ids[x] for x in self.noexec_since], np.int32)
         rows = np.flatnonzero(st.alive[:n] & (st.phase[:n] == RUNNING) & np.isin(st.node[:n], ids))
         out = []
-        cache: dict[tuple[int, str], Optional[float]] = {}
+        cache = self._evict_cache
         for r, s, nid in zip(rows.tolist(), st.spec[rows].tolist(), st.node[rows].tolist()):
             name = self.node_name_of[nid]
             key = (s, name)
