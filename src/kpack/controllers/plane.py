@@ -150,18 +150,21 @@ class ControlPlane:
         Available, running Job pods, pending evictions). CronJob schedules do not keep it running.
         Returns the number of steps taken."""
         for i in range(1, max_steps + 1):
-            before = self._fingerprint()
+            before = self.fingerprint()
             self.step()
-            if self._fingerprint() == before and not self._busy():
+            if self.fingerprint() == before and not self.busy():
                 return i
         return max_steps
 
-    def _fingerprint(self) -> tuple:
+    def fingerprint(self) -> tuple:
+        """A cheap summary of the state; equal before and after a step means the step changed nothing."""
         n = self.store.n
         return (n, len(self._events), int(self.store.alive[:n].sum()), int(self.ready.sum()),
                 int(self.available.sum()), int((self.store.node[:n] >= 0).sum()))
 
-    def _busy(self) -> bool:
+    def busy(self) -> bool:
+        """True if something is due later: queued actions, pods about to become Ready/Available, running Job
+        pods, pending evictions."""
         if self._queue:
             return True
         st, n = self.store, self.store.n
