@@ -100,7 +100,7 @@ def sync_cronjob(cp: "ControlPlane", cj: CronJobObj) -> None:
     spec = cj.spec
     owned = cp.cron_jobs(cj.key)
     active = [j for j in owned if j.condition is None]
-    _cleanup(cp, cj, owned)
+    cleanup(cp, cj, owned)
     if spec.suspend:
         return
     t = most_recent_schedule(cp, cj)
@@ -123,7 +123,7 @@ def sync_cronjob(cp: "ControlPlane", cj: CronJobObj) -> None:
     cp.record(cj.key, "SuccessfulCreate", f"Created job {name}")
 
 
-def _cleanup(cp: "ControlPlane", cj: CronJobObj, owned: list[JobObj]) -> None:
+def cleanup(cp: "ControlPlane", cj: CronJobObj, owned: list[JobObj]) -> None:
     for cond, limit in (("Complete", cj.spec.successful_jobs_history_limit),
                         ("Failed", cj.spec.failed_jobs_history_limit)):
         done = sorted((j for j in owned if j.condition == cond), key=lambda j: (j.scheduled_time or 0, j.created))

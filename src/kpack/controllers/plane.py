@@ -174,7 +174,7 @@ class ControlPlane:
         dur = np.asarray(self.spec_duration, np.int64)
         if len(dur) and (running & (dur[st.spec[:n]] >= 0)).any():
             return True
-        return any(self._eviction_times(future=True))
+        return len(self._eviction_times(future=True)) > 0
 
     @property
     def queued_actions(self) -> int:
@@ -502,6 +502,8 @@ class ControlPlane:
         for job in list(self.jobs.values()):
             rows = jc.sync_job(self, job, self.ctl_rows(job.ctl))
             self._set_cached(job.ctl, rows)
+        for cj in list(self.cronjobs.values()):
+            jc.cleanup(self, cj, self.cron_jobs(cj.key))     # jobs that just finished (history limits)
 
     def _sync_set(self, rs: ReplicaSetObj, related: Optional[np.ndarray]) -> None:
         rows = sync_replicaset(self, rs, self.ctl_rows(rs.ctl), related)
