@@ -4,6 +4,7 @@ DaemonSets, all rolled to a new image.
 
     python benchmarks/controllers_rollout.py [--scenario done-when|fleet|all]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -14,33 +15,72 @@ from kpack.controllers import ControlPlane
 
 
 def nodes(n: int, cpu: str = "32", mem: str = "128Gi") -> list[kpack.Node]:
-    return [kpack.Node(name=f"node-{i}", allocatable={"cpu": cpu, "memory": mem, "pods": 110},
-                       labels={"topology.kubernetes.io/zone": f"zone-{i % 3}"}) for i in range(n)]
+    return [
+        kpack.Node(
+            name=f"node-{i}",
+            allocatable={"cpu": cpu, "memory": mem, "pods": 110},
+            labels={"topology.kubernetes.io/zone": f"zone-{i % 3}"},
+        )
+        for i in range(n)
+    ]
 
 
 def deployment(name: str, replicas: int, image: str, surge="25%", unavailable="25%") -> dict:
-    return {"kind": "Deployment", "metadata": {"name": name},
-            "spec": {"replicas": replicas, "selector": {"matchLabels": {"app": name}},
-                     "strategy": {"type": "RollingUpdate",
-                                  "rollingUpdate": {"maxSurge": surge, "maxUnavailable": unavailable}},
-                     "template": {"metadata": {"labels": {"app": name}},
-                                  "spec": {"containers": [{"name": "main", "image": image, "resources": {
-                                      "requests": {"cpu": "100m", "memory": "128Mi"}}}]}}}}
+    return {
+        "kind": "Deployment",
+        "metadata": {"name": name},
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": {"app": name}},
+            "strategy": {
+                "type": "RollingUpdate",
+                "rollingUpdate": {"maxSurge": surge, "maxUnavailable": unavailable},
+            },
+            "template": {
+                "metadata": {"labels": {"app": name}},
+                "spec": {
+                    "containers": [
+                        {
+                            "name": "main",
+                            "image": image,
+                            "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}},
+                        }
+                    ]
+                },
+            },
+        },
+    }
 
 
 def daemonset(name: str, image: str) -> dict:
-    return {"kind": "DaemonSet", "metadata": {"name": name},
-            "spec": {"selector": {"matchLabels": {"app": name}},
-                     "template": {"metadata": {"labels": {"app": name}},
-                                  "spec": {"containers": [{"name": "main", "image": image, "resources": {
-                                      "requests": {"cpu": "50m", "memory": "64Mi"}}}]}}}}
+    return {
+        "kind": "DaemonSet",
+        "metadata": {"name": name},
+        "spec": {
+            "selector": {"matchLabels": {"app": name}},
+            "template": {
+                "metadata": {"labels": {"app": name}},
+                "spec": {
+                    "containers": [
+                        {
+                            "name": "main",
+                            "image": image,
+                            "resources": {"requests": {"cpu": "50m", "memory": "64Mi"}},
+                        }
+                    ]
+                },
+            },
+        },
+    }
 
 
 def fleet(n_deploy: int = 100, replicas: int = 1000, n_nodes: int = 5000) -> dict:
     t0 = time.perf_counter()
     cp = ControlPlane(kpack.Cluster(nodes(n_nodes, cpu="64", mem="256Gi")), seed=0)
-    cp.apply([daemonset("agent", "agent:1"), daemonset("logs", "logs:1")]
-             + [deployment(f"app-{i}", replicas, "app:1") for i in range(n_deploy)])
+    cp.apply(
+        [daemonset("agent", "agent:1"), daemonset("logs", "logs:1")]
+        + [deployment(f"app-{i}", replicas, "app:1") for i in range(n_deploy)]
+    )
     s1 = cp.run_until_stable()
     t1 = time.perf_counter()
     for i in range(n_deploy):
@@ -48,8 +88,15 @@ def fleet(n_deploy: int = 100, replicas: int = 1000, n_nodes: int = 5000) -> dic
     s2 = cp.run_until_stable()
     t2 = time.perf_counter()
     ok = all(cp.rollout_status(f"deployment/app-{i}")[1] for i in range(n_deploy))
-    return {"create_s": t1 - t0, "create_steps": s1, "rollout_s": t2 - t1, "rollout_steps": s2,
-            "total_s": t2 - t0, "pods": int(cp.store.n), "rolled_out": ok}
+    return {
+        "create_s": t1 - t0,
+        "create_steps": s1,
+        "rollout_s": t2 - t1,
+        "rollout_steps": s2,
+        "total_s": t2 - t0,
+        "pods": int(cp.store.n),
+        "rolled_out": ok,
+    }
 
 
 def main() -> None:
@@ -61,6 +108,7 @@ def main() -> None:
     if args.scenario in ("done-when", "all"):
         import importlib.util
         import pathlib
+
         path = pathlib.Path(__file__).resolve().parents[1] / "examples" / "rollout.py"
         spec = importlib.util.spec_from_file_location("rollout_example", path)
         mod = importlib.util.module_from_spec(spec)

@@ -1,4 +1,5 @@
 """Controller layer: fenceposts, Deployments, ReplicaSets, DaemonSets, Jobs, CronJobs, node lifecycle, CLI."""
+
 from __future__ import annotations
 
 import copy
@@ -13,34 +14,61 @@ from hypothesis import strategies as st
 
 import kpack
 from kpack.cli import main
-from kpack.controllers import ControlPlane, ControllerError, daemonset_fenceposts, resolve_fenceposts
+from kpack.controllers import ControllerError, ControlPlane, daemonset_fenceposts, resolve_fenceposts
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def cluster(n=6, cpu="8", labels=None, taints=None):
-    return kpack.Cluster([kpack.Node(name=f"n{i}", allocatable={"cpu": cpu, "memory": "32Gi", "pods": 110},
-                                     labels=(labels or {}).get(i, {}), taints=(taints or {}).get(i, []))
-                          for i in range(n)])
+    return kpack.Cluster(
+        [
+            kpack.Node(
+                name=f"n{i}",
+                allocatable={"cpu": cpu, "memory": "32Gi", "pods": 110},
+                labels=(labels or {}).get(i, {}),
+                taints=(taints or {}).get(i, []),
+            )
+            for i in range(n)
+        ]
+    )
 
 
 def deployment(name="web", replicas=4, image="web:1", surge="25%", unavailable="25%", cpu="500m", **spec):
-    d = {"kind": "Deployment", "metadata": {"name": name},
-         "spec": {"replicas": replicas, "selector": {"matchLabels": {"app": name}},
-                  "strategy": {"type": "RollingUpdate",
-                               "rollingUpdate": {"maxSurge": surge, "maxUnavailable": unavailable}},
-                  "template": {"metadata": {"labels": {"app": name}},
-                               "spec": {"containers": [{"name": "c", "image": image,
-                                                        "resources": {"requests": {"cpu": cpu}}}]}}}}
+    d = {
+        "kind": "Deployment",
+        "metadata": {"name": name},
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": {"app": name}},
+            "strategy": {
+                "type": "RollingUpdate",
+                "rollingUpdate": {"maxSurge": surge, "maxUnavailable": unavailable},
+            },
+            "template": {
+                "metadata": {"labels": {"app": name}},
+                "spec": {
+                    "containers": [{"name": "c", "image": image, "resources": {"requests": {"cpu": cpu}}}]
+                },
+            },
+        },
+    }
     d["spec"].update(spec)
     return d
 
 
 def daemonset(name="agent", image="agent:1", cpu="100m", strategy=None, **pod_spec):
-    spec = {"containers": [{"name": "c", "image": image, "resources": {"requests": {"cpu": cpu}}}], **pod_spec}
-    d = {"kind": "DaemonSet", "metadata": {"name": name},
-         "spec": {"selector": {"matchLabels": {"app": name}},
-                  "template": {"metadata": {"labels": {"app": name}}, "spec": spec}}}
+    spec = {
+        "containers": [{"name": "c", "image": image, "resources": {"requests": {"cpu": cpu}}}],
+        **pod_spec,
+    }
+    d = {
+        "kind": "DaemonSet",
+        "metadata": {"name": name},
+        "spec": {
+            "selector": {"matchLabels": {"app": name}},
+            "template": {"metadata": {"labels": {"app": name}}, "spec": spec},
+        },
+    }
     if strategy:
         d["spec"]["updateStrategy"] = strategy
     return d
@@ -58,10 +86,19 @@ def no_overcommit(cp):
 
 
 # --- fenceposts (K8S_SEMANTICS.md sections 8 and 9) ---------------------------------------------------------
-@pytest.mark.parametrize("surge,unav,desired,expect", [
-    ("39%", "39%", 10, (4, 3)), ("25%", "25%", 8, (2, 2)), (0, 0, 5, (0, 1)), ("0%", "0%", 10, (0, 1)),
-    (2, 1, 10, (2, 1)), ("25%", "25%", 1, (1, 0)), ("100%", "0%", 3, (3, 0)), (None, None, 4, (0, 1)),
-])
+@pytest.mark.parametrize(
+    "surge,unav,desired,expect",
+    [
+        ("39%", "39%", 10, (4, 3)),
+        ("25%", "25%", 8, (2, 2)),
+        (0, 0, 5, (0, 1)),
+        ("0%", "0%", 10, (0, 1)),
+        (2, 1, 10, (2, 1)),
+        ("25%", "25%", 1, (1, 0)),
+        ("100%", "0%", 3, (3, 0)),
+        (None, None, 4, (0, 1)),
+    ],
+)
 def test_resolve_fenceposts(surge, unav, desired, expect):
     assert resolve_fenceposts(surge, unav, desired) == expect
 
@@ -73,17 +110,30 @@ def test_daemonset_fenceposts_round_up():
     assert daemonset_fenceposts(0, "0%", 0) == (0, 0)
 
 
-# --- bad input -----------------------------------------------------------------------------------------------
-@pytest.mark.parametrize("mutate,field", [
-    (lambda d: d["spec"]["template"]["metadata"].update(labels={"app": "other"}), "spec.template.metadata.labels"),
-    (lambda d: d["spec"]["strategy"]["rollingUpdate"].update(maxSurge=0, maxUnavailable=0),
-     "spec.strategy.rollingUpdate.maxUnavailable"),
-    (lambda d: d["spec"].update(replicas=-1), "spec.replicas"),
-    (lambda d: d["spec"]["strategy"]["rollingUpdate"].update(maxUnavailable="101%"),
-     "spec.strategy.rollingUpdate.maxUnavailable"),
-    (lambda d: d["spec"]["strategy"]["rollingUpdate"].update(maxSurge="ten"), "spec.strategy.rollingUpdate.maxSurge"),
-    (lambda d: d["spec"].update(selector={}), "spec.selector"),
-])
+# --- bad input ----------------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "mutate,field",
+    [
+        (
+            lambda d: d["spec"]["template"]["metadata"].update(labels={"app": "other"}),
+            "spec.template.metadata.labels",
+        ),
+        (
+            lambda d: d["spec"]["strategy"]["rollingUpdate"].update(maxSurge=0, maxUnavailable=0),
+            "spec.strategy.rollingUpdate.maxUnavailable",
+        ),
+        (lambda d: d["spec"].update(replicas=-1), "spec.replicas"),
+        (
+            lambda d: d["spec"]["strategy"]["rollingUpdate"].update(maxUnavailable="101%"),
+            "spec.strategy.rollingUpdate.maxUnavailable",
+        ),
+        (
+            lambda d: d["spec"]["strategy"]["rollingUpdate"].update(maxSurge="ten"),
+            "spec.strategy.rollingUpdate.maxSurge",
+        ),
+        (lambda d: d["spec"].update(selector={}), "spec.selector"),
+    ],
+)
 def test_bad_deployment_rejected_nothing_changes(mutate, field):
     cp = ControlPlane(cluster())
     bad = deployment("bad")
@@ -123,10 +173,12 @@ def run_checked(cp, ref, replicas, surge, unav, steps=200):
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(replicas=st.integers(1, 24),
-       surge=st.one_of(st.integers(0, 5), st.sampled_from(["0%", "10%", "25%", "50%", "100%"])),
-       unav=st.one_of(st.integers(0, 5), st.sampled_from(["0%", "10%", "25%", "39%", "100%"])),
-       min_ready=st.integers(0, 3))
+@given(
+    replicas=st.integers(1, 24),
+    surge=st.one_of(st.integers(0, 5), st.sampled_from(["0%", "10%", "25%", "50%", "100%"])),
+    unav=st.one_of(st.integers(0, 5), st.sampled_from(["0%", "10%", "25%", "39%", "100%"])),
+    min_ready=st.integers(0, 3),
+)
 def test_rolling_update_invariants(replicas, surge, unav, min_ready):
     if str(surge).rstrip("%") == "0" and str(unav).rstrip("%") == "0":
         surge = 1
@@ -155,7 +207,10 @@ def test_rollout_progress_matches_upstream_arithmetic():
     st_ = cp.status("deployment/web")
     # surge 2, unavailable 2: +2 new, -2 old, +2 new in the same round (upstream re-syncs after each scale)
     assert (st_["replicas"], st_["updatedReplicas"], st_["availableReplicas"]) == (10, 4, 6)
-    assert st_["message"] == 'Waiting for deployment "web" rollout to finish: 4 out of 8 new replicas have been updated...'
+    assert (
+        st_["message"]
+        == 'Waiting for deployment "web" rollout to finish: 4 out of 8 new replicas have been updated...'
+    )
 
 
 def test_recreate_never_mixes_revisions():
@@ -188,7 +243,7 @@ def test_rollback_restores_template_and_renumbers():
     assert [(h["revision"], h["image"]) for h in hist] == [(2, "web:2"), (3, "web:3"), (4, "web:1")]
     assert hist[-1]["revision_history"] == [1]
     assert set(owned(cp, "deployment/web").image) == {"web:1"}
-    cp.rollback("deployment/web")           # previous revision: 3
+    cp.rollback("deployment/web")  # previous revision: 3
     cp.run_until_stable()
     assert set(owned(cp, "deployment/web").image) == {"web:3"}
     with pytest.raises(ControllerError, match="revision 42"):
@@ -202,7 +257,7 @@ def test_revision_history_limit():
     for i in range(2, 8):
         cp.set_image("deployment/web", f"web:{i}")
         cp.run_until_stable()
-        assert len(cp.history("deployment/web")) <= 3    # the current set + 2 old ones
+        assert len(cp.history("deployment/web")) <= 3  # the current set + 2 old ones
     assert [h["revision"] for h in cp.history("deployment/web")] == [5, 6, 7]
 
 
@@ -223,22 +278,31 @@ def test_pause_and_resume():
 
 def test_replicaset_scale_down_ranking_and_replacement():
     cp = ControlPlane(cluster(3, cpu="2"))
-    rs = {"kind": "ReplicaSet", "metadata": {"name": "rs"},
-          "spec": {"replicas": 6, "selector": {"matchLabels": {"app": "rs"}},
-                   "template": {"metadata": {"labels": {"app": "rs"}},
-                                "spec": {"containers": [{"name": "c", "image": "i",
-                                                         "resources": {"requests": {"cpu": "1"}}}]}}}}
+    rs = {
+        "kind": "ReplicaSet",
+        "metadata": {"name": "rs"},
+        "spec": {
+            "replicas": 6,
+            "selector": {"matchLabels": {"app": "rs"}},
+            "template": {
+                "metadata": {"labels": {"app": "rs"}},
+                "spec": {
+                    "containers": [{"name": "c", "image": "i", "resources": {"requests": {"cpu": "1"}}}]
+                },
+            },
+        },
+    }
     cp.apply(rs)
     cp.run_until_stable()
-    cp.scale("replicaset/rs", 8)            # 2 more than fit: they stay pending
+    cp.scale("replicaset/rs", 8)  # 2 more than fit: they stay pending
     cp.run_until_stable()
     pods = owned(cp, "replicaset/rs")
     assert len(pods) == 8 and pods.node.isna().sum() == 2
     assert pods.reason.dropna().str.contains("Insufficient cpu").all()
-    cp.scale("replicaset/rs", 6)            # the unscheduled ones go first
+    cp.scale("replicaset/rs", 6)  # the unscheduled ones go first
     cp.step()
     assert owned(cp, "replicaset/rs").node.notna().all()
-    cp.remove_node("n0")                    # lost pods are re-created (pending: no room left)
+    cp.remove_node("n0")  # lost pods are re-created (pending: no room left)
     cp.run_until_stable()
     assert len(owned(cp, "replicaset/rs")) == 6
     no_overcommit(cp)
@@ -257,9 +321,12 @@ def test_daemonset_follows_nodes_taints_and_cordons():
     cp.apply(daemonset(nodeSelector={"role": "worker"}))
     cp.run_until_stable()
     nodes, _ = ds_nodes(cp)
-    assert nodes == ["n0", "n1"]            # n1 is cordoned (tolerated), n2 tainted, n3 not selected
-    cp.add_node(kpack.Node(name="n9", allocatable={"cpu": "4", "memory": "8Gi", "pods": 10},
-                           labels={"role": "worker"}))
+    assert nodes == ["n0", "n1"]  # n1 is cordoned (tolerated), n2 tainted, n3 not selected
+    cp.add_node(
+        kpack.Node(
+            name="n9", allocatable={"cpu": "4", "memory": "8Gi", "pods": 10}, labels={"role": "worker"}
+        )
+    )
     cp.run_until_stable()
     assert ds_nodes(cp)[0] == ["n0", "n1", "n9"]
     cp.update_node(kpack.Node(name="n0", allocatable={"cpu": "8", "memory": "32Gi", "pods": 110}))
@@ -280,10 +347,13 @@ def test_daemonset_pod_that_does_not_fit_reports_scheduler_reason():
     assert "FailedScheduling" in set(cp.events().column("reason").to_pylist())
 
 
-@pytest.mark.parametrize("strategy,limit", [
-    ({"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": "50%"}}, ("unavailable", 3)),
-    ({"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": "34%"}}, ("surge", 2)),
-])
+@pytest.mark.parametrize(
+    "strategy,limit",
+    [
+        ({"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": "50%"}}, ("unavailable", 3)),
+        ({"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": "34%"}}, ("surge", 2)),
+    ],
+)
 def test_daemonset_rolling_update(strategy, limit):
     cp = ControlPlane(cluster(5))
     cp.apply(daemonset(strategy=strategy))
@@ -319,7 +389,7 @@ def test_daemonset_on_delete():
     assert dict(zip(pods.node, pods.image))["n0"] == "agent:2" and (pods.image == "agent:1").sum() == 2
 
 
-# --- node lifecycle -------------------------------------------------------------------------------------------
+# --- node lifecycle -----------------------------------------------------------------------------------------
 def test_fail_node_evicts_after_default_toleration():
     cp = ControlPlane(cluster(4))
     cp.apply([deployment(replicas=4), daemonset()])
@@ -329,11 +399,11 @@ def test_fail_node_evicts_after_default_toleration():
     cp.step()
     assert not owned(cp, "deployment/web").query("node == @victim").ready.any()
     cp.run(290)
-    assert (owned(cp, "deployment/web").node == victim).any()      # 300 s toleration not yet over
+    assert (owned(cp, "deployment/web").node == victim).any()  # 300 s toleration not yet over
     cp.run_until_stable()
     web = owned(cp, "deployment/web")
     assert len(web) == 4 and not (web.node == victim).any() and web.available.all()
-    assert (owned(cp, "daemonset/agent").node == victim).sum() == 1   # daemon pods tolerate unreachable
+    assert (owned(cp, "daemonset/agent").node == victim).sum() == 1  # daemon pods tolerate unreachable
     ev = cp.events().to_pandas()
     t = ev[ev.reason == "TaintManagerEviction"].time.min()
     assert t == pytest.approx(ev[ev.reason == "NodeNotReady"].time.min() + 300)
@@ -348,20 +418,38 @@ def test_toleration_seconds_and_no_default():
     cp.run_until_stable()
     assert not (owned(cp, "deployment/web").node == "n0").any()
     cp2 = ControlPlane(cluster(3))
-    d["spec"]["template"]["spec"]["tolerations"] = [{"key": "node.kubernetes.io/unreachable", "operator": "Exists",
-                                                      "effect": "NoExecute", "tolerationSeconds": 10}]
+    d["spec"]["template"]["spec"]["tolerations"] = [
+        {
+            "key": "node.kubernetes.io/unreachable",
+            "operator": "Exists",
+            "effect": "NoExecute",
+            "tolerationSeconds": 10,
+        }
+    ]
     cp2.apply(d)
     cp2.run_until_stable()
     n = owned(cp2, "deployment/web").node.iloc[0]
     cp2.fail_node(n, at=cp2.time + 5)
     cp2.run_until_stable()
     ev = cp2.events().to_pandas()
-    assert ev[ev.reason == "TaintManagerEviction"].time.min() - ev[ev.reason == "NodeNotReady"].time.min() == 10
+    assert (
+        ev[ev.reason == "TaintManagerEviction"].time.min() - ev[ev.reason == "NodeNotReady"].time.min() == 10
+    )
 
 
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(ops=st.lists(st.tuples(st.sampled_from(["image", "scale", "fail", "recover", "rollback", "add", "remove",
-                                               "cordon", "step"]), st.integers(0, 9)), min_size=1, max_size=14))
+@given(
+    ops=st.lists(
+        st.tuples(
+            st.sampled_from(
+                ["image", "scale", "fail", "recover", "rollback", "add", "remove", "cordon", "step"]
+            ),
+            st.integers(0, 9),
+        ),
+        min_size=1,
+        max_size=14,
+    )
+)
 def test_no_node_overcommitted_and_daemonset_exact(ops):
     cp = ControlPlane(cluster(5, cpu="3"), default_toleration_seconds=2)
     cp.apply([deployment(replicas=6, cpu="700m"), daemonset(cpu="200m")])
@@ -382,7 +470,9 @@ def test_no_node_overcommitted_and_daemonset_exact(ops):
                 cp.rollback("deployment/web")
             elif op == "add":
                 added += 1
-                cp.add_node(kpack.Node(name=f"x{added}", allocatable={"cpu": "2", "memory": "8Gi", "pods": 20}))
+                cp.add_node(
+                    kpack.Node(name=f"x{added}", allocatable={"cpu": "2", "memory": "8Gi", "pods": 20})
+                )
             elif op == "remove" and len(names) > 1:
                 cp.remove_node(names[k % len(names)])
             elif op == "cordon":
@@ -405,16 +495,27 @@ def test_no_node_overcommitted_and_daemonset_exact(ops):
             assert per_node.get(name, 0) == 0
 
 
-# --- Jobs and CronJobs ------------------------------------------------------------------------------------------
+# --- Jobs and CronJobs --------------------------------------------------------------------------------------
 def job(name="pi", completions=3, parallelism=2, duration="5s", exit_code=None, backoff=6):
     ann = {"kpack.io/duration": duration}
     if exit_code is not None:
         ann["kpack.io/exit-code"] = str(exit_code)
-    return {"kind": "Job", "metadata": {"name": name},
-            "spec": {"completions": completions, "parallelism": parallelism, "backoffLimit": backoff,
-                     "template": {"metadata": {"annotations": ann},
-                                  "spec": {"restartPolicy": "Never", "containers": [
-                                      {"name": "c", "image": "perl", "resources": {"requests": {"cpu": "1"}}}]}}}}
+    return {
+        "kind": "Job",
+        "metadata": {"name": name},
+        "spec": {
+            "completions": completions,
+            "parallelism": parallelism,
+            "backoffLimit": backoff,
+            "template": {
+                "metadata": {"annotations": ann},
+                "spec": {
+                    "restartPolicy": "Never",
+                    "containers": [{"name": "c", "image": "perl", "resources": {"requests": {"cpu": "1"}}}],
+                },
+            },
+        },
+    }
 
 
 def test_job_runs_to_completion_and_frees_resources():
@@ -442,13 +543,23 @@ def test_job_backoff_limit():
 def test_cronjob_schedule_and_concurrency(policy, expect_jobs):
     cp = ControlPlane(cluster(3), step_seconds=30)
     tmpl = job(completions=1, parallelism=1, duration="150s")
-    cj = {"kind": "CronJob", "metadata": {"name": "tick"},
-          "spec": {"schedule": "*/1 * * * *", "concurrencyPolicy": policy, "successfulJobsHistoryLimit": 2,
-                   "jobTemplate": {"spec": tmpl["spec"]}}}
+    cj = {
+        "kind": "CronJob",
+        "metadata": {"name": "tick"},
+        "spec": {
+            "schedule": "*/1 * * * *",
+            "concurrencyPolicy": policy,
+            "successfulJobsHistoryLimit": 2,
+            "jobTemplate": {"spec": tmpl["spec"]},
+        },
+    }
     cp.apply(cj)
-    cp.run(7)          # 210 s: schedules at 60, 120, 180
-    created = [e for e in cp.events().to_pylist() if e["object"] == "cronjob/tick" and e["reason"] ==
-               "SuccessfulCreate"]
+    cp.run(7)  # 210 s: schedules at 60, 120, 180
+    created = [
+        e
+        for e in cp.events().to_pylist()
+        if e["object"] == "cronjob/tick" and e["reason"] == "SuccessfulCreate"
+    ]
     assert len(created) == expect_jobs
     assert created[0]["time"] == 60
     cp.run(40)
@@ -459,11 +570,16 @@ def test_cronjob_schedule_and_concurrency(policy, expect_jobs):
 def test_cronjob_bad_schedule():
     cp = ControlPlane(cluster(1))
     with pytest.raises(ControllerError, match="spec.schedule"):
-        cp.apply({"kind": "CronJob", "metadata": {"name": "x"}, "spec": {"schedule": "every minute",
-                                                                         "jobTemplate": {"spec": job()["spec"]}}})
+        cp.apply(
+            {
+                "kind": "CronJob",
+                "metadata": {"name": "x"},
+                "spec": {"schedule": "every minute", "jobTemplate": {"spec": job()["spec"]}},
+            }
+        )
 
 
-# --- clock, events, tables, persistence, CLI ------------------------------------------------------------------
+# --- clock, events, tables, persistence, CLI ----------------------------------------------------------------
 def test_actions_at_logical_times_are_recorded_in_order():
     cp = ControlPlane(cluster(3))
     cp.apply(deployment(replicas=2), at=5)
@@ -475,7 +591,9 @@ def test_actions_at_logical_times_are_recorded_in_order():
     assert ev[ev.reason == "NodeNotSchedulable"].time.iloc[0] == 3
     assert ev[ev.object == "deployment/web"].time.iloc[0] == 5
     pods = cp.pods()
-    assert {"name", "owner", "controller", "node", "phase", "ready", "revision", "image"} <= set(pods.column_names)
+    assert {"name", "owner", "controller", "node", "phase", "ready", "revision", "image"} <= set(
+        pods.column_names
+    )
     assert set(pods.column("owner").to_pylist()) == {"deployment/web"}
     assert set(pods.column("revision").to_pylist()) == {1}
 
@@ -503,7 +621,9 @@ def test_cli_apply_and_rollout(tmp_path, capsys):
     assert 'deployment "web" successfully rolled out' in out and "node/node-0 created" in out
     assert main(["apply", "-f", str(ROOT / "datasets/controllers/v2"), "--state", state]) == 0
     out = capsys.readouterr().out
-    assert 'Waiting for deployment "web" rollout to finish: 2 out of 4 new replicas have been updated...' in out
+    assert (
+        'Waiting for deployment "web" rollout to finish: 2 out of 4 new replicas have been updated...' in out
+    )
     assert main(["rollout", "history", "deployment/web", "--state", state, "--json"]) == 0
     hist = json.loads(capsys.readouterr().out)
     assert [h["image"] for h in hist] == ["web:1.0", "web:2.0"]

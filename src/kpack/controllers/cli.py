@@ -1,5 +1,6 @@
 """`kpack apply` (run the controllers, print rollout progress like `kubectl rollout status`) and
 `kpack rollout status|history|undo` over a saved state directory."""
+
 from __future__ import annotations
 
 import json
@@ -27,7 +28,9 @@ def _open(args, need_state: bool) -> ControlPlane:
     if state is not None and (state / "controlplane.json").exists():
         return ControlPlane.load(state, _profile(args), seed=args.seed)
     if need_state:
-        raise ControllerError(f"--state {args.state}: no saved state there (run `kpack apply -f ... --state DIR`)")
+        raise ControllerError(
+            f"--state {args.state}: no saved state there (run `kpack apply -f ... --state DIR`)"
+        )
     return None
 
 
@@ -62,8 +65,10 @@ def _apply(args) -> int:
     if cp is None:
         nodes = [d for d in items if d.get("kind") == "Node"]
         if not nodes:
-            raise ControllerError(f"no Node objects in {', '.join(args.file)} (and no --state): a cluster needs "
-                                  "at least one node")
+            raise ControllerError(
+                f"no Node objects in {', '.join(args.file)} (and no --state): a cluster needs "
+                "at least one node"
+            )
         cp = ControlPlane(Cluster([]), _profile(args), seed=args.seed, step_seconds=args.step_seconds)
     lines = cp.apply(items)
     if not args.json:
@@ -85,8 +90,18 @@ def _apply(args) -> int:
     if args.state:
         cp.save(args.state)
     if args.json:
-        print(json.dumps({"steps": steps, "time": cp.time, "applied": lines,
-                          "status": {r: cp.status(r) for r in refs}}, indent=2, default=str))
+        print(
+            json.dumps(
+                {
+                    "steps": steps,
+                    "time": cp.time,
+                    "applied": lines,
+                    "status": {r: cp.status(r) for r in refs},
+                },
+                indent=2,
+                default=str,
+            )
+        )
     elif not done and not args.quiet:
         print(f"after {steps} step(s) ({cp.time:g} s logical): rollout not finished")
     return 0
@@ -106,8 +121,9 @@ def _rollout(args) -> int:
             return 0
         kind, name = ref.split("/", 1)
         print(f"{kind}.apps/{name}")
-        rows = [["REVISION", "NAME", "IMAGE"]] + [[str(h["revision"]), h["name"], h.get("image") or ""]
-                                                  for h in hist]
+        rows = [["REVISION", "NAME", "IMAGE"]] + [
+            [str(h["revision"]), h["name"], h.get("image") or ""] for h in hist
+        ]
         widths = [max(len(r[i]) for r in rows) for i in range(3)]
         for r in rows:
             print("  ".join(x.ljust(w) for x, w in zip(r, widths)).rstrip())
@@ -127,25 +143,39 @@ def _rollout(args) -> int:
 
 
 def register(sub) -> None:
-    p = sub.add_parser("apply", help="apply manifests and run the controllers; prints rollout progress",
-                       description="Apply Nodes, Deployments, ReplicaSets, DaemonSets, Jobs, CronJobs and Pods, then "
-                                   "step the control plane until stable (or --steps N), printing rollout progress "
-                                   "like `kubectl rollout status`. With --state DIR the control plane is loaded "
-                                   "from and saved to DIR (cluster/ Parquet + controlplane.json).")
-    p.add_argument("-f", "--file", action="append", required=True, metavar="MANIFESTS",
-                   help="YAML/JSON manifest file or directory (repeatable)")
+    p = sub.add_parser(
+        "apply",
+        help="apply manifests and run the controllers; prints rollout progress",
+        description="Apply Nodes, Deployments, ReplicaSets, DaemonSets, Jobs, CronJobs and Pods, then "
+        "step the control plane until stable (or --steps N), printing rollout progress "
+        "like `kubectl rollout status`. With --state DIR the control plane is loaded "
+        "from and saved to DIR (cluster/ Parquet + controlplane.json).",
+    )
+    p.add_argument(
+        "-f",
+        "--file",
+        action="append",
+        required=True,
+        metavar="MANIFESTS",
+        help="YAML/JSON manifest file or directory (repeatable)",
+    )
     p.add_argument("--steps", type=int, default=None, help="run exactly N steps (default: until stable)")
     p.add_argument("--max-steps", type=int, default=10_000, help="cap when running until stable")
-    p.add_argument("--step-seconds", type=float, default=1.0, help="logical seconds per step (new state only)")
+    p.add_argument(
+        "--step-seconds", type=float, default=1.0, help="logical seconds per step (new state only)"
+    )
     p.add_argument("--state", help="state directory to load from (if present) and save to")
     p.add_argument("--config", help="KubeSchedulerConfiguration YAML (first profile is used)")
     p.add_argument("--seed", type=int, default=0, help="tie-break seed (default 0)")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.add_argument("--quiet", action="store_true", help="no progress lines")
     p.set_defaults(func=cmd_apply)
-    r = sub.add_parser("rollout", help="rollout status|history|undo over a saved state",
-                       description="kubectl-style rollout commands over a state directory written by "
-                                   "`kpack apply --state DIR`.")
+    r = sub.add_parser(
+        "rollout",
+        help="rollout status|history|undo over a saved state",
+        description="kubectl-style rollout commands over a state directory written by "
+        "`kpack apply --state DIR`.",
+    )
     r.add_argument("action", choices=["status", "history", "undo"])
     r.add_argument("ref", help="deployment/NAME or daemonset/NAME")
     r.add_argument("--state", required=True, help="state directory")

@@ -1,12 +1,13 @@
 """DaemonSet controller: one pod per node that should run it (pinned, then placed by the scheduler), node
 add/remove/label changes, RollingUpdate (maxSurge / maxUnavailable, both rounding up) and OnDelete."""
+
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..daemonset import daemon_tolerations, should_run
+from ..daemonset import daemon_tolerations
 from ..models import NodeAffinity, NodeSelectorRequirement, NodeSelectorTerm
 from .objects import DaemonSetObj
 from .rollout import daemonset_fenceposts, template_hash
@@ -21,7 +22,7 @@ def sync_revision(cp: "ControlPlane", ds: DaemonSetObj) -> None:
     """The current template's ControllerRevision: a new template gets the next number; a template that comes
     back gets its old revision renumbered to the highest (as upstream)."""
     if ds.base is not None:
-        return          # base is reset whenever the template changes
+        return  # base is reset whenever the template changes
     h = template_hash(ds.template)
     top = max(ds.revisions.values(), default=0)
     if ds.revisions.get(h, -1) != top or not ds.revisions:
@@ -32,19 +33,24 @@ def sync_revision(cp: "ControlPlane", ds: DaemonSetObj) -> None:
     tmpl = ds.model.template_pod(ds.name)
     labels = dict(tmpl.labels)
     labels[REVISION_LABEL] = h
-    ds.base = tmpl.model_copy(update={"tolerations": daemon_tolerations(tmpl), "labels": labels,
-                                      "owner": ds.key})
+    ds.base = tmpl.model_copy(
+        update={"tolerations": daemon_tolerations(tmpl), "labels": labels, "owner": ds.key}
+    )
     # revisionHistoryLimit: drop the oldest revisions no pod uses any more
     used = set(np.unique(cp.store.rev[cp.ctl_rows(ds.ctl)]).tolist())
     idle = sorted((r, k) for k, r in ds.revisions.items() if k != h and ds.rev_codes[k] not in used)
-    for _, k in idle[:max(0, len(idle) - ds.revision_history_limit)]:
+    for _, k in idle[: max(0, len(idle) - ds.revision_history_limit)]:
         del ds.revisions[k]
         ds.templates.pop(k, None)
 
 
-_PIN = NodeAffinity(required=[NodeSelectorTerm(match_fields=[
-    NodeSelectorRequirement(key="metadata.name", operator="In", values=["-"])])])
-_PINS: dict[str, NodeAffinity] = {}
+_PIN = NodeAffinity(
+    required=[
+        NodeSelectorTerm(
+            match_fields=[NodeSelectorRequirement(key="metadata.name", operator="In", values=["-"])]
+        )
+    ]
+)
 
 
 def shallow_copy(model, **update):
@@ -60,16 +66,17 @@ def shallow_copy(model, **update):
     return new
 
 
-def pinned_affinity(node_name: str, preferred: list) -> NodeAffinity:
+def pinned_affinity(node_name: str, preferred: list, cache: dict) -> NodeAffinity:
     """The DaemonSet controller's node pin (upstream: required terms replaced by matchFields metadata.name In
-    [node]; preferred terms kept), copied from one validated template; shared per node when nothing is preferred."""
-    aff = _PINS.get(node_name) if not preferred else None
+    [node]; preferred terms kept), copied from one validated template; shared per node (through `cache`)
+    when nothing is preferred."""
+    aff = cache.get(node_name) if not preferred else None
     if aff is None:
         term = _PIN.required[0]
         req = shallow_copy(term.match_fields[0], values=[node_name])
         aff = shallow_copy(_PIN, required=[shallow_copy(term, match_fields=[req])], preferred=list(preferred))
         if not preferred:
-            _PINS[node_name] = aff
+            cache[node_name] = aff
     return aff
 
 
@@ -79,7 +86,9 @@ def _spec(cp: "ControlPlane", ds: DaemonSetObj, node_name: str) -> int:
     if sid is None:
         base = ds.base
         preferred = base.affinity.preferred if base.affinity is not None else []
-        pod = shallow_copy(base, name=f"{ds.name}-{node_name}", affinity=pinned_affinity(node_name, preferred))
+        pod = shallow_copy(
+            base, name=f"{ds.name}-{node_name}", affinity=pinned_affinity(node_name, preferred, cp.pins)
+        )
         sid = ds.specs[(code, node_name)] = cp.add_spec(pod)
     return sid
 
@@ -95,8 +104,14 @@ def _create(cp: "ControlPlane", ds: DaemonSetObj, node_ids: list[int]) -> np.nda
         ds.ordinals[name] = o + 1
         ords.append(o)
         specs.append(_spec(cp, ds, name))
-    rows = cp.store.add(np.array(specs, np.int32), np.array(ords, np.int64), ds.ctl, code,
-                        np.array(node_ids, np.int32), cp.steps)
+    rows = cp.store.add(
+        np.array(specs, np.int32),
+        np.array(ords, np.int64),
+        ds.ctl,
+        code,
+        np.array(node_ids, np.int32),
+        cp.steps,
+    )
     cp.record(ds.key, "SuccessfulCreate", f"Created {len(node_ids)} daemon pod(s)")
     return rows
 
@@ -139,7 +154,7 @@ def sync_daemonset(cp: "ControlPlane", ds: DaemonSetObj, rows: np.ndarray) -> np
         drop = []
         for nid in extra.tolist():
             pods = rows[tgt == nid]
-            pods = pods[np.lexsort((pods, st.created[pods]))]     # oldest first
+            pods = pods[np.lexsort((pods, st.created[pods]))]  # oldest first
             if not allows_surge:
                 drop.extend(pods[1:].tolist())
                 continue
@@ -163,8 +178,9 @@ def sync_daemonset(cp: "ControlPlane", ds: DaemonSetObj, rows: np.ndarray) -> np
     return rows
 
 
-def _rolling_update(cp: "ControlPlane", ds: DaemonSetObj, rows: np.ndarray, run: np.ndarray, surge: int,
-                    unavailable: int) -> np.ndarray:
+def _rolling_update(
+    cp: "ControlPlane", ds: DaemonSetObj, rows: np.ndarray, run: np.ndarray, surge: int, unavailable: int
+) -> np.ndarray:
     """upstream daemon rollingUpdate, iterating nodes in node order (upstream: map order)."""
     st = cp.store
     cur = ds.rev_codes[ds.current]
@@ -240,14 +256,16 @@ def status(cp: "ControlPlane", ds: DaemonSetObj) -> dict:
     on = np.zeros(len(run), np.bool_)
     on[tgt[st.node[rows] >= 0]] = True
     wanted = run[tgt]
-    return {"desiredNumberScheduled": int(run.sum()),
-            "currentNumberScheduled": int((on & run).sum()),
-            "numberMisscheduled": int((on & ~run).sum()),
-            "numberReady": int(cp.ready[rows].sum()),
-            "updatedNumberScheduled": int(len(np.unique(tgt[(st.rev[rows] == cur) & wanted]))),
-            "numberAvailable": int(cp.available[rows].sum()),
-            "numberUnavailable": int(run.sum()) - int(len(np.unique(tgt[cp.available[rows] & wanted]))),
-            "observedGeneration": ds.observed_generation}
+    return {
+        "desiredNumberScheduled": int(run.sum()),
+        "currentNumberScheduled": int((on & run).sum()),
+        "numberMisscheduled": int((on & ~run).sum()),
+        "numberReady": int(cp.ready[rows].sum()),
+        "updatedNumberScheduled": int(len(np.unique(tgt[(st.rev[rows] == cur) & wanted]))),
+        "numberAvailable": int(cp.available[rows].sum()),
+        "numberUnavailable": int(run.sum()) - int(len(np.unique(tgt[cp.available[rows] & wanted]))),
+        "observedGeneration": ds.observed_generation,
+    }
 
 
 def rollout_message(ds: DaemonSetObj, st: dict) -> tuple[str, bool]:
@@ -257,9 +275,13 @@ def rollout_message(ds: DaemonSetObj, st: dict) -> tuple[str, bool]:
     if ds.strategy != "RollingUpdate":
         return "rollout status is only available for RollingUpdate strategy type", True
     if st["updatedNumberScheduled"] < st["desiredNumberScheduled"]:
-        return (f'Waiting for daemon set "{ds.name}" rollout to finish: {st["updatedNumberScheduled"]} out of '
-                f'{st["desiredNumberScheduled"]} new pods have been updated...'), False
+        return (
+            f'Waiting for daemon set "{ds.name}" rollout to finish: {st["updatedNumberScheduled"]} out of '
+            f"{st['desiredNumberScheduled']} new pods have been updated..."
+        ), False
     if st["numberAvailable"] < st["desiredNumberScheduled"]:
-        return (f'Waiting for daemon set "{ds.name}" rollout to finish: {st["numberAvailable"]} of '
-                f'{st["desiredNumberScheduled"]} updated pods are available...'), False
+        return (
+            f'Waiting for daemon set "{ds.name}" rollout to finish: {st["numberAvailable"]} of '
+            f"{st['desiredNumberScheduled']} updated pods are available..."
+        ), False
     return f'daemon set "{ds.name}" successfully rolled out', True

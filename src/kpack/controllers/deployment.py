@@ -1,5 +1,6 @@
 """Deployment controller: one ReplicaSet per template (pod-template-hash), RollingUpdate and Recreate
 rollouts, revisions and history cleanup, status and conditions (K8S_SEMANTICS.md section 9)."""
+
 from __future__ import annotations
 
 import copy
@@ -60,14 +61,26 @@ def create_new_set(cp: "ControlPlane", d: DeploymentObj, revision: int, replicas
         other = cp.replicasets.get(cp.ref("replicaset", d.namespace, name))
         if other is None or other.deleted:
             break
-        d.collision_count += 1     # a set of that name with another template: hash again (upstream collisionCount)
+        d.collision_count += (
+            1  # a set of that name with another template: hash again (upstream collisionCount)
+        )
     tmpl = copy.deepcopy(d.template)
     tmpl.setdefault("metadata", {}).setdefault("labels", {})[HASH_LABEL] = h
     sel = copy.deepcopy(d.selector)
     sel.setdefault("matchLabels", {})[HASH_LABEL] = h
-    rs = ReplicaSetObj(name=name, namespace=d.namespace, selector=sel, template=tmpl,
-                       template_key=canonical(d.template), replicas=replicas, min_ready_seconds=d.min_ready_seconds,
-                       owner=d.key, revision=revision, hash=h, created=cp.steps)
+    rs = ReplicaSetObj(
+        name=name,
+        namespace=d.namespace,
+        selector=sel,
+        template=tmpl,
+        template_key=canonical(d.template),
+        replicas=replicas,
+        min_ready_seconds=d.min_ready_seconds,
+        owner=d.key,
+        revision=revision,
+        hash=h,
+        created=cp.steps,
+    )
     cp.register_set(rs)
     cp.record(d.key, "ScalingReplicaSet", f"Scaled up replica set {name} from 0 to {replicas}")
     return rs
@@ -123,11 +136,13 @@ def sync_deployment(cp: "ControlPlane", d: DeploymentObj) -> bool:
         changed |= _scale(cp, d, new, new_replicas(d, all_sets, new))
     d.observed_generation = d.generation
     if changed:
-        return True          # upstream returns after a scale-up; the next sync scales down
+        return True  # upstream returns after a scale-up; the next sync scales down
     return _reconcile_old(cp, d, new, old)
 
 
-def _reconcile_old(cp: "ControlPlane", d: DeploymentObj, new: ReplicaSetObj, old: list[ReplicaSetObj]) -> bool:
+def _reconcile_old(
+    cp: "ControlPlane", d: DeploymentObj, new: ReplicaSetObj, old: list[ReplicaSetObj]
+) -> bool:
     """upstream reconcileOldReplicaSets: unhealthy old pods first, then old pods above minAvailable."""
     if sum(rs.replicas for rs in old) == 0:
         return False
@@ -164,8 +179,9 @@ def _reconcile_old(cp: "ControlPlane", d: DeploymentObj, new: ReplicaSetObj, old
     return changed
 
 
-def _scale_paused(cp: "ControlPlane", d: DeploymentObj, new: Optional[ReplicaSetObj],
-                  old: list[ReplicaSetObj]) -> bool:
+def _scale_paused(
+    cp: "ControlPlane", d: DeploymentObj, new: Optional[ReplicaSetObj], old: list[ReplicaSetObj]
+) -> bool:
     """A paused Deployment only scales: the one active set follows `replicas` (upstream scale(); with several
     active sets the newest absorbs the difference - upstream splits it proportionally)."""
     active = [rs for rs in old + ([new] if new is not None else []) if rs.replicas > 0]
@@ -182,8 +198,10 @@ def _scale_paused(cp: "ControlPlane", d: DeploymentObj, new: Optional[ReplicaSet
 def cleanup(cp: "ControlPlane", d: DeploymentObj) -> None:
     """revisionHistoryLimit: delete the oldest-revision old sets that have no replicas and no pods."""
     new, old = split_sets(cp, d)
-    idle = sorted((rs for rs in old if rs.replicas == 0 and not len(cp.set_rows(rs))), key=lambda rs: rs.revision)
-    for rs in idle[:max(0, len(idle) - d.revision_history_limit)]:
+    idle = sorted(
+        (rs for rs in old if rs.replicas == 0 and not len(cp.set_rows(rs))), key=lambda rs: rs.revision
+    )
+    for rs in idle[: max(0, len(idle) - d.revision_history_limit)]:
         cp.delete_set(rs)
 
 
@@ -194,18 +212,27 @@ def status(cp: "ControlPlane", d: DeploymentObj) -> dict:
         r, rd, av = cp.set_status(rs)
         replicas, ready, available = replicas + r, ready + rd, available + av
     updated = cp.set_status(new)[0] if new is not None else 0
-    return {"replicas": replicas, "updatedReplicas": updated, "readyReplicas": ready,
-            "availableReplicas": available, "unavailableReplicas": max(d.replicas - available, 0),
-            "observedGeneration": d.observed_generation}
+    return {
+        "replicas": replicas,
+        "updatedReplicas": updated,
+        "readyReplicas": ready,
+        "availableReplicas": available,
+        "unavailableReplicas": max(d.replicas - available, 0),
+        "observedGeneration": d.observed_generation,
+    }
 
 
 def complete(d: DeploymentObj, st: dict) -> bool:
-    return (st["updatedReplicas"] == d.replicas and st["replicas"] == d.replicas
-            and st["availableReplicas"] == d.replicas and st["observedGeneration"] >= d.generation)
+    return (
+        st["updatedReplicas"] == d.replicas
+        and st["replicas"] == d.replicas
+        and st["availableReplicas"] == d.replicas
+        and st["observedGeneration"] >= d.generation
+    )
 
 
 def update_conditions(cp: "ControlPlane", d: DeploymentObj, st: dict) -> None:
-    """Progressing (NewReplicaSetAvailable / ReplicaSetUpdated / ProgressDeadlineExceeded / DeploymentPaused)."""
+    """Progressing: NewReplicaSetAvailable, ReplicaSetUpdated, ProgressDeadlineExceeded, DeploymentPaused."""
     p = d.progress
     last = p.get("last")
     now = cp.time
@@ -216,19 +243,33 @@ def update_conditions(cp: "ControlPlane", d: DeploymentObj, st: dict) -> None:
     elif complete(d, st):
         if p.get("reason") != "NewReplicaSetAvailable":
             cp.record(d.key, "NewReplicaSetAvailable", f'ReplicaSet "{rs_name}" has successfully progressed.')
-        p.update(status="True", reason="NewReplicaSetAvailable",
-                 message=f'ReplicaSet "{rs_name}" has successfully progressed.', since=now)
+        p.update(
+            status="True",
+            reason="NewReplicaSetAvailable",
+            message=f'ReplicaSet "{rs_name}" has successfully progressed.',
+            since=now,
+        )
     else:
-        progressed = last is None or (st["updatedReplicas"] > last["updatedReplicas"]
-                                      or st["replicas"] - st["updatedReplicas"] < last["replicas"]
-                                      - last["updatedReplicas"] or st["readyReplicas"] > last["readyReplicas"]
-                                      or st["availableReplicas"] > last["availableReplicas"])
+        progressed = last is None or (
+            st["updatedReplicas"] > last["updatedReplicas"]
+            or st["replicas"] - st["updatedReplicas"] < last["replicas"] - last["updatedReplicas"]
+            or st["readyReplicas"] > last["readyReplicas"]
+            or st["availableReplicas"] > last["availableReplicas"]
+        )
         if progressed or p.get("reason") in (None, "NewReplicaSetAvailable", "DeploymentPaused"):
-            p.update(status="True", reason="ReplicaSetUpdated",
-                     message=f'ReplicaSet "{rs_name}" is progressing.', since=now)
+            p.update(
+                status="True",
+                reason="ReplicaSetUpdated",
+                message=f'ReplicaSet "{rs_name}" is progressing.',
+                since=now,
+            )
         elif now - p["since"] > d.progress_deadline_seconds and p.get("reason") != "ProgressDeadlineExceeded":
-            p.update(status="False", reason="ProgressDeadlineExceeded",
-                     message=f'ReplicaSet "{rs_name}" has timed out progressing.', since=now)
+            p.update(
+                status="False",
+                reason="ProgressDeadlineExceeded",
+                message=f'ReplicaSet "{rs_name}" has timed out progressing.',
+                since=now,
+            )
             cp.record(d.key, "ProgressDeadlineExceeded", p["message"])
     p["last"] = dict(st)
 
@@ -236,13 +277,21 @@ def update_conditions(cp: "ControlPlane", d: DeploymentObj, st: dict) -> None:
 def conditions(d: DeploymentObj, st: dict) -> list[dict]:
     min_avail = d.replicas - max_unavailable(d)
     ok = st["availableReplicas"] >= min_avail
-    out = [{"type": "Available", "status": "True" if ok else "False",
+    out = [
+        {
+            "type": "Available",
+            "status": "True" if ok else "False",
             "reason": "MinimumReplicasAvailable" if ok else "MinimumReplicasUnavailable",
-            "message": "Deployment has minimum availability." if ok
-            else "Deployment does not have minimum availability."}]
+            "message": "Deployment has minimum availability."
+            if ok
+            else "Deployment does not have minimum availability.",
+        }
+    ]
     p = d.progress
     if p.get("reason"):
-        out.append({"type": "Progressing", "status": p["status"], "reason": p["reason"], "message": p["message"]})
+        out.append(
+            {"type": "Progressing", "status": p["status"], "reason": p["reason"], "message": p["message"]}
+        )
     return out
 
 
@@ -253,12 +302,18 @@ def rollout_message(d: DeploymentObj, st: dict) -> tuple[str, bool]:
     if d.progress.get("reason") == "ProgressDeadlineExceeded":
         return f'error: deployment "{d.name}" exceeded its progress deadline', True
     if st["updatedReplicas"] < d.replicas:
-        return (f'Waiting for deployment "{d.name}" rollout to finish: {st["updatedReplicas"]} out of '
-                f'{d.replicas} new replicas have been updated...'), False
+        return (
+            f'Waiting for deployment "{d.name}" rollout to finish: {st["updatedReplicas"]} out of '
+            f"{d.replicas} new replicas have been updated..."
+        ), False
     if st["replicas"] > st["updatedReplicas"]:
-        return (f'Waiting for deployment "{d.name}" rollout to finish: {st["replicas"] - st["updatedReplicas"]} '
-                'old replicas are pending termination...'), False
+        return (
+            f'Waiting for deployment "{d.name}" rollout to finish: {st["replicas"] - st["updatedReplicas"]} '
+            "old replicas are pending termination..."
+        ), False
     if st["availableReplicas"] < st["updatedReplicas"]:
-        return (f'Waiting for deployment "{d.name}" rollout to finish: {st["availableReplicas"]} of '
-                f'{st["updatedReplicas"]} updated replicas are available...'), False
+        return (
+            f'Waiting for deployment "{d.name}" rollout to finish: {st["availableReplicas"]} of '
+            f"{st['updatedReplicas']} updated replicas are available..."
+        ), False
     return f'deployment "{d.name}" successfully rolled out', True

@@ -1,4 +1,5 @@
 """Node lifecycle: failure taints (unreachable NoSchedule + NoExecute) and taint-based eviction timing."""
+
 from __future__ import annotations
 
 from typing import Optional
@@ -35,8 +36,11 @@ def eviction_delay(pod: Pod, taints: list[Taint], default_seconds: Optional[floa
         for key in (NOT_READY, UNREACHABLE):
             probe = Taint(key=key, effect="NoExecute")
             if not any(t.tolerates(probe) for t in tols):
-                tols.append(Toleration(key=key, operator="Exists", effect="NoExecute",
-                                       tolerationSeconds=int(default_seconds)))
+                tols.append(
+                    Toleration(
+                        key=key, operator="Exists", effect="NoExecute", tolerationSeconds=int(default_seconds)
+                    )
+                )
     used: list[Toleration] = []
     for taint in taints:
         match = [t for t in tols if t.tolerates(taint)]

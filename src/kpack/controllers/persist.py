@@ -1,5 +1,6 @@
 """A ControlPlane on disk: `cluster/` (Cluster.to_parquet) plus `controlplane.json` (controller objects, the
 pod store's columns and specs, node lifecycle, clock and events)."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -33,25 +34,41 @@ def save(cp, d: Path) -> None:
             ctls.append({"kind": "ReplicaSet", **_plain(c)})
         elif isinstance(c, DaemonSetObj):
             x = _plain(c)
-            x.update(model=c.model.model_dump(), base=None, specs=[[k[0], k[1], v] for k, v in c.specs.items()])
+            x.update(
+                model=c.model.model_dump(), base=None, specs=[[k[0], k[1], v] for k, v in c.specs.items()]
+            )
             ctls.append({"kind": "DaemonSet", **x})
         else:
             x = _plain(c)
             x["spec"] = c.spec.model_dump()
             ctls.append({"kind": "Job", **x})
     state = {
-        "format": FORMAT, "steps": cp.steps, "step_seconds": cp.step_seconds,
-        "default_toleration_seconds": cp.default_toleration_seconds, "start_time": cp.start_time.isoformat(),
+        "format": FORMAT,
+        "steps": cp.steps,
+        "step_seconds": cp.step_seconds,
+        "default_toleration_seconds": cp.default_toleration_seconds,
+        "start_time": cp.start_time.isoformat(),
         "deployments": [_plain(x) for x in cp.deployments.values()],
-        "cronjobs": [{"spec": c.spec.model_dump(), "last_schedule": c.last_schedule, "created": c.created}
-                     for c in cp.cronjobs.values()],
+        "cronjobs": [
+            {"spec": c.spec.model_dump(), "last_schedule": c.last_schedule, "created": c.created}
+            for c in cp.cronjobs.values()
+        ],
         "ctls": ctls,
-        "live": {"replicasets": list(cp.replicasets), "daemonsets": list(cp.daemonsets), "jobs": list(cp.jobs)},
-        "bare": cp.bare, "node_name_of": cp.node_name_of, "node_failed": cp.node_failed.tolist(),
-        "noexec_since": cp.noexec_since, "spec_duration": cp.spec_duration, "spec_exit": cp.spec_exit,
+        "live": {
+            "replicasets": list(cp.replicasets),
+            "daemonsets": list(cp.daemonsets),
+            "jobs": list(cp.jobs),
+        },
+        "bare": cp.bare,
+        "node_name_of": cp.node_name_of,
+        "node_failed": cp.node_failed.tolist(),
+        "noexec_since": cp.noexec_since,
+        "spec_duration": cp.spec_duration,
+        "spec_exit": cp.spec_exit,
         "reasons": {str(k): v for k, v in cp.reasons.items()},
         "specs": [p.model_dump(mode="json") for p in cp.store.specs],
-        "store": cp.store.columns(), "events": cp._events,
+        "store": cp.store.columns(),
+        "events": cp._events,
         "queue": [[a, s, m, list(args), kw] for a, s, m, args, kw in cp._queue if m != "_apply_items"],
     }
     (d / "controlplane.json").write_text(json.dumps(state, default=str))
@@ -65,9 +82,14 @@ def load(cls, d: Path, profile: Optional[Profile], seed: int):
     if state.get("format") != FORMAT:
         raise ControllerError(f"{f}: unknown format {state.get('format')!r}")
     cluster = Cluster.from_parquet(d / "cluster")
-    cp = cls(cluster, profile, seed, step_seconds=state["step_seconds"],
-             default_toleration_seconds=state["default_toleration_seconds"],
-             start_time=datetime.fromisoformat(state["start_time"]))
+    cp = cls(
+        cluster,
+        profile,
+        seed,
+        step_seconds=state["step_seconds"],
+        default_toleration_seconds=state["default_toleration_seconds"],
+        start_time=datetime.fromisoformat(state["start_time"]),
+    )
     cp.steps = state["steps"]
     for x in state["deployments"]:
         dep = DeploymentObj(**x)

@@ -1,5 +1,6 @@
 """ControlPlane: the workload controllers, node lifecycle and the scheduler over one Cluster, on a logical
 clock (one step = one reconcile round = `step_seconds` of logical time)."""
+
 from __future__ import annotations
 
 import copy
@@ -15,7 +16,7 @@ import yaml
 from ..batch import PodBatch
 from ..daemonset import should_run
 from ..manifests import ManifestError, parse_object
-from ..models import DaemonSet, Node, Pod
+from ..models import DaemonSet, Node, Pod, ReplicaSet
 from ..profile import Profile
 from ..scheduler import Scheduler, SchedulingError
 from ..state import Cluster
@@ -23,9 +24,22 @@ from . import daemonset as dsc
 from . import deployment as dc
 from . import job as jc
 from .nodes import eviction_delay, failed, noexecute, recovered
-from .objects import (DURATION_ANNOTATION, EXIT_CODE_ANNOTATION, CronJob, CronJobObj, DaemonSetObj, DeploymentObj,
-                      Job, JobObj, ReplicaSetObj, check_cronjob, check_job, daemonset_obj, deployment_obj,
-                      replicaset_obj)
+from .objects import (
+    DURATION_ANNOTATION,
+    EXIT_CODE_ANNOTATION,
+    CronJob,
+    CronJobObj,
+    DaemonSetObj,
+    DeploymentObj,
+    Job,
+    JobObj,
+    ReplicaSetObj,
+    check_cronjob,
+    check_job,
+    daemonset_obj,
+    deployment_obj,
+    replicaset_obj,
+)
 from .replicaset import sync_replicaset
 from .rollout import ControllerError, parse_duration, steps_for
 from .store import FAILED, PENDING, PHASES, RUNNING, SUCCEEDED, PodStore
@@ -38,7 +52,9 @@ def load_objects(source: Union[str, Path]) -> list[tuple[str, Any]]:
     """(kind, raw manifest) pairs from a file, a directory of .yaml/.yml/.json files, or manifest text."""
     p = Path(source) if isinstance(source, Path) or "\n" not in str(source) else None
     if p is not None and p.is_dir():
-        return [o for f in sorted(p.iterdir()) if f.suffix in (".yaml", ".yml", ".json") for o in load_objects(f)]
+        return [
+            o for f in sorted(p.iterdir()) if f.suffix in (".yaml", ".yml", ".json") for o in load_objects(f)
+        ]
     if p is not None and p.exists():
         text, where = p.read_text(), str(p)
     elif p is not None and (str(source).endswith((".yaml", ".yml", ".json")) or "/" in str(source)):
@@ -64,14 +80,16 @@ def load_objects(source: Union[str, Path]) -> list[tuple[str, Any]]:
             continue
         kind = d.get("kind")
         if kind not in _KINDS:
-            raise ManifestError(f"{where}: {kind}/{(d.get('metadata') or {}).get('name', '?')}: unsupported kind "
-                                f"{kind!r} (supported: {', '.join(_KINDS)})")
+            raise ManifestError(
+                f"{where}: {kind}/{(d.get('metadata') or {}).get('name', '?')}: unsupported kind "
+                f"{kind!r} (supported: {', '.join(_KINDS)})"
+            )
         out.append((kind, d))
     return out
 
 
 class ControlPlane:
-    """Workload controllers (Deployment, ReplicaSet, DaemonSet, Job, CronJob), node lifecycle and the scheduler
+    """Workload controllers (Deployment, ReplicaSet, DaemonSet, Job, CronJob), node lifecycle, the scheduler
     over `cluster`, which it changes only through the Cluster's own methods.
 
     Clock: `step()` advances one step of `step_seconds` logical seconds: queued actions due by then run,
@@ -80,9 +98,17 @@ class ControlPlane:
     been Ready for minReadySeconds. Every mutating call takes `at=` (logical seconds): a later time queues it.
     """
 
-    def __init__(self, cluster: Cluster, profile: Optional[Profile] = None, seed: int = 0, *,
-                 step_seconds: float = 1.0, default_toleration_seconds: Optional[float] = 300,
-                 start_time: datetime = DEFAULT_START, engine: str = "auto"):
+    def __init__(
+        self,
+        cluster: Cluster,
+        profile: Optional[Profile] = None,
+        seed: int = 0,
+        *,
+        step_seconds: float = 1.0,
+        default_toleration_seconds: Optional[float] = 300,
+        start_time: datetime = DEFAULT_START,
+        engine: str = "auto",
+    ):
         if not isinstance(cluster, Cluster):
             raise ControllerError(f"cluster: expected kpack.Cluster, got {type(cluster).__name__}")
         if not step_seconds > 0:
@@ -99,15 +125,15 @@ class ControlPlane:
         self.daemonsets: dict[str, DaemonSetObj] = {}
         self.jobs: dict[str, JobObj] = {}
         self.cronjobs: dict[str, CronJobObj] = {}
-        self.ctls: list[Any] = []                   # controller index -> RS / DS / Job object
-        self.bare: dict[str, int] = {}              # "namespace/name" of bare pods -> store row
+        self.ctls: list[Any] = []  # controller index -> RS / DS / Job object
+        self.bare: dict[str, int] = {}  # "namespace/name" of bare pods -> store row
         self.node_ids: dict[str, int] = {}
         self.node_name_of: list[str] = []
         self.node_failed = np.zeros(0, np.bool_)
-        self.noexec_since: dict[str, float] = {}    # node -> logical time its NoExecute taints last changed
-        self.spec_duration: list[int] = []          # per store spec: run time in steps (-1: runs until deleted)
+        self.noexec_since: dict[str, float] = {}  # node -> logical time its NoExecute taints last changed
+        self.spec_duration: list[int] = []  # per store spec: run time in steps (-1: runs until deleted)
         self.spec_exit: list[int] = []
-        self.reasons: dict[int, str] = {}           # pending row -> scheduler reason
+        self.reasons: dict[int, str] = {}  # pending row -> scheduler reason
         self._events: list[tuple] = []
         self._queue: list[tuple] = []
         self._seq = 0
@@ -116,6 +142,7 @@ class ControlPlane:
         self._available = np.zeros(0, np.bool_)
         self._placement: dict[int, tuple] = {}
         self._evict_cache: dict[tuple[int, str], Optional[float]] = {}
+        self.pins: dict[str, Any] = {}  # node name -> the DaemonSet pin affinity (shared)
         self._node_gen = -1
         self._refresh_nodes()
 
@@ -159,8 +186,14 @@ class ControlPlane:
     def fingerprint(self) -> tuple:
         """A cheap summary of the state; equal before and after a step means the step changed nothing."""
         n = self.store.n
-        return (n, len(self._events), int(self.store.alive[:n].sum()), int(self.ready.sum()),
-                int(self.available.sum()), int((self.store.node[:n] >= 0).sum()))
+        return (
+            n,
+            len(self._events),
+            int(self.store.alive[:n].sum()),
+            int(self.ready.sum()),
+            int(self.available.sum()),
+            int((self.store.node[:n] >= 0).sum()),
+        )
 
     def busy(self) -> bool:
         """True if something is due later: queued actions, pods about to become Ready/Available, running Job
@@ -195,10 +228,17 @@ class ControlPlane:
     def events(self):
         """pyarrow.Table of what happened, in order: time (logical seconds), step, object, reason, message."""
         import pyarrow as pa
+
         cols = list(zip(*self._events)) if self._events else [[], [], [], [], []]
-        return pa.table({"time": pa.array(cols[0], pa.float64()), "step": pa.array(cols[1], pa.int64()),
-                         "object": pa.array(cols[2], pa.string()), "reason": pa.array(cols[3], pa.string()),
-                         "message": pa.array(cols[4], pa.string())})
+        return pa.table(
+            {
+                "time": pa.array(cols[0], pa.float64()),
+                "step": pa.array(cols[1], pa.int64()),
+                "object": pa.array(cols[2], pa.string()),
+                "reason": pa.array(cols[3], pa.string()),
+                "message": pa.array(cols[4], pa.string()),
+            }
+        )
 
     # --- names ------------------------------------------------------------------------------------------
     @staticmethod
@@ -207,13 +247,25 @@ class ControlPlane:
 
     def _lookup(self, ref: str) -> tuple[str, Any]:
         kind = ref.split("/", 1)[0].lower() if "/" in ref else ""
-        kind = {"deploy": "deployment", "deployments": "deployment", "rs": "replicaset", "ds": "daemonset",
-                "jobs": "job", "cj": "cronjob"}.get(kind, kind)
-        table = {"deployment": self.deployments, "replicaset": self.replicasets, "daemonset": self.daemonsets,
-                 "job": self.jobs, "cronjob": self.cronjobs}.get(kind)
+        kind = {
+            "deploy": "deployment",
+            "deployments": "deployment",
+            "rs": "replicaset",
+            "ds": "daemonset",
+            "jobs": "job",
+            "cj": "cronjob",
+        }.get(kind, kind)
+        table = {
+            "deployment": self.deployments,
+            "replicaset": self.replicasets,
+            "daemonset": self.daemonsets,
+            "job": self.jobs,
+            "cronjob": self.cronjobs,
+        }.get(kind)
         if table is None:
-            raise ControllerError(f"{ref!r}: expected kind/name with kind deployment, replicaset, daemonset, job "
-                                  "or cronjob")
+            raise ControllerError(
+                f"{ref!r}: expected kind/name with kind deployment, replicaset, daemonset, job or cronjob"
+            )
         key = f"{kind}/{ref.split('/', 1)[1]}"
         obj = table.get(key)
         if obj is None or getattr(obj, "deleted", False):
@@ -231,8 +283,9 @@ class ControlPlane:
                 self.node_name_of.append(name)
         self.id_of_row = np.array([self.node_ids[n] for n in c.node_names], dtype=np.int32)
         if len(self.node_failed) < len(self.node_name_of):
-            self.node_failed = np.concatenate([self.node_failed,
-                                               np.zeros(len(self.node_name_of) - len(self.node_failed), np.bool_)])
+            self.node_failed = np.concatenate(
+                [self.node_failed, np.zeros(len(self.node_name_of) - len(self.node_failed), np.bool_)]
+            )
         self._node_gen = c.node_generation
         self._placement.clear()
 
@@ -311,12 +364,16 @@ class ControlPlane:
             raise ControllerError(f"node {name!r}: not a node of this cluster")
         nid = self.node_ids[name]
         st, n = self.store, self.store.n
-        on = np.flatnonzero(st.alive[:n] & (st.phase[:n] <= RUNNING) & ((st.node[:n] == nid) | (st.target[:n] == nid)))
+        on = np.flatnonzero(
+            st.alive[:n] & (st.phase[:n] <= RUNNING) & ((st.node[:n] == nid) | (st.target[:n] == nid))
+        )
         self.cluster.remove_node(name)
         self._refresh_nodes()
         self.noexec_since.pop(name, None)
         self._kill(on, unbound=True, disrupted=True)
-        self.record(f"node/{name}", "RemovingNode", f"Node {name} event: Removing Node {name} from Controller")
+        self.record(
+            f"node/{name}", "RemovingNode", f"Node {name} event: Removing Node {name} from Controller"
+        )
 
     # --- pods -------------------------------------------------------------------------------------------
     @property
@@ -328,18 +385,26 @@ class ControlPlane:
     @property
     def available(self) -> np.ndarray:
         if len(self._available) < self.store.n:
-            self._available = np.concatenate([self._available,
-                                              np.zeros(self.store.n - len(self._available), np.bool_)])
+            self._available = np.concatenate(
+                [self._available, np.zeros(self.store.n - len(self._available), np.bool_)]
+            )
         return self._available
 
     def _compute_masks(self) -> None:
         st, n = self.store, self.store.n
         bound = st.bound[:n]
         node = st.node[:n]
-        ready = (st.alive[:n] & (st.phase[:n] == RUNNING) & (bound >= 0) & (self.steps >= bound + 1)
-                 & ~self.node_failed[np.maximum(node, 0)])
-        mr = np.array([steps_for(getattr(c, "min_ready_seconds", 0), self.step_seconds) for c in self.ctls] + [0],
-                      dtype=np.int64)
+        ready = (
+            st.alive[:n]
+            & (st.phase[:n] == RUNNING)
+            & (bound >= 0)
+            & (self.steps >= bound + 1)
+            & ~self.node_failed[np.maximum(node, 0)]
+        )
+        mr = np.array(
+            [steps_for(getattr(c, "min_ready_seconds", 0), self.step_seconds) for c in self.ctls] + [0],
+            dtype=np.int64,
+        )
         self._ready = ready
         self._available = ready & (self.steps >= bound + 1 + mr[st.ctl[:n]])
 
@@ -427,9 +492,12 @@ class ControlPlane:
         if len(due):
             for ctl in np.unique(self.store.ctl[due]).tolist():
                 obj = self.ctls[ctl] if ctl >= 0 else None
-                self.record(obj.key if obj is not None else "pod", "TaintManagerEviction",
-                            f"Evicted {int((self.store.ctl[due] == ctl).sum())} pod(s) from NoExecute-tainted "
-                            "node(s)")
+                self.record(
+                    obj.key if obj is not None else "pod",
+                    "TaintManagerEviction",
+                    f"Evicted {int((self.store.ctl[due] == ctl).sum())} pod(s) from NoExecute-tainted "
+                    "node(s)",
+                )
             self._kill(due, unbound=False, disrupted=True)
 
     def _eviction_times(self, *, future: bool) -> np.ndarray:
@@ -445,8 +513,9 @@ class ControlPlane:
             name = self.node_name_of[nid]
             key = (s, name)
             if key not in cache:
-                cache[key] = eviction_delay(self.store.specs[s], noexecute(self.cluster.node(name)),
-                                            self.default_toleration_seconds)
+                cache[key] = eviction_delay(
+                    self.store.specs[s], noexecute(self.cluster.node(name)), self.default_toleration_seconds
+                )
             delay = cache[key]
             if delay is None:
                 continue
@@ -457,23 +526,43 @@ class ControlPlane:
 
     # --- reconcile ----------------------------------------------------------------------------------------
     def owned_sets(self, owner: str) -> list[ReplicaSetObj]:
-        return sorted((rs for rs in self.replicasets.values() if rs.owner == owner and not rs.deleted),
-                      key=lambda rs: (rs.created, rs.ctl))
+        return sorted(
+            (rs for rs in self.replicasets.values() if rs.owner == owner and not rs.deleted),
+            key=lambda rs: (rs.created, rs.ctl),
+        )
 
     def register_set(self, rs: ReplicaSetObj) -> None:
         rs.ctl = len(self.ctls)
         self.ctls.append(rs)
         tmpl = rs.template
-        pod = Pod.from_spec(rs.name, tmpl.get("spec") or {}, meta={**(tmpl.get("metadata") or {}),
-                                                                   "namespace": rs.namespace})
+        pod = Pod.from_spec(
+            rs.name, tmpl.get("spec") or {}, meta={**(tmpl.get("metadata") or {}), "namespace": rs.namespace}
+        )
         rs.spec_id = self.add_spec(pod.model_copy(update={"owner": rs.owner or rs.key}))
         self.replicasets[self.ref("replicaset", rs.namespace, rs.name)] = rs
+        # the scheduler's default topology spreading finds a pod's owners among the cluster's objects
+        self.cluster.add_object(
+            ReplicaSet(
+                name=rs.name,
+                namespace=rs.namespace,
+                selector=rs.selector,
+                template=rs.template,
+                replicas=rs.replicas,
+            )
+        )
 
     def delete_set(self, rs: ReplicaSetObj) -> None:
         self.delete_pods(self.ctl_rows(rs.ctl))
+        self._forget_set(rs)
+        self.record(
+            rs.owner or rs.key, "DeletedReplicaSet", f"Deleted old replica set {rs.name} (history limit)"
+        )
+
+    def _forget_set(self, rs: ReplicaSetObj) -> None:
         rs.deleted = True
         del self.replicasets[self.ref("replicaset", rs.namespace, rs.name)]
-        self.record(rs.owner or rs.key, "DeletedReplicaSet", f"Deleted old replica set {rs.name} (history limit)")
+        if ("ReplicaSet", rs.namespace, rs.name) in self.cluster.objects:
+            self.cluster.remove_object("ReplicaSet", rs.namespace, rs.name)
 
     def add_spec(self, pod: Pod, duration: int = -1, exit_code: int = 0) -> int:
         self.spec_duration.append(duration)
@@ -483,10 +572,11 @@ class ControlPlane:
     def _reconcile(self) -> None:
         self._rows = None
         for d in list(self.deployments.values()):
-            for _ in range(4):     # upstream re-syncs at once after each scale; a handful of rounds settles
+            for _ in range(4):  # upstream re-syncs at once after each scale; a handful of rounds settles
                 changed = dc.sync_deployment(self, d)
-                related = np.concatenate([self.set_rows(rs) for rs in self.owned_sets(d.key)] or
-                                         [np.zeros(0, np.int64)])
+                related = np.concatenate(
+                    [self.set_rows(rs) for rs in self.owned_sets(d.key)] or [np.zeros(0, np.int64)]
+                )
                 for rs in self.owned_sets(d.key):
                     self._sync_set(rs, related)
                 if not changed:
@@ -503,7 +593,7 @@ class ControlPlane:
             rows = jc.sync_job(self, job, self.ctl_rows(job.ctl))
             self._set_cached(job.ctl, rows)
         for cj in list(self.cronjobs.values()):
-            jc.cleanup(self, cj, self.cron_jobs(cj.key))     # jobs that just finished (history limits)
+            jc.cleanup(self, cj, self.cron_jobs(cj.key))  # jobs that just finished (history limits)
 
     def _sync_set(self, rs: ReplicaSetObj, related: Optional[np.ndarray]) -> None:
         rows = sync_replicaset(self, rs, self.ctl_rows(rs.ctl), related)
@@ -534,12 +624,15 @@ class ControlPlane:
             try:
                 if any(p.gpu_count for p in specs):
                     raise SchedulingError("GPU pods")
-                res = self.scheduler.schedule_arrays(self.cluster, PodBatch(specs, inv.reshape(-1),
-                                                                            st.ordinal[batch]))
+                res = self.scheduler.schedule_arrays(
+                    self.cluster, PodBatch(specs, inv.reshape(-1), st.ordinal[batch])
+                )
             except SchedulingError:
                 # GPU devices are tracked only by the per-pod path: materialise these pods
-                pods = [st.specs[s].model_copy(update={"name": f"{st.specs[s].name}-{o}"})
-                        for s, o in zip(st.spec[batch].tolist(), st.ordinal[batch].tolist())]
+                pods = [
+                    st.specs[s].model_copy(update={"name": f"{st.specs[s].name}-{o}"})
+                    for s, o in zip(st.spec[batch].tolist(), st.ordinal[batch].tolist())
+                ]
                 res = self.scheduler.schedule(self.cluster, pods)
             placed += self._bound(batch, res.node_index, res.reasons)
         if placed:
@@ -566,7 +659,7 @@ class ControlPlane:
 
     # --- apply ----------------------------------------------------------------------------------------------
     def apply(self, objs: Any, at: Optional[float] = None) -> list[str]:
-        """Create or update Nodes, Deployments, ReplicaSets, DaemonSets, Jobs, CronJobs and bare Pods, from typed
+        """Create or update Nodes, Deployments, ReplicaSets, DaemonSets, Jobs, CronJobs, bare Pods, from typed
         objects, raw manifests (dicts), or a manifest path / directory / text. Everything is validated first;
         on an error nothing changes. Returns kubectl-style lines ("deployment/web created")."""
         items = self._parse(objs)
@@ -617,16 +710,22 @@ class ControlPlane:
             if kind == "Deployment":
                 old = self.deployments.get(self._item_ref(kind, o))
                 if old is not None and old.selector != o.selector:
-                    raise ControllerError(f"deployment/{o.name}: spec.selector: Invalid value: {o.selector!r}: field "
-                                          "is immutable")
+                    raise ControllerError(
+                        f"deployment/{o.name}: spec.selector: Invalid value: {o.selector!r}: field "
+                        "is immutable"
+                    )
             elif kind == "DaemonSet":
                 old = self.daemonsets.get(self._item_ref(kind, o))
                 if old is not None and old.selector != o.selector:
-                    raise ControllerError(f"daemonset/{o.name}: spec.selector: Invalid value: {o.selector!r}: field "
-                                          "is immutable")
+                    raise ControllerError(
+                        f"daemonset/{o.name}: spec.selector: Invalid value: {o.selector!r}: field "
+                        "is immutable"
+                    )
             elif kind == "Job":
                 old = self.jobs.get(self._item_ref(kind, o))
-                if old is not None and (old.spec.template != o.template or old.spec.completions != o.completions):
+                if old is not None and (
+                    old.spec.template != o.template or old.spec.completions != o.completions
+                ):
                     raise ControllerError(f"job/{o.name}: spec.template: Invalid value: field is immutable")
             elif kind == "Pod" and o.node_name and o.node_name not in self.cluster.node_index:
                 if not any(k == "Node" and n.name == o.node_name for k, n in items):
@@ -659,8 +758,18 @@ class ControlPlane:
             return "created"
         if old.spec_dict() == d.spec_dict():
             return "unchanged"
-        for f in ("template", "replicas", "strategy", "max_surge", "max_unavailable", "revision_history_limit",
-                  "progress_deadline_seconds", "min_ready_seconds", "paused", "labels"):
+        for f in (
+            "template",
+            "replicas",
+            "strategy",
+            "max_surge",
+            "max_unavailable",
+            "revision_history_limit",
+            "progress_deadline_seconds",
+            "min_ready_seconds",
+            "paused",
+            "labels",
+        ):
             setattr(old, f, getattr(d, f))
         old.generation += 1
         return "configured"
@@ -672,16 +781,22 @@ class ControlPlane:
             return "created"
         if old.owner is not None:
             raise ControllerError(f"{ref}: owned by {old.owner}; change the Deployment instead")
-        if (old.replicas, old.template_key, old.min_ready_seconds) == (rs.replicas, rs.template_key,
-                                                                       rs.min_ready_seconds):
+        if (old.replicas, old.template_key, old.min_ready_seconds) == (
+            rs.replicas,
+            rs.template_key,
+            rs.min_ready_seconds,
+        ):
             return "unchanged"
         old.replicas, old.min_ready_seconds = rs.replicas, rs.min_ready_seconds
         if old.template_key != rs.template_key:
             # a ReplicaSet's template change affects only pods it creates from now on (as upstream)
             old.template, old.template_key = rs.template, rs.template_key
             tmpl = rs.template
-            pod = Pod.from_spec(old.name, tmpl.get("spec") or {}, meta={**(tmpl.get("metadata") or {}),
-                                                                        "namespace": old.namespace})
+            pod = Pod.from_spec(
+                old.name,
+                tmpl.get("spec") or {},
+                meta={**(tmpl.get("metadata") or {}), "namespace": old.namespace},
+            )
             old.spec_id = self.add_spec(pod.model_copy(update={"owner": old.key}))
         return "configured"
 
@@ -692,13 +807,32 @@ class ControlPlane:
             self.ctls.append(ds)
             self.daemonsets[ref] = ds
             return "created"
-        same = (old.template, old.strategy, old.max_surge, old.max_unavailable, old.min_ready_seconds,
-                old.revision_history_limit) == (ds.template, ds.strategy, ds.max_surge, ds.max_unavailable,
-                                               ds.min_ready_seconds, ds.revision_history_limit)
+        same = (
+            old.template,
+            old.strategy,
+            old.max_surge,
+            old.max_unavailable,
+            old.min_ready_seconds,
+            old.revision_history_limit,
+        ) == (
+            ds.template,
+            ds.strategy,
+            ds.max_surge,
+            ds.max_unavailable,
+            ds.min_ready_seconds,
+            ds.revision_history_limit,
+        )
         if same:
             return "unchanged"
-        for f in ("template", "strategy", "max_surge", "max_unavailable", "min_ready_seconds",
-                  "revision_history_limit", "model"):
+        for f in (
+            "template",
+            "strategy",
+            "max_surge",
+            "max_unavailable",
+            "min_ready_seconds",
+            "revision_history_limit",
+            "model",
+        ):
             setattr(old, f, getattr(ds, f))
         old.generation += 1
         old.base = None
@@ -714,19 +848,30 @@ class ControlPlane:
         self.create_job(job)
         return "created"
 
-    def create_job(self, job: Job, owner: Optional[str] = None, scheduled_time: Optional[float] = None) -> JobObj:
+    def create_job(
+        self, job: Job, owner: Optional[str] = None, scheduled_time: Optional[float] = None
+    ) -> JobObj:
         tmpl = job.template
         meta = {**(tmpl.get("metadata") or {}), "namespace": job.namespace}
         ann = meta.get("annotations") or {}
-        secs = parse_duration(ann.get(DURATION_ANNOTATION, 0),
-                              f"job/{job.name}: spec.template.metadata.annotations[{DURATION_ANNOTATION}]")
+        secs = parse_duration(
+            ann.get(DURATION_ANNOTATION, 0),
+            f"job/{job.name}: spec.template.metadata.annotations[{DURATION_ANNOTATION}]",
+        )
         try:
             code = int(ann.get(EXIT_CODE_ANNOTATION, 0))
         except ValueError:
-            raise ControllerError(f"job/{job.name}: spec.template.metadata.annotations[{EXIT_CODE_ANNOTATION}]: "
-                                  f"must be an integer, got {ann[EXIT_CODE_ANNOTATION]!r}") from None
-        obj = JobObj(spec=job, owner=owner, created=self.steps, scheduled_time=scheduled_time,
-                     duration_steps=max(1, steps_for(secs, self.step_seconds)))
+            raise ControllerError(
+                f"job/{job.name}: spec.template.metadata.annotations[{EXIT_CODE_ANNOTATION}]: "
+                f"must be an integer, got {ann[EXIT_CODE_ANNOTATION]!r}"
+            ) from None
+        obj = JobObj(
+            spec=job,
+            owner=owner,
+            created=self.steps,
+            scheduled_time=scheduled_time,
+            duration_steps=max(1, steps_for(secs, self.step_seconds)),
+        )
         obj.ctl = len(self.ctls)
         self.ctls.append(obj)
         pod = Pod.from_spec(job.name, tmpl.get("spec") or {}, meta=meta)
@@ -736,7 +881,7 @@ class ControlPlane:
 
     def delete_job(self, job: JobObj) -> None:
         st = self.store
-        rows = np.flatnonzero(st.alive[:st.n] & (st.ctl[:st.n] == job.ctl))
+        rows = np.flatnonzero(st.alive[: st.n] & (st.ctl[: st.n] == job.ctl))
         self.delete_pods(rows)
         job.deleted = True
         self.jobs.pop(self.ref("job", job.spec.namespace, job.name), None)
@@ -778,14 +923,15 @@ class ControlPlane:
         if kind == "deployment":
             for rs in self.owned_sets(obj.key):
                 self.delete_pods(self.ctl_rows(rs.ctl))
-                rs.deleted = True
-                del self.replicasets[self.ref("replicaset", rs.namespace, rs.name)]
+                self._forget_set(rs)
             del self.deployments[ref if ref in self.deployments else obj.key]
-        elif kind in ("replicaset", "daemonset"):
+        elif kind == "replicaset":
+            self.delete_pods(self.ctl_rows(obj.ctl))
+            self._forget_set(obj)
+        elif kind == "daemonset":
             self.delete_pods(self.ctl_rows(obj.ctl))
             obj.deleted = True
-            table = self.replicasets if kind == "replicaset" else self.daemonsets
-            del table[self.ref(kind, obj.namespace, obj.name)]
+            del self.daemonsets[self.ref(kind, obj.namespace, obj.name)]
         elif kind == "job":
             self.delete_job(obj)
         else:
@@ -799,17 +945,25 @@ class ControlPlane:
         if self._defer(at, "scale", ref, replicas):
             return
         kind, obj = self._lookup(ref)
-        if kind not in ("deployment", "replicaset") or isinstance(replicas, bool) or not isinstance(replicas, int) \
-                or replicas < 0:
-            raise ControllerError(f"{ref}: spec.replicas: Invalid value: {replicas!r}: must be a non-negative "
-                                  "integer on a deployment or replicaset")
+        if (
+            kind not in ("deployment", "replicaset")
+            or isinstance(replicas, bool)
+            or not isinstance(replicas, int)
+            or replicas < 0
+        ):
+            raise ControllerError(
+                f"{ref}: spec.replicas: Invalid value: {replicas!r}: must be a non-negative "
+                "integer on a deployment or replicaset"
+            )
         if obj.replicas != replicas:
             obj.replicas = replicas
             if kind == "deployment":
                 obj.generation += 1
             self.record(ref, "Scaled", f"replicas set to {replicas}")
 
-    def set_image(self, ref: str, image: str, container: Optional[str] = None, at: Optional[float] = None) -> None:
+    def set_image(
+        self, ref: str, image: str, container: Optional[str] = None, at: Optional[float] = None
+    ) -> None:
         """kubectl set image: a new image for one container (default: the first) of the pod template."""
         if self._defer(at, "set_image", ref, image, container):
             return
@@ -858,12 +1012,27 @@ class ControlPlane:
         kind, obj = self._lookup(ref)
         if kind == "deployment":
             sets = sorted(self.owned_sets(obj.key), key=lambda rs: rs.revision)
-            return [{"revision": rs.revision, "name": rs.name, "replicas": rs.replicas,
-                     "image": _image(rs.template), "template": dc.strip_hash(rs.template),
-                     "revision_history": list(rs.revision_history)} for rs in sets]
+            return [
+                {
+                    "revision": rs.revision,
+                    "name": rs.name,
+                    "replicas": rs.replicas,
+                    "image": _image(rs.template),
+                    "template": dc.strip_hash(rs.template),
+                    "revision_history": list(rs.revision_history),
+                }
+                for rs in sets
+            ]
         if kind == "daemonset":
-            return [{"revision": r, "name": f"{obj.name}-{h}", "image": _image(obj.templates.get(h, {})),
-                     "template": obj.templates.get(h)} for h, r in sorted(obj.revisions.items(), key=lambda x: x[1])]
+            return [
+                {
+                    "revision": r,
+                    "name": f"{obj.name}-{h}",
+                    "image": _image(obj.templates.get(h, {})),
+                    "template": obj.templates.get(h),
+                }
+                for h, r in sorted(obj.revisions.items(), key=lambda x: x[1])
+            ]
         raise ControllerError(f"{ref}: rollout history works on deployments and daemonsets")
 
     def rollback(self, ref: str, to_revision: Optional[int] = None, at: Optional[float] = None) -> int:
@@ -885,11 +1054,16 @@ class ControlPlane:
                 raise ControllerError(f"{ref}: unable to find specified revision {to_revision} in history")
         tmpl = copy.deepcopy(target["template"])
         if tmpl == obj.template:
-            self.record(ref, "RollbackSkipped", f"current template already matches revision {target['revision']}")
+            self.record(
+                ref, "RollbackSkipped", f"current template already matches revision {target['revision']}"
+            )
             return target["revision"]
         self._set_template(kind, obj, tmpl)
-        self.record(ref, "DeploymentRollback" if kind == "deployment" else "RolledBack",
-                    f"Rolled back to revision {target['revision']}")
+        self.record(
+            ref,
+            "DeploymentRollback" if kind == "deployment" else "RolledBack",
+            f"Rolled back to revision {target['revision']}",
+        )
         return target["revision"]
 
     # --- views --------------------------------------------------------------------------------------------
@@ -906,9 +1080,12 @@ class ControlPlane:
             return {"replicas": r, "readyReplicas": rd, "availableReplicas": av, "desired": obj.replicas}
         if kind == "job":
             return jc.job_status(self, obj)
-        return {"active": [j.name for j in self.cron_jobs(obj.key) if j.condition is None],
-                "lastScheduleTime": None if obj.last_schedule is None
-                else jc.wall_clock(self, obj.last_schedule).isoformat()}
+        return {
+            "active": [j.name for j in self.cron_jobs(obj.key) if j.condition is None],
+            "lastScheduleTime": None
+            if obj.last_schedule is None
+            else jc.wall_clock(self, obj.last_schedule).isoformat(),
+        }
 
     def rollout_status(self, ref: str) -> tuple[str, bool]:
         """kubectl rollout status: (message, done)."""
@@ -933,6 +1110,7 @@ class ControlPlane:
         controller ("replicaset/web-..."), node, phase, ready, available, revision, image, created (logical
         seconds), reason (why a pending pod is not scheduled)."""
         import pyarrow as pa
+
         st = self.store
         rows = st.live() if include_finished else st.active()
         ctl = st.ctl[rows]
@@ -952,33 +1130,38 @@ class ControlPlane:
                 rev_col[i] = obj.revisions.get(h)
         names = self.node_name_of + [None]
         node = st.node[rows]
-        return pa.table({
-            "name": st.names(rows),
-            "namespace": [specs[s].namespace for s in sp],
-            "owner": [owners[c] for c in ctl.tolist()],
-            "controller": [keys[c] for c in ctl.tolist()],
-            "node": [names[x] for x in node.tolist()],
-            "phase": [PHASES[p] for p in st.phase[rows].tolist()],
-            "ready": pa.array(self.ready[rows], pa.bool_()),
-            "available": pa.array(self.available[rows], pa.bool_()),
-            "revision": pa.array(rev_col, pa.int64()),
-            "image": [specs[s].image for s in sp],
-            "created": pa.array(st.created[rows] * self.step_seconds, pa.float64()),
-            "reason": [self.reasons.get(r) for r in rows.tolist()],
-        })
+        return pa.table(
+            {
+                "name": st.names(rows),
+                "namespace": [specs[s].namespace for s in sp],
+                "owner": [owners[c] for c in ctl.tolist()],
+                "controller": [keys[c] for c in ctl.tolist()],
+                "node": [names[x] for x in node.tolist()],
+                "phase": [PHASES[p] for p in st.phase[rows].tolist()],
+                "ready": pa.array(self.ready[rows], pa.bool_()),
+                "available": pa.array(self.available[rows], pa.bool_()),
+                "revision": pa.array(rev_col, pa.int64()),
+                "image": [specs[s].image for s in sp],
+                "created": pa.array(st.created[rows] * self.step_seconds, pa.float64()),
+                "reason": [self.reasons.get(r) for r in rows.tolist()],
+            }
+        )
 
     # --- persistence -------------------------------------------------------------------------------------
     def save(self, directory: Union[str, Path]) -> None:
         from .persist import save
+
         save(self, Path(directory))
 
     @classmethod
-    def load(cls, directory: Union[str, Path], profile: Optional[Profile] = None, seed: int = 0) -> "ControlPlane":
+    def load(
+        cls, directory: Union[str, Path], profile: Optional[Profile] = None, seed: int = 0
+    ) -> "ControlPlane":
         from .persist import load
+
         return load(cls, Path(directory), profile, seed)
 
 
 def _image(template: dict) -> Optional[str]:
     cs = (template.get("spec") or {}).get("containers") or []
     return cs[0].get("image") if cs else None
-

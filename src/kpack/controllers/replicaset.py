@@ -1,4 +1,5 @@
 """ReplicaSet controller: keep `replicas` pods, create the missing ones, delete extras in upstream's order."""
+
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Optional
@@ -32,8 +33,9 @@ def deletion_order(cp: "ControlPlane", rows: np.ndarray, related: Optional[np.nd
     return rows[order]
 
 
-def sync_replicaset(cp: "ControlPlane", rs: ReplicaSetObj, rows: np.ndarray,
-                    related: Optional[np.ndarray] = None) -> np.ndarray:
+def sync_replicaset(
+    cp: "ControlPlane", rs: ReplicaSetObj, rows: np.ndarray, related: Optional[np.ndarray] = None
+) -> np.ndarray:
     """Create or delete pods so that `rs` has `rs.replicas` active pods. Returns its active rows."""
     diff = rs.replicas - len(rows)
     if diff > 0:

@@ -1,4 +1,5 @@
 """Rolling-update arithmetic (int-or-percent, fenceposts), label selectors, template hashes and validation."""
+
 from __future__ import annotations
 
 import json
@@ -36,7 +37,9 @@ def int_or_percent_value(value: IntOrPercent) -> int:
     return int(s[:-1]) if s.endswith("%") and s[:-1].isdigit() else 0
 
 
-def resolve_fenceposts(max_surge: IntOrPercent, max_unavailable: IntOrPercent, desired: int) -> tuple[int, int]:
+def resolve_fenceposts(
+    max_surge: IntOrPercent, max_unavailable: IntOrPercent, desired: int
+) -> tuple[int, int]:
     """Deployment (surge, unavailable) for `desired` replicas: surge rounds up, unavailable rounds down;
     if both come out 0, unavailable is 1 (upstream deploymentutil.ResolveFenceposts)."""
     surge = scaled_value(max_surge, desired, True, "maxSurge")
@@ -46,9 +49,11 @@ def resolve_fenceposts(max_surge: IntOrPercent, max_unavailable: IntOrPercent, d
     return surge, unavailable
 
 
-def daemonset_fenceposts(max_surge: IntOrPercent, max_unavailable: IntOrPercent, desired: int) -> tuple[int, int]:
+def daemonset_fenceposts(
+    max_surge: IntOrPercent, max_unavailable: IntOrPercent, desired: int
+) -> tuple[int, int]:
     """DaemonSet (surge, unavailable) against `desired` nodes, both rounding up (upstream SurgeCount and
-    UnavailableCount): a non-zero maxSurge turns maxUnavailable off; unavailable defaults to 1 if both are 0."""
+    UnavailableCount): a non-zero maxSurge turns maxUnavailable off; unavailable is 1 if both are 0."""
     if int_or_percent_value(max_surge) != 0:
         return scaled_value(max_surge, desired, True, "maxSurge"), 0
     unavailable = scaled_value(max_unavailable, desired, True, "maxUnavailable")
@@ -77,20 +82,25 @@ def selector_matches(selector: dict, labels: dict[str, str]) -> bool:
 
 
 def check_selector(selector: Any, where: str) -> None:
-    if not isinstance(selector, dict) or not (selector.get("matchLabels") or selector.get("matchExpressions")):
+    if not isinstance(selector, dict) or not (
+        selector.get("matchLabels") or selector.get("matchExpressions")
+    ):
         raise ControllerError(f"{where}: spec.selector: Required value: empty selector is invalid")
     for i, e in enumerate(selector.get("matchExpressions") or []):
         op = e.get("operator") if isinstance(e, dict) else None
         if op not in ("In", "NotIn", "Exists", "DoesNotExist"):
-            raise ControllerError(f"{where}: spec.selector.matchExpressions[{i}].operator: Unsupported value: "
-                                  f"{op!r}")
+            raise ControllerError(
+                f"{where}: spec.selector.matchExpressions[{i}].operator: Unsupported value: {op!r}"
+            )
         if op in ("In", "NotIn") and not e.get("values"):
-            raise ControllerError(f"{where}: spec.selector.matchExpressions[{i}].values: Required value: "
-                                  f"must be specified when `operator` is 'In' or 'NotIn'")
+            raise ControllerError(
+                f"{where}: spec.selector.matchExpressions[{i}].values: Required value: "
+                f"must be specified when `operator` is 'In' or 'NotIn'"
+            )
 
 
 # --- template hash ----------------------------------------------------------------------------------------
-_SAFE = "bcdfghjklmnpqrstvwxz2456789"   # upstream rand.SafeEncodeString alphabet
+_SAFE = "bcdfghjklmnpqrstvwxz2456789"  # upstream rand.SafeEncodeString alphabet
 
 
 def canonical(template: dict) -> str:
@@ -117,8 +127,10 @@ def check_int_or_percent(value: IntOrPercent, field: str, *, max_100: bool = Fal
             raise ControllerError(f"{field}: Invalid value: {value}: must be greater than or equal to 0")
         return
     if not (value.endswith("%") and value[:-1].isdigit()):
-        raise ControllerError(f"{field}: Invalid value: {value!r}: a valid percent string must be a numeric "
-                              "string followed by an ending '%' (e.g. '10%')")
+        raise ControllerError(
+            f"{field}: Invalid value: {value!r}: a valid percent string must be a numeric "
+            "string followed by an ending '%' (e.g. '10%')"
+        )
     if max_100 and int(value[:-1]) > 100:
         raise ControllerError(f"{field}: Invalid value: {value!r}: must not be greater than 100%")
 
@@ -127,8 +139,10 @@ def check_rolling(strategy_field: str, max_surge: IntOrPercent, max_unavailable:
     check_int_or_percent(max_unavailable, f"{strategy_field}.maxUnavailable", max_100=True)
     check_int_or_percent(max_surge, f"{strategy_field}.maxSurge")
     if int_or_percent_value(max_surge) == 0 and int_or_percent_value(max_unavailable) == 0:
-        raise ControllerError(f"{strategy_field}.maxUnavailable: Invalid value: {max_unavailable!r}: may not be 0 "
-                              "when `maxSurge` is 0")
+        raise ControllerError(
+            f"{strategy_field}.maxUnavailable: Invalid value: {max_unavailable!r}: may not be 0 "
+            "when `maxSurge` is 0"
+        )
 
 
 def check_non_negative(value: Any, field: str) -> int:
@@ -160,7 +174,9 @@ def parse_duration(value: Any, field: str) -> float:
         if num or not s:
             raise ValueError
     except ValueError:
-        raise ControllerError(f"{field}: Invalid value: {value!r}: a duration such as '300s', '5m' or '1h30m'")
+        raise ControllerError(
+            f"{field}: Invalid value: {value!r}: a duration such as '300s', '5m' or '1h30m'"
+        )
     return total
 
 

@@ -1,4 +1,5 @@
 """Every pod the control plane owns, as columns: spec, ordinal, controller, node, phase, timestamps."""
+
 from __future__ import annotations
 
 from typing import Sequence
@@ -19,9 +20,19 @@ class PodStore:
     `node` the node id it is bound to (-1 while pending). Times are step numbers; `alive` is False once the
     pod object is deleted."""
 
-    COLUMNS = (("spec", np.int32), ("ordinal", np.int64), ("ctl", np.int32), ("rev", np.int32),
-               ("target", np.int32), ("node", np.int32), ("created", np.int64), ("bound", np.int64),
-               ("ended", np.int64), ("phase", np.int8), ("alive", np.bool_))
+    COLUMNS = (
+        ("spec", np.int32),
+        ("ordinal", np.int64),
+        ("ctl", np.int32),
+        ("rev", np.int32),
+        ("target", np.int32),
+        ("node", np.int32),
+        ("created", np.int64),
+        ("bound", np.int64),
+        ("ended", np.int64),
+        ("phase", np.int8),
+        ("alive", np.bool_),
+    )
 
     def __init__(self) -> None:
         self.specs: list[Pod] = []
@@ -42,11 +53,18 @@ class PodStore:
         for name, dt in self.COLUMNS:
             old = getattr(self, name)
             new = np.zeros(cap, dt)
-            new[:self.n] = old[:self.n]
+            new[: self.n] = old[: self.n]
             setattr(self, name, new)
 
-    def add(self, spec: int | np.ndarray, ordinals: np.ndarray, ctl: int, rev: int | np.ndarray,
-            target: int | np.ndarray, created: int) -> np.ndarray:
+    def add(
+        self,
+        spec: int | np.ndarray,
+        ordinals: np.ndarray,
+        ctl: int,
+        rev: int | np.ndarray,
+        target: int | np.ndarray,
+        created: int,
+    ) -> np.ndarray:
         """Append pending pods; returns their rows."""
         k = len(ordinals)
         self._reserve(k)
@@ -73,16 +91,20 @@ class PodStore:
 
     def names(self, rows: Sequence[int] | np.ndarray) -> list[str]:
         specs, spec, ordinal = self.specs, self.spec, self.ordinal
-        return [specs[s].name if o < 0 else f"{specs[s].name}-{o}"
-                for s, o in zip(spec[rows].tolist(), ordinal[rows].tolist())]
+        return [
+            specs[s].name if o < 0 else f"{specs[s].name}-{o}"
+            for s, o in zip(spec[rows].tolist(), ordinal[rows].tolist())
+        ]
 
     def keys(self, rows: Sequence[int] | np.ndarray) -> list[str]:
         specs = self.specs
-        return [f"{specs[s].namespace}/{specs[s].name}" + ("" if o < 0 else f"-{o}")
-                for s, o in zip(self.spec[rows].tolist(), self.ordinal[rows].tolist())]
+        return [
+            f"{specs[s].namespace}/{specs[s].name}" + ("" if o < 0 else f"-{o}")
+            for s, o in zip(self.spec[rows].tolist(), self.ordinal[rows].tolist())
+        ]
 
     def live(self) -> np.ndarray:
-        return np.flatnonzero(self.alive[:self.n])
+        return np.flatnonzero(self.alive[: self.n])
 
     def active(self) -> np.ndarray:
         """Rows of pods that exist and have not finished (Pending or Running)."""
@@ -91,7 +113,7 @@ class PodStore:
 
     def columns(self) -> dict[str, list]:
         """Plain lists of every column (for saving)."""
-        return {name: getattr(self, name)[:self.n].tolist() for name, _ in self.COLUMNS}
+        return {name: getattr(self, name)[: self.n].tolist() for name, _ in self.COLUMNS}
 
     @classmethod
     def from_columns(cls, specs: list[Pod], cols: dict[str, list]) -> "PodStore":
