@@ -37,13 +37,15 @@ class EngineStats:
     def __init__(self) -> None:
         self.engine = ""
         self.indexed_pods = 0
+        self.blocked_pods = 0
         self.scan_pods = 0
         self.buckets = 0
         self.types = 0
 
     def __repr__(self) -> str:
         return (f"EngineStats(engine={self.engine!r}, indexed_pods={self.indexed_pods}, "
-                f"scan_pods={self.scan_pods}, types={self.types}, buckets={self.buckets})")
+                f"blocked_pods={self.blocked_pods}, scan_pods={self.scan_pods}, types={self.types}, "
+                f"buckets={self.buckets})")
 
 
 def check_engine(engine: str) -> str:
@@ -117,13 +119,13 @@ def place(engine: str, cluster, cp, arrays, spec_cls: np.ndarray, spec_req: np.n
             cp.bal_col, cp.bal_kind)
     p_done = 0
     if engine == "blocked" and n_pods:
-        p_done = _run_blocked(cluster, cp, arrays, spec_cls, spec_req, spec_nz, pod_spec, rng, start, out, fail)
+        p_done = stats.blocked_pods = _run_blocked(cluster, cp, arrays, spec_cls, spec_req, spec_nz, pod_spec,
+                                                   rng, start, out, fail)
         if p_done < n_pods:
             engine = stats.engine = _scan_engine()        # not eligible (see blocked.eligible)
     if engine == "indexed" and n_pods:
-        p_done = _run_indexed(cluster, cp, arrays, spec_cls, spec_req, spec_nz, pod_spec, rng, start, out, fail,
-                              prof, stats, types)
-    stats.indexed_pods = p_done
+        p_done = stats.indexed_pods = _run_indexed(cluster, cp, arrays, spec_cls, spec_req, spec_nz, pod_spec,
+                                                   rng, start, out, fail, prof, stats, types)
     stats.scan_pods = n_pods - p_done
     if p_done < n_pods:
         ps = pod_spec[p_done:]
