@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 
 import numpy as np
+import pyarrow.compute as pc
 
 import kpack
 from kpack.controllers import ControlPlane, resolve_fenceposts
@@ -72,13 +73,9 @@ def check_step(cp: ControlPlane, replicas: int, surge: int, unavailable: int) ->
     web = pods[pods.owner == "deployment/web"]
     assert len(web) <= replicas + surge, f"{len(web)} pods > {replicas} + {surge}"
     on_failed = web.node.isin([n for n in cp.node_name_of if cp.node_failed[cp.node_ids[n]]]).sum()
-    evicted = sum(
-        1
-        for e in cp.events().to_pylist()
-        if e["step"] == cp.steps
-        and e["reason"] == "TaintManagerEviction"
-        and e["object"].startswith("replicaset/web")
-    )
+    ev = cp.events().filter(pc.equal(pc.field("step"), cp.steps)).to_pylist()
+    evicted = sum(int(e["message"].split()[1]) for e in ev
+                  if e["reason"] == "TaintManagerEviction" and e["object"].startswith("replicaset/web"))
     floor = replicas - unavailable - int(on_failed) - evicted
     assert int(web.available.sum()) >= floor, f"{int(web.available.sum())} available < {floor}"
     c = cp.cluster

@@ -1116,18 +1116,23 @@ class ControlPlane:
         ctl = st.ctl[rows]
         owners = [self.owner_of(c) for c in range(len(self.ctls))] + [None]
         keys = [c.key for c in self.ctls] + [None]
-        revs = []
-        for c in self.ctls:
-            revs.append(c.revision if isinstance(c, ReplicaSetObj) else None)
-        revs.append(None)
+        # revision per row: the ReplicaSet's revision, or the DaemonSet revision of the pod's template hash
+        rev_of = np.full(len(self.ctls) + 1, -1, np.int64)
+        ds_rev: dict[int, np.ndarray] = {}
+        for i, c in enumerate(self.ctls):
+            if isinstance(c, ReplicaSetObj):
+                rev_of[i] = c.revision
+            elif isinstance(c, DaemonSetObj):
+                table = np.full(len(c.rev_codes) + 1, -1, np.int64)
+                for h, code in c.rev_codes.items():
+                    table[code] = c.revisions.get(h, -1)
+                ds_rev[i] = table
+        rev = rev_of[ctl]
+        for i, table in ds_rev.items():
+            m = ctl == i
+            rev[m] = table[st.rev[rows][m]]
         specs = st.specs
         sp = st.spec[rows].tolist()
-        rev_col = [revs[c] for c in ctl.tolist()]
-        for i, (c, code) in enumerate(zip(ctl.tolist(), st.rev[rows].tolist())):
-            obj = self.ctls[c] if c >= 0 else None
-            if isinstance(obj, DaemonSetObj):
-                h = next((k for k, v in obj.rev_codes.items() if v == code), None)
-                rev_col[i] = obj.revisions.get(h)
         names = self.node_name_of + [None]
         node = st.node[rows]
         return pa.table(
@@ -1140,7 +1145,7 @@ class ControlPlane:
                 "phase": [PHASES[p] for p in st.phase[rows].tolist()],
                 "ready": pa.array(self.ready[rows], pa.bool_()),
                 "available": pa.array(self.available[rows], pa.bool_()),
-                "revision": pa.array(rev_col, pa.int64()),
+                "revision": pa.array(rev, pa.int64(), mask=rev < 0),
                 "image": [specs[s].image for s in sp],
                 "created": pa.array(st.created[rows] * self.step_seconds, pa.float64()),
                 "reason": [self.reasons.get(r) for r in rows.tolist()],
