@@ -97,6 +97,7 @@ def fleet(n_deploy: int = 100, replicas: int = 1000, n_nodes: int = 5000) -> dic
         "rollout_s": t2 - t1,
         "rollout_steps": s2,
         "total_s": t2 - t0,
+        "cpu_s": time.process_time() - c0,
         "pods": int(cp.store.n),
         "rolled_out": ok,
     }
