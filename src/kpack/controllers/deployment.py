@@ -37,9 +37,17 @@ def max_surge(d: DeploymentObj) -> int:
 def split_sets(cp: "ControlPlane", d: DeploymentObj) -> tuple[Optional[ReplicaSetObj], list[ReplicaSetObj]]:
     """(new RS whose template equals the Deployment's ignoring the hash label, old RSs oldest first)."""
     sets = cp.owned_sets(d.key)
-    key = canonical(d.template)
+    key = template_key(d)
     new = next((rs for rs in sets if rs.template_key == key), None)
     return new, [rs for rs in sets if rs is not new]
+
+
+def template_key(d: DeploymentObj) -> str:
+    """canonical(d.template), memoised on the template object (templates are replaced, never edited)."""
+    memo = d.progress.get("template_key")
+    if memo is None or memo[0] is not d.template:
+        memo = d.progress["template_key"] = (d.template, canonical(d.template))
+    return memo[1]
 
 
 def new_replicas(d: DeploymentObj, sets: list[ReplicaSetObj], new: Optional[ReplicaSetObj]) -> int:

@@ -11,7 +11,7 @@ from typing import Optional
 
 import numpy as np
 
-from ..models import DaemonSet, Pod
+from ..models import DaemonSet, Pod, ReplicaSet
 from ..profile import Profile
 from ..state import Cluster
 from .objects import CronJob, CronJobObj, DaemonSetObj, DeploymentObj, Job, JobObj, ReplicaSetObj
@@ -48,7 +48,8 @@ def save(cp, d: Path) -> None:
         "step_seconds": cp.step_seconds,
         "default_toleration_seconds": cp.default_toleration_seconds,
         "start_time": cp.start_time.isoformat(),
-        "deployments": [_plain(x) for x in cp.deployments.values()],
+        "deployments": [{**_plain(x), "progress": {k: v for k, v in x.progress.items() if k != "template_key"}}
+                        for x in cp.deployments.values()],
         "cronjobs": [
             {"spec": c.spec.model_dump(), "last_schedule": c.last_schedule, "created": c.created}
             for c in cp.cronjobs.values()
@@ -114,6 +115,9 @@ def load(cls, d: Path, profile: Optional[Profile], seed: int):
         else:
             by_ref[cp.ref("job", c.spec.namespace, c.spec.name)] = c
     cp.replicasets = {k: by_ref[k] for k in live["replicasets"]}
+    for rs in cp.replicasets.values():     # Cluster.to_parquet keeps nodes and pods, not objects
+        cluster.add_object(ReplicaSet(name=rs.name, namespace=rs.namespace, selector=rs.selector,
+                                      template=rs.template, replicas=rs.replicas))
     cp.daemonsets = {k: by_ref[k] for k in live["daemonsets"]}
     cp.jobs = {k: by_ref[k] for k in live["jobs"]}
     for x in state["cronjobs"]:

@@ -142,6 +142,7 @@ class ControlPlane:
         self._available = np.zeros(0, np.bool_)
         self._placement: dict[int, tuple] = {}
         self._evict_cache: dict[tuple[int, str], Optional[float]] = {}
+        self._owned: Optional[dict[str, list]] = None   # owner -> its ReplicaSets (rebuilt when sets change)
         self.pins: dict[str, Any] = {}  # node name -> the DaemonSet pin affinity (shared)
         self._node_gen = -1
         self._refresh_nodes()
@@ -526,12 +527,16 @@ class ControlPlane:
 
     # --- reconcile ----------------------------------------------------------------------------------------
     def owned_sets(self, owner: str) -> list[ReplicaSetObj]:
-        return sorted(
-            (rs for rs in self.replicasets.values() if rs.owner == owner and not rs.deleted),
-            key=lambda rs: (rs.created, rs.ctl),
-        )
+        """The ReplicaSets `owner` ("deployment/web") owns, oldest first."""
+        if self._owned is None:
+            self._owned = {}
+            for rs in sorted(self.replicasets.values(), key=lambda rs: (rs.created, rs.ctl)):
+                if rs.owner is not None and not rs.deleted:
+                    self._owned.setdefault(rs.owner, []).append(rs)
+        return list(self._owned.get(owner, ()))
 
     def register_set(self, rs: ReplicaSetObj) -> None:
+        self._owned = None
         rs.ctl = len(self.ctls)
         self.ctls.append(rs)
         tmpl = rs.template
@@ -559,6 +564,7 @@ class ControlPlane:
         )
 
     def _forget_set(self, rs: ReplicaSetObj) -> None:
+        self._owned = None
         rs.deleted = True
         del self.replicasets[self.ref("replicaset", rs.namespace, rs.name)]
         if ("ReplicaSet", rs.namespace, rs.name) in self.cluster.objects:
