@@ -25,6 +25,10 @@ def _plain(obj) -> dict:
     return {f.name: getattr(obj, f.name) for f in dataclasses.fields(obj)}
 
 
+def _progress(p: dict) -> dict:
+    return {k: v for k, v in p.items() if k != "template_key"}     # a memo, not state
+
+
 def save(cp, d: Path) -> None:
     d.mkdir(parents=True, exist_ok=True)
     cp.cluster.to_parquet(d / "cluster")
@@ -48,8 +52,7 @@ def save(cp, d: Path) -> None:
         "step_seconds": cp.step_seconds,
         "default_toleration_seconds": cp.default_toleration_seconds,
         "start_time": cp.start_time.isoformat(),
-        "deployments": [{**_plain(x), "progress": {k: v for k, v in x.progress.items() if k != "template_key"}}
-                        for x in cp.deployments.values()],
+        "deployments": [{**_plain(x), "progress": _progress(x.progress)} for x in cp.deployments.values()],
         "cronjobs": [
             {"spec": c.spec.model_dump(), "last_schedule": c.last_schedule, "created": c.created}
             for c in cp.cronjobs.values()
