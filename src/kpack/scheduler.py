@@ -98,7 +98,8 @@ class CompiledCache:
 class Scheduler:
     """kube-scheduler's scheduling cycle over a Cluster, seeded for reproducible tie-breaks."""
 
-    def __init__(self, profile: Optional[Profile] = None, seed: int = 0, engine: str = "auto"):
+    def __init__(self, profile: Optional[Profile] = None, seed: int = 0, engine: str = "auto",
+                 gpu_workload: Optional[Sequence[Pod]] = None):
         self.profile = profile or Profile.default()
         self.profile.validate_profile()
         self.seed = seed
@@ -106,6 +107,8 @@ class Scheduler:
         # "native" = the same scan in the C core, "auto" = chosen by structure (engines/__init__.py). All give
         # identical decisions.
         self.engine = E.check_engine(engine)
+        # FGDScore's target workload (FGD.md section 2 step 1); None: bound pods plus the batch being placed.
+        self.gpu_workload = None if gpu_workload is None else list(gpu_workload)
         self.last_stats = E.EngineStats()
         self.rng = np.array([np.uint64(seed & (2**64 - 1))], dtype=np.uint64)
         self.start = np.zeros(1, dtype=np.int64)   # nextStartNodeIndex (round robin across cycles)
@@ -162,7 +165,11 @@ class Scheduler:
         policy = _gpu.GPU_POLICY_CODES[names[0]] if names else _gpu.NO_POLICY
         policy_w = self.profile.score_weights[names[0]] if names else 0
         models = _gpu.gpu_models(cluster)
-        tp = _gpu.typical_pod_arrays(pods, models) if policy == _gpu.FGD else _gpu.typical_pod_arrays([], models)
+        if policy == _gpu.FGD:
+            workload, counts = _gpu.target_workload(cluster, pods, self.gpu_workload)
+            tp = _gpu.typical_pod_arrays(workload, models, counts)
+        else:
+            tp = _gpu.typical_pod_arrays([], models)
         pod_k, pod_g = _gpu.pod_gpu_arrays(pods)
         free, tags = cluster.gpu_free, cluster.gpu_tags   # the working copy's own arrays
         dev = np.full(len(pods), -1, dtype=np.int64)
@@ -171,7 +178,7 @@ class Scheduler:
             pod_cls, pod_req, pod_nz, *arrays, cp.weights, cp.fit_col, cp.fit_kind, cp.fit_w, cp.strategy,
             cp.shape_u, cp.shape_s, cp.bal_col, cp.bal_kind, cp.pct, self.rng, self.start, out, fail,
             gpu_col, free, _gpu.node_model_codes(cluster, models), cluster.allocatable[:, gpu_col], tags,
-            pod_k, pod_g, policy, policy_w, *tp, dev)
+            pod_k, pod_g, policy, policy_w, *tp, dev, *_gpu.normalisers(cluster))
         self.last_gpu_devices = dev
         return dev
 
