@@ -103,6 +103,26 @@ def fleet(n_deploy: int = 100, replicas: int = 1000, n_nodes: int = 5000) -> dic
     }
 
 
+def raw_placement(n_deploy: int = 100, replicas: int = 1000, n_nodes: int = 5000) -> dict:
+    """Baseline: the same initial pods placed without controllers (daemon pods from kpack.daemonset_pods,
+    replicas as one PodBatch), i.e. the scheduling floor under the controller layer's create phase."""
+    import numpy as np
+
+    from kpack.batch import PodBatch
+
+    c0, t0 = time.process_time(), time.perf_counter()
+    cluster = kpack.Cluster(nodes(n_nodes, cpu="64", mem="256Gi"))
+    sched = kpack.Scheduler(seed=0)
+    daemon = [p for name in ("agent", "logs") for p in kpack.daemonset_pods(
+        cluster, kpack.DaemonSet.from_k8s(daemonset(name, f"{name}:1"))).values()]
+    sched.schedule(cluster, daemon)
+    specs = [kpack.Deployment.from_k8s(deployment(f"app-{i}", replicas, "app:1")).template_pod(f"app-{i}")
+             for i in range(n_deploy)]
+    res = sched.schedule_arrays(cluster, PodBatch(specs, np.repeat(np.arange(n_deploy), replicas)))
+    return {"seconds": time.perf_counter() - t0, "cpu_s": time.process_time() - c0,
+            "placed": int(res.scheduled) + len(daemon)}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--scenario", default="all", choices=["done-when", "fleet", "all"])
@@ -121,7 +141,12 @@ def main() -> None:
         res = mod.scenario()      # "seconds": ControlPlane.step / run_until_stable time; checks excluded
         print("done-when:", res)
     if args.scenario in ("fleet", "all"):
-        print("fleet:", fleet())
+        base = raw_placement()
+        res = fleet()
+        print("fleet:", res)
+        print("baseline (placement only, no controllers, initial pods):", base)
+        print(f"create phase / placement-only baseline: {res['create_s'] / base['seconds']:.2f}x wall, "
+              f"{res['cpu_s'] / base['cpu_s']:.2f}x CPU (whole fleet run incl. rollout vs baseline create)")
 
 
 if __name__ == "__main__":
