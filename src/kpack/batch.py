@@ -166,7 +166,8 @@ def bind_arrays(cluster: Cluster, specs: Sequence[Pod], spec_index: np.ndarray, 
 def schedule_batch_arrays(sched, cluster: Cluster, batch: PodBatch):
     """Implementation of `Scheduler.schedule_arrays` (see there)."""
     from . import engines as E
-    from .scheduler import ScheduleResult, SchedulingError, class_arrays, fit_error, static_histogram
+    from .scheduler import (ScheduleResult, SchedulingError, class_arrays, fit_error, static_histogram,
+                            static_rows)
     if not isinstance(batch, PodBatch):
         raise SchedulingError(f"batch: expected kpack.batch.PodBatch, got {type(batch).__name__}")
     specs = batch.specs
@@ -193,7 +194,8 @@ def schedule_batch_arrays(sched, cluster: Cluster, batch: PodBatch):
     out = np.full(P, -1, dtype=np.int32)
     fail = np.zeros((P, len(cluster.resource_names)), dtype=np.int32)
     sched.last_stats = E.place(sched.engine, view, cache.profile, arrays, spec_cls, spec_req, spec_nz,
-                               batch.spec_index, sched.rng, sched.start, out, fail)
+                               batch.spec_index, sched.rng, sched.start, out, fail,
+                               static_rows=static_rows(cache.profile, classes))
     if order is not None:
         view = cluster.unpermute(view, order)
         out = np.where(out >= 0, order[np.maximum(out, 0)], -1).astype(np.int32)
