@@ -640,3 +640,20 @@ def test_rollout_example_small():
     spec.loader.exec_module(mod)
     res = mod.scenario(replicas=60, n_nodes=30, failures=3)
     assert res["status"] == {"replicas": 60, "updatedReplicas": 60, "availableReplicas": 60}
+
+
+def test_proportional_scaling_mid_rollout_as_in_the_kubernetes_docs():
+    # 10 replicas, maxSurge 3, maxUnavailable 2; the new template cannot run (here: fits no node), then the
+    # Deployment is scaled to 15: 3 of the 5 extra replicas go to the old set, 2 to the new one.
+    cp = ControlPlane(cluster(4))
+    cp.apply(deployment(replicas=10, surge=3, unavailable=2, cpu="100m"))
+    cp.run_until_stable()
+    bad = deployment(replicas=10, surge=3, unavailable=2, cpu="100m")
+    bad["spec"]["template"]["spec"]["nodeSelector"] = {"no": "such-node"}
+    cp.apply(bad)
+    cp.run(5)
+    new, old = [rs for rs in cp.owned_sets("deployment/web")][::-1]
+    assert (old.replicas, new.replicas) == (8, 5)
+    cp.scale("deployment/web", 15)
+    cp.step()
+    assert (old.replicas, new.replicas) == (11, 7)

@@ -4,6 +4,7 @@ rollouts, revisions and history cleanup, status and conditions (K8S_SEMANTICS.md
 from __future__ import annotations
 
 import copy
+import math
 from typing import TYPE_CHECKING, Optional
 
 from .objects import HASH_LABEL, DeploymentObj, ReplicaSetObj
@@ -89,12 +90,15 @@ def create_new_set(cp: "ControlPlane", d: DeploymentObj, revision: int, replicas
         hash=h,
         created=cp.steps,
     )
+    rs.desired_annotation, rs.max_annotation = d.replicas, d.replicas + max_surge(d)
     cp.register_set(rs)
     cp.record(d.key, "ScalingReplicaSet", f"Scaled up replica set {name} from 0 to {replicas}")
     return rs
 
 
 def _scale(cp: "ControlPlane", d: DeploymentObj, rs: ReplicaSetObj, n: int) -> bool:
+    """Resize `rs` (and set its desired-/max-replicas annotations, as upstream scaleReplicaSet)."""
+    rs.desired_annotation, rs.max_annotation = d.replicas, d.replicas + max_surge(d)
     if rs.replicas == n:
         return False
     verb = "up" if n > rs.replicas else "down"
@@ -115,8 +119,8 @@ def sync_deployment(cp: "ControlPlane", d: DeploymentObj) -> bool:
         new.revision = max_old + 1
         new.min_ready_seconds = d.min_ready_seconds
         changed = True
-    if d.paused:
-        changed |= _scale_paused(cp, d, new, old)
+    if d.paused or _is_scaling_event(d, new, old):
+        changed |= _scale_proportionally(cp, d, new, old)
         d.observed_generation = d.generation
         return changed
     if d.strategy == "Recreate":
@@ -187,20 +191,61 @@ def _reconcile_old(
     return changed
 
 
-def _scale_paused(
-    cp: "ControlPlane", d: DeploymentObj, new: Optional[ReplicaSetObj], old: list[ReplicaSetObj]
-) -> bool:
-    """A paused Deployment only scales: the one active set follows `replicas` (upstream scale(); with several
-    active sets the newest absorbs the difference - upstream splits it proportionally)."""
+def _is_scaling_event(d: DeploymentObj, new: Optional[ReplicaSetObj], old: list[ReplicaSetObj]) -> bool:
+    """upstream isScalingEvent: an active set whose desired-replicas annotation differs from `replicas`."""
+    return any(rs.replicas > 0 and rs.desired_annotation is not None and rs.desired_annotation != d.replicas
+               for rs in old + ([new] if new is not None else []))
+
+
+def _round(x: float) -> int:
+    """Go math.Round (half away from zero)."""
+    return int(math.floor(x + 0.5)) if x >= 0 else -int(math.floor(-x + 0.5))
+
+
+def _scale_proportionally(cp: "ControlPlane", d: DeploymentObj, new: Optional[ReplicaSetObj],
+                          old: list[ReplicaSetObj]) -> bool:
+    """upstream DeploymentController.scale: one active (or the latest) set takes `replicas`; a saturated new
+    set scales the old ones to 0; otherwise (RollingUpdate) the difference to replicas + maxSurge is split in
+    proportion to the sets' sizes (getProportion), leftovers to the largest."""
     active = [rs for rs in old + ([new] if new is not None else []) if rs.replicas > 0]
-    if not active:
-        return _scale(cp, d, new, d.replicas) if new is not None else False
-    if len(active) == 1:
-        return _scale(cp, d, active[0], d.replicas)
-    total = sum(rs.replicas for rs in active)
-    target = d.replicas + max_surge(d) if total > d.replicas else d.replicas
-    newest = max(active, key=lambda rs: rs.revision)
-    return _scale(cp, d, newest, max(0, newest.replicas + target - total)) if total != target else False
+    if len(active) <= 1:
+        target = active[0] if active else (new if new is not None else (old[-1] if old else None))
+        return _scale(cp, d, target, d.replicas) if target is not None else False
+    if (new is not None and new.desired_annotation == d.replicas and new.replicas == d.replicas
+            and cp.set_status(new)[2] == d.replicas):
+        changed = False
+        for rs in old:
+            if rs.replicas > 0:
+                changed |= _scale(cp, d, rs, 0)
+        return changed
+    if d.strategy != "RollingUpdate":
+        return False
+    allowed = d.replicas + max_surge(d) if d.replicas > 0 else 0
+    to_add = allowed - sum(rs.replicas for rs in active)
+    if to_add > 0:       # larger first; ties: newer first when scaling up, older first when scaling down
+        active.sort(key=lambda rs: (-rs.replicas, -rs.created, -rs.ctl))
+    elif to_add < 0:
+        active.sort(key=lambda rs: (-rs.replicas, rs.created, rs.ctl))
+    added = 0
+    sizes = []
+    for rs in active:
+        prop = 0
+        if to_add != 0 and to_add != added:
+            if d.replicas == 0:
+                fraction = -rs.replicas
+            else:
+                annotated = rs.max_annotation or sum(r.replicas for r in active)
+                fraction = _round(rs.replicas * (d.replicas + max_surge(d)) / annotated) - rs.replicas
+            room = to_add - added
+            prop = min(fraction, room) if to_add > 0 else max(fraction, room)
+        sizes.append(rs.replicas + prop)
+        added += prop
+    if to_add != 0:
+        sizes[0] = max(0, sizes[0] + to_add - added)
+    changed = False
+    for rs, n in zip(active, sizes):
+        changed |= _scale(cp, d, rs, n)
+    return changed
 
 
 def cleanup(cp: "ControlPlane", d: DeploymentObj) -> None:

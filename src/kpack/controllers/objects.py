@@ -240,6 +240,8 @@ class ReplicaSetObj:
     spec_id: int = -1  # the spec Pod every pod of this set copies
     next_ordinal: int = 0
     deleted: bool = False
+    desired_annotation: Optional[int] = None   # deployment.kubernetes.io/desired-replicas
+    max_annotation: Optional[int] = None       # deployment.kubernetes.io/max-replicas
 
     @property
     def key(self) -> str:
