@@ -60,6 +60,8 @@ class PodTable:
         r = self.key_row.get(key)
         if r is not None:
             return r
+        if not self.groups:
+            return -1
         ns, _, name = key.partition("/")
         stem, o = split_ordinal(name)
         if o < 0:
@@ -109,6 +111,9 @@ class PodTable:
 
     def check_new(self, pods: Sequence[Pod]) -> Optional[str]:
         """The key of the first pod that is already bound (or repeated in `pods`), else None."""
+        keys = [p.key for p in pods]
+        if not self.groups and len(set(keys)) == len(keys) and self.key_row.keys().isdisjoint(keys):
+            return None           # the common case, checked with set operations
         seen: set[str] = set()
         for p in pods:
             k = p.key
@@ -153,9 +158,10 @@ class PodTable:
         for r, p in zip(rows.tolist(), pods):
             self.spec[r] = self._spec_index(p)
             self.key_row[p.key] = r
-            stem, o = split_ordinal(p.name)
-            if o >= 0:
-                self.stems.setdefault((p.namespace, stem), set()).add(o)
+            if p.name[-1:].isdigit():
+                stem, o = split_ordinal(p.name)
+                if o >= 0:
+                    self.stems.setdefault((p.namespace, stem), set()).add(o)
         self.node[self.n:self.n + k] = nodes
         self.ordinal[self.n:self.n + k] = -1
         self.alive[self.n:self.n + k] = True
