@@ -7,16 +7,18 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
 from .resources import CPU, MEMORY
+from .topology import config as topology_config
 
 # Filter plugins kpack evaluates, in upstream's default order (first failure wins per node).
-FILTER_PLUGINS = ("NodeUnschedulable", "NodeName", "TaintToleration", "NodeAffinity", "NodeResourcesFit")
+FILTER_PLUGINS = ("NodeUnschedulable", "NodeName", "TaintToleration", "NodeAffinity", "NodeResourcesFit",
+                  "PodTopologySpread", "InterPodAffinity")
 # Score plugins kpack computes and upstream's default weights.
 DEFAULT_SCORE_WEIGHTS = {"TaintToleration": 3, "NodeAffinity": 2, "NodeResourcesFit": 1,
-                         "NodeResourcesBalancedAllocation": 1}
+                         "NodeResourcesBalancedAllocation": 1, "PodTopologySpread": 2, "InterPodAffinity": 2}
 # Default plugins kpack knows but does not model: they are no-ops for pods without the features they read
 # (no topology spread constraints, no inter-pod affinity, no images, no volumes, no host ports).
 UNMODELLED_PLUGINS = {"SchedulingGates", "PrioritySort", "NodePorts", "VolumeRestrictions", "NodeVolumeLimits",
-                      "VolumeBinding", "VolumeZone", "PodTopologySpread", "InterPodAffinity", "ImageLocality",
+                      "VolumeBinding", "VolumeZone", "ImageLocality",
                       "DefaultPreemption", "DefaultBinder", "DynamicResources"}
 # GPU-sharing policies of the FGD paper (kpack.gpu.plugins), enabled as score plugins by these names.
 GPU_SCORE_PLUGINS = ("RandomScore", "DotProductScore", "GpuClusteringScore", "GpuPackingScore", "BestFitScore",
@@ -43,6 +45,8 @@ class Profile(BaseModel):
     ignored_resources: list[str] = Field(default_factory=list)
     ignored_resource_groups: list[str] = Field(default_factory=list)
     percentage_of_nodes_to_score: Optional[int] = None        # None or 0: upstream adaptive default
+    # PodTopologySpreadArgs / InterPodAffinityArgs (kpack.topology.config)
+    topology_args: topology_config.TopologyArgs = Field(default_factory=topology_config.TopologyArgs)
 
     @classmethod
     def default(cls) -> "Profile":
@@ -151,6 +155,14 @@ class Profile(BaseModel):
             if stype == "RequestedToCapacityRatio":
                 rtcr = ss.get("requestedToCapacityRatio") or {}
                 self.shape = _shape(rtcr.get("shape"), f"{where}.scoringStrategy.requestedToCapacityRatio.shape")
+        elif name in (topology_config.SPREAD, topology_config.INTERPOD):
+            try:
+                if name == topology_config.SPREAD:
+                    self.topology_args.spread = topology_config.parse_spread_args(args, where)
+                else:
+                    self.topology_args.interpod = topology_config.parse_interpod_args(args, where)
+            except ValueError as e:
+                raise ProfileError(str(e)) from None
         elif name == "NodeResourcesBalancedAllocation":
             if "resources" in args:
                 self.balanced_resources = _resources(args["resources"], f"{where}.resources")
