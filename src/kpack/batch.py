@@ -11,7 +11,8 @@ import numpy as np
 
 from .models import GPU_RESOURCE, Node, Pod, Taint, quantities
 from .resources import BASE_RESOURCES
-from .state import _EFFECT_CODE, GPU_TAGS, Cluster, ClusterError, device_table
+from .podtable import PodTable
+from .state import EFFECT_CODE, GPU_TAGS, Cluster, ClusterError, device_table
 
 
 @dataclass
@@ -49,11 +50,15 @@ class PodBatch:
         return s.model_copy(update={"name": f"{s.name}-{i}"})
 
 
-class _LazyNodes(_SequenceABC):
+class LazyNodes(_SequenceABC):
     """Node objects of an array-built cluster, created only when someone asks for them."""
 
     def __init__(self, cluster: Cluster):
         self._c = cluster
+
+    def rebind(self, cluster: Cluster) -> "LazyNodes":
+        """The same lazy list for a copy of the cluster (its arrays, not the parent's)."""
+        return LazyNodes(cluster)
 
     def __len__(self) -> int:
         return len(self._c.node_names)
@@ -117,12 +122,14 @@ def cluster_from_arrays(node_names: Sequence[str], resource_names: Sequence[str]
     c.label_values = list(label_values)
     c.label_value_index = {v: i for i, v in enumerate(c.label_values)}
     c.taints = list(taints)
-    c.taint_effect = np.array([_EFFECT_CODE[t.effect] for t in c.taints], dtype=np.int8)
+    c.taint_effect = np.array([EFFECT_CODE[t.effect] for t in c.taints], dtype=np.int8)
     c.node_taints = (np.zeros((n, 0), dtype=np.int32) if node_taints is None
                      else np.ascontiguousarray(node_taints, dtype=np.int32))
-    c._nodes = _LazyNodes(c)
-    c._bound_pods = []
-    c._bound_nodes = []
+    c._nodes = LazyNodes(c)
+    c.table = PodTable()
+    c.objects = {}
+    c.generation = 0
+    c.node_generation = 0
     gi = c.resource_index.get(GPU_RESOURCE)
     c.gpu_free = device_table(alloc[:, gi] if gi is not None else np.zeros(n, np.int64))
     c.gpu_tags = np.zeros((n, GPU_TAGS), dtype=np.int64)
@@ -130,17 +137,21 @@ def cluster_from_arrays(node_names: Sequence[str], resource_names: Sequence[str]
 
 
 def bind_arrays(cluster: Cluster, specs: Sequence[Pod], spec_index: np.ndarray, node_index: np.ndarray) -> None:
-    """Bind pods given as (spec, node) index arrays: adds their requests (`Cluster.bind` without objects)."""
-    spec_index = np.asarray(spec_index, dtype=np.int64)
-    node_index = np.asarray(node_index, dtype=np.int64)
+    """Bind pods given as (spec, node) index arrays, as facts: pod i is `<spec name>-<i>` (-1 nodes skipped)."""
+    specs = list(specs)
+    if any(p.gpu_count for p in specs):
+        raise ClusterError("bind_arrays does not track GPU devices: bind GPU pods with Cluster.bind")
+    spec_index = np.ascontiguousarray(spec_index, dtype=np.int32)
+    node_index = np.asarray(node_index, dtype=np.int32)
+    if spec_index.shape != node_index.shape:
+        raise ClusterError(f"bind_arrays: spec_index and node_index differ in shape ({spec_index.shape} vs "
+                           f"{node_index.shape})")
+    work = cluster.working()
     ok = node_index >= 0
-    if not ok.any():
-        return
-    sreq, snz = cluster.pod_vectors(list(specs))
-    np.add.at(cluster.requested, node_index[ok], sreq[spec_index[ok]])
-    np.add.at(cluster.nonzero_requested, node_index[ok], snz[spec_index[ok]])
-    cluster._bound_pods.extend(specs[i] for i in spec_index[ok])
-    cluster._bound_nodes.append(node_index[ok].astype(np.int32))
+    sreq, snz = work.pod_vectors(specs)
+    np.add.at(work.requested, node_index[ok], sreq[spec_index[ok]])
+    np.add.at(work.nonzero_requested, node_index[ok], snz[spec_index[ok]])
+    cluster.commit_batch(work, specs, spec_index, node_index)
 
 
 def schedule_batch_arrays(sched, cluster: Cluster, batch: PodBatch):
@@ -167,21 +178,29 @@ def schedule_batch_arrays(sched, cluster: Cluster, batch: PodBatch):
     cp = CompiledProfile(sched.profile, cluster)
     classes, spec_cls = sched._classes(cluster, specs)
     arrays = _class_arrays(classes, n_nodes)
+    dup = cluster.table.check_new_batch(specs, batch.spec_index, np.arange(P))
+    if dup is not None:
+        raise SchedulingError(f"pod {dup!r}: already bound (PodBatch pod i is named <spec name>-<i>; "
+                              "pod identity is namespace/name)")
     out = np.full(P, -1, dtype=np.int32)
     fail = np.zeros((P, len(cluster.resource_names)), dtype=np.int32)
-    sched.last_stats = E.place(sched.engine, cluster, cp, arrays, spec_cls, spec_req, spec_nz, batch.spec_index,
-                               sched._rng, sched._start, out, fail)
+    work = cluster.working()
+    from .topology.engine import run_if_needed   # PodTopologySpread / InterPodAffinity path when they matter
+    topo_fail = run_if_needed(sched, work, cp, arrays, specs, spec_cls, spec_req, spec_nz, batch.spec_index, out,
+                              fail)
+    if topo_fail is None:
+        sched.last_stats = E.place(sched.engine, work, cp, arrays, spec_cls, spec_req, spec_nz, batch.spec_index,
+                                   sched._rng, sched._start, out, fail)
+    cluster.commit_batch(work, specs, batch.spec_index, out)
     placed = out >= 0
-    idx = batch.spec_index[placed]
-    cluster._bound_pods.extend(map(specs.__getitem__, idx.tolist()))
-    cluster._bound_nodes.append(out[placed].copy())
     names = np.array(list(cluster.node_names) + [None], dtype=object)
     node_names = names[np.where(placed, out, n_nodes)].tolist()
     reasons: list = [None] * P
     failed = np.flatnonzero(~placed)
     if len(failed):
         # One message per distinct (class, fit failure counts).
-        key = np.hstack([spec_cls[batch.spec_index[failed]][:, None].astype(np.int64), fail[failed].astype(np.int64)])
+        key = np.hstack([spec_cls[batch.spec_index[failed]][:, None].astype(np.int64), fail[failed].astype(np.int64)]
+                        + ([topo_fail[failed].astype(np.int64)] if topo_fail is not None else []))
         uniq, inv = np.unique(key, axis=0, return_inverse=True)
         static_hist: dict = {}
         msgs = []
@@ -189,7 +208,12 @@ def schedule_batch_arrays(sched, cluster: Cluster, batch: PodBatch):
             c = int(row[0])
             if c not in static_hist:
                 static_hist[c] = _static_histogram(cluster, classes[c])
-            msgs.append(_fit_error(cluster, classes[c], static_hist[c], row[1:]))
+            R = fail.shape[1]
+            extra = None
+            if topo_fail is not None:
+                from .topology.engine import histogram
+                extra = histogram(row[1 + R:])
+            msgs.append(_fit_error(cluster, classes[c], static_hist[c], row[1:1 + R], extra))
         for i, m in zip(failed.tolist(), inv.reshape(-1).tolist()):
             reasons[i] = msgs[m]
     return ScheduleResult(node_names, out, reasons, [])

@@ -16,7 +16,7 @@ from .predicates import (REASON_ABSENT, REASON_CONFLICT, StaticClass, _Labels, c
 from .profile import Profile
 from .resources import COL_PODS, CPU, EPHEMERAL, MEMORY, is_extended, is_scalar
 from .gpu import plugins as _gpu
-from .state import Cluster, assign_devices
+from .state import Cluster
 from .topology import engine as topology
 
 SCORE_PLUGIN_NAMES = ("NodeResourcesFit", "NodeResourcesBalancedAllocation", "NodeAffinity", "TaintToleration")
@@ -94,7 +94,7 @@ class Scheduler:
         self.profile = profile or Profile.default()
         self.profile.validate_profile()
         self.seed = seed
-        # Placement engine (engines/): "reference" = kernels.schedule_batch, "indexed" = state-class index,
+        # Placement engine (engines/): "numba" = kernels.schedule_batch, "indexed" = state-class index,
         # "native" = the same scan in the C core, "auto" = chosen by structure (engines/__init__.py). All give
         # identical decisions.
         self.engine = E.check_engine(engine)
@@ -120,19 +120,19 @@ class Scheduler:
         arrays = _class_arrays(classes, n_nodes)
         out = np.full(len(pods), -1, dtype=np.int32)
         fail = np.zeros((len(pods), len(cluster.resource_names)), dtype=np.int32)
-        topo_fail = topology.run_if_needed(self, cluster, cp, arrays, pods, pod_cls, pod_req, pod_nz, None, out,
+        work = cluster.working()
+        shared = None
+        topo_fail = topology.run_if_needed(self, work, cp, arrays, pods, pod_cls, pod_req, pod_nz, None, out,
                                            fail, with_devices)
         if topo_fail is not None:
-            _assign_whole_devices(cluster, pods, out)
+            pass
         elif with_devices:
-            self._place_with_devices(cluster, cp, arrays, pods, pod_cls, pod_req, pod_nz, out, fail)
+            shared = self._place_with_devices(work, cp, arrays, pods, pod_cls, pod_req, pod_nz, out, fail)
         else:
-            self.last_stats = E.place(self.engine, cluster, cp, arrays, pod_cls, pod_req, pod_nz, None,
+            self.last_stats = E.place(self.engine, work, cp, arrays, pod_cls, pod_req, pod_nz, None,
                                       self._rng, self._start, out, fail)
-            _assign_whole_devices(cluster, pods, out)
+        cluster.commit_pods(work, pods, out, shared)
         placed = out >= 0
-        cluster._bound_pods.extend(p for p, ok in zip(pods, placed) if ok)
-        cluster._bound_nodes.append(out[placed].copy())
         names = cluster.node_names
         reasons: list[Optional[str]] = [None] * len(pods)
         static_hist: dict[int, Counter] = {}
@@ -156,7 +156,7 @@ class Scheduler:
         models = _gpu.gpu_models(cluster)
         tp = _gpu.typical_pod_arrays(pods, models) if policy == _gpu.FGD else _gpu.typical_pod_arrays([], models)
         pod_k, pod_g = _gpu.pod_gpu_arrays(pods)
-        free, tags = cluster.gpu_free.copy(), cluster.gpu_tags.copy()
+        free, tags = cluster.gpu_free, cluster.gpu_tags   # the working copy's own arrays
         dev = np.full(len(pods), -1, dtype=np.int64)
         _gpu.schedule_gpu_batch(
             cluster.allocatable, cluster.requested, cluster.nonzero_requested, check_col, cp.fit_filter_on,
@@ -164,8 +164,8 @@ class Scheduler:
             cp.shape_u, cp.shape_s, cp.bal_col, cp.bal_kind, cp.pct, self._rng, self._start, out, fail,
             gpu_col, free, _gpu.node_model_codes(cluster, models), cluster.allocatable[:, gpu_col], tags,
             pod_k, pod_g, policy, policy_w, *tp, dev)
-        cluster.gpu_free, cluster.gpu_tags = free, tags
         self.last_gpu_devices = dev
+        return dev
 
     def schedule_arrays(self, cluster: Cluster, batch) -> ScheduleResult:
         """`schedule` for a `kpack.batch.PodBatch` (spec Pods + an int32 spec index per pod): same decisions,
@@ -255,6 +255,10 @@ class Scheduler:
             if p.key in seen:
                 raise SchedulingError(f"pod {p.key!r}: duplicate pod in one schedule call")
             seen.add(p.key)
+        dup = cluster.check_new(pods)
+        if dup is not None:
+            raise SchedulingError(f"pod {dup!r}: already bound to node {cluster.node_of(dup)!r} "
+                                  "(pod identity is namespace/name; unbind it first)")
 
     def _classes(self, cluster: Cluster, pods: Sequence[Pod]) -> tuple[list[StaticClass], np.ndarray]:
         keys: dict[tuple, int] = {}
@@ -325,13 +329,6 @@ def _class_arrays(classes: list[StaticClass], n: int) -> tuple:
                 trows.append(t)
         taint_row[i] = r
     return (code, cand_off, cand_len, cand_flat, conflict, aff_row, aff_rows, taint_row, np.stack(trows))
-
-
-def _assign_whole_devices(cluster: Cluster, pods: Sequence[Pod], out: np.ndarray) -> None:
-    """Keep the device table in step when nvidia.com/gpu was scheduled as a plain counted resource."""
-    for i, p in enumerate(pods):
-        if out[i] >= 0 and p.gpu_count:
-            assign_devices(cluster.gpu_free[out[i]], p.gpu_count, 1000)
 
 
 def _fit_reasons(cluster: Cluster, bits: int) -> list[str]:

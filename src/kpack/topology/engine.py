@@ -55,14 +55,17 @@ def switches(profile) -> Switches:
                     int(w.get(INTERPOD, 0)), args)
 
 
-def bound_pairs(cluster) -> tuple[list[Pod], np.ndarray]:
-    """Bound pods and their node indices."""
-    if hasattr(cluster, "bound"):
-        pairs = cluster.bound()
-        return [p for p, _ in pairs], np.array([n for _, n in pairs], dtype=np.int64)
-    pods = list(cluster._bound_pods)
-    nodes = np.concatenate(cluster._bound_nodes).astype(np.int64) if cluster._bound_nodes else np.zeros(0, np.int64)
-    return pods, nodes
+def bound_groups(cluster) -> list[tuple[Pod, np.ndarray]]:
+    """Bound pods grouped by spec (equal for both plugins): (spec pod, node rows of its pods)."""
+    specs, spec_index, nodes = cluster.bound_columns()
+    if not len(spec_index):
+        return []
+    order = np.argsort(spec_index, kind="stable")
+    si = spec_index[order]
+    cuts = np.flatnonzero(np.diff(si)) + 1
+    starts = np.concatenate([[0], cuts])
+    ends = np.concatenate([cuts, [len(si)]])
+    return [(specs[int(si[a])], nodes[order[a:b]].astype(np.int64)) for a, b in zip(starts, ends)]
 
 
 def needed(profile, cluster, specs: Sequence[Pod]) -> bool:
@@ -74,7 +77,7 @@ def needed(profile, cluster, specs: Sequence[Pod]) -> bool:
         return False
     if any(p.topology_spread_constraints or has_terms(p) for p in specs):
         return True
-    if sw.ipa and any(has_terms(p) for p in bound_pairs(cluster)[0]):
+    if sw.ipa and any(has_terms(p) for p in cluster.bound_columns()[0]):
         return True
     objs = cluster_objects(cluster)
     if sw.spread and objs and sw.args.spread.defaults():
@@ -151,17 +154,12 @@ class Plan:
         self._row_data: list[np.ndarray] = []
         self.cluster = cluster
         # --- bound pods grouped by what the plugins read ---
-        bpods, bnodes = bound_pairs(cluster)
-        groups: dict[Any, list] = {}
-        for p, n in zip(bpods, bnodes.tolist()):
+        merged: dict[Any, list] = {}
+        for p, nodes in bound_groups(cluster):
             gk = (p.namespace, tuple(sorted(p.labels.items())), p.deletion_timestamp is not None,
                   id(p.pod_affinity), id(p.pod_anti_affinity))
-            g = groups.get(gk)
-            if g is None:
-                g = groups[gk] = [p, []]
-            g[1].append(n)
-        bgroups = [(p, np.array(ns, dtype=np.int64), pod_terms(p) if has_terms(p) else EMPTY)
-                   for p, ns in groups.values()]
+            merged.setdefault(gk, [p, []])[1].append(nodes)
+        bgroups = [(p, np.concatenate(ns), pod_terms(p) if has_terms(p) else EMPTY) for p, ns in merged.values()]
         # --- spread constraint classes ---
         ccs = _Registry()
         masks: dict[Any, np.ndarray] = {}
