@@ -16,6 +16,8 @@ from .models import DaemonSet, Deployment, Node, Pod, ReplicaSet
 from .profile import Profile, ProfileError
 from .scheduler import Scheduler, SchedulingError
 from .state import Cluster, ClusterError
+from .topology.objects import TOPOLOGY_KINDS
+from .topology.workloads import deployment_replicaset, owned_pods
 
 # Modules that add their own subcommands with register(subparsers); missing ones are skipped.
 _PLUGINS = ("kpack.gpu.cli", "kpack.bench.cli")
@@ -36,20 +38,24 @@ def _load(files: Sequence[str]) -> tuple[list[Node], list[Pod], list[Pod], list]
     bound = [p for p in pods if p.node_name]
     pending = [p for p in pods if not p.node_name]
     workloads = [o for o in objs if isinstance(o, (Deployment, ReplicaSet, DaemonSet))]
-    return nodes, bound, pending, workloads
+    others = [o for o in objs if getattr(o, "kind", None) in TOPOLOGY_KINDS and not isinstance(o, ReplicaSet)]
+    return nodes, bound, pending, workloads + others
 
 
 def _expand(cluster: Cluster, pending: list[Pod], workloads: list) -> list[Pod]:
     """Pending pods plus the pods workloads would create, in queue order (PrioritySort: priority desc,
-    then manifest order). DaemonSet pods are pinned per node like the DaemonSet controller does."""
+    then manifest order). DaemonSet pods are pinned per node like the DaemonSet controller does; a Deployment's
+    pods are owned by its ReplicaSet, which is added to the cluster's objects (default spreading reads it)."""
     out = list(pending)
     for w in workloads:
         if isinstance(w, DaemonSet):
             out.extend(daemonset_pods(cluster, w).values())
         else:
             kind = "deployment" if isinstance(w, Deployment) else "replicaset"
-            for i in range(w.replicas):
-                p = w.template_pod(f"{w.name}-{i}")
+            rs = deployment_replicaset(w) if isinstance(w, Deployment) else w
+            if ("ReplicaSet", rs.namespace, rs.name) not in cluster.objects:
+                cluster.add_object(rs)
+            for p in owned_pods(rs, [f"{w.name}-{i}" for i in range(w.replicas)]):
                 out.append(p.model_copy(update={"owner": f"{kind}/{w.name}"}))
     return sorted(out, key=lambda p: -p.priority)
 
@@ -65,8 +71,9 @@ def _profile(config: Optional[str]) -> Profile:
 
 
 def _setup(args) -> tuple[Cluster, list[Pod], Scheduler]:
-    nodes, bound, pending, workloads = _load(args.file)
-    cluster = Cluster(nodes, pods=bound)
+    nodes, bound, pending, loaded = _load(args.file)
+    workloads = [o for o in loaded if isinstance(o, (Deployment, ReplicaSet, DaemonSet))]
+    cluster = Cluster(nodes, pods=bound, objects=[o for o in loaded if o not in workloads])
     queue = _expand(cluster, pending, workloads)
     return cluster, queue, Scheduler(_profile(args.config), seed=args.seed)
 

@@ -9,9 +9,12 @@ import yaml
 from pydantic import ValidationError
 
 from .models import DaemonSet, Deployment, Node, Pod, ReplicaSet
+from .topology.objects import Namespace, ReplicationController, Service, StatefulSet
 
-KINDS = {"Node": Node, "Pod": Pod, "Deployment": Deployment, "ReplicaSet": ReplicaSet, "DaemonSet": DaemonSet}
-Manifest = Union[Node, Pod, Deployment, ReplicaSet, DaemonSet]
+KINDS = {"Node": Node, "Pod": Pod, "Deployment": Deployment, "ReplicaSet": ReplicaSet, "DaemonSet": DaemonSet,
+         "Namespace": Namespace, "Service": Service, "StatefulSet": StatefulSet,
+         "ReplicationController": ReplicationController}
+Manifest = Union[Node, Pod, Deployment, ReplicaSet, DaemonSet, Namespace, Service, StatefulSet, ReplicationController]
 
 
 class ManifestError(ValueError):
