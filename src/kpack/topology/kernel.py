@@ -35,50 +35,6 @@ def recompute_min(cnt, exists, off, size):
 
 
 @njit(cache=True, nogil=True, inline="always", error_model="numpy")
-def topo_filter(s, n, kdom, hc_off, hc_cc, hc_skew, hc_mindom, hc_self, cc_row, cc_off, cnt, cc_ndom, cc_min,
-                ra_off, ra_tc, ra_self, rn_off, rn_tc, ea_off, ea_tc, tc_row, tc_off, tcnt, tc_total,
-                spread_on, ipa_on):
-    """PodTopologySpread.Filter then InterPodAffinity.Filter on node n for pods of topology spec s."""
-    if spread_on:
-        for e in range(hc_off[s], hc_off[s + 1]):
-            c = hc_cc[e]
-            d = kdom[cc_row[c], n]
-            if d < 0:
-                return T_SPREAD_MISSING
-            gmin = cc_min[c]
-            if cc_ndom[c] < hc_mindom[e]:
-                gmin = 0
-            if cnt[cc_off[c] + d] + hc_self[e] - gmin > hc_skew[e]:
-                return T_SPREAD
-    if ipa_on:
-        exist = True
-        for e in range(ra_off[s], ra_off[s + 1]):
-            t = ra_tc[e]
-            d = kdom[tc_row[t], n]
-            if d < 0:
-                return T_AFFINITY
-            if tcnt[tc_off[t] + d] <= 0:
-                exist = False
-        if not exist:
-            total = np.int64(0)
-            for e in range(ra_off[s], ra_off[s + 1]):
-                total += tc_total[ra_tc[e]]
-            if total != 0 or not ra_self[s]:
-                return T_AFFINITY
-        for e in range(rn_off[s], rn_off[s + 1]):
-            t = rn_tc[e]
-            d = kdom[tc_row[t], n]
-            if d >= 0 and tcnt[tc_off[t] + d] > 0:
-                return T_ANTI
-        for e in range(ea_off[s], ea_off[s + 1]):
-            t = ea_tc[e]
-            d = kdom[tc_row[t], n]
-            if d >= 0 and tcnt[tc_off[t] + d] > 0:
-                return T_EXISTING_ANTI
-    return T_OK
-
-
-@njit(cache=True, nogil=True, inline="always", error_model="numpy")
 def go_round(x):
     """math.Round for x >= 0 (half away from zero), exact."""
     f = np.floor(x)
@@ -237,6 +193,8 @@ def schedule_topology(alloc, req, nz, check_col, fit_filter_on, pod_spec, spec_c
     tmp_fail = np.zeros(R, dtype=np.int32)
     tmp_topo = np.zeros(N_TOPO_REASONS, dtype=np.int32)
     empty = np.zeros(0, dtype=np.int64)
+    no_devices = np.zeros((N, 0), dtype=np.int32)
+    ra_total = np.zeros(ra_self.shape[0], dtype=np.int64)
     mark = np.zeros((np.int64(kdom.max()) if kdom.size else 0) + 2, dtype=np.int64)
     stamp = np.zeros(1, dtype=np.int64)
     k = 0
@@ -265,6 +223,16 @@ def schedule_topology(alloc, req, nz, check_col, fit_filter_on, pod_spec, spec_c
         k = 0
         processed = 0
         s0 = 0 if explain else start[0]
+        ra_total[s] = 0
+        for e in range(ra_off[s], ra_off[s + 1]):
+            ra_total[s] += tc_total[ra_tc[e]]
+        no_topo_filter = (not spread_on or hc_off[s + 1] == hc_off[s]) and (not ipa_on or (
+            ra_off[s + 1] == ra_off[s] and rn_off[s + 1] == rn_off[s] and ea_off[s + 1] == ea_off[s]))
+        if no_topo_filter and not explain:
+            # Nothing topological to filter: kernels.find_feasible is the same pass (and faster).
+            k = K.find_feasible(alloc, req, check_col, fit_filter_on, preq, code, cand_len, cand, pct, start,
+                                feasible, tmp_fail, no_devices, 0, 1000, 0)
+            ncand = 0
         for i in range(ncand):
             j = (s0 + i) % ncand
             n = j if cand_len < 0 else cand[j]
@@ -280,9 +248,48 @@ def schedule_topology(alloc, req, nz, check_col, fit_filter_on, pod_spec, spec_c
                     if explain:
                         ex_bits[n] = bits
                     continue
-            why = topo_filter(s, n, kdom, hc_off, hc_cc, hc_skew, hc_mindom, hc_self, cc_row, cc_off, cnt, cc_ndom,
-                              cc_min, ra_off, ra_tc, ra_self, rn_off, rn_tc, ea_off, ea_tc, tc_row, tc_off, tcnt,
-                              tc_total, spread_on, ipa_on)
+            # PodTopologySpread.Filter then InterPodAffinity.Filter, written out in the loop: a call passing this
+            # many arrays per node costs more than the checks (Numba reference-counts each array).
+            why = T_OK
+            if spread_on:
+                for e in range(hc_off[s], hc_off[s + 1]):
+                    cc = hc_cc[e]
+                    d = kdom[cc_row[cc], n]
+                    if d < 0:
+                        why = T_SPREAD_MISSING
+                        break
+                    gmin = cc_min[cc]
+                    if cc_ndom[cc] < hc_mindom[e]:
+                        gmin = 0
+                    if cnt[cc_off[cc] + d] + hc_self[e] - gmin > hc_skew[e]:
+                        why = T_SPREAD
+                        break
+            if ipa_on and why == T_OK:
+                exist = True
+                for e in range(ra_off[s], ra_off[s + 1]):
+                    t = ra_tc[e]
+                    d = kdom[tc_row[t], n]
+                    if d < 0:
+                        why = T_AFFINITY
+                        break
+                    if tcnt[tc_off[t] + d] <= 0:
+                        exist = False
+                if why == T_OK and not exist and (ra_total[s] != 0 or not ra_self[s]):
+                    why = T_AFFINITY
+                if why == T_OK:
+                    for e in range(rn_off[s], rn_off[s + 1]):
+                        t = rn_tc[e]
+                        d = kdom[tc_row[t], n]
+                        if d >= 0 and tcnt[tc_off[t] + d] > 0:
+                            why = T_ANTI
+                            break
+                if why == T_OK:
+                    for e in range(ea_off[s], ea_off[s + 1]):
+                        t = ea_tc[e]
+                        d = kdom[tc_row[t], n]
+                        if d >= 0 and tcnt[tc_off[t] + d] > 0:
+                            why = T_EXISTING_ANTI
+                            break
             if why != T_OK:
                 tmp_topo[why] += 1
                 if explain:
@@ -292,7 +299,7 @@ def schedule_topology(alloc, req, nz, check_col, fit_filter_on, pod_spec, spec_c
             k += 1
             if k == to_find:
                 break
-        if not explain:
+        if not explain and not (no_topo_filter and not explain):
             start[0] = (s0 + processed) % N
         if k == 0:
             fail_counts[p, :] = tmp_fail
