@@ -532,7 +532,8 @@ class ReferenceScheduler:
         return f"0/{n_all} nodes are available: " + ", ".join(parts) + "."
 
     # ---- public --------------------------------------------------------------------------------
-    def schedule(self, nodes, bound_pods, pods, objects=()) -> tuple[list[Optional[str]], list[Optional[str]]]:
+    def schedule(self, nodes, bound_pods, pods,
+                 objects=()) -> tuple[list[Optional[str]], list[Optional[str]]]:
         states = build_state(nodes, bound_pods)
         self.states, self.objects = states, list(objects)
         N = len(states)
@@ -663,14 +664,15 @@ def ref_default_selector(pod, objects):
             elif kind == "ReplicaSet" and owner.api_version == "apps/v1":
                 raw = o.selector or {}
                 reqs += [(k, "In", [v]) for k, v in (raw.get("matchLabels") or {}).items()]
-                reqs += [(e["key"], e["operator"], list(e.get("values") or [])) for e in raw.get("matchExpressions") or []]
+                reqs += [(e["key"], e["operator"], list(e.get("values") or []))
+                         for e in raw.get("matchExpressions") or []]
             elif kind == "StatefulSet" and owner.api_version == "apps/v1" and o.selector is not None:
                 reqs += sel_reqs(o.selector)
     return reqs
 
 
 def ref_constraints(pod, objects, profile):
-    """[(maxSkew, key, hard, selector reqs, minDomains, affinity honor, taints honor)], requireAllTopologies."""
+    """[(maxSkew, key, hard, selector, minDomains, affinity honor, taints honor)], requireAllTopologies."""
     def conv(c, reqs):
         return (c.max_skew, c.topology_key, c.when_unsatisfiable == "DoNotSchedule", reqs, c.min_domains or 1,
                 (c.node_affinity_policy or "Honor") == "Honor", (c.node_taints_policy or "Ignore") == "Honor")
@@ -699,7 +701,8 @@ def node_included(pod, node, aff_honor, taint_honor) -> bool:
 def count_on(st, reqs, ns) -> int:
     if not reqs:       # nil selector or the v1.35 empty-selector quirk: counts nothing
         return 0
-    return sum(1 for p in st.pods if p.namespace == ns and p.deletion_timestamp is None and sel_match(reqs, p.labels))
+    return sum(1 for p in st.pods
+               if p.namespace == ns and p.deletion_timestamp is None and sel_match(reqs, p.labels))
 
 
 def ref_spread_filter(pod, st, states, objects, profile) -> Optional[str]:
@@ -765,16 +768,19 @@ def ref_terms(pod, objects, incoming: bool):
     """{kind: [(weight, namespaces, ns selector reqs, selector reqs, key)]} with namespaces defaulted and, for
     the incoming pod, non-empty namespace selectors resolved to Namespace names."""
     out = {"raff": [], "ranti": [], "paff": [], "panti": []}
-    for src, req_kind, pref_kind in ((pod.pod_affinity, "raff", "paff"), (pod.pod_anti_affinity, "ranti", "panti")):
+    kinds = ((pod.pod_affinity, "raff", "paff"), (pod.pod_anti_affinity, "ranti", "panti"))
+    for src, req_kind, pref_kind in kinds:
         if src is None:
             continue
         items = [(0, t, req_kind) for t in src.required] + [(w.weight, w.pod_affinity_term, pref_kind)
                                                              for w in src.preferred]
         for w, t, kind in items:
-            names = {pod.namespace} if not t.namespaces and t.namespace_selector is None else set(t.namespaces)
+            default = not t.namespaces and t.namespace_selector is None
+            names = {pod.namespace} if default else set(t.namespaces)
             nsel = sel_reqs(t.namespace_selector)
             if incoming and nsel:
-                names |= {o.name for o in objects if getattr(o, "kind", "") == "Namespace" and sel_match(nsel, o.labels)}
+                names |= {o.name for o in objects
+                          if getattr(o, "kind", "") == "Namespace" and sel_match(nsel, o.labels)}
                 nsel = None
             out[kind].append((w, names, nsel, sel_reqs(t.label_selector), t.topology_key))
     return out

@@ -1,14 +1,14 @@
 """kpack's topology path against tests/reference.py (PodTopologySpread and InterPodAffinity written from
 K8S_SEMANTICS.md alone) on random small clusters: placements, reasons and explain."""
+
 import random
 
 import pytest
+from reference import ReferenceScheduler
 
 from kpack import Cluster, Node, Pod, Profile, Scheduler
 from kpack.models import ReplicaSet
 from kpack.topology.objects import Namespace, Service
-
-from reference import ReferenceScheduler
 
 KEYS = ["zone", "kubernetes.io/hostname", "region"]
 
@@ -40,10 +40,14 @@ def _affinity(rng):
         if rng.random() < 0.4:
             spec = {}
             if rng.random() < 0.5:
-                spec["requiredDuringSchedulingIgnoredDuringExecution"] = [_term(rng) for _ in range(rng.randint(1, 2))]
+                spec["requiredDuringSchedulingIgnoredDuringExecution"] = [
+                    _term(rng) for _ in range(rng.randint(1, 2))
+                ]
             if rng.random() < 0.6:
                 spec["preferredDuringSchedulingIgnoredDuringExecution"] = [
-                    {"weight": rng.randint(1, 100), "podAffinityTerm": _term(rng)} for _ in range(rng.randint(1, 2))]
+                    {"weight": rng.randint(1, 100), "podAffinityTerm": _term(rng)}
+                    for _ in range(rng.randint(1, 2))
+                ]
             aff[kind] = spec
     return aff
 
@@ -51,12 +55,20 @@ def _affinity(rng):
 def _pod(rng, name, node_name=None, features=True):
     labels = {"app": rng.choice("abc")}
     meta = {"name": name, "namespace": rng.choice(["default", "default", "other"]), "labels": labels}
-    spec = {"containers": [{"name": "c", "resources": {"requests": {"cpu": f"{rng.choice([100, 500, 1000])}m",
-                                                                     "memory": "256Mi"}}}]}
+    spec = {
+        "containers": [
+            {
+                "name": "c",
+                "resources": {"requests": {"cpu": f"{rng.choice([100, 500, 1000])}m", "memory": "256Mi"}},
+            }
+        ]
+    }
     if node_name:
         spec["nodeName"] = node_name
     if rng.random() < 0.3:
-        meta["ownerReferences"] = [{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "rs", "controller": True}]
+        meta["ownerReferences"] = [
+            {"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "rs", "controller": True}
+        ]
     if features and rng.random() < 0.5:
         used, tsc = set(), []
         for _ in range(rng.randint(1, 2)):
@@ -64,8 +76,12 @@ def _pod(rng, name, node_name=None, features=True):
             if (key, when) in used:
                 continue
             used.add((key, when))
-            c = {"maxSkew": rng.randint(1, 3), "topologyKey": key, "whenUnsatisfiable": when,
-                 "labelSelector": _sel(rng)}
+            c = {
+                "maxSkew": rng.randint(1, 3),
+                "topologyKey": key,
+                "whenUnsatisfiable": when,
+                "labelSelector": _sel(rng),
+            }
             if c["labelSelector"] is None:
                 del c["labelSelector"]
             if when == "DoNotSchedule" and rng.random() < 0.2:
@@ -97,9 +113,22 @@ def _world(seed):
         if rng.random() < 0.8:
             labels["region"] = rng.choice(["r1", "r2"])
         taints = [{"key": "t", "value": "v", "effect": "NoSchedule"}] if rng.random() < 0.15 else []
-        nodes.append(Node(name=f"n{i}", allocatable={"cpu": rng.choice(["2", "4", "8"]), "memory": "16Gi",
-                                                     "pods": rng.choice([3, 110])}, labels=labels, taints=taints))
-    bound = [_pod(rng, f"b{j}", rng.choice(nodes).name, features=rng.random() < 0.5) for j in range(rng.randint(0, 12))]
+        nodes.append(
+            Node(
+                name=f"n{i}",
+                allocatable={
+                    "cpu": rng.choice(["2", "4", "8"]),
+                    "memory": "16Gi",
+                    "pods": rng.choice([3, 110]),
+                },
+                labels=labels,
+                taints=taints,
+            )
+        )
+    bound = [
+        _pod(rng, f"b{j}", rng.choice(nodes).name, features=rng.random() < 0.5)
+        for j in range(rng.randint(0, 12))
+    ]
     objects = []
     if rng.random() < 0.6:
         objects.append(Service(name="svc", namespace="default", selector={"app": rng.choice("ab")}))
@@ -112,11 +141,36 @@ def _world(seed):
     if rng.random() < 0.3:
         profile.percentage_of_nodes_to_score = 100
     if rng.random() < 0.2:
-        profile = Profile.from_k8s({"profiles": [{"pluginConfig": [
-            {"name": "InterPodAffinity", "args": {"hardPodAffinityWeight": rng.randint(0, 5),
-                                                  "ignorePreferredTermsOfExistingPods": rng.random() < 0.5}},
-            {"name": "PodTopologySpread", "args": {"defaultingType": "List", "defaultConstraints": [
-                {"maxSkew": 1, "topologyKey": "zone", "whenUnsatisfiable": "DoNotSchedule"}]}}]}]})
+        profile = Profile.from_k8s(
+            {
+                "profiles": [
+                    {
+                        "pluginConfig": [
+                            {
+                                "name": "InterPodAffinity",
+                                "args": {
+                                    "hardPodAffinityWeight": rng.randint(0, 5),
+                                    "ignorePreferredTermsOfExistingPods": rng.random() < 0.5,
+                                },
+                            },
+                            {
+                                "name": "PodTopologySpread",
+                                "args": {
+                                    "defaultingType": "List",
+                                    "defaultConstraints": [
+                                        {
+                                            "maxSkew": 1,
+                                            "topologyKey": "zone",
+                                            "whenUnsatisfiable": "DoNotSchedule",
+                                        }
+                                    ],
+                                },
+                            },
+                        ]
+                    }
+                ]
+            }
+        )
     return nodes, bound, objects, pods, profile
 
 

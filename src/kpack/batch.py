@@ -185,12 +185,12 @@ def schedule_batch_arrays(sched, cluster: Cluster, batch: PodBatch):
     out = np.full(P, -1, dtype=np.int32)
     fail = np.zeros((P, len(cluster.resource_names)), dtype=np.int32)
     work = cluster.working()
-    from .topology.engine import run_if_needed   # PodTopologySpread / InterPodAffinity path when they matter
-    topo_fail = run_if_needed(sched, work, cp, arrays, specs, spec_cls, spec_req, spec_nz, batch.spec_index, out,
-                              fail)
+    from .topology.engine import run_if_needed  # PodTopologySpread / InterPodAffinity when they matter
+    topo_fail = run_if_needed(sched, work, cp, arrays, specs, spec_cls, spec_req, spec_nz, batch.spec_index,
+                              out, fail)
     if topo_fail is None:
-        sched.last_stats = E.place(sched.engine, work, cp, arrays, spec_cls, spec_req, spec_nz, batch.spec_index,
-                                   sched._rng, sched._start, out, fail)
+        sched.last_stats = E.place(sched.engine, work, cp, arrays, spec_cls, spec_req, spec_nz,
+                                   batch.spec_index, sched._rng, sched._start, out, fail)
     cluster.commit_batch(work, specs, batch.spec_index, out)
     placed = out >= 0
     names = np.array(list(cluster.node_names) + [None], dtype=object)
@@ -199,8 +199,10 @@ def schedule_batch_arrays(sched, cluster: Cluster, batch: PodBatch):
     failed = np.flatnonzero(~placed)
     if len(failed):
         # One message per distinct (class, fit failure counts).
-        key = np.hstack([spec_cls[batch.spec_index[failed]][:, None].astype(np.int64), fail[failed].astype(np.int64)]
-                        + ([topo_fail[failed].astype(np.int64)] if topo_fail is not None else []))
+        cols = [spec_cls[batch.spec_index[failed]][:, None].astype(np.int64), fail[failed].astype(np.int64)]
+        if topo_fail is not None:
+            cols.append(topo_fail[failed].astype(np.int64))
+        key = np.hstack(cols)
         uniq, inv = np.unique(key, axis=0, return_inverse=True)
         static_hist: dict = {}
         msgs = []

@@ -44,8 +44,8 @@ def _load(files: Sequence[str]) -> tuple[list[Node], list[Pod], list[Pod], list]
 
 def _expand(cluster: Cluster, pending: list[Pod], workloads: list) -> list[Pod]:
     """Pending pods plus the pods workloads would create, in queue order (PrioritySort: priority desc,
-    then manifest order). DaemonSet pods are pinned per node like the DaemonSet controller does; a Deployment's
-    pods are owned by its ReplicaSet, which is added to the cluster's objects (default spreading reads it)."""
+    then manifest order). DaemonSet pods are pinned per node like the DaemonSet controller does; a
+    Deployment's pods are owned by its ReplicaSet, added to the cluster's objects (default spreading reads it)."""
     out = list(pending)
     for w in workloads:
         if isinstance(w, DaemonSet):

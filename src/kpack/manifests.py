@@ -14,7 +14,8 @@ from .topology.objects import Namespace, ReplicationController, Service, Statefu
 KINDS = {"Node": Node, "Pod": Pod, "Deployment": Deployment, "ReplicaSet": ReplicaSet, "DaemonSet": DaemonSet,
          "Namespace": Namespace, "Service": Service, "StatefulSet": StatefulSet,
          "ReplicationController": ReplicationController}
-Manifest = Union[Node, Pod, Deployment, ReplicaSet, DaemonSet, Namespace, Service, StatefulSet, ReplicationController]
+Manifest = Union[Node, Pod, Deployment, ReplicaSet, DaemonSet, Namespace, Service, StatefulSet,
+                 ReplicationController]
 
 
 class ManifestError(ValueError):

@@ -250,7 +250,8 @@ class Pod(_Named):
         if self.pod_affinity is not None:
             self.pod_affinity = self.pod_affinity.merged(self.labels, "spec.affinity.podAffinity")
         if self.pod_anti_affinity is not None:
-            self.pod_anti_affinity = self.pod_anti_affinity.merged(self.labels, "spec.affinity.podAntiAffinity")
+            self.pod_anti_affinity = self.pod_anti_affinity.merged(self.labels,
+                                                                   "spec.affinity.podAntiAffinity")
         return self
 
     @field_validator("requests", mode="before")

@@ -224,7 +224,8 @@ class Scheduler:
         names = work.node_names
         arrays = _class_arrays([cls], len(names))
         plan = topology.Plan(self.profile, work, [pod], np.zeros(1, np.int64))
-        bits, why, feasible, scores, totals, pick = topology.explain_pod(work, cp, arrays, preq, pnz, self._rng, plan)
+        bits, why, feasible, scores, totals, pick = topology.explain_pod(work, cp, arrays, preq, pnz, self._rng,
+                                                                         plan)
         in_cand = np.zeros(len(names), dtype=np.bool_)
         in_cand[np.arange(len(names)) if cls.candidates is None else cls.candidates] = True
         filt: dict[str, Optional[str]] = {}
@@ -239,8 +240,8 @@ class Scheduler:
                 filt[n] = topology.REASONS[int(why[i])]
             else:
                 filt[n] = None
-        out_scores = {pname: {names[n]: int(scores[p, j]) for j, n in enumerate(feasible)}
-                      for p, pname in enumerate(ALL_SCORE_PLUGIN_NAMES) if len(feasible) and scores[p, 0] >= 0}
+        rows = [(p, name) for p, name in enumerate(ALL_SCORE_PLUGIN_NAMES) if len(feasible) and scores[p, 0] >= 0]
+        out_scores = {name: {names[n]: int(scores[p, j]) for j, n in enumerate(feasible)} for p, name in rows}
         total = {names[n]: int(totals[j]) for j, n in enumerate(feasible)}
         return Explanation(filt, out_scores, total, names[feasible[pick]] if pick >= 0 else None)
 

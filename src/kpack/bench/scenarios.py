@@ -39,7 +39,7 @@ class Scenario:
     description: str = ""
     # Optional: build the pods from the cluster (DaemonSet pods need the cluster); replaces specs/spec_index.
     make_pods: Optional[Callable[[Cluster], tuple[list[Pod], np.ndarray]]] = None
-    objects: list = field(default_factory=list)   # Cluster objects (ReplicaSets, Services, ...) added by cluster()
+    objects: list = field(default_factory=list)   # Cluster objects (ReplicaSets, Services, ...) for cluster()
 
     @property
     def n_nodes(self) -> int:

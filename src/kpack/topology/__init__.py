@@ -1,1 +1,1 @@
-"""PodTopologySpread and InterPodAffinity: typed terms, the objects they consult, and their scheduling path."""
+"""PodTopologySpread and InterPodAffinity: typed terms, consulted objects, scheduling path."""

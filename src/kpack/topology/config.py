@@ -1,4 +1,5 @@
 """PodTopologySpreadArgs and InterPodAffinityArgs: defaults and KubeSchedulerConfiguration validation."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -47,20 +48,25 @@ def parse_spread_args(args: Any, where: str) -> SpreadArgs:
         raise ValueError(f"{where}: must be a mapping")
     dtype = args.get("defaultingType", "System") or "System"
     if dtype not in ("System", "List"):
-        raise ValueError(f"{where}.defaultingType: Unsupported value: {dtype!r}: supported values: "
-                         "\"List\", \"System\"")
+        raise ValueError(
+            f'{where}.defaultingType: Unsupported value: {dtype!r}: supported values: "List", "System"'
+        )
     raw = args.get("defaultConstraints") or []
     if not isinstance(raw, list):
         raise ValueError(f"{where}.defaultConstraints: must be a list")
     if dtype == "System" and raw:
-        raise ValueError(f"{where}.defaultingType: Invalid value: \"System\": when .defaultConstraints are not empty")
+        raise ValueError(
+            f'{where}.defaultingType: Invalid value: "System": when .defaultConstraints are not empty'
+        )
     out = []
     seen = set()
     for i, c in enumerate(raw):
         w = f"{where}.defaultConstraints[{i}]"
         if isinstance(c, dict) and c.get("labelSelector") is not None:
-            raise ValueError(f"{w}.labelSelector: Forbidden: constraint must not define a selector, as they "
-                             "deduced for each pod")
+            raise ValueError(
+                f"{w}.labelSelector: Forbidden: constraint must not define a selector, as they "
+                "deduced for each pod"
+            )
         if isinstance(c, dict) and isinstance(c.get("maxSkew"), int) and c["maxSkew"] <= 0:
             raise ValueError(f"{w}.maxSkew: Invalid value: {c['maxSkew']}: not in valid range (0, inf)")
         tc = parse(TopologySpreadConstraint, c, w)
@@ -80,5 +86,7 @@ def parse_interpod_args(args: Any, where: str) -> InterPodArgs:
         raise ValueError(f"{where}.hardPodAffinityWeight: Invalid value: {w!r}: not in valid range [0, 100]")
     ig = args.get("ignorePreferredTermsOfExistingPods", False)
     if not isinstance(ig, bool):
-        raise ValueError(f"{where}.ignorePreferredTermsOfExistingPods: Invalid value: {ig!r}: must be a boolean")
+        raise ValueError(
+            f"{where}.ignorePreferredTermsOfExistingPods: Invalid value: {ig!r}: must be a boolean"
+        )
     return InterPodArgs(w, ig)

@@ -1,10 +1,12 @@
-"""The topology-aware scheduling path: decides which pods need it, compiles constraint classes and term classes
+"""The topology-aware scheduling path: decides which pods need it, compiles constraint and term classes
 to count arrays once per call, and runs kernel.schedule_topology."""
+
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Optional, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -13,13 +15,25 @@ from ..predicates import compile_class, toleration_key
 from . import kernel as TK
 from .api import HOSTNAME_KEY, selector_matches
 from .config import INTERPOD, SPREAD, TopologyArgs
-from .interpod import (EMPTY, REASON_AFFINITY, REASON_ANTI, REASON_EXISTING_ANTI, PodTerms, has_terms,
-                       pod_terms)
+from .interpod import (
+    EMPTY,
+    REASON_AFFINITY,
+    REASON_ANTI,
+    REASON_EXISTING_ANTI,
+    PodTerms,
+    has_terms,
+    pod_terms,
+)
 from .objects import ObjectIndex, cluster_objects
 from .spread import REASON_SPREAD, REASON_SPREAD_MISSING, pod_constraints, spread_key
 
-REASONS = {TK.T_SPREAD_MISSING: REASON_SPREAD_MISSING, TK.T_SPREAD: REASON_SPREAD, TK.T_AFFINITY: REASON_AFFINITY,
-           TK.T_ANTI: REASON_ANTI, TK.T_EXISTING_ANTI: REASON_EXISTING_ANTI}
+REASONS = {
+    TK.T_SPREAD_MISSING: REASON_SPREAD_MISSING,
+    TK.T_SPREAD: REASON_SPREAD,
+    TK.T_AFFINITY: REASON_AFFINITY,
+    TK.T_ANTI: REASON_ANTI,
+    TK.T_EXISTING_ANTI: REASON_EXISTING_ANTI,
+}
 PLUGINS = (SPREAD, INTERPOD)
 
 
@@ -51,8 +65,13 @@ class Switches:
 def switches(profile) -> Switches:
     w = profile.score_weights
     args = getattr(profile, "topology_args", None) or TopologyArgs()
-    return Switches(SPREAD in profile.filters, int(w.get(SPREAD, 0)), INTERPOD in profile.filters,
-                    int(w.get(INTERPOD, 0)), args)
+    return Switches(
+        SPREAD in profile.filters,
+        int(w.get(SPREAD, 0)),
+        INTERPOD in profile.filters,
+        int(w.get(INTERPOD, 0)),
+        args,
+    )
 
 
 def bound_groups(cluster) -> list[tuple[Pod, np.ndarray]]:
@@ -69,7 +88,8 @@ def bound_groups(cluster) -> list[tuple[Pod, np.ndarray]]:
 
 
 def needed(profile, cluster, specs: Sequence[Pod]) -> bool:
-    """Whether either plugin can affect these pods: a pod with constraints or pod (anti-)affinity terms, a bound
+    """Whether either plugin can affect these pods: a pod with constraints or pod (anti-)affinity terms, a
+    bound
     pod with terms (its anti-affinity or preferences may match), or system-default spreading (a Service,
     ReplicaSet, StatefulSet or ReplicationController selects a pod)."""
     sw = switches(profile)
@@ -156,10 +176,17 @@ class Plan:
         # --- bound pods grouped by what the plugins read ---
         merged: dict[Any, list] = {}
         for p, nodes in bound_groups(cluster):
-            gk = (p.namespace, tuple(sorted(p.labels.items())), p.deletion_timestamp is not None,
-                  id(p.pod_affinity), id(p.pod_anti_affinity))
+            gk = (
+                p.namespace,
+                tuple(sorted(p.labels.items())),
+                p.deletion_timestamp is not None,
+                id(p.pod_affinity),
+                id(p.pod_anti_affinity),
+            )
             merged.setdefault(gk, [p, []])[1].append(nodes)
-        bgroups = [(p, np.concatenate(ns), pod_terms(p) if has_terms(p) else EMPTY) for p, ns in merged.values()]
+        bgroups = [
+            (p, np.concatenate(ns), pod_terms(p) if has_terms(p) else EMPTY) for p, ns in merged.values()
+        ]
         # --- spread constraint classes ---
         ccs = _Registry()
         masks: dict[Any, np.ndarray] = {}
@@ -177,16 +204,23 @@ class Plan:
                     if c.hard and not sw.spread_filter or not c.hard and sw.spread_weight <= 0:
                         continue
                     if not c.hard and c.hostname:
-                        cc = ccs.get(("node", p.namespace, c.selector),
-                                     lambda c=c, p=p: (p.namespace, c, self.row(None), np.ones(N, np.bool_)))
+                        cc = ccs.get(
+                            ("node", p.namespace, c.selector),
+                            lambda c=c, p=p: (p.namespace, c, self.row(None), np.ones(N, np.bool_)),
+                        )
                         soft.append((cc, c.max_skew, True))
                         continue
-                    mk = (hk if c.hard else sk, cls if c.affinity_honor else None,
-                          toleration_key(p) if c.taints_honor else None)
+                    mk = (
+                        hk if c.hard else sk,
+                        cls if c.affinity_honor else None,
+                        toleration_key(p) if c.taints_honor else None,
+                    )
                     if mk not in masks:
                         masks[mk] = self._mask(p, mk[0], c.affinity_honor, c.taints_honor)
-                    cc = ccs.get(("label", p.namespace, c.selector, c.key, mk),
-                                 lambda c=c, p=p, mk=mk: (p.namespace, c, self.row(c.key), masks[mk]))
+                    cc = ccs.get(
+                        ("label", p.namespace, c.selector, c.key, mk),
+                        lambda c=c, p=p, mk=mk: (p.namespace, c, self.row(c.key), masks[mk]),
+                    )
                     if c.hard:
                         hard.append((cc, c.max_skew, c.min_domains, int(c.self_match(p.labels))))
                     else:
@@ -249,7 +283,11 @@ class Plan:
             if c.counts_nothing:
                 continue
             for s, (p, _) in enumerate(reps):
-                if p.namespace == ns and p.deletion_timestamp is None and selector_matches(c.selector, p.labels):
+                if (
+                    p.namespace == ns
+                    and p.deletion_timestamp is None
+                    and selector_matches(c.selector, p.labels)
+                ):
                     sm_l[s].append((ci,))
         tm_l = [[] for _ in range(S)]
         for ti, item in enumerate(tcs.items):
@@ -258,8 +296,11 @@ class Plan:
                 if m:
                     tm_l[s].append((ti, m))
         # --- arrays ---
-        self.kdom = np.ascontiguousarray(np.stack(self._row_data)) if self._row_data else \
-            np.full((1, N), -1, np.int32)
+        self.kdom = (
+            np.ascontiguousarray(np.stack(self._row_data))
+            if self._row_data
+            else np.full((1, N), -1, np.int32)
+        )
         C = len(ccs.items)
         cc_row = np.array([it[2] for it in ccs.items], dtype=np.int64)
         cc_size = np.array([self._row_size(r) for r in cc_row], dtype=np.int64)
@@ -277,7 +318,11 @@ class Plan:
             if c.counts_nothing:
                 continue
             for p, nodes, _ in bgroups:
-                if p.namespace != ns or p.deletion_timestamp is not None or not selector_matches(c.selector, p.labels):
+                if (
+                    p.namespace != ns
+                    or p.deletion_timestamp is not None
+                    or not selector_matches(c.selector, p.labels)
+                ):
                     continue
                 d = dom[nodes[counted[nodes]]]
                 d = d[d >= 0]
@@ -286,7 +331,7 @@ class Plan:
         cc_min = np.zeros(C, dtype=np.int64)
         cc_nmin = np.zeros(C, dtype=np.int64)
         for ci in range(C):
-            cc_ndom[ci] = int(exists[cc_off[ci]:cc_off[ci] + cc_size[ci]].sum())
+            cc_ndom[ci] = int(exists[cc_off[ci] : cc_off[ci] + cc_size[ci]].sum())
             cc_min[ci], cc_nmin[ci] = TK.recompute_min(cnt, exists, cc_off[ci], cc_size[ci])
         T = len(tcs.items)
         tc_row = np.array([self.row(it[2]) for it in tcs.items], dtype=np.int64)
@@ -309,15 +354,40 @@ class Plan:
                 tc_total[ti] += m * len(d)
         i64, b = np.int64, np.bool_
         self.arrays = (
-            self.kdom, sw.spread_filter, sw.ipa_filter, sw.spread_weight, sw.ipa_weight,
-            *_csr(hard_l, 4, (i64, i64, i64, i64)), *_csr(soft_l, 3, (i64, i64, b)), reqall,
-            *_csr(sm_l, 1, (i64,)), cc_row, cc_off, cc_size, cc_counted, cnt, exists, cc_ndom, cc_min, cc_nmin,
-            *_csr(ra_l, 1, (i64,)), ra_self, *_csr(rn_l, 1, (i64,)), *_csr(ea_l, 1, (i64,)),
-            *_csr(ps_l, 2, (i64, i64)), ps_on, *_csr(tm_l, 2, (i64, i64)), tc_row, tc_off, tcnt, tc_total)
+            self.kdom,
+            sw.spread_filter,
+            sw.ipa_filter,
+            sw.spread_weight,
+            sw.ipa_weight,
+            *_csr(hard_l, 4, (i64, i64, i64, i64)),
+            *_csr(soft_l, 3, (i64, i64, b)),
+            reqall,
+            *_csr(sm_l, 1, (i64,)),
+            cc_row,
+            cc_off,
+            cc_size,
+            cc_counted,
+            cnt,
+            exists,
+            cc_ndom,
+            cc_min,
+            cc_nmin,
+            *_csr(ra_l, 1, (i64,)),
+            ra_self,
+            *_csr(rn_l, 1, (i64,)),
+            *_csr(ea_l, 1, (i64,)),
+            *_csr(ps_l, 2, (i64, i64)),
+            ps_on,
+            *_csr(tm_l, 2, (i64, i64)),
+            tc_row,
+            tc_off,
+            tcnt,
+            tc_total,
+        )
         self.n_constraint_classes, self.n_term_classes = C, T
 
     # --- helpers ---
-    def row(self, key: Optional[str]) -> int:
+    def row(self, key: str | None) -> int:
         """kdom row of a label key (value codes, -1 absent); None: the node-index row of hostname scoring."""
         r = self._rows.get(key)
         if r is None:
@@ -328,7 +398,9 @@ class Plan:
                 data = np.where(has, np.arange(self.N), -1).astype(np.int32)
             else:
                 k = c.label_key_index.get(key)
-                data = c.label_codes[:, k].astype(np.int32) if k is not None else np.full(self.N, -1, np.int32)
+                data = (
+                    c.label_codes[:, k].astype(np.int32) if k is not None else np.full(self.N, -1, np.int32)
+                )
             r = self._rows[key] = len(self._row_data)
             self._row_data.append(data)
         return r
@@ -365,11 +437,40 @@ def place(cluster, cp, arrays, spec_cls, spec_req, spec_nz, pod_spec, rng, start
     dummy_i = np.zeros(1, dtype=np.int64)
     dummy_s = np.zeros((1, 1), dtype=np.int64)
     TK.schedule_topology(
-        cluster.allocatable, cluster.requested, cluster.nonzero_requested, cp.check_col, cp.fit_filter_on,
-        np.ascontiguousarray(pod_spec, dtype=np.int64), np.ascontiguousarray(spec_cls, dtype=np.int64),
-        spec_req, spec_nz, plan.spec_topo, *arrays, cp.weights, cp.fit_col, cp.fit_kind, cp.fit_w, cp.strategy,
-        cp.shape_u, cp.shape_s, cp.bal_col, cp.bal_kind, cp.pct, rng, start, *plan.arrays, False, out, fail,
-        topo_fail, np.zeros(N, np.int64), np.zeros(N, np.int64), dummy_s, dummy_i, dummy_i)
+        cluster.allocatable,
+        cluster.requested,
+        cluster.nonzero_requested,
+        cp.check_col,
+        cp.fit_filter_on,
+        np.ascontiguousarray(pod_spec, dtype=np.int64),
+        np.ascontiguousarray(spec_cls, dtype=np.int64),
+        spec_req,
+        spec_nz,
+        plan.spec_topo,
+        *arrays,
+        cp.weights,
+        cp.fit_col,
+        cp.fit_kind,
+        cp.fit_w,
+        cp.strategy,
+        cp.shape_u,
+        cp.shape_s,
+        cp.bal_col,
+        cp.bal_kind,
+        cp.pct,
+        rng,
+        start,
+        *plan.arrays,
+        False,
+        out,
+        fail,
+        topo_fail,
+        np.zeros(N, np.int64),
+        np.zeros(N, np.int64),
+        dummy_s,
+        dummy_i,
+        dummy_i,
+    )
     return topo_fail
 
 
@@ -384,12 +485,40 @@ def explain_pod(cluster, cp, arrays, spec_req, spec_nz, rng, plan: Plan):
     feas = np.zeros(N, np.int64)
     out = np.full(1, -1, np.int32)
     k = TK.schedule_topology(
-        cluster.allocatable, cluster.requested, cluster.nonzero_requested, cp.check_col, cp.fit_filter_on,
-        np.zeros(1, np.int64), np.zeros(1, np.int64), spec_req, spec_nz, plan.spec_topo, *arrays, cp.weights,
-        cp.fit_col, cp.fit_kind, cp.fit_w, cp.strategy, cp.shape_u, cp.shape_s, cp.bal_col, cp.bal_kind, 100,
-        rng.copy(), np.zeros(1, np.int64), *plan.arrays, True, out,
-        np.zeros((1, len(cluster.resource_names)), np.int32), np.zeros((1, TK.N_TOPO_REASONS), np.int32),
-        bits, why, scores, totals, feas)
+        cluster.allocatable,
+        cluster.requested,
+        cluster.nonzero_requested,
+        cp.check_col,
+        cp.fit_filter_on,
+        np.zeros(1, np.int64),
+        np.zeros(1, np.int64),
+        spec_req,
+        spec_nz,
+        plan.spec_topo,
+        *arrays,
+        cp.weights,
+        cp.fit_col,
+        cp.fit_kind,
+        cp.fit_w,
+        cp.strategy,
+        cp.shape_u,
+        cp.shape_s,
+        cp.bal_col,
+        cp.bal_kind,
+        100,
+        rng.copy(),
+        np.zeros(1, np.int64),
+        *plan.arrays,
+        True,
+        out,
+        np.zeros((1, len(cluster.resource_names)), np.int32),
+        np.zeros((1, TK.N_TOPO_REASONS), np.int32),
+        bits,
+        why,
+        scores,
+        totals,
+        feas,
+    )
     return bits, why, feas[:k], scores[:, :k], totals[:k], int(out[0]) if k else -1
 
 
@@ -401,11 +530,23 @@ def histogram(topo_row: np.ndarray) -> Counter:
     return h
 
 
-TOPOLOGY_ENGINES = ("auto", "reference")   # engines whose placements include both plugins (the Numba path)
+TOPOLOGY_ENGINES = ("auto", "reference")  # engines whose placements include both plugins (the Numba path)
 
 
-def run_if_needed(sched, cluster, cp, arrays, specs, spec_cls, spec_req, spec_nz, pod_spec, out, fail,
-                  with_devices: bool = False) -> Optional[np.ndarray]:
+def run_if_needed(
+    sched,
+    cluster,
+    cp,
+    arrays,
+    specs,
+    spec_cls,
+    spec_req,
+    spec_nz,
+    pod_spec,
+    out,
+    fail,
+    with_devices: bool = False,
+) -> np.ndarray | None:
     """Place through the topology kernel when either plugin can matter for these pods (see `needed`); returns
     the topology reason counts [P, 6], or None when the caller's engine path applies. `auto` routes here and
     `last_stats.engine` says "topology"; an explicit engine without the plugins raises before any change."""
@@ -413,18 +554,24 @@ def run_if_needed(sched, cluster, cp, arrays, specs, spec_cls, spec_req, spec_nz
         return None
     from ..engines import EngineStats
     from ..scheduler import SchedulingError
+
     if sched.engine not in TOPOLOGY_ENGINES:
-        raise SchedulingError(f"engine={sched.engine!r} does not implement PodTopologySpread / InterPodAffinity, "
-                              "which these pods need: use engine='auto' (routes them to the Numba topology path) "
-                              "or 'reference'")
+        raise SchedulingError(
+            f"engine={sched.engine!r} does not implement PodTopologySpread / InterPodAffinity, "
+            "which these pods need: use engine='auto' (routes them to the Numba topology path) "
+            "or 'reference'"
+        )
     if with_devices:
-        raise SchedulingError("GPU device tracking and PodTopologySpread / InterPodAffinity in one schedule call "
-                              "are not supported: schedule the GPU pods separately")
+        raise SchedulingError(
+            "GPU device tracking and PodTopologySpread / InterPodAffinity in one schedule call "
+            "are not supported: schedule the GPU pods separately"
+        )
     plan = Plan(sched.profile, cluster, specs, spec_cls)
     if pod_spec is None:
         pod_spec = np.arange(len(specs), dtype=np.int64)
-    topo_fail = place(cluster, cp, arrays, spec_cls, spec_req, spec_nz, pod_spec, sched._rng, sched._start, out,
-                      fail, plan)
+    topo_fail = place(
+        cluster, cp, arrays, spec_cls, spec_req, spec_nz, pod_spec, sched._rng, sched._start, out, fail, plan
+    )
     st = EngineStats()
     st.engine = "topology"
     st.reference_pods = len(out)

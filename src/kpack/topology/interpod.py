@@ -1,10 +1,10 @@
 """InterPodAffinity: pod (anti-)affinity terms compiled once per pod (namespaces defaulted to the owner's,
 the incoming pod's namespaceSelector resolved against Namespace objects) and term matching; the kernel side is
 in engine.py."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
 
 from ..models import Pod
 from .api import PodAffinityTerm, Selector, selector_matches
@@ -18,12 +18,13 @@ REASON_EXISTING_ANTI = "node(s) didn't satisfy existing pods anti-affinity rules
 @dataclass(frozen=True)
 class Term:
     """fwk.AffinityTerm: namespaces, namespaceSelector, selector, topologyKey."""
+
     namespaces: frozenset
-    ns_selector: Selector       # None: nothing; (): all namespaces
+    ns_selector: Selector  # None: nothing; (): all namespaces
     selector: Selector
     key: str
 
-    def matches(self, ns: str, labels: dict[str, str], ns_labels: Optional[dict[str, str]]) -> bool:
+    def matches(self, ns: str, labels: dict[str, str], ns_labels: dict[str, str] | None) -> bool:
         """AffinityTerm.Matches(pod, nsLabels)."""
         if ns in self.namespaces or selector_matches(self.ns_selector, ns_labels or {}):
             return selector_matches(self.selector, labels)
@@ -51,6 +52,7 @@ def resolve(term: Term, objects: ObjectIndex) -> Term:
 @dataclass(frozen=True)
 class PodTerms:
     """A pod's compiled terms: required affinity / anti-affinity, preferred (weight, term) of each."""
+
     req_aff: tuple
     req_anti: tuple
     pref_aff: tuple
@@ -68,7 +70,7 @@ class PodTerms:
 EMPTY = PodTerms((), (), (), ())
 
 
-def pod_terms(pod: Pod, objects: Optional[ObjectIndex] = None) -> PodTerms:
+def pod_terms(pod: Pod, objects: ObjectIndex | None = None) -> PodTerms:
     """Compiled terms; with `objects` (the incoming pod) namespaceSelectors are resolved."""
     if pod.pod_affinity is None and pod.pod_anti_affinity is None:
         return EMPTY
@@ -79,10 +81,12 @@ def pod_terms(pod: Pod, objects: Optional[ObjectIndex] = None) -> PodTerms:
         return resolve(x, objects) if objects is not None else x
 
     a, n = pod.pod_affinity, pod.pod_anti_affinity
-    return PodTerms(tuple(c(t) for t in a.required) if a else (),
-                    tuple(c(t) for t in n.required) if n else (),
-                    tuple((w.weight, c(w.pod_affinity_term)) for w in a.preferred) if a else (),
-                    tuple((w.weight, c(w.pod_affinity_term)) for w in n.preferred) if n else ())
+    return PodTerms(
+        tuple(c(t) for t in a.required) if a else (),
+        tuple(c(t) for t in n.required) if n else (),
+        tuple((w.weight, c(w.pod_affinity_term)) for w in a.preferred) if a else (),
+        tuple((w.weight, c(w.pod_affinity_term)) for w in n.preferred) if n else (),
+    )
 
 
 def has_terms(pod: Pod) -> bool:

@@ -1,6 +1,7 @@
-"""Numba scheduling cycle with PodTopologySpread and InterPodAffinity: kernels.py's fit filter, scores and host
-selection plus per-domain match counts (constraint class x topology value, term class x topology value) that are
-updated as each pod of the batch binds, so a batch places exactly as one call per pod would."""
+"""Numba scheduling cycle with PodTopologySpread and InterPodAffinity: kernels.py's fit filter, scores and
+host selection plus per-domain match counts (constraint class x topology value, term class x topology value)
+that are updated as each pod of the batch binds, so a batch places exactly as one call per pod would."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -44,8 +45,9 @@ def go_round(x):
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def spread_scores(s, feasible, k, kdom, sc_off, sc_cc, sc_skew, sc_host, reqall, cc_row, cc_off, cnt, mark, stamp,
-                  out):
+def spread_scores(
+    s, feasible, k, kdom, sc_off, sc_cc, sc_skew, sc_host, reqall, cc_row, cc_off, cnt, mark, stamp, out
+):
     """PodTopologySpread PreScore + Score + NormalizeScore over feasible[:k] into out[:k]."""
     ignored = np.zeros(k, dtype=np.bool_)
     nign = 0
@@ -71,7 +73,7 @@ def spread_scores(s, feasible, k, kdom, sc_off, sc_cc, sc_skew, sc_host, reqall,
             for i in range(k):
                 if ignored[i]:
                     continue
-                slot = kdom[row, feasible[i]] + 1       # slot 0: the missing label registers ""
+                slot = kdom[row, feasible[i]] + 1  # slot 0: the missing label registers ""
                 if mark[slot] != st:
                     mark[slot] = st
                     size += 1
@@ -92,10 +94,8 @@ def spread_scores(s, feasible, k, kdom, sc_off, sc_cc, sc_skew, sc_host, reqall,
                 sc += np.float64(cnt[cc_off[c] + d]) * wts[j] + np.float64(sc_skew[e] - 1)
         r = go_round(sc)
         raw[i] = r
-        if r > mx:
-            mx = r
-        if r < mn:
-            mn = r
+        mx = max(mx, r)
+        mn = min(mn, r)
     for i in range(k):
         if ignored[i]:
             out[i] = 0
@@ -120,10 +120,8 @@ def interpod_scores(s, feasible, k, kdom, ps_off, ps_tc, ps_coef, tc_row, tc_off
             if d >= 0:
                 v += ps_coef[e] * tcnt[tc_off[t] + d]
         raw[i] = v
-        if v > mx:
-            mx = v
-        if v < mn:
-            mn = v
+        mx = max(mx, v)
+        mn = min(mn, v)
     diff = mx - mn
     for i in range(k):
         if diff > 0:
@@ -142,8 +140,28 @@ def interpod_skip(s, ps_off, ps_tc, tc_total):
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def commit_topology(s, m, kdom, sm_off, sm_cc, cc_row, cc_off, cc_size, cc_counted, cnt, exists, cc_min, cc_nmin,
-                    tm_off, tm_tc, tm_mult, tc_row, tc_off, tcnt, tc_total):
+def commit_topology(
+    s,
+    m,
+    kdom,
+    sm_off,
+    sm_cc,
+    cc_row,
+    cc_off,
+    cc_size,
+    cc_counted,
+    cnt,
+    exists,
+    cc_min,
+    cc_nmin,
+    tm_off,
+    tm_tc,
+    tm_mult,
+    tc_row,
+    tc_off,
+    tcnt,
+    tc_total,
+):
     """A pod of topology spec s binds on node m: bump the domain counts of every class it counts for."""
     for e in range(sm_off[s], sm_off[s + 1]):
         c = sm_cc[e]
@@ -169,18 +187,94 @@ def commit_topology(s, m, kdom, sm_off, sm_cc, cc_row, cc_off, cc_size, cc_count
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def schedule_topology(alloc, req, nz, check_col, fit_filter_on, pod_spec, spec_cls, spec_req, spec_nz, spec_topo,
-                      cls_code, cls_cand_off, cls_cand_len, cand_flat, cls_conflict,
-                      cls_aff_row, aff_rows, cls_taint_row, taint_rows, weights,
-                      fit_col, fit_kind, fit_w, strategy, shape_u, shape_s, bal_col, bal_kind, pct, rng, start,
-                      kdom, spread_on, ipa_on, w_spread, w_ipa,
-                      hc_off, hc_cc, hc_skew, hc_mindom, hc_self, sc_off, sc_cc, sc_skew, sc_host, reqall,
-                      sm_off, sm_cc, cc_row, cc_off, cc_size, cc_counted, cnt, exists, cc_ndom, cc_min, cc_nmin,
-                      ra_off, ra_tc, ra_self, rn_off, rn_tc, ea_off, ea_tc, ps_off, ps_tc, ps_coef, ps_on,
-                      tm_off, tm_tc, tm_mult, tc_row, tc_off, tcnt, tc_total,
-                      explain, out_node, fail_counts, topo_fail, ex_bits, ex_reason, ex_scores, ex_totals,
-                      ex_feasible):
-    """Place pods in order (pod p is spec pod_spec[p], of topology spec spec_topo[spec]); mutates req/nz/rng/start and the counts.
+def schedule_topology(
+    alloc,
+    req,
+    nz,
+    check_col,
+    fit_filter_on,
+    pod_spec,
+    spec_cls,
+    spec_req,
+    spec_nz,
+    spec_topo,
+    cls_code,
+    cls_cand_off,
+    cls_cand_len,
+    cand_flat,
+    cls_conflict,
+    cls_aff_row,
+    aff_rows,
+    cls_taint_row,
+    taint_rows,
+    weights,
+    fit_col,
+    fit_kind,
+    fit_w,
+    strategy,
+    shape_u,
+    shape_s,
+    bal_col,
+    bal_kind,
+    pct,
+    rng,
+    start,
+    kdom,
+    spread_on,
+    ipa_on,
+    w_spread,
+    w_ipa,
+    hc_off,
+    hc_cc,
+    hc_skew,
+    hc_mindom,
+    hc_self,
+    sc_off,
+    sc_cc,
+    sc_skew,
+    sc_host,
+    reqall,
+    sm_off,
+    sm_cc,
+    cc_row,
+    cc_off,
+    cc_size,
+    cc_counted,
+    cnt,
+    exists,
+    cc_ndom,
+    cc_min,
+    cc_nmin,
+    ra_off,
+    ra_tc,
+    ra_self,
+    rn_off,
+    rn_tc,
+    ea_off,
+    ea_tc,
+    ps_off,
+    ps_tc,
+    ps_coef,
+    ps_on,
+    tm_off,
+    tm_tc,
+    tm_mult,
+    tc_row,
+    tc_off,
+    tcnt,
+    tc_total,
+    explain,
+    out_node,
+    fail_counts,
+    topo_fail,
+    ex_bits,
+    ex_reason,
+    ex_scores,
+    ex_totals,
+    ex_feasible,
+):
+    """Place pods in order (pod p is spec pod_spec[p], of topology spec spec_topo[spec]); mutates
+    req/nz/rng/start and the counts.
 
     With `explain` (one pod): every candidate is visited, nothing is committed, the rng is not advanced, and
     ex_bits / ex_reason (per node), ex_scores [plugin, i] / ex_totals / ex_feasible (per feasible node) are
@@ -211,7 +305,7 @@ def schedule_topology(alloc, req, nz, check_col, fit_filter_on, pod_spec, spec_c
         preq = spec_req[sp]
         pnz = spec_nz[sp]
         code = cls_code[c]
-        cand = cand_flat[cls_cand_off[c]:]
+        cand = cand_flat[cls_cand_off[c] :]
         any_req = False
         for r in range(R):
             if r != COL_PODS and preq[r] != 0:
@@ -226,12 +320,30 @@ def schedule_topology(alloc, req, nz, check_col, fit_filter_on, pod_spec, spec_c
         ra_total[s] = 0
         for e in range(ra_off[s], ra_off[s + 1]):
             ra_total[s] += tc_total[ra_tc[e]]
-        no_topo_filter = (not spread_on or hc_off[s + 1] == hc_off[s]) and (not ipa_on or (
-            ra_off[s + 1] == ra_off[s] and rn_off[s + 1] == rn_off[s] and ea_off[s + 1] == ea_off[s]))
+        no_topo_filter = (not spread_on or hc_off[s + 1] == hc_off[s]) and (
+            not ipa_on
+            or (ra_off[s + 1] == ra_off[s] and rn_off[s + 1] == rn_off[s] and ea_off[s + 1] == ea_off[s])
+        )
         if no_topo_filter and not explain:
             # Nothing topological to filter: kernels.find_feasible is the same pass (and faster).
-            k = K.find_feasible(alloc, req, check_col, fit_filter_on, preq, code, cand_len, cand, pct, start,
-                                feasible, tmp_fail, no_devices, 0, 1000, 0)
+            k = K.find_feasible(
+                alloc,
+                req,
+                check_col,
+                fit_filter_on,
+                preq,
+                code,
+                cand_len,
+                cand,
+                pct,
+                start,
+                feasible,
+                tmp_fail,
+                no_devices,
+                0,
+                1000,
+                0,
+            )
             ncand = 0
         for i in range(ncand):
             j = (s0 + i) % ncand
@@ -248,7 +360,7 @@ def schedule_topology(alloc, req, nz, check_col, fit_filter_on, pod_spec, spec_c
                     if explain:
                         ex_bits[n] = bits
                     continue
-            # PodTopologySpread.Filter then InterPodAffinity.Filter, written out in the loop: a call passing this
+            # PodTopologySpread.Filter then InterPodAffinity.Filter, written out in the loop: a call passing
             # many arrays per node costs more than the checks (Numba reference-counts each array).
             why = T_OK
             if spread_on:
@@ -311,16 +423,49 @@ def schedule_topology(alloc, req, nz, check_col, fit_filter_on, pod_spec, spec_c
             ar = cls_aff_row[c]
             aff = aff_rows[ar] if ar >= 0 else empty
             taint = taint_rows[cls_taint_row[c]]
-            totals = K.score_feasible(alloc, req, nz, preq, pnz, feasible, k, aff, taint, weights,
-                                      fit_col, fit_kind, fit_w, strategy, shape_u, shape_s, bal_col, bal_kind,
-                                      scores)
+            totals = K.score_feasible(
+                alloc,
+                req,
+                nz,
+                preq,
+                pnz,
+                feasible,
+                k,
+                aff,
+                taint,
+                weights,
+                fit_col,
+                fit_kind,
+                fit_w,
+                strategy,
+                shape_u,
+                shape_s,
+                bal_col,
+                bal_kind,
+                scores,
+            )
             if explain:
-                ex_scores[:K.N_SCORE_PLUGINS, :k] = scores[:, :k]
+                ex_scores[: K.N_SCORE_PLUGINS, :k] = scores[:, :k]
                 ex_scores[P_SPREAD, :k] = -1
                 ex_scores[P_INTERPOD, :k] = -1
             if w_spread > 0 and sc_off[s + 1] > sc_off[s]:
-                spread_scores(s, feasible, k, kdom, sc_off, sc_cc, sc_skew, sc_host, reqall, cc_row, cc_off, cnt,
-                              mark, stamp, extra)
+                spread_scores(
+                    s,
+                    feasible,
+                    k,
+                    kdom,
+                    sc_off,
+                    sc_cc,
+                    sc_skew,
+                    sc_host,
+                    reqall,
+                    cc_row,
+                    cc_off,
+                    cnt,
+                    mark,
+                    stamp,
+                    extra,
+                )
                 for i in range(k):
                     totals[i] += extra[i] * w_spread
                 if explain:
@@ -339,6 +484,26 @@ def schedule_topology(alloc, req, nz, check_col, fit_filter_on, pod_spec, spec_c
             chosen = feasible[K.select_host(totals, k, rng, True)]
         out_node[p] = chosen
         K.commit(req, nz, chosen, preq, pnz)
-        commit_topology(s, chosen, kdom, sm_off, sm_cc, cc_row, cc_off, cc_size, cc_counted, cnt, exists, cc_min,
-                        cc_nmin, tm_off, tm_tc, tm_mult, tc_row, tc_off, tcnt, tc_total)
+        commit_topology(
+            s,
+            chosen,
+            kdom,
+            sm_off,
+            sm_cc,
+            cc_row,
+            cc_off,
+            cc_size,
+            cc_counted,
+            cnt,
+            exists,
+            cc_min,
+            cc_nmin,
+            tm_off,
+            tm_tc,
+            tm_mult,
+            tc_row,
+            tc_off,
+            tcnt,
+            tc_total,
+        )
     return k

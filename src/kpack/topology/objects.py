@@ -1,8 +1,10 @@
 """Cluster objects the two plugins consult: Namespaces (labels for namespaceSelector) and the selectors of
-Services, ReplicaSets, StatefulSets and ReplicationControllers (PodTopologySpread's system-default spreading)."""
+Services, ReplicaSets, StatefulSets and ReplicationControllers (system-default spreading)."""
+
 from __future__ import annotations
 
-from typing import Any, Iterable, Optional
+from collections.abc import Iterable
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -33,8 +35,11 @@ class _Object(BaseModel):
     @classmethod
     def _meta(cls, manifest: dict) -> dict:
         meta = manifest.get("metadata") or {}
-        return {"name": meta.get("name", ""), "namespace": meta.get("namespace") or "default",
-                "labels": meta.get("labels") or {}}
+        return {
+            "name": meta.get("name", ""),
+            "namespace": meta.get("namespace") or "default",
+            "labels": meta.get("labels") or {},
+        }
 
 
 class Namespace(_Object):
@@ -42,7 +47,7 @@ class Namespace(_Object):
     namespace: str = ""
 
     @classmethod
-    def from_k8s(cls, manifest: dict) -> "Namespace":
+    def from_k8s(cls, manifest: dict) -> Namespace:
         m = cls._meta(manifest)
         m["namespace"] = ""
         return cls(**m)
@@ -50,39 +55,46 @@ class Namespace(_Object):
 
 class Service(_Object):
     kind: str = "Service"
-    selector: Optional[dict[str, str]] = None      # None: selects no pod
+    selector: dict[str, str] | None = None  # None: selects no pod
 
     @classmethod
-    def from_k8s(cls, manifest: dict) -> "Service":
+    def from_k8s(cls, manifest: dict) -> Service:
         sel = (manifest.get("spec") or {}).get("selector")
         if sel is not None and not isinstance(sel, dict):
             raise ValueError(f"spec.selector: must be a map of label key to value, got {sel!r}")
-        return cls(selector=None if sel is None else {str(k): str(v) for k, v in sel.items()}, **cls._meta(manifest))
+        return cls(
+            selector=None if sel is None else {str(k): str(v) for k, v in sel.items()}, **cls._meta(manifest)
+        )
 
 
 class ReplicationController(_Object):
     kind: str = "ReplicationController"
-    selector: Optional[dict[str, str]] = None
+    selector: dict[str, str] | None = None
 
     @classmethod
-    def from_k8s(cls, manifest: dict) -> "ReplicationController":
+    def from_k8s(cls, manifest: dict) -> ReplicationController:
         sel = (manifest.get("spec") or {}).get("selector")
         if sel is not None and not isinstance(sel, dict):
             raise ValueError(f"spec.selector: must be a map of label key to value, got {sel!r}")
-        return cls(selector=None if sel is None else {str(k): str(v) for k, v in sel.items()}, **cls._meta(manifest))
+        return cls(
+            selector=None if sel is None else {str(k): str(v) for k, v in sel.items()}, **cls._meta(manifest)
+        )
 
 
 class StatefulSet(_Object):
     kind: str = "StatefulSet"
-    selector: Optional[LabelSelector] = None
+    selector: LabelSelector | None = None
     replicas: int = 1
 
     @classmethod
-    def from_k8s(cls, manifest: dict) -> "StatefulSet":
+    def from_k8s(cls, manifest: dict) -> StatefulSet:
         spec = manifest.get("spec") or {}
         sel = spec.get("selector")
-        return cls(selector=None if sel is None else parse(LabelSelector, sel, "spec.selector"),
-                   replicas=spec.get("replicas", 1), **cls._meta(manifest))
+        return cls(
+            selector=None if sel is None else parse(LabelSelector, sel, "spec.selector"),
+            replicas=spec.get("replicas", 1),
+            **cls._meta(manifest),
+        )
 
 
 def object_kind(obj: Any) -> str:
@@ -96,7 +108,11 @@ def workload_selector(obj: Any) -> Selector:
     sel = getattr(obj, "selector", None)
     if sel is None:
         return None
-    return sel.requirements() if isinstance(sel, LabelSelector) else parse(LabelSelector, sel, "spec.selector").requirements()
+    return (
+        sel.requirements()
+        if isinstance(sel, LabelSelector)
+        else parse(LabelSelector, sel, "spec.selector").requirements()
+    )
 
 
 def cluster_objects(cluster: Any) -> list[Any]:
@@ -129,4 +145,5 @@ class ObjectIndex:
 
     def namespaces_matching(self, sel: Selector) -> list[str]:
         from .api import selector_matches
+
         return sorted(n for n, labels in self.namespace_labels.items() if selector_matches(sel, labels))

@@ -1,5 +1,6 @@
-"""PodTopologySpread: a pod's effective constraints (its own, or the defaults with DefaultSelector) as compiled
+"""PodTopologySpread: a pod's effective constraints (its own, or the defaults with DefaultSelector) as
 `Constraint`s; the kernel side (counting, filter, score, normalise) is in engine.py."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -19,14 +20,14 @@ class Constraint:
     max_skew: int
     key: str
     hard: bool
-    selector: Selector          # None: matches no pod
+    selector: Selector  # None: matches no pod
     min_domains: int
-    affinity_honor: bool        # nodeAffinityPolicy Honor
-    taints_honor: bool          # nodeTaintsPolicy Honor
+    affinity_honor: bool  # nodeAffinityPolicy Honor
+    taints_honor: bool  # nodeTaintsPolicy Honor
 
     @property
     def counts_nothing(self) -> bool:
-        """countPodsMatchSelector returns 0 for an empty selector (v1.35 `Empty()` quirk) and nil matches none."""
+        """countPodsMatchSelector returns 0 for an empty selector (v1.35 `Empty()` quirk); nil: none."""
         return self.selector is None or self.selector == ()
 
     def self_match(self, labels: dict[str, str]) -> bool:
@@ -38,12 +39,19 @@ class Constraint:
 
 
 def _compile(c, selector: Selector) -> Constraint:
-    return Constraint(c.max_skew, c.topology_key, c.hard, selector, c.min_domains or 1,
-                      (c.node_affinity_policy or "Honor") == "Honor", (c.node_taints_policy or "Ignore") == "Honor")
+    return Constraint(
+        c.max_skew,
+        c.topology_key,
+        c.hard,
+        selector,
+        c.min_domains or 1,
+        (c.node_affinity_policy or "Honor") == "Honor",
+        (c.node_taints_policy or "Ignore") == "Honor",
+    )
 
 
 def default_selector(pod: Pod, objects: ObjectIndex) -> Selector:
-    """helper.DefaultSelector: Services in the pod's namespace that select it, then its controller (RC merges its
+    """helper.DefaultSelector: Services in the pod's namespace that select it, then its controller (RC merges
     map; ReplicaSet / StatefulSet AND their selector's requirements)."""
     label_set: dict[str, str] = {}
     for svc in objects.services.get(pod.namespace, []):
@@ -72,8 +80,10 @@ def pod_constraints(pod: Pod, objects: ObjectIndex, args: SpreadArgs) -> tuple[l
     """(constraints, requireAllTopologies): the pod's own constraints, else the default ones with the
     DefaultSelector (none when that selector is empty)."""
     if pod.topology_spread_constraints:
-        return [_compile(c, None if c.label_selector is None else c.label_selector.requirements())
-                for c in pod.topology_spread_constraints], True
+        return [
+            _compile(c, None if c.label_selector is None else c.label_selector.requirements())
+            for c in pod.topology_spread_constraints
+        ], True
     require_all = args.defaulting_type != "System"
     defaults = args.defaults()
     if not defaults:
@@ -89,5 +99,9 @@ def uses_spread(pod: Pod, objects: ObjectIndex, args: SpreadArgs) -> bool:
 
 
 def spread_key(pod: Pod) -> Any:
-    return (pod.namespace, tuple(sorted(pod.labels.items())), id(pod.topology_spread_constraints),
-            tuple((r.api_version, r.kind, r.name, bool(r.controller)) for r in pod.owner_references))
+    return (
+        pod.namespace,
+        tuple(sorted(pod.labels.items())),
+        id(pod.topology_spread_constraints),
+        tuple((r.api_version, r.kind, r.name, bool(r.controller)) for r in pod.owner_references),
+    )

@@ -1,5 +1,6 @@
 """Workload expansion as the controllers do it, so default spreading sees real owners: a Deployment's pods are
-owned (controller: true) by a ReplicaSet `<name>-<pod-template-hash>` that exists; a ReplicaSet owns its pods."""
+owned (controller: true) by a ReplicaSet `<name>-<pod-template-hash>` that exists; a ReplicaSet owns pods."""
+
 from __future__ import annotations
 
 import json
@@ -29,14 +30,22 @@ def deployment_replicaset(d: Deployment) -> ReplicaSet:
     template = dict(d.template, metadata=dict(meta, labels=labels))
     sel = dict(d.selector or {})
     sel["matchLabels"] = dict(sel.get("matchLabels") or {}, **{TEMPLATE_HASH_LABEL: h})
-    return ReplicaSet(name=f"{d.name}-{h}", namespace=d.namespace, labels=labels, selector=sel, template=template,
-                      annotations=dict(d.annotations), replicas=d.replicas)
+    return ReplicaSet(
+        name=f"{d.name}-{h}",
+        namespace=d.namespace,
+        labels=labels,
+        selector=sel,
+        template=template,
+        annotations=dict(d.annotations),
+        replicas=d.replicas,
+    )
 
 
 def owned_pods(rs: ReplicaSet, names: list[str]) -> list[Pod]:
     """Pods of a ReplicaSet (template labels, controller ownerReference to the ReplicaSet)."""
-    ref = OwnerReference(api_version="apps/v1", kind="ReplicaSet", name=rs.name, controller=True,
-                         block_owner_deletion=True)
+    ref = OwnerReference(
+        api_version="apps/v1", kind="ReplicaSet", name=rs.name, controller=True, block_owner_deletion=True
+    )
     out = []
     for n in names:
         p = rs.template_pod(n)
