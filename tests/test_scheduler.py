@@ -116,7 +116,8 @@ profiles:
 """
     p = kpack.Profile.from_k8s(cfg)
     assert p.scheduler_name == "packer" and p.percentage_of_nodes_to_score == 30
-    assert p.score_weights == {"TaintToleration": 3, "NodeAffinity": 2, "NodeResourcesFit": 5}
+    assert p.score_weights == {"TaintToleration": 3, "NodeAffinity": 2, "NodeResourcesFit": 5,
+                              "PodTopologySpread": 2, "InterPodAffinity": 2}   # upstream defaults
     assert p.scoring_strategy == "MostAllocated" and p.fit_resources == [("cpu", 2), ("nvidia.com/gpu", 3)]
     with pytest.raises(kpack.ProfileError, match=r"resources\[0\].weight: Invalid value: 0"):
         kpack.Profile.from_k8s(cfg.replace("weight: 2}", "weight: 0}"))
