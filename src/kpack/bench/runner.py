@@ -93,9 +93,13 @@ def run_kpack(sc: S.Scenario, exhaustive: bool, engine: str, n_pods: Optional[in
 
 
 def run_numpy(sc: S.Scenario, exhaustive: bool, n_pods: int, seed: int = 0):
+    from ..topology.engine import needed
     from .numpy_baseline import NumpyScheduler
+    from .numpy_topology import NumpyTopologyScheduler
     cluster = sc.cluster()
-    ns = NumpyScheduler(S.profile(exhaustive), seed)
+    prof = S.profile(exhaustive)
+    # Scenarios where PodTopologySpread / InterPodAffinity matter get the baseline that models them.
+    ns = (NumpyTopologyScheduler if needed(prof, cluster, sc.specs) else NumpyScheduler)(prof, seed)
     t0 = time.perf_counter()
     out = ns.schedule(cluster, sc.specs, sc.spec_index[:n_pods])
     return time.perf_counter() - t0, out
@@ -105,7 +109,7 @@ def run_python_ref(mod, sc: S.Scenario, exhaustive: bool, n_pods: int, nodes, bo
     ref = mod.ReferenceScheduler(S.profile(exhaustive), seed)
     pods = sc.pods(n_pods)
     t0 = time.perf_counter()
-    names, _ = ref.schedule(nodes, bound, pods)
+    names, _ = ref.schedule(nodes, bound, pods, sc.objects)
     dt = time.perf_counter() - t0
     idx = {n: i for i, n in enumerate(sc.node_names)}
     return dt, np.array([idx[n] if n is not None else -1 for n in names], dtype=np.int32)
@@ -172,8 +176,8 @@ def bench_scenario(name: str, runs: int = 3, modes=("exhaustive", "sampled"), ba
         # Every other kpack engine on the same pods (identical decisions required).
         from .. import native
         for eng in ("indexed", "native", "blocked"):
-            if eng == stats.engine or (eng == "native" and not native.available()):
-                continue
+            if eng == stats.engine or (eng == "native" and not native.available()) or stats.engine == "topology":
+                continue    # (the topology path has no indexed/native/blocked variant: they refuse such pods)
             lim = _limit(name, f"kpack-{eng}", PREFIX.get(f"kpack-{eng}", lim_fast))
             if lim is not None and lim_fast is not None:
                 lim = min(lim, lim_fast)
