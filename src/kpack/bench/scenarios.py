@@ -271,6 +271,10 @@ SCENARIOS: dict[str, Callable[[], Scenario]] = {
 def _add_topology_scenarios() -> None:
     from .topology_scenarios import SCENARIOS as TOPO
     SCENARIOS.update(TOPO)
+    TOPOLOGY_SCENARIOS.update(TOPO)
+
+
+TOPOLOGY_SCENARIOS: dict = {}
 
 
 _add_topology_scenarios()

@@ -202,3 +202,7 @@ SCENARIOS = {
     ),
     "DeploymentDefaultSpreading/5000Nodes/10000Replicas": deployment_default_spreading,
 }
+
+
+# Per-engine pod limits for `kpack bench` (the NumPy baseline runs ~50-100 pods/s here).
+BENCH_LIMITS = {"numpy": 200}
