@@ -534,7 +534,7 @@ def histogram(topo_row: np.ndarray) -> Counter:
     return h
 
 
-TOPOLOGY_ENGINES = ("auto", "reference")  # engines whose placements include both plugins (the Numba path)
+TOPOLOGY_ENGINES = ("auto", "numba", "reference")  # engines that run both plugins (the Numba path)
 
 
 def run_if_needed(
@@ -563,7 +563,7 @@ def run_if_needed(
         raise SchedulingError(
             f"engine={sched.engine!r} does not implement PodTopologySpread / InterPodAffinity, "
             "which these pods need: use engine='auto' (routes them to the Numba topology path) "
-            "or 'reference'"
+            "or 'numba'"
         )
     if with_devices:
         raise SchedulingError(
