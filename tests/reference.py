@@ -292,6 +292,7 @@ class ReferenceScheduler:
         self.start = 0
         self.states: list = []
         self.objects: list = []
+        self.memo: dict = {}     # per-pod PreFilter results of the topology plugins
 
     # ---- profile views -------------------------------------------------------------------------
     def _filter_on(self, name: str) -> bool:
@@ -327,11 +328,11 @@ class ReferenceScheduler:
                 if r:
                     return r
             elif plugin == "PodTopologySpread":
-                r = ref_spread_filter(pod, st, self.states, self.objects, self.profile)
+                r = ref_spread_filter(pod, st, self.states, self.objects, self.profile, self.memo)
                 if r:
                     return [r]
             elif plugin == "InterPodAffinity":
-                r = ref_interpod_filter(pod, st, self.states, self.objects, self.profile)
+                r = ref_interpod_filter(pod, st, self.states, self.objects, self.profile, self.memo)
                 if r:
                     return [r]
         return []
@@ -540,6 +541,7 @@ class ReferenceScheduler:
         names_out: list[Optional[str]] = []
         reasons_out: list[Optional[str]] = []
         for pod in pods:
+            self.memo = {}
             if N == 0:
                 names_out.append(None)
                 reasons_out.append("no nodes available to schedule pods")
@@ -585,6 +587,7 @@ class ReferenceScheduler:
     def explain(self, nodes, bound_pods, pod, objects=()) -> RefExplanation:
         states = build_state(nodes, bound_pods)
         self.states, self.objects = states, list(objects)
+        self.memo = {}
         cand = self._candidates(pod, states)
         if cand is None:
             return RefExplanation({st.node.name: R_CONFLICT for st in states}, {}, {}, None)
@@ -705,17 +708,24 @@ def count_on(st, reqs, ns) -> int:
                if p.namespace == ns and p.deletion_timestamp is None and sel_match(reqs, p.labels))
 
 
-def ref_spread_filter(pod, st, states, objects, profile) -> Optional[str]:
-    cons = [c for c in ref_constraints(pod, objects, profile)[0] if c[2]]
-    for skew, key, _, reqs, min_dom, ah, th in cons:
+def ref_spread_filter(pod, st, states, objects, profile, memo=None) -> Optional[str]:
+    """`memo` (a dict reset for every pod) keeps the per-domain counts between the nodes of one pod."""
+    memo = {} if memo is None else memo
+    if "spread" not in memo:
+        memo["spread"] = [c for c in ref_constraints(pod, objects, profile)[0] if c[2]]
+    cons = memo["spread"]
+    for i, (skew, key, _, reqs, min_dom, ah, th) in enumerate(cons):
         if key not in st.node.labels:
             return R_SPREAD_LABEL
-        counts: dict = {}
-        for o in states:
-            if not all(c[1] in o.node.labels for c in cons) or not node_included(pod, o.node, ah, th):
-                continue
-            v = o.node.labels[key]
-            counts[v] = counts.get(v, 0) + count_on(o, reqs, pod.namespace)
+        if ("counts", i) not in memo:
+            counts: dict = {}
+            for o in states:
+                if not all(c[1] in o.node.labels for c in cons) or not node_included(pod, o.node, ah, th):
+                    continue
+                v = o.node.labels[key]
+                counts[v] = counts.get(v, 0) + count_on(o, reqs, pod.namespace)
+            memo[("counts", i)] = counts
+        counts = memo[("counts", i)]
         gmin = min(counts.values()) if counts else 0
         if len(counts) < min_dom:
             gmin = 0
@@ -799,7 +809,30 @@ def term_hits(term, pod, ns_labels) -> bool:
         sel_match(sel, pod.labels)
 
 
-def ref_interpod_filter(pod, st, states, objects, profile) -> Optional[str]:
+def ref_interpod_filter(pod, st, states, objects, profile, memo=None) -> Optional[str]:
+    memo = {} if memo is None else memo
+    if "ipa" not in memo:
+        memo["ipa"] = ref_interpod_maps(pod, states, objects)
+    mine, aff_counts, anti_counts, existing = memo["ipa"]
+    labels = st.node.labels
+    exist = True
+    for t in mine["raff"]:
+        if t[4] not in labels:
+            return R_POD_AFFINITY
+        if aff_counts.get((t[4], labels[t[4]]), 0) <= 0:
+            exist = False
+    if not exist and not (not aff_counts and all(term_hits(t, pod, None) for t in mine["raff"])):
+        return R_POD_AFFINITY
+    for t in mine["ranti"]:
+        if t[4] in labels and anti_counts.get((t[4], labels[t[4]]), 0) > 0:
+            return R_POD_ANTI
+    if any(existing.get((k, v), 0) > 0 for k, v in labels.items()):
+        return R_EXISTING_ANTI
+    return None
+
+
+def ref_interpod_maps(pod, states, objects):
+    """InterPodAffinity PreFilter: the incoming pod's terms and the affinity, anti and existingAnti maps."""
     mine = ref_terms(pod, objects, True)
     ns_labels = ref_ns_labels(pod.namespace, objects)
     aff_counts: dict = {}
@@ -820,21 +853,7 @@ def ref_interpod_filter(pod, st, states, objects, profile) -> Optional[str]:
                 if term_hits(t, p, None) and t[4] in o.node.labels:
                     k = (t[4], o.node.labels[t[4]])
                     anti_counts[k] = anti_counts.get(k, 0) + 1
-    labels = st.node.labels
-    exist = True
-    for t in mine["raff"]:
-        if t[4] not in labels:
-            return R_POD_AFFINITY
-        if aff_counts.get((t[4], labels[t[4]]), 0) <= 0:
-            exist = False
-    if not exist and not (not aff_counts and all(term_hits(t, pod, None) for t in mine["raff"])):
-        return R_POD_AFFINITY
-    for t in mine["ranti"]:
-        if t[4] in labels and anti_counts.get((t[4], labels[t[4]]), 0) > 0:
-            return R_POD_ANTI
-    if any(existing.get((k, v), 0) > 0 for k, v in labels.items()):
-        return R_EXISTING_ANTI
-    return None
+    return mine, aff_counts, anti_counts, existing
 
 
 def ref_interpod_scores(pod, feasible, states, objects, profile) -> Optional[list[int]]:
