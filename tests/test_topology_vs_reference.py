@@ -10,7 +10,7 @@ from kpack import Cluster, Node, Pod, Profile, Scheduler
 from kpack.models import ReplicaSet
 from kpack.topology.objects import Namespace, Service
 
-KEYS = ["zone", "kubernetes.io/hostname", "region"]
+KEYS = ["topology.kubernetes.io/zone", "kubernetes.io/hostname", "region"]   # zone: node tree order applies
 
 
 def _sel(rng):
@@ -109,7 +109,7 @@ def _world(seed):
     for i in range(rng.randint(3, 9)):
         labels = {"kubernetes.io/hostname": f"n{i}"}
         if rng.random() < 0.85:
-            labels["zone"] = rng.choice(["z1", "z2", "z3"])
+            labels["topology.kubernetes.io/zone"] = rng.choice(["z1", "z2", "z3"])
         if rng.random() < 0.8:
             labels["region"] = rng.choice(["r1", "r2"])
         taints = [{"key": "t", "value": "v", "effect": "NoSchedule"}] if rng.random() < 0.15 else []

@@ -20,6 +20,14 @@ class NumpyTopologyScheduler(NumpyScheduler):
     """`schedule(cluster, specs, spec_index)` for the default profile including both topology plugins."""
 
     def schedule(self, cluster, specs, spec_index: np.ndarray) -> np.ndarray:
+        # kube-scheduler's node visit order (zones interleaved), as kpack's Scheduler.view uses.
+        order = cluster.visit_order() if hasattr(cluster, "visit_order") else None
+        if order is not None:
+            out = self._schedule(cluster.permuted(order), specs, spec_index, order)
+            return np.where(out >= 0, order[np.maximum(out, 0)], -1).astype(np.int32)
+        return self._schedule(cluster, specs, spec_index, None)
+
+    def _schedule(self, cluster, specs, spec_index: np.ndarray, order) -> np.ndarray:
         alloc, req, nzr = cluster.allocatable, cluster.requested, cluster.nonzero_requested
         N = alloc.shape[0]
         filters = set(self.profile.filters)
@@ -34,7 +42,7 @@ class NumpyTopologyScheduler(NumpyScheduler):
         for p, c in zip(specs, spec_cls):
             if c not in compiled:
                 compiled[c] = compile_class(cluster, p, filters=filters)
-        plan = Plan(self.profile, cluster, list(specs), np.array(spec_cls))
+        plan = Plan(self.profile, cluster, list(specs), np.array(spec_cls), order)
         (kdom, spread_on, ipa_on, w_spread, w_ipa, hc_off, hc_cc, hc_skew, hc_mindom, hc_self, sc_off, sc_cc, sc_skew,
          sc_host, reqall, sm_off, sm_cc, cc_row, cc_off, cc_size, cc_counted, cnt0, exists, cc_ndom, _, _,
          ra_off, ra_tc, ra_self, rn_off, rn_tc, ea_off, ea_tc, ps_off, ps_tc, ps_coef, ps_on, tm_off, tm_tc, tm_mult,

@@ -155,7 +155,8 @@ def _own_items(t: PodTerms, sw: Switches) -> list[tuple]:
 class Plan:
     """Count arrays and per-topology-spec lists for kernel.schedule_topology."""
 
-    def __init__(self, profile, cluster, specs: Sequence[Pod], spec_cls: np.ndarray):
+    def __init__(self, profile, cluster, specs: Sequence[Pod], spec_cls: np.ndarray,
+                 order: Optional[np.ndarray] = None):
         sw = self.sw = switches(profile)
         self.objects = ObjectIndex(cluster_objects(cluster))
         N = len(cluster.node_names)
@@ -179,7 +180,14 @@ class Plan:
         self.cluster = cluster
         # --- bound pods grouped by what the plugins read ---
         merged: dict[Any, list] = {}
+        # `cluster` may be a view with permuted node rows (Scheduler.view); bound pods keep their row numbers.
+        inv = None
+        if order is not None:
+            inv = np.empty(len(order), dtype=np.int64)
+            inv[order] = np.arange(len(order))
         for p, nodes in bound_groups(cluster):
+            if inv is not None:
+                nodes = inv[nodes]
             gk = (
                 p.namespace,
                 tuple(sorted(p.labels.items())),
@@ -550,7 +558,8 @@ def run_if_needed(
     out,
     fail,
     with_devices: bool = False,
-) -> np.ndarray | None:
+    order: Optional[np.ndarray] = None,
+) -> Optional[np.ndarray]:
     """Place through the topology kernel when either plugin can matter for these pods (see `needed`); returns
     the topology reason counts [P, 6], or None when the caller's engine path applies. `auto` routes here and
     `last_stats.engine` says "topology"; an explicit engine without the plugins raises before any change."""
@@ -570,11 +579,14 @@ def run_if_needed(
             "GPU device tracking and PodTopologySpread / InterPodAffinity in one schedule call "
             "are not supported: schedule the GPU pods separately"
         )
-    plan = Plan(sched.profile, cluster, specs, spec_cls)
+    if getattr(cp, "static_names", None):
+        raise SchedulingError(f"plugin(s) {', '.join(cp.static_names)}: registered static score plugins do not "
+                              "combine with PodTopologySpread / InterPodAffinity pods yet")
+    plan = Plan(sched.profile, cluster, specs, spec_cls, order)
     if pod_spec is None:
         pod_spec = np.arange(len(specs), dtype=np.int64)
     topo_fail = place(
-        cluster, cp, arrays, spec_cls, spec_req, spec_nz, pod_spec, sched._rng, sched._start, out, fail, plan
+        cluster, cp, arrays, spec_cls, spec_req, spec_nz, pod_spec, sched.rng, sched.start, out, fail, plan
     )
     st = EngineStats()
     st.engine = "topology"
