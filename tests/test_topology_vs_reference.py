@@ -10,7 +10,7 @@ from kpack import Cluster, Node, Pod, Profile, Scheduler
 from kpack.models import ReplicaSet
 from kpack.topology.objects import Namespace, Service
 
-KEYS = ["topology.kubernetes.io/zone", "kubernetes.io/hostname", "region"]   # zone: node tree order applies
+KEYS = ["topology.kubernetes.io/zone", "kubernetes.io/hostname", "region"]  # zone: node tree order applies
 
 
 def _sel(rng):

@@ -1,7 +1,8 @@
-"""Per-pod NumPy baseline with PodTopologySpread and InterPodAffinity: numpy_baseline's filter and scores plus,
-for every pod, per-domain counts recomputed with np.bincount over the pods placed so far (the classes and initial
-counts come from kpack.topology.engine.Plan, as a user would compile selectors once), then vectorised filter,
+"""Per-pod NumPy baseline with PodTopologySpread and InterPodAffinity: numpy_baseline's filter and scores
+plus, for every pod, per-domain counts recomputed with np.bincount over the pods placed so far (the classes and
+initial counts come from kpack.topology.engine.Plan, as a user would compile selectors once), then vectorised filter,
 score and normalisation over the nodes in visit order."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -43,16 +44,63 @@ class NumpyTopologyScheduler(NumpyScheduler):
             if c not in compiled:
                 compiled[c] = compile_class(cluster, p, filters=filters)
         plan = Plan(self.profile, cluster, list(specs), np.array(spec_cls), order)
-        (kdom, spread_on, ipa_on, w_spread, w_ipa, hc_off, hc_cc, hc_skew, hc_mindom, hc_self, sc_off, sc_cc, sc_skew,
-         sc_host, reqall, sm_off, sm_cc, cc_row, cc_off, cc_size, cc_counted, cnt0, exists, cc_ndom, _, _,
-         ra_off, ra_tc, ra_self, rn_off, rn_tc, ea_off, ea_tc, ps_off, ps_tc, ps_coef, ps_on, tm_off, tm_tc, tm_mult,
-         tc_row, tc_off, tcnt0, tc_total0) = plan.arrays
+        (
+            kdom,
+            spread_on,
+            ipa_on,
+            w_spread,
+            w_ipa,
+            hc_off,
+            hc_cc,
+            hc_skew,
+            hc_mindom,
+            hc_self,
+            sc_off,
+            sc_cc,
+            sc_skew,
+            sc_host,
+            reqall,
+            sm_off,
+            sm_cc,
+            cc_row,
+            cc_off,
+            cc_size,
+            cc_counted,
+            cnt0,
+            exists,
+            cc_ndom,
+            _,
+            _,
+            ra_off,
+            ra_tc,
+            ra_self,
+            rn_off,
+            rn_tc,
+            ea_off,
+            ea_tc,
+            ps_off,
+            ps_tc,
+            ps_coef,
+            ps_on,
+            tm_off,
+            tm_tc,
+            tm_mult,
+            tc_row,
+            tc_off,
+            tcnt0,
+            tc_total0,
+        ) = plan.arrays
 
-        hard, soft = _lists(hc_off, hc_cc, hc_skew, hc_mindom, hc_self), _lists(sc_off, sc_cc, sc_skew, sc_host)
+        hard, soft = (
+            _lists(hc_off, hc_cc, hc_skew, hc_mindom, hc_self),
+            _lists(sc_off, sc_cc, sc_skew, sc_host),
+        )
         ra, rn, ea = _lists(ra_off, ra_tc), _lists(rn_off, rn_tc), _lists(ea_off, ea_tc)
         ps, sm, tm = _lists(ps_off, ps_tc, ps_coef), _lists(sm_off, sm_cc), _lists(tm_off, tm_tc, tm_mult)
-        cc_member = [np.array([s for s in range(len(sm)) if any(e[0] == c for e in sm[s])], np.int64)
-                     for c in range(len(cc_row))]
+        cc_member = [
+            np.array([s for s in range(len(sm)) if any(e[0] == c for e in sm[s])], np.int64)
+            for c in range(len(cc_row))
+        ]
         tc_mult = np.zeros((len(tc_row), len(tm)), np.int64)
         for s in range(len(tm)):
             for t, m in tm[s]:
@@ -74,7 +122,7 @@ class NumpyTopologyScheduler(NumpyScheduler):
 
             def cc_counts(c):
                 off, size = cc_off[c], cc_size[c]
-                v = cnt0[off:off + size].copy()
+                v = cnt0[off : off + size].copy()
                 if len(pn):
                     sel = np.isin(pt, cc_member[c]) & cc_counted[c][pn]
                     d = kdom[cc_row[c]][pn[sel]]
@@ -84,7 +132,7 @@ class NumpyTopologyScheduler(NumpyScheduler):
             def tc_counts(t):
                 off = tc_off[t]
                 size = len(tcnt0[off:]) if t + 1 == len(tc_off) else tc_off[t + 1] - off
-                v = tcnt0[off:off + size].copy()
+                v = tcnt0[off : off + size].copy()
                 if len(pn):
                     w = tc_mult[t][pt]
                     d = kdom[tc_row[t]][pn]
@@ -106,15 +154,18 @@ class NumpyTopologyScheduler(NumpyScheduler):
             if spread_on:
                 for c, skew, mindom, selfm in hard[s]:
                     v = cc_counts(c)
-                    ex = exists[cc_off[c]:cc_off[c] + cc_size[c]]
+                    ex = exists[cc_off[c] : cc_off[c] + cc_size[c]]
                     gmin = int(v[ex].min()) if ex.sum() >= mindom and ex.any() else 0
                     d = kdom[cc_row[c]][nodes]
                     feas &= (d >= 0) & (v[np.maximum(d, 0)] + selfm - gmin <= skew)
             if ipa_on:
                 if ra[s]:
                     counts = [tc_counts(t) for (t,) in ra[s]]
-                    total = sum(int(tc_total0[t]) + (int(tc_mult[t][pt][kdom[tc_row[t]][pn] >= 0].sum())
-                                                     if len(pn) else 0) for (t,) in ra[s])
+                    total = sum(
+                        int(tc_total0[t])
+                        + (int(tc_mult[t][pt][kdom[tc_row[t]][pn] >= 0].sum()) if len(pn) else 0)
+                        for (t,) in ra[s]
+                    )
                     has_all = np.ones(len(nodes), bool)
                     exist = np.ones(len(nodes), bool)
                     for (t,), v in zip(ra[s], counts):
@@ -178,8 +229,11 @@ class NumpyTopologyScheduler(NumpyScheduler):
                     norm = np.full(k, 100, np.int64) if mx == 0 else 100 * (mx + mn - raw) // mx
                     totals += np.where(ign, 0, norm) * w_spread
                 if w_ipa and ps_on[s] and ps[s]:
-                    tots = [int(tc_total0[t]) + (int(tc_mult[t][pt][kdom[tc_row[t]][pn] >= 0].sum()) if len(pn) else 0)
-                            for t, _ in ps[s]]
+                    tots = [
+                        int(tc_total0[t])
+                        + (int(tc_mult[t][pt][kdom[tc_row[t]][pn] >= 0].sum()) if len(pn) else 0)
+                        for t, _ in ps[s]
+                    ]
                     if sum(tots) > 0:
                         raw = np.zeros(k, np.int64)
                         for t, coef in ps[s]:

@@ -1,5 +1,6 @@
 """PodTopologySpread and InterPodAffinity: registry entries (args parsed by kpack.topology.config; the plugins
 themselves run on kpack.topology's path, which `auto` routes the pods they affect to)."""
+
 from __future__ import annotations
 
 from ..topology import config as C
@@ -27,8 +28,24 @@ def parse_interpod_args(args: dict, where: str) -> dict:
         raise PluginArgsError(str(e)) from None
 
 
-SPREAD = PluginSpec(C.SPREAD, filter=True, score=True, default_weight=C.DEFAULT_WEIGHT, default_filter=True,
-                    args_kind="PodTopologySpreadArgs", args_fields=SPREAD_FIELDS, parse_args=parse_spread_args)
-INTERPOD = PluginSpec(C.INTERPOD, filter=True, score=True, default_weight=C.DEFAULT_WEIGHT, default_filter=True,
-                      args_kind="InterPodAffinityArgs", args_fields=INTERPOD_FIELDS, parse_args=parse_interpod_args)
+SPREAD = PluginSpec(
+    C.SPREAD,
+    filter=True,
+    score=True,
+    default_weight=C.DEFAULT_WEIGHT,
+    default_filter=True,
+    args_kind="PodTopologySpreadArgs",
+    args_fields=SPREAD_FIELDS,
+    parse_args=parse_spread_args,
+)
+INTERPOD = PluginSpec(
+    C.INTERPOD,
+    filter=True,
+    score=True,
+    default_weight=C.DEFAULT_WEIGHT,
+    default_filter=True,
+    args_kind="InterPodAffinityArgs",
+    args_fields=INTERPOD_FIELDS,
+    parse_args=parse_interpod_args,
+)
 SPECS = [SPREAD, INTERPOD]

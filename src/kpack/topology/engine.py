@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Optional
 
 import numpy as np
 
@@ -97,8 +97,8 @@ def needed(profile, cluster, specs: Sequence[Pod]) -> bool:
         return False
     if any(p.topology_spread_constraints or has_terms(p) for p in specs):
         return True
-    # Every spec the bound-pod table has seen (a superset of the live ones: cheap, and only ever routes more pods
-    # through the exact topology path).
+    # Every spec the bound-pod table has seen (a superset of the live ones: cheap, and only ever routes more
+    # pods through the exact topology path).
     table = getattr(cluster, "table", None)
     bound_specs = table.specs if table is not None else cluster.bound_columns()[0]
     if sw.ipa and any(has_terms(p) for p in bound_specs):
@@ -155,8 +155,9 @@ def _own_items(t: PodTerms, sw: Switches) -> list[tuple]:
 class Plan:
     """Count arrays and per-topology-spec lists for kernel.schedule_topology."""
 
-    def __init__(self, profile, cluster, specs: Sequence[Pod], spec_cls: np.ndarray,
-                 order: Optional[np.ndarray] = None):
+    def __init__(
+        self, profile, cluster, specs: Sequence[Pod], spec_cls: np.ndarray, order: Optional[np.ndarray] = None
+    ):
         sw = self.sw = switches(profile)
         self.objects = ObjectIndex(cluster_objects(cluster))
         N = len(cluster.node_names)
@@ -580,8 +581,10 @@ def run_if_needed(
             "are not supported: schedule the GPU pods separately"
         )
     if getattr(cp, "static_names", None):
-        raise SchedulingError(f"plugin(s) {', '.join(cp.static_names)}: registered static score plugins do not "
-                              "combine with PodTopologySpread / InterPodAffinity pods yet")
+        raise SchedulingError(
+            f"plugin(s) {', '.join(cp.static_names)}: registered static score plugins do not "
+            "combine with PodTopologySpread / InterPodAffinity pods yet"
+        )
     plan = Plan(sched.profile, cluster, specs, spec_cls, order)
     if pod_spec is None:
         pod_spec = np.arange(len(specs), dtype=np.int64)
