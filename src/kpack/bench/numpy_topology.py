@@ -1,6 +1,6 @@
 """Per-pod NumPy baseline with PodTopologySpread and InterPodAffinity: numpy_baseline's filter and scores
-plus, for every pod, per-domain counts recomputed with np.bincount over the pods placed so far (the classes and
-initial counts come from kpack.topology.engine.Plan, as a user would compile selectors once), then vectorised filter,
+plus, per pod, per-domain counts recomputed with np.bincount over the pods placed so far (classes and initial
+counts from kpack.topology.engine.Plan, as a user would compile selectors once), then vectorised filter,
 score and normalisation over the nodes in visit order."""
 
 from __future__ import annotations
