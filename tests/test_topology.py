@@ -452,3 +452,37 @@ def test_engine_without_plugins_refuses():
     with pytest.raises(SchedulingError, match="PodTopologySpread"):
         Scheduler(engine="indexed").schedule(c, [pod("p", tsc=[spread("zone", 1)])])
     assert c.n_bound == 0
+
+
+def test_demo_web_replicas_spread_and_explain_rows(capsys):
+    import json
+    from pathlib import Path
+
+    from kpack.cli import main
+    demo = str(Path(__file__).resolve().parents[1] / "datasets" / "demo")
+    assert main(["schedule", "-f", demo, "--json"]) == 0
+    rows = {r["pod"]: r["node"] for r in json.loads(capsys.readouterr().out)["placements"]}
+    web = [rows[f"default/web-{i}"] for i in range(4)]
+    assert {n[:6] for n in web} == {"node-a", "node-b"}      # both zones
+    assert main(["explain", "-f", demo, "--pod", "web-1", "--json"]) == 0
+    ex = json.loads(capsys.readouterr().out)
+    assert ex["filter"]["node-a1"] == "node(s) didn't match pod topology spread constraints"
+
+
+def test_deployment_replicas_get_a_replicaset_owner():
+    from kpack.models import Deployment
+    from kpack.topology.workloads import deployment_replicaset, owned_pods
+    d = Deployment.from_k8s({"metadata": {"name": "web"}, "spec": {
+        "replicas": 2, "selector": {"matchLabels": {"app": "web"}},
+        "template": {"metadata": {"labels": {"app": "web"}}, "spec": {"containers": [{"name": "c"}]}}}})
+    rs = deployment_replicaset(d)
+    pods = owned_pods(rs, ["web-0", "web-1"])
+    assert rs.name.startswith("web-") and rs.selector["matchLabels"]["app"] == "web"
+    ref = pods[0].owner_references[0]
+    assert (ref.kind, ref.name, ref.controller, ref.api_version) == ("ReplicaSet", rs.name, True, "apps/v1")
+    assert pods[0].labels["pod-template-hash"] == rs.selector["matchLabels"]["pod-template-hash"]
+    nodes = [Node(name=f"n{i}", allocatable={"cpu": "8", "memory": "8Gi", "pods": 110},
+                  labels={"kubernetes.io/hostname": f"n{i}"}) for i in range(3)]
+    c = Cluster(nodes, objects=[rs])
+    ex = Scheduler().explain(c, pods[0])
+    assert "PodTopologySpread" in ex.scores          # system defaults apply through the ReplicaSet
