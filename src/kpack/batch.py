@@ -10,23 +10,31 @@ from typing import Optional, Sequence
 import numpy as np
 
 from .models import GPU_RESOURCE, Node, Pod, Taint, quantities
-from .resources import BASE_RESOURCES
 from .podtable import PodTable
+from .resources import BASE_RESOURCES, MAX_RESOURCE_COLUMNS
 from .state import EFFECT_CODE, GPU_TAGS, Cluster, ClusterError, device_table
+from .validation import MAX_GPU_DEVICES, MAX_QUANTITY, qualified_name_errors
 
 
 @dataclass
 class PodBatch:
-    """Pods to schedule, in order: pod i is a copy of `specs[spec_index[i]]` named `<spec name>-<i>`.
+    """Pods to schedule, in order: pod i is a copy of `specs[spec_index[i]]` named `<spec name>-<i>`, or
+    `<spec name>-<ordinals[i]>` when `ordinals` is given (ascending within each spec; controllers name pods
+    by their own counters this way).
 
     Only `specs` are pydantic objects; scheduling reads `spec_index` as an array.
     """
     specs: list[Pod]
     spec_index: np.ndarray
+    ordinals: Optional[np.ndarray] = None
 
     def __post_init__(self) -> None:
         self.specs = list(self.specs)
         self.spec_index = np.ascontiguousarray(self.spec_index, dtype=np.int32)
+        if self.ordinals is not None:
+            self.ordinals = np.ascontiguousarray(self.ordinals, dtype=np.int64)
+            if self.ordinals.shape != self.spec_index.shape or (len(self.ordinals) and self.ordinals.min() < 0):
+                raise ValueError("PodBatch.ordinals: must be non-negative, one per pod")
         if self.spec_index.ndim != 1:
             raise ValueError("PodBatch.spec_index: must be a 1-D integer array")
         if len(self.spec_index) and (self.spec_index.min() < 0 or self.spec_index.max() >= len(self.specs)):
@@ -47,7 +55,8 @@ class PodBatch:
     def pod(self, i: int) -> Pod:
         """Materialise pod i (for reports; not used on the scheduling path)."""
         s = self.specs[int(self.spec_index[i])]
-        return s.model_copy(update={"name": f"{s.name}-{i}"})
+        o = i if self.ordinals is None else int(self.ordinals[i])
+        return s.model_copy(update={"name": f"{s.name}-{o}"})
 
 
 class LazyNodes(_SequenceABC):
@@ -90,11 +99,7 @@ def cluster_from_arrays(node_names: Sequence[str], resource_names: Sequence[str]
     rn = list(resource_names)
     if tuple(rn[:len(BASE_RESOURCES)]) != BASE_RESOURCES:
         raise ClusterError(f"resource_names: must start with {list(BASE_RESOURCES)}, got {rn[:4]}")
-    alloc = np.ascontiguousarray(allocatable, dtype=np.int64)
-    if alloc.shape != (n, len(rn)):
-        raise ClusterError(f"allocatable: expected shape {(n, len(rn))}, got {alloc.shape}")
-    if (alloc < 0).any():
-        raise ClusterError("allocatable: must be non-negative")
+    alloc = _check_allocatable(allocatable, n, rn)
     index = {x: i for i, x in enumerate(names)}
     if len(index) != n:
         dup = next(x for x, k in Counter(names).items() if k > 1)
@@ -107,13 +112,18 @@ def cluster_from_arrays(node_names: Sequence[str], resource_names: Sequence[str]
     c.allocatable = alloc
     c.requested = np.zeros_like(alloc)
     c.nonzero_requested = np.zeros((n, 2), dtype=np.int64)
-    c.unschedulable = (np.zeros(n, dtype=np.bool_) if unschedulable is None
-                       else np.ascontiguousarray(unschedulable, dtype=np.bool_))
+    c.unschedulable = _check_unschedulable(unschedulable, n)
     keys = list(label_keys)
     codes = (np.full((n, len(keys)), -1, dtype=np.int32) if label_codes is None
              else np.ascontiguousarray(label_codes, dtype=np.int32))
     if codes.shape != (n, len(keys)):
         raise ClusterError(f"label_codes: expected shape {(n, len(keys))}, got {codes.shape}")
+    _check_codes(codes, len(label_values), "label_codes", "label_values")
+    _check_unique(keys, "label_keys")
+    _check_unique(list(label_values), "label_values")
+    for i, t in enumerate(taints):
+        if not isinstance(t, Taint):
+            raise ClusterError(f"taints[{i}]: expected kpack.Taint, got {type(t).__name__}")
     # Cluster keeps label keys sorted; reorder the columns to match.
     order = sorted(range(len(keys)), key=lambda k: keys[k])
     c.label_keys = [keys[k] for k in order]
@@ -125,6 +135,9 @@ def cluster_from_arrays(node_names: Sequence[str], resource_names: Sequence[str]
     c.taint_effect = np.array([EFFECT_CODE[t.effect] for t in c.taints], dtype=np.int8)
     c.node_taints = (np.zeros((n, 0), dtype=np.int32) if node_taints is None
                      else np.ascontiguousarray(node_taints, dtype=np.int32))
+    if c.node_taints.ndim != 2 or c.node_taints.shape[0] != n:
+        raise ClusterError(f"node_taints: expected shape ({n}, T), got {c.node_taints.shape}")
+    _check_codes(c.node_taints, len(c.taints), "node_taints", "taints")
     c._nodes = LazyNodes(c)
     c.table = PodTable()
     c.objects = {}
@@ -135,6 +148,69 @@ def cluster_from_arrays(node_names: Sequence[str], resource_names: Sequence[str]
     c.gpu_free = device_table(alloc[:, gi] if gi is not None else np.zeros(n, np.int64))
     c.gpu_tags = np.zeros((n, GPU_TAGS), dtype=np.int64)
     return c
+
+
+def _check_allocatable(allocatable: np.ndarray, n: int, rn: list[str]) -> np.ndarray:
+    """int64 [N, R] base units: whole numbers in [0, 2**53], at most 64 distinct resource columns."""
+    if len(rn) > MAX_RESOURCE_COLUMNS:
+        raise ClusterError(f"resource_names: {len(rn)} resources, kpack supports at most "
+                           f"{MAX_RESOURCE_COLUMNS} resource columns")
+    _check_unique(rn, "resource_names")
+    for r in rn:
+        for msg in qualified_name_errors(str(r)):
+            raise ClusterError(f"resource_names: invalid resource name {r!r}: {msg}")
+    raw = np.asarray(allocatable)
+    if raw.shape != (n, len(rn)):
+        raise ClusterError(f"allocatable: expected shape {(n, len(rn))}, got {raw.shape}")
+    if raw.dtype.kind == "f":
+        bad = ~np.isfinite(raw) | (raw != np.floor(raw))
+        if bad.any():
+            i, j = map(int, np.argwhere(bad)[0])
+            raise ClusterError(f"allocatable[{i}, {rn[j]}]: {float(raw[i, j])!r} is not a whole number of base "
+                               "units (cpu in millicores)")
+        if (np.abs(raw) > MAX_QUANTITY).any():
+            i, j = map(int, np.argwhere(np.abs(raw) > MAX_QUANTITY)[0])
+            raise ClusterError(f"allocatable[{i}, {rn[j]}]: {float(raw[i, j])!r} is above kpack's limit of 2**53")
+    elif raw.dtype.kind not in "iub":
+        raise ClusterError(f"allocatable: expected an integer array, got dtype {raw.dtype}")
+    alloc = np.ascontiguousarray(raw, dtype=np.int64)
+    for bad, what in ((alloc < 0, "must be non-negative"),
+                      (alloc > MAX_QUANTITY, "is above kpack's limit of 2**53")):
+        if bad.any():
+            i, j = map(int, np.argwhere(bad)[0])
+            raise ClusterError(f"allocatable[{i}, {rn[j]}]: {int(alloc[i, j])} {what}")
+    if GPU_RESOURCE in rn:
+        g = alloc[:, rn.index(GPU_RESOURCE)]
+        if n and g.max() > MAX_GPU_DEVICES:
+            i = int(np.argmax(g))
+            raise ClusterError(f"allocatable[{i}, {GPU_RESOURCE}]: {int(g[i])} devices is above kpack's "
+                               f"limit of {MAX_GPU_DEVICES} GPU devices per node")
+    return alloc
+
+
+def _check_unschedulable(unschedulable: Optional[np.ndarray], n: int) -> np.ndarray:
+    if unschedulable is None:
+        return np.zeros(n, dtype=np.bool_)
+    raw = np.asarray(unschedulable)
+    if raw.shape != (n,):
+        raise ClusterError(f"unschedulable: expected shape ({n},) (one flag per node), got {raw.shape}")
+    if raw.dtype.kind != "b" and not np.isin(raw, (0, 1)).all():
+        raise ClusterError("unschedulable: expected booleans (or 0/1)")
+    return np.ascontiguousarray(raw, dtype=np.bool_)
+
+
+def _check_codes(codes: np.ndarray, size: int, name: str, table: str) -> None:
+    bad = (codes < -1) | (codes >= size)
+    if bad.any():
+        i, j = map(int, np.argwhere(bad)[0])
+        raise ClusterError(f"{name}[{i}, {j}]: {int(codes[i, j])} is not -1 (absent) or an index into "
+                           f"{table} (len {size})")
+
+
+def _check_unique(items: list, name: str) -> None:
+    if len(set(items)) != len(items):
+        dup = next(x for x, k in Counter(items).items() if k > 1)
+        raise ClusterError(f"{name}: duplicate entry {dup!r}")
 
 
 def bind_arrays(cluster: Cluster, specs: Sequence[Pod], spec_index: np.ndarray, node_index: np.ndarray) -> None:
@@ -176,7 +252,7 @@ def schedule_batch_arrays(sched, cluster: Cluster, batch: PodBatch):
     if n_nodes == 0:
         return ScheduleResult([None] * P, np.full(P, -1, np.int32), ["no nodes available to schedule pods"] * P, [])
     spec_req, spec_nz = cluster.pod_vectors(specs)
-    dup = cluster.table.check_new_batch(specs, batch.spec_index, np.arange(P))
+    dup = cluster.table.check_new_batch(specs, batch.spec_index, np.arange(P), batch.ordinals)
     if dup is not None:
         raise SchedulingError(f"pod {dup!r}: already bound (PodBatch pod i is named <spec name>-<i>; "
                               "pod identity is namespace/name)")
@@ -195,7 +271,7 @@ def schedule_batch_arrays(sched, cluster: Cluster, batch: PodBatch):
     if order is not None:
         view = cluster.unpermute(view, order)
         out = np.where(out >= 0, order[np.maximum(out, 0)], -1).astype(np.int32)
-    cluster.commit_batch(view, specs, batch.spec_index, out)
+    cluster.commit_batch(view, specs, batch.spec_index, out, batch.ordinals)
     placed = out >= 0
     names = np.array(list(cluster.node_names) + [None], dtype=object)
     node_names = names[np.where(placed, out, n_nodes)].tolist()

@@ -4,7 +4,10 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import os
 import sys
+import traceback
+import warnings
 from pathlib import Path
 from typing import Optional, Sequence
 
@@ -18,10 +21,15 @@ from .scheduler import Scheduler, SchedulingError
 from .state import Cluster, ClusterError
 from .topology.objects import TOPOLOGY_KINDS
 from .topology.workloads import deployment_replicaset, owned_pods
+from .validation import ManifestWarning
 
 # Modules that add their own subcommands with register(subparsers); missing ones are skipped.
-_PLUGINS = ("kpack.experiments.cli", "kpack.bench.cli", "kpack.server.cli", "kpack.solver.cli")
-_ERRORS = (ManifestError, ProfileError, ClusterError, SchedulingError, ValidationError, OSError)
+_PLUGINS = ("kpack.experiments.cli", "kpack.bench.cli", "kpack.server.cli", "kpack.solver.cli",
+            "kpack.controllers.cli")
+# Every error kpack raises for bad input is one of these (all ValueError subclasses, plus OSError for files):
+# the CLI prints them as one line. Anything else is a kpack bug and keeps its traceback.
+_ERRORS = (ManifestError, ProfileError, ClusterError, SchedulingError, ValidationError, ValueError, OSError)
+BUG_REPORT = "this is a kpack bug: please report it with the command line and the input files"
 
 
 class CliError(Exception):
@@ -66,10 +74,16 @@ def _profile(config: Optional[str]) -> Profile:
     if not config:
         return Profile.default()
     try:
-        text = Path(config).read_text()
+        text = Path(config).read_bytes().decode("utf-8")
     except OSError as e:
         raise CliError(f"--config {config}: {e.strerror}") from None
-    return Profile.from_k8s(text)
+    except UnicodeDecodeError as e:
+        raise CliError(f"--config {config}: not UTF-8 text (offset {e.start})") from None
+    try:
+        return Profile.from_k8s(text)
+    except ValueError as e:
+        first = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise CliError(f"--config {config}: {first}") from None
 
 
 def _setup(args) -> tuple[Cluster, list[Pod], Scheduler]:
@@ -172,19 +186,46 @@ def build_parser() -> argparse.ArgumentParser:
     return ap
 
 
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    if issubclass(category, ManifestWarning):
+        print(f"kpack: warning: {message}", file=sys.stderr)
+    else:
+        _default_showwarning(message, category, filename, lineno, file, line)
+
+
+_default_showwarning = warnings.showwarning
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return int(args.func(args) or 0)
+        with warnings.catch_warnings():
+            warnings.simplefilter("always", ManifestWarning)
+            warnings.showwarning = _show_warning
+            rc = int(args.func(args) or 0)
+            sys.stdout.flush()   # a closed pipe shows up here, not at interpreter exit
+            return rc
+    except BrokenPipeError:
+        # The reader went away (`kpack schedule ... | head -1`): stop quietly. Point stdout at /dev/null so
+        # the interpreter's final flush does not report the broken pipe again.
+        try:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        except (OSError, ValueError):
+            pass
+        return 0
     except (CliError, *_ERRORS) as e:
         msg = str(e).splitlines()[0] if str(e) else type(e).__name__
         if isinstance(e, ValidationError):
             err = e.errors()[0]
-            msg = f"{'.'.join(map(str, err['loc']))}: {err['msg']}"
+            msg = f"{'.'.join(map(str, err['loc']))}: {err['msg'].removeprefix('Value error, ')}"
+        elif isinstance(e, OSError) and e.strerror:
+            msg = f"{e.filename}: {e.strerror}" if e.filename else e.strerror
         print(f"kpack: error: {msg}", file=sys.stderr)
         return 2
-    except BrokenPipeError:
-        return 0
+    except Exception:
+        traceback.print_exc()
+        print(f"kpack: internal error: {BUG_REPORT}", file=sys.stderr)
+        return 70   # EX_SOFTWARE
 
 
 if __name__ == "__main__":

@@ -3,11 +3,15 @@ from __future__ import annotations
 
 from typing import Any, Literal, Optional
 
-from pydantic import BaseModel, ConfigDict, Field, field_serializer, field_validator, model_validator
+from pydantic import (BaseModel, ConfigDict, Field, StrictBool, field_serializer, field_validator,
+                      model_validator)
 
-from .quantity import QuantityError, resource_value
-from .resources import (CPU, DEFAULT_MEMORY_REQUEST, DEFAULT_MILLI_CPU_REQUEST, MEMORY,
-                        is_container_resource)
+from .quantity import QuantityError, parse_quantity, resource_value
+from .resources import (CPU, DEFAULT_MEMORY_REQUEST, DEFAULT_MILLI_CPU_REQUEST, MEMORY, PODS,
+                        container_resource_error, is_extended, is_hugepages, is_native)
+from .validation import (INT32_MAX, MAX_REPLICAS, check_bool, check_gpu_devices, check_int,
+                         check_label_selector, check_node_affinity, check_quantity, check_rolling_update,
+                         check_shape, check_string_map, qualified_name_errors, selector_matches)
 from .topology.api import OwnerReference, PodAffinity, TopologySpreadConstraint, parse, validate_constraints
 
 TaintEffect = Literal["NoSchedule", "PreferNoSchedule", "NoExecute"]
@@ -22,21 +26,51 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True, validate_assignment=False)
 
 
-def _resource_map(v: Any, field: str, *, allow_negative: bool = False) -> dict[str, int]:
+def _resource_map(v: Any, field: str, *, allow_negative: bool = False, node: bool = False) -> dict[str, int]:
+    """Resource name -> stored int, validated as the API server does (qualified names, non-negative,
+    whole numbers for extended resources and pods) plus kpack's range rule (<= 2**53, GPU devices)."""
     if v is None:
         return {}
     if not isinstance(v, dict):
         raise ValueError(f"{field} must be a mapping of resource name to quantity, got {v!r}")
     out: dict[str, int] = {}
     for name, q in v.items():
+        if not isinstance(name, str):
+            raise ValueError(f"{field}: resource name {name!r} must be a string")
+        for msg in qualified_name_errors(name):
+            raise ValueError(f"{field}[{name}]: invalid resource name: {msg}")
         try:
-            val = resource_value(str(name), q)
+            val = resource_value(name, q)
+            if (is_extended(name) or name == PODS) and parse_quantity(q).denominator != 1:
+                raise ValueError(f"{field}[{name}]: must be an integer, got {q!r}")
         except QuantityError as e:
             raise ValueError(f"{field}[{name}]: {e}") from None
         if val < 0 and not allow_negative:
             raise ValueError(f"{field}[{name}]: must be non-negative, got {q!r}")
-        out[str(name)] = val
+        check_quantity(name, val, field)
+        if node and name == GPU_RESOURCE:
+            check_gpu_devices(val, field)
+        out[name] = val
     return out
+
+
+def _default_requests(res: dict, field: str) -> Any:
+    """API defaulting (SetDefaults_Pod), per resource: a resource with a limit but no request is requested
+    at its limit (requests {cpu: 1} + limits {nvidia.com/gpu: 1} asks for 1 GPU). Also checks each request
+    against its limit as the API server does (<= the limit; equal to it for extended resources and hugepages,
+    which cannot be over-committed)."""
+    req, lim = res.get("requests"), res.get("limits")
+    if not lim or (req is not None and not isinstance(req, dict)):
+        return req    # no limits, or a malformed requests section that _resource_map reports
+    limits = _resource_map(lim, f"{field}.limits")
+    requests = _resource_map(req, f"{field}.requests")
+    for r, v in requests.items():
+        if r in limits and v > limits[r]:
+            raise ValueError(f"{field}.requests[{r}]: {req[r]!r} must be less than or equal to {r} limit of "
+                             f"{lim[r]!r}")
+        if r in limits and v != limits[r] and (not is_native(r) or is_hugepages(r)):  # !IsOvercommitAllowed
+            raise ValueError(f"{field}.requests[{r}]: {req[r]!r} must be equal to {r} limit of {lim[r]!r}")
+    return {**lim, **(req or {})}
 
 
 def quantities(values: dict[str, int]) -> dict[str, str]:
@@ -88,6 +122,9 @@ class NodeSelectorRequirement(_Model):
 
 
 class NodeSelectorTerm(_Model):
+    # Manifests are validated as the API server does (validation.check_node_affinity, called by from_spec).
+    # Objects built directly may hold invalid requirements: the scheduler then treats them as kube-scheduler
+    # does (an invalid requirement matches no node), and the property tests rely on that.
     match_expressions: list[NodeSelectorRequirement] = Field(default_factory=list, alias="matchExpressions")
     match_fields: list[NodeSelectorRequirement] = Field(default_factory=list, alias="matchFields")
 
@@ -133,17 +170,18 @@ class Node(_Named):
     allocatable: dict[str, int] = Field(default_factory=dict)
     labels: dict[str, str] = Field(default_factory=dict)
     taints: list[Taint] = Field(default_factory=list)
-    unschedulable: bool = False
+    unschedulable: StrictBool = False
 
     @field_validator("allocatable", mode="before")
     @classmethod
     def _alloc(cls, v: Any) -> dict[str, int]:
-        return _resource_map(v, "allocatable")
+        return _resource_map(v, "allocatable", node=True)
 
     @field_validator("labels", mode="before")
     @classmethod
     def _labels(cls, v: Any) -> dict[str, str]:
-        return {str(k): str(x) for k, x in (v or {}).items()}
+        # Types are checked here; label syntax where manifests come in (from_k8s), as the API server does.
+        return check_string_map(v, "labels", labels=False)
 
     @field_serializer("allocatable")
     def _dump_alloc(self, v: dict[str, int]) -> dict[str, str]:
@@ -151,12 +189,17 @@ class Node(_Named):
 
     @classmethod
     def from_k8s(cls, manifest: dict) -> "Node":
+        check_shape("Node", manifest)
         meta = manifest.get("metadata") or {}
         spec = manifest.get("spec") or {}
         status = manifest.get("status") or {}
         alloc = status.get("allocatable") or status.get("capacity") or {}
-        return cls(name=meta.get("name", ""), allocatable=alloc, labels=meta.get("labels") or {},
-                   taints=spec.get("taints") or [], unschedulable=bool(spec.get("unschedulable", False)))
+        where = "status.allocatable" if status.get("allocatable") else "status.capacity"
+        alloc = _resource_map(alloc, where, node=True)
+        return cls(name=meta.get("name", ""), allocatable=quantities(alloc),
+                   labels=check_string_map(meta.get("labels"), "metadata.labels"),
+                   taints=spec.get("taints") or [],
+                   unschedulable=check_bool(spec.get("unschedulable"), "spec.unschedulable"))
 
 
 def pod_requests(containers: list[dict], init_containers: list[dict], overhead: dict[str, int],
@@ -216,7 +259,7 @@ class Pod(_Named):
     preemption_policy: Literal["PreemptLowerPriority", "Never"] = "PreemptLowerPriority"
     node_name: Optional[str] = None
     labels: dict[str, str] = Field(default_factory=dict)
-    host_network: bool = False
+    host_network: StrictBool = False
     image: Optional[str] = None
     owner: Optional[str] = None
     gpu_milli: Optional[int] = None          # GPU sharing: milli-GPU of one device (with nvidia.com/gpu: 1)
@@ -259,9 +302,9 @@ class Pod(_Named):
     def _requests(cls, v: Any) -> dict[str, int]:
         out = _resource_map(v, "requests")
         for name in out:
-            if not is_container_resource(name):
-                raise ValueError(f"requests[{name}]: must be a standard resource for containers "
-                                 f"(cpu, memory, ephemeral-storage, hugepages-*) or an extended resource")
+            msg = container_resource_error(name)
+            if msg:
+                raise ValueError(f"requests[{name}]: {msg}")
         return out
 
     @field_serializer("requests")
@@ -270,8 +313,13 @@ class Pod(_Named):
 
     @field_validator("node_selector", "labels", mode="before")
     @classmethod
-    def _strmap(cls, v: Any) -> dict[str, str]:
-        return {str(k): str(x) for k, x in (v or {}).items()}
+    def _strmap(cls, v: Any, info) -> dict[str, str]:
+        return check_string_map(v, info.field_name, labels=False)
+
+    @field_validator("priority", mode="before")
+    @classmethod
+    def _priority(cls, v: Any) -> int:
+        return check_int(v, "priority", -INT32_MAX - 1, INT32_MAX)
 
     @field_validator("affinity", mode="before")
     @classmethod
@@ -315,19 +363,24 @@ class Pod(_Named):
 
     @classmethod
     def from_k8s(cls, manifest: dict) -> "Pod":
+        check_shape("Pod", manifest)
         meta = manifest.get("metadata") or {}
         return cls.from_spec(meta.get("name", ""), manifest.get("spec") or {}, meta=meta)
 
     @classmethod
     def from_spec(cls, name: str, spec: dict, *, meta: Optional[dict] = None, **extra: Any) -> "Pod":
-        """Build from a PodSpec (also used for workload templates)."""
+        """Build from a PodSpec (also used for workload templates); field errors name the manifest path."""
         meta = meta or {}
+        if not isinstance(spec, dict):
+            raise ValueError(f"spec: must be a mapping (a PodSpec), got {spec!r}")
 
-        def container(c: dict, where: str, i: int) -> dict:
+        def container(c: Any, where: str, i: int) -> dict:
+            if not isinstance(c, dict):
+                raise ValueError(f"spec.{where}[{i}]: must be a mapping (a Container), got {c!r}")
             res = c.get("resources") or {}
-            req = res.get("requests")
-            if req is None and res.get("limits"):
-                req = res["limits"]   # API defaulting: requests default to limits
+            if not isinstance(res, dict):
+                raise ValueError(f"spec.{where}[{i}].resources: must be a mapping, got {res!r}")
+            req = _default_requests(res, f"spec.{where}[{i}].resources")
             try:
                 parsed = None if req is None else cls._requests(req)
             except ValueError as e:
@@ -335,10 +388,20 @@ class Pod(_Named):
             return {"requests": parsed, "restart_always": c.get("restartPolicy") == "Always",
                     "image": c.get("image")}
 
-        containers = [container(c, "containers", i) for i, c in enumerate(spec.get("containers") or [])]
-        inits = [container(c, "initContainers", i) for i, c in enumerate(spec.get("initContainers") or [])]
+        def items(key: str) -> list:
+            v = spec.get(key)
+            if v is not None and not isinstance(v, list):
+                raise ValueError(f"spec.{key}: must be a list, got {v!r}")
+            return v or []
+
+        containers = [container(c, "containers", i) for i, c in enumerate(items("containers"))]
+        inits = [container(c, "initContainers", i) for i, c in enumerate(items("initContainers"))]
         overhead = _resource_map(spec.get("overhead"), "spec.overhead")
-        pod_level = _resource_map((spec.get("resources") or {}).get("requests"), "spec.resources.requests")
+        pod_res = spec.get("resources") or {}
+        if not isinstance(pod_res, dict):
+            raise ValueError(f"spec.resources: must be a mapping, got {pod_res!r}")
+        pod_req = _default_requests(pod_res, "spec.resources")
+        pod_level = _resource_map(pod_req, "spec.resources.requests")
         real = pod_requests(containers, inits, overhead, pod_level)
         # NodeResourcesFit's scorer (the only reader of the non-zero cpu/memory) ignores pod-level requests in
         # v1.35.4; its filter and BalancedAllocation use them (`real`).
@@ -346,8 +409,16 @@ class Pod(_Named):
             nz = pod_requests(containers, inits, overhead, None, non_zero=True)
         else:
             nz = pod_requests([], [], overhead)   # zero containers: no defaults (upstream tests rely on this)
+        for r, v in {**nz, **real}.items():
+            check_quantity(r, v, "spec (total pod requests)")
         nz_cpu, nz_mem = nz.get(CPU, 0), nz.get(MEMORY, 0)
-        aff = (spec.get("affinity") or {}).get("nodeAffinity")
+        aff = (spec.get("affinity") or {})
+        if not isinstance(aff, dict):
+            raise ValueError(f"spec.affinity: must be a mapping, got {aff!r}")
+        aff = aff.get("nodeAffinity")
+        check_node_affinity(aff, "spec.affinity.nodeAffinity")
+        if not isinstance(meta, dict):
+            raise ValueError(f"metadata: must be a mapping, got {meta!r}")
         topo = {
             "owner_references": [parse(OwnerReference, r, f"metadata.ownerReferences[{i}]")
                                  for i, r in enumerate(meta.get("ownerReferences") or [])],
@@ -358,7 +429,7 @@ class Pod(_Named):
         for k, f in (("podAffinity", "pod_affinity"), ("podAntiAffinity", "pod_anti_affinity")):
             v = (spec.get("affinity") or {}).get(k)
             topo[f] = None if v is None else parse(PodAffinity, v, f"spec.affinity.{k}")
-        ann = meta.get("annotations") or {}
+        ann = check_string_map(meta.get("annotations"), "metadata.annotations", labels=False)
         gpu_milli = None
         if GPU_MILLI_ANNOTATION in ann:
             try:
@@ -368,14 +439,18 @@ class Pod(_Named):
                                  f"got {ann[GPU_MILLI_ANNOTATION]!r}") from None
         models = [m.strip() for m in str(ann.get(GPU_MODELS_ANNOTATION, "")).replace("|", ",").split(",")
                   if m.strip()]
-        # `requests` holds base units already; spell them as quantities so the validator reads them back exactly.
+        priority = check_int(spec.get("priority"), "spec.priority", -INT32_MAX - 1, INT32_MAX, default=0)
+        host_network = check_bool(spec.get("hostNetwork"), "spec.hostNetwork")
+        node_selector = check_string_map(spec.get("nodeSelector"), "spec.nodeSelector")
+        labels = check_string_map(meta.get("labels"), "metadata.labels")
+        # `requests` holds base units already; spelt as quantities so the validator reads them back exactly.
         return cls(name=name or meta.get("generateName", ""), namespace=meta.get("namespace") or "default",
                    requests=quantities(real), scoring_cpu=nz_cpu, scoring_memory=nz_mem,
-                   node_selector=spec.get("nodeSelector") or {}, affinity=NodeAffinity.from_k8s(aff),
-                   tolerations=spec.get("tolerations") or [], priority=int(spec.get("priority") or 0),
+                   node_selector=node_selector, affinity=NodeAffinity.from_k8s(aff),
+                   tolerations=spec.get("tolerations") or [], priority=priority,
                    preemption_policy=spec.get("preemptionPolicy") or "PreemptLowerPriority",
-                   node_name=spec.get("nodeName") or None, labels=meta.get("labels") or {},
-                   host_network=bool(spec.get("hostNetwork", False)), gpu_milli=gpu_milli, gpu_models=models,
+                   node_name=spec.get("nodeName") or None, labels=labels,
+                   host_network=host_network, gpu_milli=gpu_milli, gpu_models=models,
                    image=containers and (spec["containers"][0].get("image")) or None, **topo, **extra)
 
 
@@ -393,42 +468,92 @@ class _Workload(_Named):
         return Pod.from_spec(name, self.template.get("spec") or {}, meta=meta)
 
     @classmethod
-    def _common(cls, manifest: dict) -> dict:
+    def _common(cls, kind: str, manifest: dict) -> dict:
+        """Fields every workload shares, validated as the API server does (ValidateReplicaSetSpec,
+        ValidateDeploymentSpec, ValidateDaemonSetSpec): a non-empty selector that matches the template's
+        labels, a template with at least one container and restartPolicy Always."""
+        check_shape(kind, manifest)
         meta = manifest.get("metadata") or {}
         spec = manifest.get("spec") or {}
         template = spec.get("template") or {}
-        if not isinstance(template, dict) or not isinstance(template.get("spec") or {}, dict):
-            raise ValueError("spec.template must be a PodTemplateSpec mapping")
+        tmeta = template.get("metadata") or {}
+        tspec = template.get("spec") or {}
+        selector = check_label_selector(spec.get("selector"), "spec.selector")
+        if not selector.get("matchLabels") and not selector.get("matchExpressions"):
+            raise ValueError("spec.selector: Required value: a non-empty label selector is required")
+        tlabels = check_string_map(tmeta.get("labels"), "spec.template.metadata.labels")
+        if not selector_matches(selector, tlabels):
+            raise ValueError(f"spec.template.metadata.labels: {tlabels}: `selector` does not match template "
+                             "`labels`")
+        if not tspec.get("containers"):
+            raise ValueError("spec.template.spec.containers: Required value: a pod template needs at least "
+                             "one container")
+        restart = tspec.get("restartPolicy", "Always")
+        if restart != "Always":
+            raise ValueError(f"spec.template.spec.restartPolicy: Unsupported value: {restart!r}: supported "
+                             "values: \"Always\"")
         try:
-            Pod.from_spec("template", template.get("spec") or {})   # validate the template eagerly
+            Pod.from_spec("template", tspec, meta=tmeta)   # validate the template eagerly
         except ValueError as e:
             raise ValueError(f"spec.template.{e}") from None
         return dict(name=meta.get("name", ""), namespace=meta.get("namespace") or "default",
-                    labels=meta.get("labels") or {}, annotations=meta.get("annotations") or {},
-                    selector=spec.get("selector") or {}, template=template)
+                    labels=check_string_map(meta.get("labels"), "metadata.labels"),
+                    annotations=check_string_map(meta.get("annotations"), "metadata.annotations",
+                                                 labels=False),
+                    selector=selector, template=template,
+                    revision_history_limit=check_int(spec.get("revisionHistoryLimit"),
+                                                     "spec.revisionHistoryLimit", 0, INT32_MAX, default=10))
+
+
+def _replicas(spec: dict) -> int:
+    """spec.replicas: int32 and non-negative upstream; kpack also caps it (pods are objects in memory)."""
+    v = check_int(spec.get("replicas"), "spec.replicas", 0, INT32_MAX, default=1)
+    if v > MAX_REPLICAS:
+        raise ValueError(f"spec.replicas: {v} is above kpack's limit of {MAX_REPLICAS} replicas per workload")
+    return v
 
 
 class ReplicaSet(_Workload):
-    replicas: int = 1
+    replicas: int = Field(default=1, ge=0, le=MAX_REPLICAS)
+    revision_history_limit: int = 10
 
     @classmethod
     def from_k8s(cls, manifest: dict) -> "ReplicaSet":
-        spec = manifest.get("spec") or {}
-        return cls(replicas=spec.get("replicas", 1), **cls._common(manifest))
+        common = cls._common("ReplicaSet", manifest)
+        common.pop("revision_history_limit")
+        return cls(replicas=_replicas(manifest.get("spec") or {}), **common)
 
 
 class Deployment(_Workload):
-    replicas: int = 1
+    replicas: int = Field(default=1, ge=0, le=MAX_REPLICAS)
     strategy: dict[str, Any] = Field(default_factory=lambda: {"type": "RollingUpdate"})
     revision_history_limit: int = 10
     progress_deadline_seconds: int = 600
 
     @classmethod
     def from_k8s(cls, manifest: dict) -> "Deployment":
+        common = cls._common("Deployment", manifest)
         spec = manifest.get("spec") or {}
-        return cls(replicas=spec.get("replicas", 1), strategy=spec.get("strategy") or {"type": "RollingUpdate"},
-                   revision_history_limit=spec.get("revisionHistoryLimit", 10),
-                   progress_deadline_seconds=spec.get("progressDeadlineSeconds", 600), **cls._common(manifest))
+        strategy = spec.get("strategy") or {"type": "RollingUpdate"}
+        stype = strategy.get("type") or "RollingUpdate"
+        if stype == "Recreate":
+            if strategy.get("rollingUpdate") is not None:
+                raise ValueError("spec.strategy.rollingUpdate: Forbidden: may not be specified when strategy "
+                                 "`type` is 'Recreate'")
+        elif stype == "RollingUpdate":
+            check_rolling_update(strategy.get("rollingUpdate"), "spec.strategy.rollingUpdate",
+                                 default_surge="25%", default_unavailable="25%")
+        else:
+            raise ValueError(f"spec.strategy.type: Unsupported value: {stype!r}: supported values: "
+                             "\"Recreate\", \"RollingUpdate\"")
+        min_ready = check_int(spec.get("minReadySeconds"), "spec.minReadySeconds", 0, INT32_MAX, default=0)
+        deadline = check_int(spec.get("progressDeadlineSeconds"), "spec.progressDeadlineSeconds", 0,
+                             INT32_MAX, default=600)
+        if deadline <= min_ready:
+            raise ValueError(f"spec.progressDeadlineSeconds: {deadline}: must be greater than "
+                             "minReadySeconds")
+        return cls(replicas=_replicas(spec), strategy={**strategy, "type": stype},
+                   progress_deadline_seconds=deadline, **common)
 
 
 class DaemonSet(_Workload):
@@ -437,6 +562,15 @@ class DaemonSet(_Workload):
 
     @classmethod
     def from_k8s(cls, manifest: dict) -> "DaemonSet":
+        common = cls._common("DaemonSet", manifest)
         spec = manifest.get("spec") or {}
-        return cls(update_strategy=spec.get("updateStrategy") or {"type": "RollingUpdate"},
-                   revision_history_limit=spec.get("revisionHistoryLimit", 10), **cls._common(manifest))
+        strategy = spec.get("updateStrategy") or {"type": "RollingUpdate"}
+        stype = strategy.get("type") or "RollingUpdate"
+        if stype == "RollingUpdate":
+            check_rolling_update(strategy.get("rollingUpdate"), "spec.updateStrategy.rollingUpdate",
+                                 default_surge=0, default_unavailable=1)
+        elif stype != "OnDelete":
+            raise ValueError(f"spec.updateStrategy.type: Unsupported value: {stype!r}: supported values: "
+                             "\"OnDelete\", \"RollingUpdate\"")
+        check_int(spec.get("minReadySeconds"), "spec.minReadySeconds", 0, INT32_MAX, default=0)
+        return cls(update_strategy={**strategy, "type": stype}, **common)

@@ -11,6 +11,7 @@ from .models import NodeAffinity
 from .plugins import FILTER_ORDER, REGISTRY, PluginArgsError
 from .resources import CPU, MEMORY
 from .topology.config import InterPodArgs, SpreadArgs, TopologyArgs
+from .validation import check_config_shape
 
 # Upstream's default MultiPoint plugin list (getDefaultPlugins), in order, with score weights.
 DEFAULT_MULTIPOINT = (("SchedulingGates", 0), ("PrioritySort", 0), ("NodeUnschedulable", 0), ("NodeName", 0),
@@ -72,6 +73,7 @@ class Profile(BaseModel):
                 raise ProfileError(f"KubeSchedulerConfiguration is not valid YAML: {e}") from None
         if not isinstance(cfg, dict):
             raise ProfileError("KubeSchedulerConfiguration must be a mapping")
+        check_config_shape(cfg, ProfileError)   # wrong-typed sections: one-line error (kpack.validation)
         kind = cfg.get("kind", "KubeSchedulerConfiguration")
         if kind != "KubeSchedulerConfiguration":
             raise ProfileError(f"kind: expected KubeSchedulerConfiguration, got {kind!r}")

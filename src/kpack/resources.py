@@ -35,6 +35,22 @@ def is_scalar(name: str) -> bool:
             or name.startswith("attachable-volumes-"))
 
 
+def container_resource_error(name: str) -> str | None:
+    """Why the API server rejects `name` in a container's requests (validateContainerResourceName), or None.
+
+    Unprefixed names must be standard container resources (cpu, memory, ephemeral-storage, hugepages-*);
+    `kubernetes.io/`-prefixed names are native and allowed (and scalar: the fit filter checks them);
+    other prefixed names must be extended resource names.
+    """
+    if "/" not in name:
+        if name in (CPU, MEMORY, EPHEMERAL) or is_hugepages(name):
+            return None
+        return "must be a standard resource for containers (cpu, memory, ephemeral-storage, hugepages-*)"
+    if is_prefixed_native(name) or is_extended(name):
+        return None
+    return "doesn't follow extended resource name standard"
+
+
 def is_container_resource(name: str) -> bool:
     """Names the API server accepts in a container's requests."""
-    return name in (CPU, MEMORY, EPHEMERAL) or is_hugepages(name) or (is_extended(name))
+    return container_resource_error(name) is None

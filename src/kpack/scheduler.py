@@ -122,12 +122,14 @@ class Scheduler:
         self.max_moves, self.fallback_workers = max_moves, fallback_workers
         self.profile = profile or Profile.default()
         self.profile.validate_profile()
-        self.seed = seed
+        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+            raise SchedulingError(f"seed: must be an integer, got {seed!r}")
+        self.seed = int(seed)
         # Placement engine (engines/): "numba" = kernels.schedule_batch, "indexed" = state-class index,
         # "native" = the same scan in the C core, "auto" = chosen by structure (engines/__init__.py). All give
         # identical decisions.
         self.engine = E.check_engine(engine)
-        # FGDScore's target workload (FGD.md section 2 step 1); None: bound pods plus the batch being placed.
+        # FGDScore's target workload (docs/fgd.md section 2 step 1); None: bound pods plus this batch.
         self.gpu_workload = None if gpu_workload is None else list(gpu_workload)
         self.last_stats = E.EngineStats()
         self.rng = np.array([np.uint64(seed & (2**64 - 1))], dtype=np.uint64)

@@ -14,6 +14,7 @@ import numpy as np
 
 from .. import kernels as K
 from .. import native as NAT
+from ..validation import MAX_QUANTITY
 from . import blocked as BL
 from . import indexed as IX
 
@@ -126,6 +127,7 @@ def place(engine: str, cluster, cp, arrays, spec_cls: np.ndarray, spec_req: np.n
     types = None
     if engine == "auto":
         engine, types = _auto_engine(cluster, cp, arrays, spec_cls, n_pods)
+        engine = "reference" if engine == "native" and not c_range_ok(req, nz) else engine
     elif engine == "native" and not NAT.available():
         raise RuntimeError(f"engine='native': the native core is unavailable ({NAT.load_error()})")
     stats.engine = engine
@@ -144,12 +146,19 @@ def place(engine: str, cluster, cp, arrays, spec_cls: np.ndarray, spec_req: np.n
     if p_done < n_pods:
         ps = pod_spec[p_done:]
         # "numba" is the Numba kernel (the specification); the indexed engine hands over to the C scan.
-        use_c = engine == "native" or (engine in ("indexed", "blocked") and NAT.available())
+        use_c = engine == "native" or (engine in ("indexed", "blocked") and NAT.available()
+                                       and c_range_ok(req, nz))
         scan = NAT.schedule_batch_native if use_c else K.schedule_batch
         scan(alloc, req, nz, cp.check_col, cp.fit_filter_on, np.ascontiguousarray(spec_cls[ps]),
              np.ascontiguousarray(spec_req[ps]), np.ascontiguousarray(spec_nz[ps]), *arrays, *prof,
              cp.pct, rng, start, out[p_done:], fail[p_done:])
     return stats
+
+
+def c_range_ok(req: np.ndarray, nz: np.ndarray) -> bool:
+    """Whether the C core can take the node totals: bound pods may over-commit a node past 2**53 (upstream
+    takes them as facts); the Numba scan then gives the same answer (kpack.validation.MAX_QUANTITY)."""
+    return max(int(req.max(initial=0)), int(nz.max(initial=0))) <= MAX_QUANTITY
 
 
 def _scan_engine() -> str:

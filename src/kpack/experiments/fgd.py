@@ -75,7 +75,7 @@ class RunResult:
 
 def inflate(pods: PodTable, capacity_milli: int, rng: np.random.Generator,
             tune: float = TUNE_RATIO) -> np.ndarray:
-    """Arrival order as row indices into ``pods`` (FGD.md section 2, steps 2-3).
+    """Arrival order as row indices into ``pods`` (docs/fgd.md section 2, steps 2-3).
 
     Sort by name, shuffle, then append i.i.d. clones until the GPU demand would exceed tune x C
     (the stop test adds only the clone's per-GPU milli, as the reference does), or delete uniformly
@@ -232,6 +232,9 @@ def run_fgd(nodes_csv: str | Path, pods_csv: str | Path, policy: str, seed: int,
     )
 
 
+MAX_SEEDS = 10_000   # each seed is one full replay; a typo such as 1-100000000000 must not exhaust memory
+
+
 def parse_seeds(text: str) -> list[int]:
     """'42-51' or '42,43,50' (or a mix) -> list of ints."""
     out: list[int] = []
@@ -245,11 +248,16 @@ def parse_seeds(text: str) -> list[int]:
                 lo, hi = int(a), int(b)
                 if hi < lo:
                     raise ValueError
+                if hi - lo + 1 > MAX_SEEDS - len(out):
+                    raise OverflowError
                 out.extend(range(lo, hi + 1))
             else:
                 out.append(int(part))
         except ValueError:
             msg = f"seeds: bad value {part!r} (expected 'a-b' or a comma list of integers)"
+            raise ValueError(msg) from None
+        except OverflowError:
+            msg = f"seeds: {part!r} gives more than {MAX_SEEDS} seeds (one full run each)"
             raise ValueError(msg) from None
     if not out or min(out) < 0:
         raise ValueError(f"seeds: bad value {text!r} (expected non-negative integers)")

@@ -22,6 +22,15 @@ def _read_rows(path: Path, required: tuple[str, ...]) -> tuple[list[str], list[l
     path = Path(path)
     if not path.is_file():
         raise ValueError(f"{path}: file not found")
+    try:
+        return _parse_rows(path, required)
+    except UnicodeDecodeError as e:
+        raise ValueError(f"{path}: not UTF-8 text (byte offset {e.start}): {e.reason}") from None
+    except csv.Error as e:
+        raise ValueError(f"{path}: malformed CSV: {e}") from None
+
+
+def _parse_rows(path: Path, required: tuple[str, ...]) -> tuple[list[str], list[list[str]]]:
     with path.open(newline="", encoding="utf-8") as fh:
         reader = csv.reader(fh)
         try:
@@ -103,6 +112,8 @@ def read_pods(path: str | Path) -> PodTable:
     """
     path = Path(path)
     header, rows = _read_rows(path, POD_COLUMNS)
+    if not rows:
+        raise ValueError(f"{path}: no pod rows (only a header)")
     names = _str_column(header, rows, "name")
     cpu = _int_column(path, header, rows, "cpu_milli", 0, 2**40)
     mem = _int_column(path, header, rows, "memory_mib", 0, 2**40)
