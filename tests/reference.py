@@ -31,8 +31,10 @@ R_AFFINITY = "node(s) didn't match Pod's node affinity/selector"
 R_CONFLICT = "pod affinity terms conflict"
 R_ABSENT = "node(s) didn't satisfy plugin(s) [NodeAffinity]"
 
-FILTER_ORDER = ("NodeUnschedulable", "NodeName", "TaintToleration", "NodeAffinity", "NodeResourcesFit")
-SCORE_PLUGINS = ("NodeResourcesFit", "NodeResourcesBalancedAllocation", "NodeAffinity", "TaintToleration")
+FILTER_ORDER = ("NodeUnschedulable", "NodeName", "TaintToleration", "NodeAffinity", "NodeResourcesFit",
+                "PodTopologySpread", "InterPodAffinity")
+SCORE_PLUGINS = ("NodeResourcesFit", "NodeResourcesBalancedAllocation", "NodeAffinity", "TaintToleration",
+                 "PodTopologySpread", "InterPodAffinity")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -250,6 +252,7 @@ class NodeState:
     npods: int = 0
     nz_cpu: int = 0
     nz_mem: int = 0
+    pods: list = field(default_factory=list)
 
     def alloc(self, r: str) -> int:
         return int(self.node.allocatable.get(r, 0))
@@ -258,6 +261,7 @@ class NodeState:
         for r, v in pod.requests.items():
             self.used[r] = self.used.get(r, 0) + int(v)
         self.npods += 1
+        self.pods.append(pod)
         self.nz_cpu += int(pod.scoring_cpu)
         self.nz_mem += int(pod.scoring_memory)
 
@@ -308,6 +312,9 @@ class ReferenceScheduler:
         self.profile = profile
         self.rng = seed & MASK64
         self.start = 0
+        self.states: list = []
+        self.objects: list = []
+        self.memo: dict = {}     # per-pod PreFilter results of the topology plugins
 
     # ---- profile views -------------------------------------------------------------------------
     def _filter_on(self, name: str) -> bool:
@@ -342,6 +349,14 @@ class ReferenceScheduler:
                 r = self.fit_filter(pod, st)
                 if r:
                     return r
+            elif plugin == "PodTopologySpread":
+                r = ref_spread_filter(pod, st, self.states, self.objects, self.profile, self.memo)
+                if r:
+                    return [r]
+            elif plugin == "InterPodAffinity":
+                r = ref_interpod_filter(pod, st, self.states, self.objects, self.profile, self.memo)
+                if r:
+                    return [r]
         return []
 
     def fit_filter(self, pod, st: NodeState) -> list[str]:
@@ -497,6 +512,14 @@ class ReferenceScheduler:
             plugins["NodeAffinity"] = self._normalize([self.affinity_raw(pod, st.node) for st in feasible], False)
         if self._weight("TaintToleration") > 0:
             plugins["TaintToleration"] = self._normalize([self.taint_raw(pod, st.node) for st in feasible], True)
+        if self._weight("PodTopologySpread") > 0:
+            r = ref_spread_scores(pod, feasible, self.states, self.objects, self.profile)
+            if r is not None:
+                plugins["PodTopologySpread"] = r
+        if self._weight("InterPodAffinity") > 0:
+            r = ref_interpod_scores(pod, feasible, self.states, self.objects, self.profile)
+            if r is not None:
+                plugins["InterPodAffinity"] = r
         totals = [0] * len(feasible)
         for name, vals in plugins.items():
             w = self._weight(name)
@@ -532,12 +555,15 @@ class ReferenceScheduler:
         return f"0/{n_all} nodes are available: " + ", ".join(parts) + "."
 
     # ---- public --------------------------------------------------------------------------------
-    def schedule(self, nodes, bound_pods, pods) -> tuple[list[Optional[str]], list[Optional[str]]]:
+    def schedule(self, nodes, bound_pods, pods,
+                 objects=()) -> tuple[list[Optional[str]], list[Optional[str]]]:
         states = build_state(node_tree_order(list(nodes)), bound_pods)
+        self.states, self.objects = states, list(objects)
         N = len(states)
         names_out: list[Optional[str]] = []
         reasons_out: list[Optional[str]] = []
         for pod in pods:
+            self.memo = {}
             if N == 0:
                 names_out.append(None)
                 reasons_out.append("no nodes available to schedule pods")
@@ -580,8 +606,10 @@ class ReferenceScheduler:
             reasons_out.append(None)
         return names_out, reasons_out
 
-    def explain(self, nodes, bound_pods, pod) -> RefExplanation:
+    def explain(self, nodes, bound_pods, pod, objects=()) -> RefExplanation:
         states = build_state(node_tree_order(list(nodes)), bound_pods)
+        self.states, self.objects = states, list(objects)
+        self.memo = {}
         cand = self._candidates(pod, states)
         if cand is None:
             return RefExplanation({st.node.name: R_CONFLICT for st in states}, {}, {}, None)
@@ -605,3 +633,288 @@ class ReferenceScheduler:
         total = {st.node.name: t for st, t in zip(feasible, totals)}
         pick = 0 if len(feasible) == 1 else self._select(totals, advance=False)
         return RefExplanation(filt, scores, total, feasible[pick].node.name)
+
+
+# --------------------------------------------------------------------------------------------------
+# PodTopologySpread and InterPodAffinity (K8S_SEMANTICS.md sections 12 and 13), per pod, per node
+# --------------------------------------------------------------------------------------------------
+R_SPREAD = "node(s) didn't match pod topology spread constraints"
+R_SPREAD_LABEL = "node(s) didn't match pod topology spread constraints (missing required label)"
+R_POD_AFFINITY = "node(s) didn't match pod affinity rules"
+R_POD_ANTI = "node(s) didn't match pod anti-affinity rules"
+R_EXISTING_ANTI = "node(s) didn't satisfy existing pods anti-affinity rules"
+HOSTNAME = "kubernetes.io/hostname"
+
+
+def sel_reqs(sel):
+    """A metav1.LabelSelector as a list of (key, op, values); None stays None (matches nothing)."""
+    if sel is None:
+        return None
+    out = [(k, "In", [v]) for k, v in sel.match_labels.items()]
+    out += [(e.key, e.operator, list(e.values)) for e in sel.match_expressions]
+    return out
+
+
+def sel_match(reqs, labels) -> bool:
+    if reqs is None:
+        return False
+    for k, op, vals in reqs:
+        if op == "In" and not (k in labels and labels[k] in vals):
+            return False
+        if op == "NotIn" and k in labels and labels[k] in vals:
+            return False
+        if op == "Exists" and k not in labels:
+            return False
+        if op == "DoesNotExist" and k in labels:
+            return False
+    return True
+
+
+def ref_default_selector(pod, objects):
+    label_set = {}
+    for o in objects:
+        if getattr(o, "kind", type(o).__name__) == "Service" and o.namespace == pod.namespace \
+                and o.selector is not None and all(pod.labels.get(k) == v for k, v in o.selector.items()):
+            label_set.update(o.selector)
+    reqs = [(k, "In", [v]) for k, v in label_set.items()]
+    owner = next((r for r in pod.owner_references if r.controller), None)
+    if owner is not None:
+        for o in objects:
+            kind = getattr(o, "kind", None) or type(o).__name__
+            if kind != owner.kind or o.namespace != pod.namespace or o.name != owner.name:
+                continue
+            if kind == "ReplicationController" and owner.api_version == "v1":
+                label_set.update(o.selector or {})
+                reqs = [(k, "In", [v]) for k, v in label_set.items()]
+            elif kind == "ReplicaSet" and owner.api_version == "apps/v1":
+                raw = o.selector or {}
+                reqs += [(k, "In", [v]) for k, v in (raw.get("matchLabels") or {}).items()]
+                reqs += [(e["key"], e["operator"], list(e.get("values") or []))
+                         for e in raw.get("matchExpressions") or []]
+            elif kind == "StatefulSet" and owner.api_version == "apps/v1" and o.selector is not None:
+                reqs += sel_reqs(o.selector)
+    return reqs
+
+
+def ref_constraints(pod, objects, profile):
+    """[(maxSkew, key, hard, selector, minDomains, affinity honor, taints honor)], requireAllTopologies."""
+    def conv(c, reqs):
+        return (c.max_skew, c.topology_key, c.when_unsatisfiable == "DoNotSchedule", reqs, c.min_domains or 1,
+                (c.node_affinity_policy or "Honor") == "Honor", (c.node_taints_policy or "Ignore") == "Honor")
+    if pod.topology_spread_constraints:
+        return [conv(c, sel_reqs(c.label_selector)) for c in pod.topology_spread_constraints], True
+    args = profile.topology_args.spread
+    system = args.defaulting_type == "System"
+    defaults = [(3, HOSTNAME), (5, "topology.kubernetes.io/zone")] if system else None
+    reqs = ref_default_selector(pod, objects)
+    if not reqs:
+        return [], not system
+    if system:
+        return [(s, k, False, reqs, 1, True, False) for s, k in defaults], False
+    return [conv(c, reqs) for c in args.default_constraints], True
+
+
+def node_included(pod, node, aff_honor, taint_honor) -> bool:
+    if aff_honor and not required_affinity_matches(pod, node):
+        return False
+    if taint_honor and any(t.effect in ("NoSchedule", "NoExecute") and
+                           not any_tolerates(pod.tolerations, t.key, t.value, t.effect) for t in node.taints):
+        return False
+    return True
+
+
+def count_on(st, reqs, ns) -> int:
+    if not reqs:       # nil selector or the v1.35 empty-selector quirk: counts nothing
+        return 0
+    return sum(1 for p in st.pods
+               if p.namespace == ns and p.deletion_timestamp is None and sel_match(reqs, p.labels))
+
+
+def ref_spread_filter(pod, st, states, objects, profile, memo=None) -> Optional[str]:
+    """`memo` (a dict reset for every pod) keeps the per-domain counts between the nodes of one pod."""
+    memo = {} if memo is None else memo
+    if "spread" not in memo:
+        memo["spread"] = [c for c in ref_constraints(pod, objects, profile)[0] if c[2]]
+    cons = memo["spread"]
+    for i, (skew, key, _, reqs, min_dom, ah, th) in enumerate(cons):
+        if key not in st.node.labels:
+            return R_SPREAD_LABEL
+        if ("counts", i) not in memo:
+            counts: dict = {}
+            for o in states:
+                if not all(c[1] in o.node.labels for c in cons) or not node_included(pod, o.node, ah, th):
+                    continue
+                v = o.node.labels[key]
+                counts[v] = counts.get(v, 0) + count_on(o, reqs, pod.namespace)
+            memo[("counts", i)] = counts
+        counts = memo[("counts", i)]
+        gmin = min(counts.values()) if counts else 0
+        if len(counts) < min_dom:
+            gmin = 0
+        self_match = 1 if sel_match(reqs, pod.labels) else 0
+        if counts.get(st.node.labels[key], 0) + self_match - gmin > skew:
+            return R_SPREAD
+    return None
+
+
+def ref_spread_scores(pod, feasible, states, objects, profile) -> Optional[list[int]]:
+    cons, require_all = ref_constraints(pod, objects, profile)
+    soft = [c for c in cons if not c[2]]
+    if not soft or not states:
+        return None
+    ignored = [require_all and not all(c[1] in st.node.labels for c in soft) for st in feasible]
+    weights = []
+    for c in soft:
+        if c[1] == HOSTNAME:
+            size = sum(1 for i in ignored if not i)
+        else:
+            size = len({st.node.labels.get(c[1], "") for st, ig in zip(feasible, ignored) if not ig})
+        weights.append(math.log(size + 2))
+    raw = []
+    for st, ig in zip(feasible, ignored):
+        if ig:
+            raw.append(0)
+            continue
+        total = 0.0
+        for (skew, key, _, reqs, _, ah, th), w in zip(soft, weights):
+            if key not in st.node.labels:
+                continue
+            if key == HOSTNAME:
+                cnt = count_on(st, reqs, pod.namespace)
+            else:
+                cnt = 0
+                for o in states:
+                    if require_all and not all(c[1] in o.node.labels for c in soft):
+                        continue
+                    if o.node.labels.get(key) == st.node.labels[key] and node_included(pod, o.node, ah, th):
+                        cnt += count_on(o, reqs, pod.namespace)
+            total += float(cnt) * w + float(skew - 1)
+        raw.append(go_round(total))
+    live = [r for r, ig in zip(raw, ignored) if not ig]
+    mx, mn = max([0] + live), min(live) if live else 0
+    return [0 if ig else (MAX_NODE_SCORE if mx == 0 else MAX_NODE_SCORE * (mx + mn - r) // mx)
+            for r, ig in zip(raw, ignored)]
+
+
+def ref_terms(pod, objects, incoming: bool):
+    """{kind: [(weight, namespaces, ns selector reqs, selector reqs, key)]} with namespaces defaulted and, for
+    the incoming pod, non-empty namespace selectors resolved to Namespace names."""
+    out = {"raff": [], "ranti": [], "paff": [], "panti": []}
+    kinds = ((pod.pod_affinity, "raff", "paff"), (pod.pod_anti_affinity, "ranti", "panti"))
+    for src, req_kind, pref_kind in kinds:
+        if src is None:
+            continue
+        items = [(0, t, req_kind) for t in src.required] + [(w.weight, w.pod_affinity_term, pref_kind)
+                                                             for w in src.preferred]
+        for w, t, kind in items:
+            default = not t.namespaces and t.namespace_selector is None
+            names = {pod.namespace} if default else set(t.namespaces)
+            nsel = sel_reqs(t.namespace_selector)
+            if incoming and nsel:
+                names |= {o.name for o in objects
+                          if getattr(o, "kind", "") == "Namespace" and sel_match(nsel, o.labels)}
+                nsel = None
+            out[kind].append((w, names, nsel, sel_reqs(t.label_selector), t.topology_key))
+    return out
+
+
+def ref_ns_labels(ns, objects):
+    for o in objects:
+        if getattr(o, "kind", "") == "Namespace" and o.name == ns:
+            return dict(o.labels)
+    return {}
+
+
+def term_hits(term, pod, ns_labels) -> bool:
+    _, names, nsel, sel, _ = term
+    return (pod.namespace in names or (nsel is not None and sel_match(nsel, ns_labels or {}))) and \
+        sel_match(sel, pod.labels)
+
+
+def ref_interpod_filter(pod, st, states, objects, profile, memo=None) -> Optional[str]:
+    memo = {} if memo is None else memo
+    if "ipa" not in memo:
+        memo["ipa"] = ref_interpod_maps(pod, states, objects)
+    mine, aff_counts, anti_counts, existing = memo["ipa"]
+    labels = st.node.labels
+    exist = True
+    for t in mine["raff"]:
+        if t[4] not in labels:
+            return R_POD_AFFINITY
+        if aff_counts.get((t[4], labels[t[4]]), 0) <= 0:
+            exist = False
+    if not exist and not (not aff_counts and all(term_hits(t, pod, None) for t in mine["raff"])):
+        return R_POD_AFFINITY
+    for t in mine["ranti"]:
+        if t[4] in labels and anti_counts.get((t[4], labels[t[4]]), 0) > 0:
+            return R_POD_ANTI
+    if any(existing.get((k, v), 0) > 0 for k, v in labels.items()):
+        return R_EXISTING_ANTI
+    return None
+
+
+def ref_interpod_maps(pod, states, objects):
+    """InterPodAffinity PreFilter: the incoming pod's terms and the affinity, anti and existingAnti maps."""
+    mine = ref_terms(pod, objects, True)
+    ns_labels = ref_ns_labels(pod.namespace, objects)
+    aff_counts: dict = {}
+    anti_counts: dict = {}
+    existing: dict = {}
+    for o in states:
+        for p in o.pods:
+            for t in ref_terms(p, objects, False)["ranti"]:
+                if term_hits(t, pod, ns_labels) and t[4] in o.node.labels:
+                    k = (t[4], o.node.labels[t[4]])
+                    existing[k] = existing.get(k, 0) + 1
+            if mine["raff"] and all(term_hits(t, p, None) for t in mine["raff"]):
+                for t in mine["raff"]:
+                    if t[4] in o.node.labels:
+                        k = (t[4], o.node.labels[t[4]])
+                        aff_counts[k] = aff_counts.get(k, 0) + 1
+            for t in mine["ranti"]:
+                if term_hits(t, p, None) and t[4] in o.node.labels:
+                    k = (t[4], o.node.labels[t[4]])
+                    anti_counts[k] = anti_counts.get(k, 0) + 1
+    return mine, aff_counts, anti_counts, existing
+
+
+def ref_interpod_scores(pod, feasible, states, objects, profile) -> Optional[list[int]]:
+    args = profile.topology_args.interpod
+    mine = ref_terms(pod, objects, True)
+    has_pref = bool(mine["paff"] or mine["panti"])
+    if args.ignore_preferred_terms_of_existing_pods and not has_pref:
+        return None
+    ns_labels = ref_ns_labels(pod.namespace, objects)
+    topo: dict = {}
+
+    def add(key, node, w):
+        if key in node.labels:
+            k = (key, node.labels[key])
+            topo[k] = topo.get(k, 0) + w
+
+    for o in states:
+        if not o.node.labels:
+            continue
+        for p in o.pods:
+            theirs = ref_terms(p, objects, False)
+            for t in mine["paff"]:
+                if term_hits(t, p, None):
+                    add(t[4], o.node, t[0])
+            for t in mine["panti"]:
+                if term_hits(t, p, None):
+                    add(t[4], o.node, -t[0])
+            if args.hard_pod_affinity_weight > 0:
+                for t in theirs["raff"]:
+                    if term_hits(t, pod, ns_labels):
+                        add(t[4], o.node, args.hard_pod_affinity_weight)
+            for t in theirs["paff"]:
+                if term_hits(t, pod, ns_labels):
+                    add(t[4], o.node, t[0])
+            for t in theirs["panti"]:
+                if term_hits(t, pod, ns_labels):
+                    add(t[4], o.node, -t[0])
+    if not topo:
+        return None
+    raw = [sum(topo.get((k, v), 0) for k, v in st.node.labels.items()) for st in feasible]
+    mn, mx = min(raw), max(raw)
+    return [int(float(MAX_NODE_SCORE) * (float(r - mn) / float(mx - mn))) if mx - mn > 0 else 0 for r in raw]

@@ -46,19 +46,27 @@ def test_pod_level_requests_not_in_fit_score():
 
 
 # --- plugin config ---------------------------------------------------------------------------------
+TOPO = {"PodTopologySpread": 2, "InterPodAffinity": 2}   # modelled default score plugins (weight 2)
+
+
 @pytest.mark.parametrize("plugins, weights", [
     ({"multiPoint": {"enabled": [{"name": "TaintToleration"}]}},
-     {"TaintToleration": 1, "NodeAffinity": 2, "NodeResourcesFit": 1, "NodeResourcesBalancedAllocation": 1}),
+     {"TaintToleration": 1, "NodeAffinity": 2, "NodeResourcesFit": 1,
+      "NodeResourcesBalancedAllocation": 1, **TOPO}),
     ({"multiPoint": {"enabled": [{"name": "TaintToleration", "weight": 7}]}},
-     {"TaintToleration": 7, "NodeAffinity": 2, "NodeResourcesFit": 1, "NodeResourcesBalancedAllocation": 1}),
+     {"TaintToleration": 7, "NodeAffinity": 2, "NodeResourcesFit": 1,
+      "NodeResourcesBalancedAllocation": 1, **TOPO}),
     ({"score": {"enabled": [{"name": "NodeAffinity", "weight": 5}]}},
-     {"TaintToleration": 3, "NodeAffinity": 5, "NodeResourcesFit": 1, "NodeResourcesBalancedAllocation": 1}),
+     {"TaintToleration": 3, "NodeAffinity": 5, "NodeResourcesFit": 1,
+      "NodeResourcesBalancedAllocation": 1, **TOPO}),
     ({"score": {"enabled": [{"name": "NodeAffinity"}]}},
-     {"TaintToleration": 3, "NodeAffinity": 1, "NodeResourcesFit": 1, "NodeResourcesBalancedAllocation": 1}),
+     {"TaintToleration": 3, "NodeAffinity": 1, "NodeResourcesFit": 1,
+      "NodeResourcesBalancedAllocation": 1, **TOPO}),
     ({"score": {"disabled": [{"name": "*"}], "enabled": [{"name": "NodeResourcesFit", "weight": 2}]}},
      {"NodeResourcesFit": 2}),
     ({"multiPoint": {"disabled": [{"name": "NodeAffinity"}]}},
-     {"TaintToleration": 3, "NodeResourcesFit": 1, "NodeResourcesBalancedAllocation": 1}),
+     {"TaintToleration": 3, "NodeResourcesFit": 1,
+      "NodeResourcesBalancedAllocation": 1, **TOPO}),
 ])
 def test_score_weights_follow_upstream_merge(plugins, weights):
     assert kpack.Profile.from_k8s(cfg(plugins)).score_weights == weights

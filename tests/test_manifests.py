@@ -44,7 +44,7 @@ def test_json_and_directory(tmp_path):
 
 @pytest.mark.parametrize("text, match", [
     ("kind: Node\nmetadata: {name: [unclosed", "malformed YAML"),
-    ("kind: Service\nmetadata: {name: s}\n", "unsupported kind 'Service'"),
+    ("kind: Secret\nmetadata: {name: s}\n", "unsupported kind 'Secret'"),
     ("kind: Pod\nmetadata: {name: p}\nspec: {containers: [{name: c, resources: {requests: {cpu: 1zz}}}]}\n",
      r"Pod/p: .*requests\[cpu\]"),
     ("kind: Pod\nmetadata: {name: p}\nspec: {containers: [{name: c, resources: {requests: {memory: '-1Gi'}}}]}\n",
@@ -60,3 +60,13 @@ def test_errors_name_object_and_field(text, match):
 def test_missing_file():
     with pytest.raises(kpack.ManifestError, match="no such file"):
         kpack.load_manifests("does/not/exist.yaml")
+
+
+def test_topology_kinds_load():
+    objs = kpack.load_manifests(
+        "kind: Namespace\nmetadata: {name: team, labels: {t: a}}\n---\n"
+        "kind: Service\nmetadata: {name: s, namespace: team}\nspec: {selector: {app: web}}\n---\n"
+        "apiVersion: apps/v1\nkind: StatefulSet\nmetadata: {name: db}\nspec: {selector: {matchLabels: {app: db}}}\n---\n"
+        "kind: ReplicationController\nmetadata: {name: rc}\nspec: {selector: {app: old}}\n")
+    assert [o.kind for o in objs] == ["Namespace", "Service", "StatefulSet", "ReplicationController"]
+    assert objs[0].labels == {"t": "a"} and objs[1].selector == {"app": "web"} and objs[1].namespace == "team"

@@ -116,7 +116,8 @@ profiles:
 """
     p = kpack.Profile.from_k8s(cfg)
     assert p.scheduler_name == "packer" and p.percentage_of_nodes_to_score == 30
-    assert p.score_weights == {"TaintToleration": 3, "NodeAffinity": 2, "NodeResourcesFit": 5}
+    assert p.score_weights == {"TaintToleration": 3, "NodeAffinity": 2, "NodeResourcesFit": 5,
+                              "PodTopologySpread": 2, "InterPodAffinity": 2}   # upstream defaults
     assert p.scoring_strategy == "MostAllocated" and p.fit_resources == [("cpu", 2), ("nvidia.com/gpu", 3)]
     # v1 defaulting: a resource weight of 0 means 1; above 100 is an error
     assert kpack.Profile.from_k8s(cfg.replace("weight: 2}", "weight: 0}")).fit_resources[0] == ("cpu", 1)

@@ -261,9 +261,13 @@ def schedule_batch_arrays(sched, cluster: Cluster, batch: PodBatch):
     arrays = class_arrays(classes, n_nodes)
     out = np.full(P, -1, dtype=np.int32)
     fail = np.zeros((P, len(cluster.resource_names)), dtype=np.int32)
-    sched.last_stats = E.place(sched.engine, view, cache.profile, arrays, spec_cls, spec_req, spec_nz,
-                               batch.spec_index, sched.rng, sched.start, out, fail,
-                               static_rows=static_rows(cache.profile, classes))
+    from .topology.engine import run_if_needed  # PodTopologySpread / InterPodAffinity when they matter
+    topo_fail = run_if_needed(sched, view, cache.profile, arrays, specs, spec_cls, spec_req, spec_nz,
+                              batch.spec_index, out, fail, False, order)
+    if topo_fail is None:
+        sched.last_stats = E.place(sched.engine, view, cache.profile, arrays, spec_cls, spec_req, spec_nz,
+                                   batch.spec_index, sched.rng, sched.start, out, fail,
+                                   static_rows=static_rows(cache.profile, classes))
     if order is not None:
         view = cluster.unpermute(view, order)
         out = np.where(out >= 0, order[np.maximum(out, 0)], -1).astype(np.int32)
@@ -275,7 +279,10 @@ def schedule_batch_arrays(sched, cluster: Cluster, batch: PodBatch):
     failed = np.flatnonzero(~placed)
     if len(failed):
         # One message per distinct (class, fit failure counts).
-        key = np.hstack([spec_cls[batch.spec_index[failed]][:, None].astype(np.int64), fail[failed].astype(np.int64)])
+        cols = [spec_cls[batch.spec_index[failed]][:, None].astype(np.int64), fail[failed].astype(np.int64)]
+        if topo_fail is not None:
+            cols.append(topo_fail[failed].astype(np.int64))
+        key = np.hstack(cols)
         uniq, inv = np.unique(key, axis=0, return_inverse=True)
         static_hist: dict = {}
         msgs = []
@@ -283,7 +290,12 @@ def schedule_batch_arrays(sched, cluster: Cluster, batch: PodBatch):
             c = int(row[0])
             if c not in static_hist:
                 static_hist[c] = static_histogram(cluster, classes[c])
-            msgs.append(fit_error(cluster, classes[c], static_hist[c], row[1:]))
+            R = fail.shape[1]
+            extra = None
+            if topo_fail is not None:
+                from .topology.engine import histogram
+                extra = histogram(row[1 + R:])
+            msgs.append(fit_error(cluster, classes[c], static_hist[c], row[1:1 + R], extra))
         for i, m in zip(failed.tolist(), inv.reshape(-1).tolist()):
             reasons[i] = msgs[m]
     return ScheduleResult(node_names, out, reasons, [])

@@ -19,6 +19,8 @@ from .models import DaemonSet, Deployment, Node, Pod, ReplicaSet
 from .profile import Profile, ProfileError
 from .scheduler import Scheduler, SchedulingError
 from .state import Cluster, ClusterError
+from .topology.objects import TOPOLOGY_KINDS
+from .topology.workloads import deployment_replicaset, owned_pods
 from .validation import ManifestWarning
 
 # Modules that add their own subcommands with register(subparsers); missing ones are skipped.
@@ -43,12 +45,15 @@ def _load(files: Sequence[str]) -> tuple[list[Node], list[Pod], list]:
     bound = [o for o in objs if isinstance(o, Pod) and o.node_name]
     sources = [o for o in objs if (isinstance(o, Pod) and not o.node_name)
                or isinstance(o, (Deployment, ReplicaSet, DaemonSet))]
-    return nodes, bound, sources
+    # Namespaces, Services, StatefulSets, ReplicationControllers: objects PodTopologySpread/InterPodAffinity read
+    others = [o for o in objs if getattr(o, "kind", None) in TOPOLOGY_KINDS and not isinstance(o, ReplicaSet)]
+    return nodes, bound, sources, others
 
 
 def _expand(cluster: Cluster, sources: list) -> list[Pod]:
     """Pending pods and the pods workloads would create, in queue order (PrioritySort: priority desc,
-    then manifest order). DaemonSet pods are pinned per node like the DaemonSet controller does."""
+    then manifest order). DaemonSet pods are pinned per node like the DaemonSet controller does; a
+    Deployment's pods are owned by its ReplicaSet, added to the cluster's objects (default spreading reads it)."""
     out: list[Pod] = []
     for w in sources:
         if isinstance(w, Pod):
@@ -57,8 +62,10 @@ def _expand(cluster: Cluster, sources: list) -> list[Pod]:
             out.extend(daemonset_pods(cluster, w).values())
         else:
             kind = "deployment" if isinstance(w, Deployment) else "replicaset"
-            for i in range(w.replicas):
-                p = w.template_pod(f"{w.name}-{i}")
+            rs = deployment_replicaset(w) if isinstance(w, Deployment) else w
+            if ("ReplicaSet", rs.namespace, rs.name) not in cluster.objects:
+                cluster.add_object(rs)
+            for p in owned_pods(rs, [f"{w.name}-{i}" for i in range(w.replicas)]):
                 out.append(p.model_copy(update={"owner": f"{kind}/{w.name}"}))
     return sorted(out, key=lambda p: -p.priority)     # stable: manifest order within a priority
 
@@ -80,8 +87,8 @@ def _profile(config: Optional[str]) -> Profile:
 
 
 def _setup(args) -> tuple[Cluster, list[Pod], Scheduler]:
-    nodes, bound, sources = _load(args.file)
-    cluster = Cluster(nodes, pods=bound)
+    nodes, bound, sources, others = _load(args.file)
+    cluster = Cluster(nodes, pods=bound, objects=others)
     queue = _expand(cluster, sources)
     solver = dict(fallback=args.fallback, fallback_time_limit=args.fallback_time_limit,
                   max_moves=args.max_moves) if getattr(args, "fallback", None) else {}

@@ -10,13 +10,17 @@ import yaml
 from pydantic import ValidationError
 
 from .models import DaemonSet, Deployment, Node, Pod, ReplicaSet
+from .topology.objects import Namespace, ReplicationController, Service, StatefulSet
 from .validation import ManifestWarning, check_api_version
 
 # libyaml's loader is about 10x faster than the pure-Python one; its errors carry the same line marks.
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
-KINDS = {"Node": Node, "Pod": Pod, "Deployment": Deployment, "ReplicaSet": ReplicaSet, "DaemonSet": DaemonSet}
-Manifest = Union[Node, Pod, Deployment, ReplicaSet, DaemonSet]
+KINDS = {"Node": Node, "Pod": Pod, "Deployment": Deployment, "ReplicaSet": ReplicaSet, "DaemonSet": DaemonSet,
+         "Namespace": Namespace, "Service": Service, "StatefulSet": StatefulSet,
+         "ReplicationController": ReplicationController}
+Manifest = Union[Node, Pod, Deployment, ReplicaSet, DaemonSet, Namespace, Service, StatefulSet,
+                 ReplicationController]
 
 
 class ManifestError(ValueError):

@@ -12,6 +12,7 @@ from .resources import (CPU, DEFAULT_MEMORY_REQUEST, DEFAULT_MILLI_CPU_REQUEST, 
 from .validation import (INT32_MAX, MAX_REPLICAS, check_bool, check_gpu_devices, check_int,
                          check_label_selector, check_node_affinity, check_quantity, check_rolling_update,
                          check_shape, check_string_map, qualified_name_errors, selector_matches)
+from .topology.api import OwnerReference, PodAffinity, TopologySpreadConstraint, parse, validate_constraints
 
 TaintEffect = Literal["NoSchedule", "PreferNoSchedule", "NoExecute"]
 GPU_RESOURCE = "nvidia.com/gpu"
@@ -263,6 +264,38 @@ class Pod(_Named):
     owner: Optional[str] = None
     gpu_milli: Optional[int] = None          # GPU sharing: milli-GPU of one device (with nvidia.com/gpu: 1)
     gpu_models: list[str] = Field(default_factory=list)   # GPU models (node label nvidia.com/gpu.product)
+    # PodTopologySpread / InterPodAffinity inputs (kpack.topology); label-key merges applied on validation.
+    owner_references: list[OwnerReference] = Field(default_factory=list)
+    topology_spread_constraints: list[TopologySpreadConstraint] = Field(default_factory=list)
+    pod_affinity: Optional[PodAffinity] = None
+    pod_anti_affinity: Optional[PodAffinity] = None
+    deletion_timestamp: Optional[str] = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _pod_affinity(cls, data: Any) -> Any:
+        # Kubernetes shape: affinity.podAffinity / podAntiAffinity live beside nodeAffinity.
+        if isinstance(data, dict) and isinstance(data.get("affinity"), dict) and \
+                ("podAffinity" in data["affinity"] or "podAntiAffinity" in data["affinity"]):
+            data = dict(data)
+            aff = dict(data["affinity"])
+            data.setdefault("pod_affinity", aff.pop("podAffinity", None))
+            data.setdefault("pod_anti_affinity", aff.pop("podAntiAffinity", None))
+            data["affinity"] = aff or None
+        return data
+
+    @model_validator(mode="after")
+    def _topology_terms(self) -> "Pod":
+        # kube-apiserver merges matchLabelKeys / mismatchLabelKeys into the selectors at creation.
+        validate_constraints(self.topology_spread_constraints)
+        self.topology_spread_constraints = [c.merged(self.labels, f"spec.topologySpreadConstraints[{i}]")
+                                            for i, c in enumerate(self.topology_spread_constraints)]
+        if self.pod_affinity is not None:
+            self.pod_affinity = self.pod_affinity.merged(self.labels, "spec.affinity.podAffinity")
+        if self.pod_anti_affinity is not None:
+            self.pod_anti_affinity = self.pod_anti_affinity.merged(self.labels,
+                                                                   "spec.affinity.podAntiAffinity")
+        return self
 
     @field_validator("requests", mode="before")
     @classmethod
@@ -386,6 +419,16 @@ class Pod(_Named):
         check_node_affinity(aff, "spec.affinity.nodeAffinity")
         if not isinstance(meta, dict):
             raise ValueError(f"metadata: must be a mapping, got {meta!r}")
+        topo = {
+            "owner_references": [parse(OwnerReference, r, f"metadata.ownerReferences[{i}]")
+                                 for i, r in enumerate(meta.get("ownerReferences") or [])],
+            "topology_spread_constraints": [
+                parse(TopologySpreadConstraint, c, f"spec.topologySpreadConstraints[{i}]")
+                for i, c in enumerate(spec.get("topologySpreadConstraints") or [])],
+            "deletion_timestamp": meta.get("deletionTimestamp") or None}
+        for k, f in (("podAffinity", "pod_affinity"), ("podAntiAffinity", "pod_anti_affinity")):
+            v = (spec.get("affinity") or {}).get(k)
+            topo[f] = None if v is None else parse(PodAffinity, v, f"spec.affinity.{k}")
         ann = check_string_map(meta.get("annotations"), "metadata.annotations", labels=False)
         gpu_milli = None
         if GPU_MILLI_ANNOTATION in ann:
@@ -408,7 +451,7 @@ class Pod(_Named):
                    preemption_policy=spec.get("preemptionPolicy") or "PreemptLowerPriority",
                    node_name=spec.get("nodeName") or None, labels=labels,
                    host_network=host_network, gpu_milli=gpu_milli, gpu_models=models,
-                   image=containers and (spec["containers"][0].get("image")) or None, **extra)
+                   image=containers and (spec["containers"][0].get("image")) or None, **topo, **extra)
 
 
 class _Workload(_Named):

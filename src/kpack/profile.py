@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from .models import NodeAffinity
 from .plugins import FILTER_ORDER, REGISTRY, PluginArgsError
 from .resources import CPU, MEMORY
+from .topology.config import InterPodArgs, SpreadArgs, TopologyArgs
 from .validation import check_config_shape
 
 # Upstream's default MultiPoint plugin list (getDefaultPlugins), in order, with score weights.
@@ -50,7 +51,13 @@ class Profile(BaseModel):
     ignored_resource_groups: list[str] = Field(default_factory=list)
     percentage_of_nodes_to_score: Optional[int] = None        # None or 0: upstream adaptive default
     added_affinity: Optional[NodeAffinity] = None              # NodeAffinityArgs.addedAffinity
+    spread_args: SpreadArgs = Field(default_factory=SpreadArgs)         # PodTopologySpreadArgs
+    interpod_args: InterPodArgs = Field(default_factory=InterPodArgs)   # InterPodAffinityArgs
     plugin_args: dict[str, dict] = Field(default_factory=dict)   # validated args as given, by plugin name
+
+    @property
+    def topology_args(self) -> TopologyArgs:
+        return TopologyArgs(self.spread_args, self.interpod_args)
 
     @classmethod
     def default(cls) -> "Profile":

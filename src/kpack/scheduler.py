@@ -19,8 +19,10 @@ from .profile import Profile
 from .resources import COL_PODS, CPU, EPHEMERAL, MEMORY, is_extended, is_scalar
 from .gpu import plugins as _gpu
 from .state import Cluster
+from .topology import engine as topology
 
 SCORE_PLUGIN_NAMES = ("NodeResourcesFit", "NodeResourcesBalancedAllocation", "NodeAffinity", "TaintToleration")
+ALL_SCORE_PLUGIN_NAMES = SCORE_PLUGIN_NAMES + topology.PLUGINS   # explain's rows (kpack.topology.kernel)
 _STRATEGY = {"LeastAllocated": K.LEAST_ALLOCATED, "MostAllocated": K.MOST_ALLOCATED,
              "RequestedToCapacityRatio": K.REQUESTED_TO_CAPACITY_RATIO}
 
@@ -156,10 +158,14 @@ class Scheduler:
         out = np.full(len(pods), -1, dtype=np.int32)
         fail = np.zeros((len(pods), len(cluster.resource_names)), dtype=np.int32)
         shared = None
-        if with_devices and cp.static_names:
+        topo_fail = topology.run_if_needed(self, view, cp, arrays, pods, pod_cls, pod_req, pod_nz, None, out,
+                                           fail, with_devices, order)
+        if topo_fail is not None:
+            pass
+        elif with_devices and cp.static_names:
             raise SchedulingError(f"plugin(s) {', '.join(cp.static_names)}: registered static score plugins do "
                                   "not combine with GPU device scheduling yet")
-        if with_devices:
+        elif with_devices:
             shared = self._place_with_devices(view, cp, arrays, pods, pod_cls, pod_req, pod_nz, out, fail)
         else:
             self.last_stats = E.place(self.engine, view, cp, arrays, pod_cls, pod_req, pod_nz, None,
@@ -176,7 +182,8 @@ class Scheduler:
             c = int(pod_cls[i])
             if c not in static_hist:
                 static_hist[c] = static_histogram(cluster, classes[c])
-            reasons[i] = fit_error(cluster, classes[c], static_hist[c], fail[i])
+            extra = topology.histogram(topo_fail[i]) if topo_fail is not None else None
+            reasons[i] = fit_error(cluster, classes[c], static_hist[c], fail[i], extra)
         res = ScheduleResult([names[i] if i >= 0 else None for i in out], out, reasons, pods)
         if before is not None:
             from .solver import run_fallback
@@ -227,6 +234,8 @@ class Scheduler:
         names = work.node_names
         if cls.conflict:
             return Explanation({n: REASON_CONFLICT for n in cluster.node_names}, {}, {}, None)
+        if topology.needed(self.profile, work, [pod]):
+            return self._explain_topology(work, pod, cls, preq, pnz, cp, order)
         cand = np.arange(len(names), dtype=np.int64) if cls.candidates is None else cls.candidates.astype(np.int64)
         aff = cls.affinity_raw if cls.affinity_raw is not None else np.zeros(0, dtype=np.int64)
         code, check_col, no_device = cls.code, cp.check_col, np.zeros(len(names), dtype=np.bool_)
@@ -283,6 +292,33 @@ class Scheduler:
         for name, v in extra.items():
             out_scores[name] = dict(zip(fnames, v[pos].tolist()))
         total = dict(zip(fnames, totals[pos].tolist()))
+        return Explanation(filt, out_scores, total, names[feasible[pick]] if pick >= 0 else None)
+
+    def _explain_topology(self, work: Cluster, pod: Pod, cls: StaticClass, preq, pnz, cp,
+                          order) -> Explanation:
+        """explain through the topology kernel (PodTopologySpread / InterPodAffinity reasons and scores)."""
+        names = work.node_names
+        arrays = class_arrays([cls], len(names))
+        plan = topology.Plan(self.profile, work, [pod], np.zeros(1, np.int64), order)
+        bits, why, feasible, scores, totals, pick = topology.explain_pod(work, cp, arrays, preq, pnz, self.rng,
+                                                                         plan)
+        in_cand = np.zeros(len(names), dtype=np.bool_)
+        in_cand[np.arange(len(names)) if cls.candidates is None else cls.candidates] = True
+        filt: dict[str, Optional[str]] = {}
+        for i, n in enumerate(names):
+            if not in_cand[i]:
+                filt[n] = REASON_ABSENT
+            elif cls.code[i] != 0:
+                filt[n] = static_reason(work, cls, i)
+            elif bits[i]:
+                filt[n] = ", ".join(fit_reasons(work, int(bits[i])))
+            elif why[i]:
+                filt[n] = topology.REASONS[int(why[i])]
+            else:
+                filt[n] = None
+        rows = [(p, name) for p, name in enumerate(ALL_SCORE_PLUGIN_NAMES) if len(feasible) and scores[p, 0] >= 0]
+        out_scores = {name: {names[n]: int(scores[p, j]) for j, n in enumerate(feasible)} for p, name in rows}
+        total = {names[n]: int(totals[j]) for j, n in enumerate(feasible)}
         return Explanation(filt, out_scores, total, names[feasible[pick]] if pick >= 0 else None)
 
     def view(self, cluster: Cluster) -> tuple[Cluster, Optional[np.ndarray], "CompiledCache"]:
@@ -429,7 +465,8 @@ def fit_error_message(n_nodes: int, hist: Counter) -> str:
     return msg
 
 
-def fit_error(cluster: Cluster, cls: StaticClass, static_hist: Counter, fail_row: np.ndarray) -> str:
+def fit_error(cluster: Cluster, cls: StaticClass, static_hist: Counter, fail_row: np.ndarray,
+              extra: Optional[Counter] = None) -> str:
     n = len(cluster.node_names)
     if cls.conflict:
         return fit_error_message(n, Counter({REASON_CONFLICT: 1})).replace(f"1 {REASON_CONFLICT}", REASON_CONFLICT)
@@ -439,4 +476,6 @@ def fit_error(cluster: Cluster, cls: StaticClass, static_hist: Counter, fail_row
     for r, name in enumerate(cluster.resource_names):
         if r != COL_PODS and fail_row[r]:
             h[f"Insufficient {name}"] += int(fail_row[r])
+    if extra:
+        h.update(extra)
     return fit_error_message(n, h)

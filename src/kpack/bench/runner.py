@@ -77,6 +77,9 @@ def _reference_module():
 
 
 def _limit(scenario: str, engine: str, default: Optional[int]) -> Optional[int]:
+    if scenario in S.TOPOLOGY_SCENARIOS:
+        from .topology_scenarios import BENCH_LIMITS
+        default = BENCH_LIMITS.get(engine, default)
     return SCENARIO_LIMIT.get(scenario, {}).get(engine, default)
 
 
@@ -93,9 +96,13 @@ def run_kpack(sc: S.Scenario, exhaustive: bool, engine: str, n_pods: Optional[in
 
 
 def run_numpy(sc: S.Scenario, exhaustive: bool, n_pods: int, seed: int = 0):
+    from ..topology.engine import needed
     from .numpy_baseline import NumpyScheduler
+    from .numpy_topology import NumpyTopologyScheduler
     cluster = sc.cluster()
-    ns = NumpyScheduler(S.profile(exhaustive), seed)
+    prof = S.profile(exhaustive)
+    # Scenarios where PodTopologySpread / InterPodAffinity matter get the baseline that models them.
+    ns = (NumpyTopologyScheduler if needed(prof, cluster, sc.specs) else NumpyScheduler)(prof, seed)
     t0 = time.perf_counter()
     out = ns.schedule(cluster, sc.specs, sc.spec_index[:n_pods])
     return time.perf_counter() - t0, out
@@ -105,7 +112,7 @@ def run_python_ref(mod, sc: S.Scenario, exhaustive: bool, n_pods: int, nodes, bo
     ref = mod.ReferenceScheduler(S.profile(exhaustive), seed)
     pods = sc.pods(n_pods)
     t0 = time.perf_counter()
-    names, _ = ref.schedule(nodes, bound, pods)
+    names, _ = ref.schedule(nodes, bound, pods, sc.objects)
     dt = time.perf_counter() - t0
     idx = {n: i for i, n in enumerate(sc.node_names)}
     return dt, np.array([idx[n] if n is not None else -1 for n in names], dtype=np.int32)
@@ -173,8 +180,8 @@ def bench_scenario(name: str, runs: int = 3, modes=("exhaustive", "sampled"), ba
         # Every other kpack engine on the same pods (identical decisions required).
         from .. import native
         for eng in ("indexed", "native", "blocked"):
-            if eng == stats.engine or (eng == "native" and not native.available()):
-                continue
+            if eng == stats.engine or (eng == "native" and not native.available()) or stats.engine == "topology":
+                continue    # (the topology path has no indexed/native/blocked variant: they refuse such pods)
             lim = _limit(name, f"kpack-{eng}", PREFIX.get(f"kpack-{eng}", lim_fast))
             if lim is not None and lim_fast is not None:
                 lim = min(lim, lim_fast)
@@ -209,8 +216,12 @@ def bench_scenario(name: str, runs: int = 3, modes=("exhaustive", "sampled"), ba
         rows.append(_row(name, mode, "numpy", nt, n, placed=int((out >= 0).sum()),
                          same_placements=f"{'yes' if same else 'NO'} ({n} pods)"))
         log(f"  {name} {mode} numpy {rows[-1].pods_per_s:,.0f} pods/s same={same}")
-        # Pure-Python oracle on a shorter prefix.
-        if ref_mod is None:
+        # Pure-Python oracle on a shorter prefix (its topology plugins recount every node per node: O(N^2) a pod,
+        # far too slow at 5,000 nodes; tests/test_topology_vs_reference.py compares them on small clusters).
+        if ref_mod is not None and stats.engine == "topology":
+            rows.append(Row(name, mode, "python-ref", 0, 0, float("nan"), float("nan"), float("nan"), float("nan"),
+                            note="skipped: O(N^2) per pod with topology plugins at this size"))
+        elif ref_mod is None:
             rows.append(Row(name, mode, "python-ref", 0, 0, float("nan"), float("nan"), float("nan"), float("nan"),
                             note="tests/reference.py not importable: skipped"))
         else:

@@ -39,6 +39,7 @@ class Scenario:
     description: str = ""
     # Optional: build the pods from the cluster (DaemonSet pods need the cluster); replaces specs/spec_index.
     make_pods: Optional[Callable[[Cluster], tuple[list[Pod], np.ndarray]]] = None
+    objects: list = field(default_factory=list)   # Cluster objects (ReplicaSets, Services, ...) for cluster()
 
     @property
     def n_nodes(self) -> int:
@@ -55,6 +56,8 @@ class Scenario:
                                 node_taints=self.node_taints)
         if len(self.bound_index):
             bind_arrays(c, self.bound_specs, self.bound_index, self.bound_node)
+        for o in self.objects:
+            c.add_object(o)
         return c
 
     def batch(self) -> PodBatch:
@@ -263,6 +266,18 @@ SCENARIOS: dict[str, Callable[[], Scenario]] = {
     "DaemonSets/5000Nodes/5DaemonSets": daemonsets,
     "Heterogeneous/100000Nodes/1000000Pods": heterogeneous,
 }
+
+
+def _add_topology_scenarios() -> None:
+    from .topology_scenarios import SCENARIOS as TOPO
+    SCENARIOS.update(TOPO)
+    TOPOLOGY_SCENARIOS.update(TOPO)
+
+
+TOPOLOGY_SCENARIOS: dict = {}
+
+
+_add_topology_scenarios()
 
 
 def select(patterns: Optional[list[str]]) -> list[str]:

@@ -1,7 +1,8 @@
 """kube-scheduler plugins: one module per plugin family, and REGISTRY, name -> PluginSpec."""
 from __future__ import annotations
 
-from . import gpuscore, nodeaffinity, nodename, noderesources, nodeunschedulable, tainttoleration, unmodelled
+from . import (gpuscore, nodeaffinity, nodename, noderesources, nodeunschedulable, tainttoleration, topology,
+               unmodelled)
 from .registry import PluginArgsError, PluginSpec
 
 REGISTRY: dict[str, PluginSpec] = {s.name: s for s in [
@@ -12,11 +13,13 @@ REGISTRY: dict[str, PluginSpec] = {s.name: s for s in [
     noderesources.FIT,
     noderesources.BALANCED,
     *gpuscore.SPECS,
-    *unmodelled.SPECS,
+    *topology.SPECS,
+    *[s for s in unmodelled.SPECS if s.name not in (topology.SPREAD.name, topology.INTERPOD.name)],
 ]}
 
 # Upstream's filter order (the first failing plugin gives a node's status); kpack evaluates these.
-FILTER_ORDER = ("NodeUnschedulable", "NodeName", "TaintToleration", "NodeAffinity", "NodeResourcesFit")
+FILTER_ORDER = ("NodeUnschedulable", "NodeName", "TaintToleration", "NodeAffinity", "NodeResourcesFit",
+                "PodTopologySpread", "InterPodAffinity")
 
 
 NORMALIZE_MODES = {"none": 0, "max": 1, "reverse": 2}

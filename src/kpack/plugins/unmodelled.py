@@ -16,19 +16,16 @@ _ARGS = {
     "VolumeBinding": ("VolumeBindingArgs", {"bindTimeoutSeconds", "shape"}),
     "DefaultPreemption": ("DefaultPreemptionArgs", {"minCandidateNodesPercentage", "minCandidateNodesAbsolute"}),
     "DynamicResources": ("DynamicResourcesArgs", {"filterTimeout", "bindingTimeout"}),
-    # Modelled by the spreading work; until then accepted (no-ops for pods without constraints/terms).
-    "PodTopologySpread": ("PodTopologySpreadArgs", {"defaultConstraints", "defaultingType"}),
-    "InterPodAffinity": ("InterPodAffinityArgs", {"hardPodAffinityWeight", "ignorePreferredTermsOfExistingPods"}),
 }
 _FILTERS = ("NodePorts", "VolumeRestrictions", "NodeVolumeLimits", "VolumeBinding", "VolumeZone",
             "DynamicResources")
 _OTHER = ("SchedulingGates", "PrioritySort", "DefaultPreemption", "DefaultBinder")
-_SCORES = {"ImageLocality": 1, "VolumeBinding": 0, "PodTopologySpread": 2, "InterPodAffinity": 2}
+_SCORES = {"ImageLocality": 1, "VolumeBinding": 0}
 
 SPECS = []
-for _n in _FILTERS + _OTHER + ("PodTopologySpread", "InterPodAffinity", "ImageLocality"):
+for _n in _FILTERS + _OTHER + ("ImageLocality",):
     kind, fields = _ARGS.get(_n, (None, set()))
-    SPECS.append(PluginSpec(_n, filter=_n in _FILTERS or _n in ("PodTopologySpread", "InterPodAffinity"),
+    SPECS.append(PluginSpec(_n, filter=_n in _FILTERS,
                             score=_n in _SCORES, default_weight=_SCORES.get(_n, 0), args_kind=kind,
                             args_fields=frozenset(fields), parse_args=_fields_only(_n) if kind else None,
                             modelled=False))

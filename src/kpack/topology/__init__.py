@@ -1,0 +1,1 @@
+"""PodTopologySpread and InterPodAffinity: typed terms, consulted objects, scheduling path."""
