@@ -54,7 +54,8 @@ def test_parquet_round_trip(tmp_path):
     assert np.array_equal(d.allocatable, c.allocatable) and np.array_equal(d.requested, c.requested)
     assert np.array_equal(d.nonzero_requested, c.nonzero_requested)
     assert [n.model_dump() for n in d.nodes] == [n.model_dump() for n in c.nodes]
-    assert [(p.model_dump(), n) for p, n in d.bound_pods()] == [(p.model_dump(), n) for p, n in c.bound_pods()]
+    assert [(p.model_dump(), n) for p, n in d.bound()] == [(p.model_dump(), n) for p, n in c.bound()]
+    assert d.bound_pods().equals(c.bound_pods())
 
 
 def test_from_parquet_missing_file(tmp_path):

@@ -103,10 +103,10 @@ def run_both(seed, n, n_pods, pct, n_specs, n_shapes, via_arrays, engine="indexe
              for j, i in enumerate(rng.integers(len(specs), size=n // 2))]
     base.bind(bound, np.array([base.node_index[p.node_name] for p in bound], dtype=np.int32))
     results = []
-    for eng in ("reference", engine):
+    for eng in ("numba", engine):
         c = base.copy()
         s = kpack.Scheduler(prof, seed=seed, engine=eng)
-        s._start[0] = seed % (n + 7)                      # any start, including one >= N
+        s.start[0] = seed % (n + 7)                      # any start, including one >= N
         if via_arrays:
             res = s.schedule_arrays(c, PodBatch(specs, idx))
         else:
@@ -117,7 +117,7 @@ def run_both(seed, n, n_pods, pct, n_specs, n_shapes, via_arrays, engine="indexe
     assert engine in ("auto", "blocked") or s2.last_stats.engine == engine
     assert r1.node_index.tolist() == r2.node_index.tolist()
     assert r1.reasons == r2.reasons
-    assert s1._rng[0] == s2._rng[0] and s1._start[0] == s2._start[0]
+    assert s1.rng[0] == s2.rng[0] and s1.start[0] == s2.start[0]
     assert np.array_equal(c1.requested, c2.requested) and np.array_equal(c1.nonzero_requested, c2.nonzero_requested)
     return r1, s2
 
@@ -144,7 +144,7 @@ def test_bucket_overflow_hands_over_to_reference(monkeypatch):
     monkeypatch.setattr(E, "INDEX_BUDGET_BYTES", 1)      # capacity floor: 256 buckets
     res, s = run_both(5, 300, n_pods=2000, pct=None, n_specs=12, n_shapes=4, via_arrays=True)
     st = s.last_stats
-    assert st.reference_pods > 0 and st.indexed_pods + st.reference_pods == 2000
+    assert st.scan_pods > 0 and st.indexed_pods + st.scan_pods == 2000
 
 
 def test_full_cluster_reasons_and_start():
@@ -189,12 +189,12 @@ def test_auto_chooses_by_structure():
     s = kpack.Scheduler(engine="auto")
     s.schedule_arrays(one, PodBatch([pod], np.zeros(100, np.int32)))
     assert s.last_stats.engine == "indexed"                # 1 static type
-    s.schedule_arrays(one, PodBatch([pod], np.zeros(5, np.int32)))
-    assert s.last_stats.engine in ("native", "reference")  # tiny batch: no index
+    s.schedule_arrays(kpack.Cluster(one.nodes), PodBatch([pod], np.zeros(5, np.int32)))
+    assert s.last_stats.engine in ("native", "numba")  # tiny batch: no index
     many = kpack.Cluster([kpack.Node(name=f"n{i}", allocatable={"cpu": "4", "memory": "8Gi", "pods": 20},
                                      labels={"rack": str(i % 50)}) for i in range(400)])
     s.schedule_arrays(many, PodBatch([pod], np.zeros(100, np.int32)))
-    assert s.last_stats.engine == ("native" if native.available() else "reference")   # 50 types, 400 nodes
+    assert s.last_stats.engine == ("native" if native.available() else "numba")   # 50 types, 400 nodes
 
 
 # --- DaemonSet-style pinned pods share one compiled base class --------------------------------------------------
@@ -222,7 +222,7 @@ def _pinned_workload(rng, n):
 
 
 @pytest.mark.parametrize("seed", range(6))
-@pytest.mark.parametrize("engine", ["reference", "indexed", "auto"])
+@pytest.mark.parametrize("engine", ["numba", "indexed", "auto"])
 def test_pinned_classes_share_base(seed, engine, monkeypatch):
     import kpack.scheduler as SCH
     rng = np.random.default_rng(4000 + seed)
@@ -241,7 +241,7 @@ def test_pinned_classes_share_base(seed, engine, monkeypatch):
     (r1, c1, s1), (r2, c2, s2) = results
     assert r1.node_index.tolist() == r2.node_index.tolist()
     assert r1.reasons == r2.reasons
-    assert s1._rng[0] == s2._rng[0] and s1._start[0] == s2._start[0]
+    assert s1.rng[0] == s2.rng[0] and s1.start[0] == s2.start[0]
     assert np.array_equal(c1.requested, c2.requested)
     assert r1.scheduled > 0 and any(r is not None for r in r1.reasons)
 
@@ -315,17 +315,17 @@ def test_blocked_matches_reference(seed, monkeypatch):
     if seed % 7 == 2:
         prof.score_weights = {k: v for k, v in prof.score_weights.items() if k != "NodeResourcesBalancedAllocation"}
     results = []
-    for eng in ("reference", "blocked"):
+    for eng in ("numba", "blocked"):
         c = base.copy()
         s = kpack.Scheduler(prof, seed=seed, engine=eng)
-        s._start[0] = seed * 7 % (n + 5)
+        s.start[0] = seed * 7 % (n + 5)
         res = s.schedule_arrays(c, PodBatch(specs, idx))
         results.append((res, c, s))
     (r1, c1, s1), (r2, c2, s2) = results
     assert s2.last_stats.engine == "blocked"
     assert r1.node_index.tolist() == r2.node_index.tolist()
     assert r1.reasons == r2.reasons
-    assert s1._rng[0] == s2._rng[0] and s1._start[0] == s2._start[0]
+    assert s1.rng[0] == s2.rng[0] and s1.start[0] == s2.start[0]
     assert np.array_equal(c1.requested, c2.requested) and np.array_equal(c1.nonzero_requested, c2.nonzero_requested)
 
 

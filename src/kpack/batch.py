@@ -10,8 +10,9 @@ from typing import Optional, Sequence
 import numpy as np
 
 from .models import GPU_RESOURCE, Node, Pod, Taint, quantities
+from .podtable import PodTable
 from .resources import BASE_RESOURCES, MAX_RESOURCE_COLUMNS
-from .state import _EFFECT_CODE, GPU_TAGS, Cluster, ClusterError, device_table
+from .state import EFFECT_CODE, GPU_TAGS, Cluster, ClusterError, device_table
 from .validation import MAX_GPU_DEVICES, MAX_QUANTITY, qualified_name_errors
 
 
@@ -50,11 +51,15 @@ class PodBatch:
         return s.model_copy(update={"name": f"{s.name}-{i}"})
 
 
-class _LazyNodes(_SequenceABC):
+class LazyNodes(_SequenceABC):
     """Node objects of an array-built cluster, created only when someone asks for them."""
 
     def __init__(self, cluster: Cluster):
         self._c = cluster
+
+    def rebind(self, cluster: Cluster) -> "LazyNodes":
+        """The same lazy list for a copy of the cluster (its arrays, not the parent's)."""
+        return LazyNodes(cluster)
 
     def __len__(self) -> int:
         return len(self._c.node_names)
@@ -119,15 +124,18 @@ def cluster_from_arrays(node_names: Sequence[str], resource_names: Sequence[str]
     c.label_values = list(label_values)
     c.label_value_index = {v: i for i, v in enumerate(c.label_values)}
     c.taints = list(taints)
-    c.taint_effect = np.array([_EFFECT_CODE[t.effect] for t in c.taints], dtype=np.int8)
+    c.taint_effect = np.array([EFFECT_CODE[t.effect] for t in c.taints], dtype=np.int8)
     c.node_taints = (np.zeros((n, 0), dtype=np.int32) if node_taints is None
                      else np.ascontiguousarray(node_taints, dtype=np.int32))
     if c.node_taints.ndim != 2 or c.node_taints.shape[0] != n:
         raise ClusterError(f"node_taints: expected shape ({n}, T), got {c.node_taints.shape}")
     _check_codes(c.node_taints, len(c.taints), "node_taints", "taints")
-    c._nodes = _LazyNodes(c)
-    c._bound_pods = []
-    c._bound_nodes = []
+    c._nodes = LazyNodes(c)
+    c.table = PodTable()
+    c.objects = {}
+    c.generation = 0
+    c.node_generation = 0
+    c._order_init()
     gi = c.resource_index.get(GPU_RESOURCE)
     c.gpu_free = device_table(alloc[:, gi] if gi is not None else np.zeros(n, np.int64))
     c.gpu_tags = np.zeros((n, GPU_TAGS), dtype=np.int64)
@@ -198,24 +206,27 @@ def _check_unique(items: list, name: str) -> None:
 
 
 def bind_arrays(cluster: Cluster, specs: Sequence[Pod], spec_index: np.ndarray, node_index: np.ndarray) -> None:
-    """Bind pods given as (spec, node) index arrays: adds their requests (`Cluster.bind` without objects)."""
-    spec_index = np.asarray(spec_index, dtype=np.int64)
-    node_index = np.asarray(node_index, dtype=np.int64)
+    """Bind pods given as (spec, node) index arrays, as facts: pod i is `<spec name>-<i>` (-1 nodes skipped)."""
+    specs = list(specs)
+    if any(p.gpu_count for p in specs):
+        raise ClusterError("bind_arrays does not track GPU devices: bind GPU pods with Cluster.bind")
+    spec_index = np.ascontiguousarray(spec_index, dtype=np.int32)
+    node_index = np.asarray(node_index, dtype=np.int32)
+    if spec_index.shape != node_index.shape:
+        raise ClusterError(f"bind_arrays: spec_index and node_index differ in shape ({spec_index.shape} vs "
+                           f"{node_index.shape})")
+    work = cluster.working()
     ok = node_index >= 0
-    if not ok.any():
-        return
-    sreq, snz = cluster.pod_vectors(list(specs))
-    np.add.at(cluster.requested, node_index[ok], sreq[spec_index[ok]])
-    np.add.at(cluster.nonzero_requested, node_index[ok], snz[spec_index[ok]])
-    cluster._bound_pods.extend(specs[i] for i in spec_index[ok])
-    cluster._bound_nodes.append(node_index[ok].astype(np.int32))
+    sreq, snz = work.pod_vectors(specs)
+    np.add.at(work.requested, node_index[ok], sreq[spec_index[ok]])
+    np.add.at(work.nonzero_requested, node_index[ok], snz[spec_index[ok]])
+    cluster.commit_batch(work, specs, spec_index, node_index)
 
 
 def schedule_batch_arrays(sched, cluster: Cluster, batch: PodBatch):
     """Implementation of `Scheduler.schedule_arrays` (see there)."""
     from . import engines as E
-    from .scheduler import (CompiledProfile, ScheduleResult, SchedulingError, _class_arrays, _fit_error,
-                            _static_histogram)
+    from .scheduler import ScheduleResult, SchedulingError, class_arrays, fit_error, static_histogram
     if not isinstance(batch, PodBatch):
         raise SchedulingError(f"batch: expected kpack.batch.PodBatch, got {type(batch).__name__}")
     specs = batch.specs
@@ -232,17 +243,22 @@ def schedule_batch_arrays(sched, cluster: Cluster, batch: PodBatch):
     if n_nodes == 0:
         return ScheduleResult([None] * P, np.full(P, -1, np.int32), ["no nodes available to schedule pods"] * P, [])
     spec_req, spec_nz = cluster.pod_vectors(specs)
-    cp = CompiledProfile(sched.profile, cluster)
-    classes, spec_cls = sched._classes(cluster, specs)
-    arrays = _class_arrays(classes, n_nodes)
+    dup = cluster.table.check_new_batch(specs, batch.spec_index, np.arange(P))
+    if dup is not None:
+        raise SchedulingError(f"pod {dup!r}: already bound (PodBatch pod i is named <spec name>-<i>; "
+                              "pod identity is namespace/name)")
+    view, order, cache = sched.view(cluster)
+    classes, spec_cls = sched.classes(view, specs, cache)
+    arrays = class_arrays(classes, n_nodes)
     out = np.full(P, -1, dtype=np.int32)
     fail = np.zeros((P, len(cluster.resource_names)), dtype=np.int32)
-    sched.last_stats = E.place(sched.engine, cluster, cp, arrays, spec_cls, spec_req, spec_nz, batch.spec_index,
-                               sched._rng, sched._start, out, fail)
+    sched.last_stats = E.place(sched.engine, view, cache.profile, arrays, spec_cls, spec_req, spec_nz,
+                               batch.spec_index, sched.rng, sched.start, out, fail)
+    if order is not None:
+        view = cluster.unpermute(view, order)
+        out = np.where(out >= 0, order[np.maximum(out, 0)], -1).astype(np.int32)
+    cluster.commit_batch(view, specs, batch.spec_index, out)
     placed = out >= 0
-    idx = batch.spec_index[placed]
-    cluster._bound_pods.extend(map(specs.__getitem__, idx.tolist()))
-    cluster._bound_nodes.append(out[placed].copy())
     names = np.array(list(cluster.node_names) + [None], dtype=object)
     node_names = names[np.where(placed, out, n_nodes)].tolist()
     reasons: list = [None] * P
@@ -256,8 +272,8 @@ def schedule_batch_arrays(sched, cluster: Cluster, batch: PodBatch):
         for row in uniq:
             c = int(row[0])
             if c not in static_hist:
-                static_hist[c] = _static_histogram(cluster, classes[c])
-            msgs.append(_fit_error(cluster, classes[c], static_hist[c], row[1:]))
+                static_hist[c] = static_histogram(cluster, classes[c])
+            msgs.append(fit_error(cluster, classes[c], static_hist[c], row[1:]))
         for i, m in zip(failed.tolist(), inv.reshape(-1).tolist()):
             reasons[i] = msgs[m]
     return ScheduleResult(node_names, out, reasons, [])

@@ -33,32 +33,33 @@ class CliError(Exception):
     """A one-line error for the user."""
 
 
-def _load(files: Sequence[str]) -> tuple[list[Node], list[Pod], list[Pod], list]:
-    """Nodes, bound pods, pending pods (in manifest order) and workload objects from manifest files."""
+def _load(files: Sequence[str]) -> tuple[list[Node], list[Pod], list]:
+    """Nodes, bound pods, and the pending pods and workload objects in manifest order."""
     objs = [o for f in files for o in load_manifests(Path(f))]
     nodes = [o for o in objs if isinstance(o, Node)]
     if not nodes:
         raise CliError(f"no Node objects in {', '.join(files)}: a cluster needs at least one node")
-    pods = [o for o in objs if isinstance(o, Pod)]
-    bound = [p for p in pods if p.node_name]
-    pending = [p for p in pods if not p.node_name]
-    workloads = [o for o in objs if isinstance(o, (Deployment, ReplicaSet, DaemonSet))]
-    return nodes, bound, pending, workloads
+    bound = [o for o in objs if isinstance(o, Pod) and o.node_name]
+    sources = [o for o in objs if (isinstance(o, Pod) and not o.node_name)
+               or isinstance(o, (Deployment, ReplicaSet, DaemonSet))]
+    return nodes, bound, sources
 
 
-def _expand(cluster: Cluster, pending: list[Pod], workloads: list) -> list[Pod]:
-    """Pending pods plus the pods workloads would create, in queue order (PrioritySort: priority desc,
+def _expand(cluster: Cluster, sources: list) -> list[Pod]:
+    """Pending pods and the pods workloads would create, in queue order (PrioritySort: priority desc,
     then manifest order). DaemonSet pods are pinned per node like the DaemonSet controller does."""
-    out = list(pending)
-    for w in workloads:
-        if isinstance(w, DaemonSet):
+    out: list[Pod] = []
+    for w in sources:
+        if isinstance(w, Pod):
+            out.append(w)
+        elif isinstance(w, DaemonSet):
             out.extend(daemonset_pods(cluster, w).values())
         else:
             kind = "deployment" if isinstance(w, Deployment) else "replicaset"
             for i in range(w.replicas):
                 p = w.template_pod(f"{w.name}-{i}")
                 out.append(p.model_copy(update={"owner": f"{kind}/{w.name}"}))
-    return sorted(out, key=lambda p: -p.priority)
+    return sorted(out, key=lambda p: -p.priority)     # stable: manifest order within a priority
 
 
 def _profile(config: Optional[str]) -> Profile:
@@ -78,9 +79,9 @@ def _profile(config: Optional[str]) -> Profile:
 
 
 def _setup(args) -> tuple[Cluster, list[Pod], Scheduler]:
-    nodes, bound, pending, workloads = _load(args.file)
+    nodes, bound, sources = _load(args.file)
     cluster = Cluster(nodes, pods=bound)
-    queue = _expand(cluster, pending, workloads)
+    queue = _expand(cluster, sources)
     return cluster, queue, Scheduler(_profile(args.config), seed=args.seed)
 
 

@@ -314,6 +314,7 @@ def find_feasible(alloc, req, check_col, fit_filter_on, preq, code, cand_len, ca
         processed += 1
         if code[n] != 0:
             continue
+        ok = True
         if fit_filter_on:
             bits = fit_failures(alloc, req, n, preq, check_col, any_req)
             ok = bits == 0
@@ -321,11 +322,12 @@ def find_feasible(alloc, req, check_col, fit_filter_on, preq, code, cand_len, ca
                 for r in range(R):
                     if (bits >> r) & 1:
                         tmp_fail[r] += 1
-            if k_gpu > 0 and not devices_fit(free[n], k_gpu, g):
-                ok = False
-                tmp_fail[gpu_col] += 1
-            if not ok:
-                continue
+        # The device filter stands on its own: disabling NodeResourcesFit must not let devices go negative.
+        if k_gpu > 0 and not devices_fit(free[n], k_gpu, g):
+            tmp_fail[gpu_col] += 1
+            ok = False
+        if not ok:
+            continue
         feasible[k] = n
         k += 1
         if k == to_find:

@@ -3,14 +3,15 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Iterable, Optional, Sequence
+from typing import Any, Iterable, Optional, Sequence
 
 import numpy as np
 
 from .models import GPU_RESOURCE, Node, Pod, Taint, quantities
-from .resources import BASE_RESOURCES, COL_CPU, COL_MEMORY, COL_PODS, MAX_RESOURCE_COLUMNS
+from .podtable import PodTable
+from .resources import BASE_RESOURCES, COL_PODS, MAX_RESOURCE_COLUMNS
 
-_EFFECT_CODE = {"NoSchedule": 0, "PreferNoSchedule": 1, "NoExecute": 2}
+EFFECT_CODE = {"NoSchedule": 0, "PreferNoSchedule": 1, "NoExecute": 2}
 _EFFECTS = ("NoSchedule", "PreferNoSchedule", "NoExecute")
 
 
@@ -36,6 +37,10 @@ def _check_width(columns: int) -> None:
                            "ephemeral-storage and pods)")
 
 
+REGION_KEYS = ("failure-domain.beta.kubernetes.io/region", "topology.kubernetes.io/region")
+ZONE_KEYS = ("failure-domain.beta.kubernetes.io/zone", "topology.kubernetes.io/zone")
+
+
 def assign_devices(free_row: np.ndarray, count: int, milli: int) -> bool:
     """Reserve devices for a bound pod (best-fit device for a share, lowest-index free devices otherwise)."""
     if milli < 1000:
@@ -53,17 +58,23 @@ def assign_devices(free_row: np.ndarray, count: int, milli: int) -> bool:
 
 
 class Cluster:
-    """Columnar cluster state.
+    """Columnar cluster state, and the only writer of it.
 
     allocatable/requested are int64 [N, R]; `nonzero_requested` [N, 2] holds the cpu/memory totals with
     upstream's non-zero defaults (scoring only). requested[:, pods] counts bound pods.
     Labels: `label_keys` vocabulary and `label_codes` int32 [N, K] (-1 = absent) into `label_values`.
     Taints: `taints` table (unique key/value/effect) and `node_taints` int32 [N, T] (-1 padded, node order).
+    Bound pods live in a `PodTable` (rows, identity by namespace/name, the GPU devices each pod holds).
+    `generation` is bumped by every change; `node_generation` only by changes that can alter a static
+    filter or score (nodes, labels, taints, cordons, resource columns), so compiled classes survive binds.
     """
 
-    def __init__(self, nodes: Iterable[Node], pods: Iterable[Pod] = ()):
+    def __init__(self, nodes: Iterable[Node], pods: Iterable[Pod] = (), objects: Optional[Iterable] = None):
         nodes = list(nodes)
         pods = list(pods)
+        for i, n in enumerate(nodes):
+            if not isinstance(n, Node):
+                raise ClusterError(f"nodes[{i}]: expected kpack.Node, got {type(n).__name__}")
         names = [n.name for n in nodes]
         seen: set[str] = set()
         for n in names:
@@ -72,48 +83,75 @@ class Cluster:
             seen.add(n)
         extra = sorted({r for n in nodes for r in n.allocatable} - set(BASE_RESOURCES))
         _check_width(len(BASE_RESOURCES) + len(extra))
-        self.node_names: list[str] = names
-        self.node_index: dict[str, int] = {n: i for i, n in enumerate(names)}
         self.resource_names: list[str] = list(BASE_RESOURCES) + extra
         self.resource_index: dict[str, int] = {r: i for i, r in enumerate(self.resource_names)}
         N, R = len(nodes), len(self.resource_names)
-        self.allocatable = np.zeros((N, R), dtype=np.int64)
-        for i, n in enumerate(nodes):
-            for r, v in n.allocatable.items():
-                self.allocatable[i, self.resource_index[r]] = v
         self.requested = np.zeros((N, R), dtype=np.int64)
         self.nonzero_requested = np.zeros((N, 2), dtype=np.int64)
-        self.unschedulable = np.array([n.unschedulable for n in nodes], dtype=np.bool_)
-        gi = self.resource_index.get(GPU_RESOURCE)
-        # GPU devices (nvidia.com/gpu), free milli-GPU per device; see kpack.gpu.plugins for sharing.
-        self.gpu_free = device_table(self.allocatable[:, gi] if gi is not None else np.zeros(N, np.int64))
         self.gpu_tags = np.zeros((N, GPU_TAGS), dtype=np.int64)   # GpuClustering: GPU pods per kind
-        self._nodes: list[Node] = nodes
-        self._encode_labels()
-        self._encode_taints()
-        self._bound_pods: list[Pod] = []
-        self._bound_nodes: list[np.ndarray] = []
+        self.table = PodTable()
+        self.objects: dict[tuple[str, str, str], Any] = {}
+        self.generation = 0
+        self.node_generation = 0
+        self._set_nodes(nodes)
+        self._order_init()
+        for o in objects or ():
+            self.add_object(o)
         if pods:
+            for i, p in enumerate(pods):
+                if not isinstance(p, Pod):
+                    raise ClusterError(f"pods[{i}]: expected kpack.Pod, got {type(p).__name__}")
             unbound = [p.name for p in pods if not p.node_name]
             if unbound:
                 raise ClusterError(f"pod {unbound[0]!r}: spec.nodeName is required for pods passed to Cluster "
                                    "(unbound pods go to Scheduler.schedule)")
-            self.ensure_resources(r for p in pods for r in p.requests)
             idx = []
             for p in pods:
                 if p.node_name not in self.node_index:
                     raise ClusterError(f"pod {p.name!r}: spec.nodeName {p.node_name!r} is not a node of this cluster")
                 idx.append(self.node_index[p.node_name])
-            self.bind(pods, np.asarray(idx, dtype=np.int32))
+            self.bind_many(pods, np.asarray(idx, dtype=np.int32))
 
     # --- encoding -----------------------------------------------------------------------------------
+    def _set_nodes(self, nodes: list[Node]) -> None:
+        """(Re)build every per-node array except requested/nonzero_requested/gpu_tags from Node objects."""
+        self._nodes: Sequence[Node] = nodes
+        self.node_names: list[str] = [n.name for n in nodes]
+        self.node_index: dict[str, int] = {n: i for i, n in enumerate(self.node_names)}
+        N = len(nodes)
+        self.allocatable = np.zeros((N, len(self.resource_names)), dtype=np.int64)
+        for i, n in enumerate(nodes):
+            for r, v in n.allocatable.items():
+                self.allocatable[i, self.resource_index[r]] = v
+        self.unschedulable = np.array([n.unschedulable for n in nodes], dtype=np.bool_)
+        self._encode_labels()
+        self._encode_taints()
+        self._rebuild_devices()
+
+    def _rebuild_devices(self) -> None:
+        """GPU devices (nvidia.com/gpu) with free milli-GPU per device, less what bound pods hold."""
+        gi = self.resource_index.get(GPU_RESOURCE)
+        N = len(self.node_names)
+        self.gpu_free = device_table(self.allocatable[:, gi] if gi is not None else np.zeros(N, np.int64))
+        t = self.table
+        for row, held in list(t.devices.items()):
+            n = int(t.node[row])
+            kept = tuple((d, m) for d, m in held if d < self.gpu_free.shape[1] and self.gpu_free[n, d] >= m)
+            for d, m in kept:
+                self.gpu_free[n, d] -= m
+            if kept:
+                t.devices[row] = kept
+            else:
+                del t.devices[row]   # the node lost those devices: the pod stays bound, holding none
+
     def _encode_labels(self) -> None:
-        keys = sorted({k for n in self._nodes for k in n.labels})
+        nodes = self._nodes
+        keys = sorted({k for n in nodes for k in n.labels})
         self.label_keys: list[str] = keys
         self.label_key_index = {k: i for i, k in enumerate(keys)}
         values: dict[str, int] = {}
-        codes = np.full((len(self._nodes), len(keys)), -1, dtype=np.int32)
-        for i, n in enumerate(self._nodes):
+        codes = np.full((len(nodes), len(keys)), -1, dtype=np.int32)
+        for i, n in enumerate(nodes):
             for k, v in n.labels.items():
                 codes[i, self.label_key_index[k]] = values.setdefault(v, len(values))
         self.label_values: list[str] = list(values)
@@ -121,28 +159,344 @@ class Cluster:
         self.label_codes = codes
 
     def _encode_taints(self) -> None:
+        nodes = self._nodes
         table: dict[tuple[str, str, str], int] = {}
-        width = max((len(n.taints) for n in self._nodes), default=0)
-        node_taints = np.full((len(self._nodes), width), -1, dtype=np.int32)
-        for i, n in enumerate(self._nodes):
+        width = max((len(n.taints) for n in nodes), default=0)
+        node_taints = np.full((len(nodes), width), -1, dtype=np.int32)
+        for i, n in enumerate(nodes):
             for j, t in enumerate(n.taints):
                 node_taints[i, j] = table.setdefault((t.key, t.value, t.effect), len(table))
         self.taints: list[Taint] = [Taint(key=k, value=v, effect=e) for (k, v, e) in table]
-        self.taint_effect = np.array([_EFFECT_CODE[t.effect] for t in self.taints], dtype=np.int8)
+        self.taint_effect = np.array([EFFECT_CODE[t.effect] for t in self.taints], dtype=np.int8)
         self.node_taints = node_taints
 
-    # --- mutation -----------------------------------------------------------------------------------
+    def _touch(self, nodes_changed: bool) -> None:
+        self.generation += 1
+        if nodes_changed:
+            self.node_generation += 1
+
+    # --- node order (kube-scheduler's node tree) ---------------------------------------------------
+    def zone_keys(self) -> list[str]:
+        """Each node's zone key as upstream utilnode.GetZoneKey: region + ":\\x00:" + zone (the beta
+        failure-domain labels when present, else the topology.kubernetes.io ones), "" when both are empty."""
+        n = len(self.node_names)
+
+        def first(keys: tuple[str, ...]) -> np.ndarray:
+            out = np.full(n, -1, dtype=np.int64)
+            for k in keys:
+                col = self.label_key_index.get(k)
+                if col is not None:
+                    codes = self.label_codes[:, col]
+                    take = (out < 0) & (codes >= 0)      # present (even if empty) wins, as upstream
+                    out[take] = codes[take]
+            return out
+        region, zone = first(REGION_KEYS), first(ZONE_KEYS)
+        if (region < 0).all() and (zone < 0).all():
+            return [""] * n
+        vals = self.label_values
+        out = []
+        for r, z in zip(region.tolist(), zone.tolist()):
+            rv, zv = (vals[r] if r >= 0 else ""), (vals[z] if z >= 0 else "")
+            out.append(rv + ":\x00:" + zv if rv or zv else "")
+        return out
+
+    def _order_init(self) -> None:
+        self._node_seq = list(range(len(self.node_names)))
+        self._zone_seq: dict[str, int] = {}
+        for z in self.zone_keys():
+            self._zone_seq.setdefault(z, len(self._zone_seq))
+        self._next_seq = len(self._node_seq) + len(self._zone_seq)
+        self._order_cache: tuple = (-1, None)
+
+    def _order_update(self, old_zones: list[str], old_seq: list[int], keep: np.ndarray) -> None:
+        """After a node change: kept nodes keep their place unless their zone changed (then they move to the
+        end of the new zone); new nodes go to the end of their zone; zones keep their order, new zones
+        go last, emptied zones are dropped."""
+        seq = []
+        zkeys = self.zone_keys()
+        for j, z in enumerate(zkeys):
+            if j < len(keep) and z == old_zones[keep[j]]:
+                seq.append(old_seq[keep[j]])
+            else:
+                seq.append(self._next_seq)
+                self._next_seq += 1
+        self._node_seq = seq
+        zones = {}
+        for j in sorted(range(len(seq)), key=seq.__getitem__):
+            z = zkeys[j]
+            if z not in zones:
+                zones[z] = self._zone_seq.get(z)
+                if zones[z] is None:
+                    zones[z] = self._next_seq
+                    self._next_seq += 1
+        self._zone_seq = zones
+        self._order_cache = (-1, None)
+
+    def visit_order(self) -> Optional[np.ndarray]:
+        """Node rows in kube-scheduler's visit order (zones round robin: the first node of every zone, then
+        the second, ...), or None when that is the row order (one zone, or no zone labels)."""
+        gen, order = self._order_cache
+        if gen == self.node_generation:
+            return order
+        order = None
+        if len(self._zone_seq) > 1:
+            by_zone: dict[str, list[int]] = {}
+            zkeys = self.zone_keys()
+            for j in sorted(range(len(self._node_seq)), key=self._node_seq.__getitem__):
+                by_zone.setdefault(zkeys[j], []).append(j)
+            lists = [by_zone[z] for z in sorted(by_zone, key=self._zone_seq.__getitem__)]
+            out = []
+            for i in range(max(len(x) for x in lists)):
+                out += [x[i] for x in lists if i < len(x)]
+            arr = np.array(out, dtype=np.int64)
+            order = None if np.array_equal(arr, np.arange(len(arr))) else arr
+        self._order_cache = (self.node_generation, order)
+        return order
+
+    def permuted(self, order: np.ndarray) -> "Cluster":
+        """A working copy whose node rows are in `order` (see `visit_order`); `unpermute` maps it back."""
+        w = self.working()
+        for a in ("allocatable", "requested", "nonzero_requested", "unschedulable", "label_codes", "node_taints",
+                  "gpu_free", "gpu_tags"):
+            setattr(w, a, np.ascontiguousarray(getattr(self, a)[order]))
+        w.node_names = [self.node_names[i] for i in order.tolist()]
+        w.node_index = {n: i for i, n in enumerate(w.node_names)}
+        w._nodes = [self._nodes[i] for i in order.tolist()]
+        return w
+
+    def unpermute(self, work: "Cluster", order: np.ndarray) -> "Cluster":
+        """A working copy in row order holding what `work` (from `permuted(order)`) placed."""
+        w = self.working()
+        for a in ("requested", "nonzero_requested", "gpu_free", "gpu_tags"):
+            getattr(w, a)[order] = getattr(work, a)
+        return w
+
+    # --- node changes -------------------------------------------------------------------------------
+    def _node_row(self, name: str) -> int:
+        i = self.node_index.get(name) if isinstance(name, str) else None
+        if i is None:
+            raise ClusterError(f"node {name!r}: not a node of this cluster")
+        return i
+
+    def add_node(self, node: Node) -> None:
+        """Add a new node (its name must be new)."""
+        if not isinstance(node, Node):
+            raise ClusterError(f"node: expected kpack.Node, got {type(node).__name__}")
+        if node.name in self.node_index:
+            raise ClusterError(f"node {node.name!r}: already exists (use update_node)")
+        self._replace_nodes(list(self._nodes) + [node], keep=np.arange(len(self.node_names)))
+
+    def update_node(self, node: Node) -> None:
+        """Replace a node's labels, taints, allocatable and cordon flag. Bound pods stay bound, even if they
+        no longer fit (as upstream: the scheduler never evicts)."""
+        if not isinstance(node, Node):
+            raise ClusterError(f"node: expected kpack.Node, got {type(node).__name__}")
+        i = self._node_row(node.name)
+        nodes = list(self._nodes)
+        nodes[i] = node
+        self._replace_nodes(nodes, keep=np.arange(len(nodes)))
+
+    def cordon(self, name: str) -> None:
+        i = self._node_row(name)
+        self.update_node(self._nodes[i].model_copy(update={"unschedulable": True}))
+
+    def uncordon(self, name: str) -> None:
+        i = self._node_row(name)
+        self.update_node(self._nodes[i].model_copy(update={"unschedulable": False}))
+
+    def remove_node(self, name: str) -> list[Pod]:
+        """Delete a node. Returns the pods that were bound there, now unbound (spec.nodeName cleared)."""
+        i = self._node_row(name)
+        rows = self.table.rows_on(i)
+        freed = [self.table.pod(int(r), None) for r in rows]
+        for r in rows.tolist():
+            self.table.remove(r)
+        self.table.drop_node(i)
+        keep = np.delete(np.arange(len(self.node_names)), i)
+        nodes = [n for j, n in enumerate(self._nodes) if j != i]
+        self.requested[i] = 0
+        self.nonzero_requested[i] = 0
+        self._replace_nodes(nodes, keep=keep)
+        return freed
+
+    def _replace_nodes(self, nodes: list[Node], keep: np.ndarray) -> None:
+        """New node list; row j of the kept state moves from old row keep[j]. All-or-nothing."""
+        extra = sorted({r for n in nodes for r in n.allocatable} - set(self.resource_index))
+        _check_width(len(self.resource_names) + len(extra))
+        snapshot = dict(self.__dict__)
+        try:
+            if extra:
+                self.ensure_resources(extra)
+            N = len(nodes)
+            moved = {}
+            for a, width in (("requested", len(self.resource_names)), ("nonzero_requested", 2),
+                             ("gpu_tags", GPU_TAGS)):
+                old = getattr(self, a)
+                new = np.zeros((N, width), dtype=old.dtype)
+                new[:len(keep)] = old[keep]
+                moved[a] = new
+            self.__dict__.update(moved)
+            old_zones, old_seq = self.zone_keys(), self._node_seq
+            self._set_nodes(nodes)
+            self._order_update(old_zones, old_seq, keep)
+        except Exception:
+            self.__dict__.clear()
+            self.__dict__.update(snapshot)
+            raise
+        self._touch(True)
+
+    # --- pod changes --------------------------------------------------------------------------------
+    def _unit_vectors(self, pods: Sequence[Pod]) -> tuple[np.ndarray, np.ndarray]:
+        missing = {r for p in pods for r in p.requests} - set(self.resource_index)
+        if missing:
+            self.ensure_resources(missing)
+        return self.pod_vectors(pods)
+
+    def bind(self, pod: Pod, node_name: str, *, force: bool = False) -> None:
+        """Bind one pending pod to a node. Refuses a pod that is already bound (by namespace/name), and one
+        that does not fit (resources, pod count, GPU devices) unless `force` (a fact, as bound pods are).
+
+        The round-1 form `bind(pods, node_index_array)` still works and means `bind_many`."""
+        if isinstance(pod, (list, tuple)) and not isinstance(node_name, str):
+            self.bind_many(pod, node_name)
+            return
+        if not isinstance(pod, Pod):
+            raise ClusterError(f"pod: expected kpack.Pod, got {type(pod).__name__}")
+        n = self._node_row(node_name)
+        if self.table.find(pod.key) >= 0:
+            raise ClusterError(f"pod {pod.key!r}: already bound to node {self.node_of(pod.key)!r}")
+        if not force:
+            why = self.misfit(pod, n)
+            if why:
+                raise ClusterError(f"pod {pod.key!r} does not fit node {node_name!r}: {why}")
+        self.bind_many([pod], np.array([n], dtype=np.int32))
+
+    def misfit(self, pod: Pod, n: int) -> Optional[str]:
+        """Why `pod` does not fit node row `n` (resources, pods, GPU devices), or None."""
+        need = {r: v for r, v in pod.requests.items() if v}
+        if pod.gpu_count:
+            need.pop(GPU_RESOURCE)   # devices decide, as in the device-aware filter (sharing pods count 1 each)
+        for r, v in need.items():
+            c = self.resource_index.get(r)
+            have = 0 if c is None else int(self.allocatable[n, c] - self.requested[n, c])
+            if v > have:
+                return f"Insufficient {r}"
+        if self.requested[n, COL_PODS] + 1 > self.allocatable[n, COL_PODS]:
+            return "Too many pods"
+        if pod.gpu_count:
+            row = self.gpu_free[n].copy() if self.gpu_free.shape[1] else np.zeros(0, np.int32)
+            if not assign_devices(row, pod.gpu_count, pod.gpu_per_device):
+                return f"Insufficient {GPU_RESOURCE} (no free device)"
+        return None
+
+    def bind_many(self, pods: Sequence[Pod], node_index: np.ndarray) -> None:
+        """Bind pods as facts (no fit check): bound pods from manifests, Parquet, or a placement this
+        cluster's own working copy computed. -1 entries are skipped. All-or-nothing."""
+        node_index = np.asarray(node_index, dtype=np.int32)
+        ok = node_index >= 0
+        placed = [p for p, k in zip(pods, ok.tolist()) if k]
+        if not placed:
+            return
+        dup = self.table.check_new(placed)
+        if dup is not None:
+            raise ClusterError(f"pod {dup!r}: already bound (pod identity is namespace/name)")
+        nodes = node_index[ok]
+        if len(nodes) and (nodes.max() >= len(self.node_names)):
+            raise ClusterError(f"node index {int(nodes.max())} out of range")
+        req, nz = self._unit_vectors(placed)
+        np.add.at(self.requested, nodes, req)
+        np.add.at(self.nonzero_requested, nodes, nz)
+        rows = self.table.add(placed, nodes)
+        self._take_devices(placed, nodes, rows, None)
+        self._touch(False)
+
+    def _take_devices(self, pods: Sequence[Pod], nodes: np.ndarray, rows: np.ndarray,
+                      shared: Optional[np.ndarray]) -> None:
+        """Reserve GPU devices for newly bound pods, in order, and record which device each holds. A sharing
+        pod takes `shared[i]` when given (the GPU policy's choice), else the best-fit device; whole-GPU pods
+        take the lowest-index fully free devices (the rule every kernel uses). A bound pod that finds no
+        free device is still bound (a fact, like over-committed cpu), holding none."""
+        for i, p in enumerate(pods):
+            if not p.gpu_count:
+                continue
+            n, g = int(nodes[i]), p.gpu_per_device
+            free = self.gpu_free[n]
+            if g < 1000:
+                d = int(shared[i]) if shared is not None and shared[i] >= 0 else -1
+                if d < 0 or free[d] < g:
+                    fits = np.flatnonzero(free >= g)
+                    d = int(fits[np.argmin(free[fits])]) if len(fits) else -1
+                held = ((d, g),) if d >= 0 else ()
+            else:
+                full = np.flatnonzero(free == 1000)[:p.gpu_count]
+                held = tuple((int(d), 1000) for d in full) if len(full) == p.gpu_count else ()
+            for d, m in held:
+                free[d] -= m
+            if held:
+                self.table.devices[int(rows[i])] = held
+            self.gpu_tags[n, 0 if g < 1000 else min(p.gpu_count, GPU_TAGS - 1)] += 1
+
+    def unbind(self, pod_name: str) -> Pod:
+        """Unbind a pod ("namespace/name", or a name in namespace default): releases its resources and the
+        GPU devices it holds exactly. Returns the pod as it was bound."""
+        row = self._pod_row(pod_name)
+        t = self.table
+        n = int(t.node[row])
+        spec = t.specs[t.spec[row]]
+        req, nz = self.pod_vectors([spec])
+        for d, m in t.devices.get(row, ()):
+            self.gpu_free[n, d] += m
+        if spec.gpu_count:
+            self.gpu_tags[n, 0 if spec.gpu_per_device < 1000 else min(spec.gpu_count, GPU_TAGS - 1)] -= 1
+        self.requested[n] -= req[0]
+        self.nonzero_requested[n] -= nz[0]
+        pod = t.pod(row, self.node_names[n])
+        t.remove(row)
+        self._touch(False)
+        return pod
+
+    def _pod_row(self, pod_name: str) -> int:
+        if not isinstance(pod_name, str) or not pod_name:
+            raise ClusterError(f"pod name: expected 'namespace/name' or 'name', got {pod_name!r}")
+        key = pod_name if "/" in pod_name else f"default/{pod_name}"
+        row = self.table.find(key)
+        if row < 0:
+            raise ClusterError(f"pod {key!r}: not bound in this cluster")
+        return row
+
+    # --- objects (Namespaces, Services, ReplicaSets, ...) ------------------------------------------
+    def add_object(self, obj: Any) -> None:
+        """Add or replace an API object other pods' scheduling consults (kind, namespace, name)."""
+        kind = getattr(obj, "kind", None) or type(obj).__name__
+        name = getattr(obj, "name", None)
+        if not name:
+            raise ClusterError(f"object {obj!r}: has no name")
+        ns = getattr(obj, "namespace", "") or ""
+        if kind == "Namespace":
+            ns = ""
+        self.objects[(kind, ns, name)] = obj
+        self._touch(True)
+
+    def remove_object(self, kind: str, namespace: str, name: str) -> None:
+        key = (kind, "" if kind == "Namespace" else (namespace or ""), name)
+        if key not in self.objects:
+            raise ClusterError(f"{kind} {namespace}/{name}: no such object")
+        del self.objects[key]
+        self._touch(True)
+
+    # --- columns ------------------------------------------------------------------------------------
     def ensure_resources(self, names: Iterable[str]) -> None:
         """Add zero columns for resource names the cluster has not seen (a pod asking for a new one)."""
         new = sorted(set(names) - set(self.resource_index))
         if not new:
             return
         _check_width(len(self.resource_names) + len(new))
-        self.resource_names += new
+        self.resource_names = self.resource_names + new
         self.resource_index = {r: i for i, r in enumerate(self.resource_names)}
         pad = np.zeros((len(self.node_names), len(new)), dtype=np.int64)
         self.allocatable = np.ascontiguousarray(np.hstack([self.allocatable, pad]))
         self.requested = np.ascontiguousarray(np.hstack([self.requested, pad]))
+        self._touch(True)
 
     def pod_vectors(self, pods: Sequence[Pod]) -> tuple[np.ndarray, np.ndarray]:
         """Request matrix [P, R] (pods column = 1) and non-zero cpu/memory [P, 2] for `pods`."""
@@ -157,56 +511,136 @@ class Cluster:
         req[:, COL_PODS] = 1
         return req, nz
 
-    def bind(self, pods: Sequence[Pod], node_index: np.ndarray) -> None:
-        """Record pods as running on `node_index` (-1 entries are skipped) and add their requests."""
-        node_index = np.asarray(node_index, dtype=np.int32)
-        ok = node_index >= 0
-        placed = [p for p, k in zip(pods, ok) if k]
-        if not placed:
-            return
-        req, nz = self.pod_vectors(placed)
-        nodes = node_index[ok]
-        gpu = [(p, n) for p, n in zip(placed, nodes.tolist()) if p.gpu_count]
-        free = self.gpu_free.copy()
-        for p, n in gpu:
-            # Bound pods are facts: like over-committed cpu, a pod that finds no free device is still bound
-            # (its nvidia.com/gpu count is added); it just takes no device.
-            assign_devices(free[n], p.gpu_count, p.gpu_per_device)
-        for p, n in gpu:
-            self.gpu_tags[n, 0 if p.gpu_per_device < 1000 else min(p.gpu_count, GPU_TAGS - 1)] += 1
-        self.gpu_free = free
-        np.add.at(self.requested, nodes, req)
-        np.add.at(self.nonzero_requested, nodes, nz)
-        self._bound_pods.extend(placed)
-        self._bound_nodes.append(nodes)
+    # --- placement by the scheduler -----------------------------------------------------------------
+    def working(self) -> "Cluster":
+        """A view for one placement run: the same nodes, with private copies of what placement writes
+        (requested, nonzero_requested, gpu_free, gpu_tags). `commit_*` takes its outcome back."""
+        w = Cluster.__new__(Cluster)
+        w.__dict__.update(self.__dict__)
+        for a in ("requested", "nonzero_requested", "gpu_free", "gpu_tags"):
+            setattr(w, a, getattr(self, a).copy())
+        return w
+
+    def commit_pods(self, work: "Cluster", pods: Sequence[Pod], out: np.ndarray,
+                    shared_devices: Optional[np.ndarray] = None) -> None:
+        """Take a placement computed on `work` (from `working()` of this cluster at this generation):
+        pods[i] goes to node out[i] (-1: pending). Identity is checked before anything changes."""
+        self._check_work(work)
+        ok = out >= 0
+        placed = [p for p, k in zip(pods, ok.tolist()) if k]
+        dup = self.table.check_new(placed)
+        if dup is not None:
+            raise ClusterError(f"pod {dup!r}: already bound (pod identity is namespace/name)")
+        nodes = out[ok]
+        self.requested, self.nonzero_requested = work.requested, work.nonzero_requested
+        rows = self.table.add(placed, nodes)
+        if any(p.gpu_count for p in placed):
+            self._take_devices(placed, nodes, rows, None if shared_devices is None else shared_devices[ok])
+        if placed:
+            self._touch(False)
+
+    def commit_batch(self, work: "Cluster", specs: Sequence[Pod], spec_index: np.ndarray,
+                     out: np.ndarray) -> None:
+        """`commit_pods` for a PodBatch: pod i is `<spec name>-<i>` (no GPU pods: checked by the caller)."""
+        self._check_work(work)
+        positions = np.flatnonzero(out >= 0)
+        dup = self.table.check_new_batch(specs, spec_index, positions)
+        if dup is not None:
+            raise ClusterError(f"pod {dup!r}: already bound (pod identity is namespace/name)")
+        self.requested, self.nonzero_requested = work.requested, work.nonzero_requested
+        self.table.add_batch(specs, spec_index, positions, out[positions])
+        if len(positions):
+            self._touch(False)
+
+    def check_new(self, pods: Sequence[Pod]) -> Optional[str]:
+        """The key of the first of `pods` already bound here (or repeated), else None."""
+        return self.table.check_new(pods)
+
+    def _check_work(self, work: "Cluster") -> None:
+        if work.generation != self.generation or work.table is not self.table:
+            raise ClusterError("placement was computed on a stale copy of this cluster")
 
     # --- views --------------------------------------------------------------------------------------
     @property
     def nodes(self) -> list[Node]:
         return list(self._nodes)
 
-    def bound_pods(self) -> list[tuple[Pod, str]]:
-        idx = np.concatenate(self._bound_nodes) if self._bound_nodes else np.zeros(0, np.int32)
-        return [(p, self.node_names[i]) for p, i in zip(self._bound_pods, idx)]
+    def node(self, name: str) -> Node:
+        return self._nodes[self._node_row(name)]
+
+    def pod(self, name: str) -> Pod:
+        """A bound pod by "namespace/name" (or name in namespace default), spec.nodeName set."""
+        row = self._pod_row(name)
+        return self.table.pod(row, self.node_names[int(self.table.node[row])])
+
+    def node_of(self, pod_name: str) -> str:
+        return self.node_names[int(self.table.node[self._pod_row(pod_name)])]
+
+    def pods_on(self, node_name: str) -> list[Pod]:
+        n = self._node_row(node_name)
+        return [self.table.pod(int(r), node_name) for r in self.table.rows_on(n)]
+
+    def bound(self) -> list[tuple[Pod, int]]:
+        """Every bound pod (spec.nodeName set) with its node row, in bind order."""
+        t = self.table
+        return [(t.pod(r, self.node_names[int(t.node[r])]), int(t.node[r])) for r in t.live_rows().tolist()]
+
+    def bound_columns(self) -> tuple[list[Pod], np.ndarray, np.ndarray]:
+        """Bound pods without materialising them: (spec pods, spec index per pod, node row per pod)."""
+        t = self.table
+        rows = t.live_rows()
+        return t.specs, t.spec[rows].copy(), t.node[rows].copy()
+
+    @property
+    def n_bound(self) -> int:
+        return int(self.table.alive[:self.table.n].sum())
+
+    def bound_pods(self):
+        """pyarrow.Table of bound pods: pod, namespace, node, owner, priority, one int64 column per
+        resource (real requests, base units) and gpu_devices (the device indices the pod holds)."""
+        import pyarrow as pa
+        t = self.table
+        rows = t.live_rows()
+        specs = t.specs
+        sp = t.spec[rows]
+        req, _ = self.pod_vectors(specs) if specs else (np.zeros((0, len(self.resource_names)), np.int64), None)
+        cols = {
+            "pod": [t.name(r) for r in rows.tolist()],
+            "namespace": [specs[s].namespace for s in sp.tolist()],
+            "node": [self.node_names[n] for n in t.node[rows].tolist()],
+            "owner": [specs[s].owner for s in sp.tolist()],
+            "priority": pa.array([specs[s].priority for s in sp.tolist()], pa.int64()),
+        }
+        for j, r in enumerate(self.resource_names):
+            cols[r] = pa.array(req[sp, j] if len(sp) else np.zeros(0, np.int64), pa.int64())
+            if r == "pods":
+                cols[r] = pa.array(np.ones(len(rows), np.int64), pa.int64())
+        cols["gpu_devices"] = pa.array([[d for d, _ in t.devices.get(r, ())] for r in rows.tolist()],
+                                       pa.list_(pa.int32()))
+        return pa.table(cols)
 
     def copy(self) -> "Cluster":
-        """A fork for what-if runs: arrays copied, immutable node objects shared."""
+        """A fork for what-if runs that shares nothing mutable with its parent (Node and Pod objects are
+        treated as immutable)."""
         c = Cluster.__new__(Cluster)
         c.__dict__.update(self.__dict__)
         for a in ("allocatable", "requested", "nonzero_requested", "unschedulable", "label_codes", "node_taints",
-                  "gpu_free", "gpu_tags"):
+                  "gpu_free", "gpu_tags", "taint_effect"):
             setattr(c, a, getattr(self, a).copy())
-        c.resource_names = list(self.resource_names)
-        c.resource_index = dict(self.resource_index)
-        c._bound_pods = list(self._bound_pods)
-        c._bound_nodes = list(self._bound_nodes)
+        for a in ("resource_names", "node_names", "label_keys", "label_values", "taints"):
+            setattr(c, a, list(getattr(self, a)))
+        c._node_seq = list(self._node_seq)
+        for a in ("resource_index", "node_index", "label_key_index", "label_value_index", "objects", "_zone_seq"):
+            setattr(c, a, dict(getattr(self, a)))
+        c._nodes = list(self._nodes) if isinstance(self._nodes, list) else self._nodes.rebind(c)
+        c.table = self.table.copy()
         return c
 
     def __len__(self) -> int:
         return len(self.node_names)
 
     def __repr__(self) -> str:
-        return f"Cluster({len(self)} nodes, {len(self._bound_pods)} bound pods, resources={self.resource_names})"
+        return f"Cluster({len(self)} nodes, {self.n_bound} bound pods, resources={self.resource_names})"
 
     # --- persistence --------------------------------------------------------------------------------
     def to_parquet(self, directory: str | Path) -> None:
@@ -227,14 +661,19 @@ class Cluster:
             "gpu_free": pa.array(self.gpu_free.tolist(), pa.list_(pa.int32())),
         })
         pq.write_table(nodes, d / "nodes.parquet")
-        bound = self.bound_pods()
+        t = self.table
+        rows = t.live_rows().tolist()
+        bound = [t.pod(r, self.node_names[int(t.node[r])]) for r in rows]
+        dev_type = pa.list_(pa.struct([("device", pa.int32()), ("milli", pa.int32())]))
         pods = pa.table({
-            "name": [p.name for p, _ in bound],
-            "namespace": [p.namespace for p, _ in bound],
-            "node": [n for _, n in bound],
-            "spec": [p.model_dump_json() for p, _ in bound],
+            "name": [p.name for p in bound],
+            "namespace": [p.namespace for p in bound],
+            "node": [p.node_name for p in bound],
+            "spec": [p.model_dump_json() for p in bound],
+            "devices": pa.array([[{"device": d, "milli": m} for d, m in t.devices.get(r, ())] for r in rows],
+                                dev_type),
         }, schema=pa.schema([("name", pa.string()), ("namespace", pa.string()), ("node", pa.string()),
-                             ("spec", pa.string())]))
+                             ("spec", pa.string()), ("devices", dev_type)]))
         pq.write_table(pods, d / "pods.parquet")
 
     @classmethod
@@ -250,13 +689,15 @@ class Cluster:
         nodes = [Node(name=r["name"], unschedulable=r["unschedulable"], labels=dict(r["labels"] or []),
                       taints=r["taints"] or [], allocatable=quantities(dict(r["allocatable"] or [])))
                  for r in t]
-        pods = []
+        pods, held = [], []
         for r in pq.read_table(d / "pods.parquet").to_pylist():
             p = Pod.model_validate_json(r["spec"])
             pods.append(p.model_copy(update={"node_name": r["node"]}))
+            held.append(tuple((x["device"], x["milli"]) for x in r.get("devices") or ()))
         c = cls(nodes)
         if pods:
-            c.bind(pods, np.array([c.node_index[p.node_name] for p in pods], dtype=np.int32))
-        if t and "gpu_free" in t[0] and c.gpu_free.shape[1]:
-            c.gpu_free = np.array([r["gpu_free"] for r in t], dtype=np.int32).reshape(c.gpu_free.shape)
+            c.bind_many(pods, np.array([c.node_index[p.node_name] for p in pods], dtype=np.int32))
+            # The devices each pod held, exactly as written (not re-derived by the assignment rule).
+            c.table.devices = {r: h for r, h in zip(c.table.live_rows().tolist(), held) if h}
+            c._rebuild_devices()
         return c

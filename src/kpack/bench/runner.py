@@ -6,7 +6,7 @@ adaptive default):
 * `kpack (auto: X)` Scheduler(engine="auto").schedule_arrays on a cluster built from arrays (timed); X is the
                     engine auto chose (engines/__init__.py);
 * `kpack-indexed`, `kpack-native`, `kpack-blocked`: the same call with each other engine (same pods);
-* `kpack-reference` the same call with engine="reference" (kernels.schedule_batch, the Numba node scan);
+* `kpack-numba` the same call with engine="numba" (kernels.schedule_batch, the Numba node scan);
 * `numpy`           per-pod vectorised NumPy (numpy_baseline.py), on a prefix of the pods;
 * `python-ref`      tests/reference.py (pure Python oracle), on a shorter prefix, when importable.
 Every baseline's placements on its prefix are compared with kpack (auto)'s first placements (placement is
@@ -32,9 +32,9 @@ import numpy as np
 from . import scenarios as S
 
 # Pods measured per engine (None = all). Slow baselines run on a prefix; big scenarios on a prefix too.
-PREFIX = {"numpy": 1000, "python-ref": 25, "kpack-reference": 2000, "kpack-blocked": 2000}
+PREFIX = {"numpy": 1000, "python-ref": 25, "kpack-numba": 2000, "kpack-blocked": 2000}
 # Heterogeneous is measured on a prefix of its 1,000,000 pods, one run (see RESULTS.md for why).
-SCENARIO_LIMIT = {"Heterogeneous/100000Nodes/1000000Pods": {"kpack-reference": 1000, "kpack": 10000,
+SCENARIO_LIMIT = {"Heterogeneous/100000Nodes/1000000Pods": {"kpack-numba": 1000, "kpack": 10000,
                                                              "kpack-native": 10000, "kpack-blocked": 2000, "numpy": 100, "python-ref": 2,
                                                              "runs": 1}}
 MAIN_ENGINE = "auto"     # the row every baseline is compared with: Scheduler's default engine
@@ -158,7 +158,8 @@ def bench_scenario(name: str, runs: int = 3, modes=("exhaustive", "sampled"), ba
         pods = len(res.node_index)
         main = res.node_index
         note = (f"prefix of {sc.n_pods:,} pods; " if pods < sc.n_pods else "")
-        note += f"{stats.engine}: {stats.indexed_pods} indexed + {stats.reference_pods} scan"
+        note += (f"{stats.engine}: {stats.indexed_pods} indexed + {stats.blocked_pods} blocked + "
+                 f"{stats.scan_pods} scan")
         if stats.types:
             note += f"; {stats.types} types, {stats.buckets} buckets"
         r_fast = _row(name, mode, f"kpack ({MAIN_ENGINE}: {stats.engine})", times, pods, placed=res.scheduled,
@@ -188,16 +189,16 @@ def bench_scenario(name: str, runs: int = 3, modes=("exhaustive", "sampled"), ba
                              same_placements=f"{'yes' if same else 'NO'} ({n} pods)"))
             log(f"  {name} {mode} {label} {rows[-1].pods_per_s:,.0f} pods/s same={same}")
         # kpack's reference kernel (node scan).
-        lim = _limit(name, "kpack-reference", PREFIX["kpack-reference"])
+        lim = _limit(name, "kpack-numba", PREFIX["kpack-numba"])
         rt = []
         for _ in range(max(1, min(runs, 2))):
-            dt, rres, _ = run_kpack(sc, ex, "reference", lim or None)
+            dt, rres, _ = run_kpack(sc, ex, "numba", lim or None)
             rt.append(dt)
         n = len(rres.node_index)
         same = np.array_equal(rres.node_index, main[:n])
-        rows.append(_row(name, mode, "kpack-reference", rt, n, placed=rres.scheduled,
+        rows.append(_row(name, mode, "kpack-numba", rt, n, placed=rres.scheduled,
                          same_placements=f"{'yes' if same else 'NO'} ({n} pods)"))
-        log(f"  {name} {mode} kpack-reference {rows[-1].pods_per_s:,.0f} pods/s same={same}")
+        log(f"  {name} {mode} kpack-numba {rows[-1].pods_per_s:,.0f} pods/s same={same}")
         # NumPy baseline on a prefix.
         n = min(pods, _limit(name, "numpy", PREFIX["numpy"]))
         nt, out = [], None
@@ -224,7 +225,7 @@ def bench_scenario(name: str, runs: int = 3, modes=("exhaustive", "sampled"), ba
         base = {r.engine: r.pods_per_s for r in rows if r.scenario == name and r.mode == mode}
         for r in rows:
             if r.scenario == name and r.mode == mode:
-                for b in ("numpy", "python-ref", "kpack-reference"):
+                for b in ("numpy", "python-ref", "kpack-numba"):
                     if b in base and base[b] == base[b] and base[b] > 0 and r.engine != b:
                         r.ratios[b] = r.pods_per_s / base[b]
     return rows

@@ -18,7 +18,8 @@ from ..validation import MAX_QUANTITY
 from . import blocked as BL
 from . import indexed as IX
 
-ENGINES = ("auto", "reference", "native", "indexed", "blocked")
+ENGINES = ("auto", "numba", "native", "indexed", "blocked")
+ALIASES = {"reference": "numba"}   # round-1 name of the Numba scan
 AUTO_MIN_PODS = 32                   # below this, one node scan per pod is cheaper than building the index
 # auto: indexed when nodes >= AUTO_NODES_PER_TYPE * static types and, with sampling, the nodes to find >=
 # AUTO_FIND_PER_TYPE * types (each pod evaluates the buckets of its feasible types; a sampled scan stops early).
@@ -37,16 +38,19 @@ class EngineStats:
     def __init__(self) -> None:
         self.engine = ""
         self.indexed_pods = 0
-        self.reference_pods = 0
+        self.blocked_pods = 0
+        self.scan_pods = 0
         self.buckets = 0
         self.types = 0
 
     def __repr__(self) -> str:
         return (f"EngineStats(engine={self.engine!r}, indexed_pods={self.indexed_pods}, "
-                f"reference_pods={self.reference_pods}, types={self.types}, buckets={self.buckets})")
+                f"blocked_pods={self.blocked_pods}, scan_pods={self.scan_pods}, types={self.types}, "
+                f"buckets={self.buckets})")
 
 
 def check_engine(engine: str) -> str:
+    engine = ALIASES.get(engine, engine) if isinstance(engine, str) else engine
     if engine not in ENGINES:
         raise ValueError(f"engine: expected one of {', '.join(ENGINES)}, got {engine!r}")
     return engine
@@ -109,7 +113,7 @@ def place(engine: str, cluster, cp, arrays, spec_cls: np.ndarray, spec_req: np.n
     types = None
     if engine == "auto":
         engine, types = _auto_engine(cluster, cp, arrays, spec_cls, n_pods)
-        engine = "reference" if engine == "native" and not c_range_ok(req, nz) else engine
+        engine = "numba" if engine == "native" and not c_range_ok(req, nz) else engine
     elif engine == "native" and not NAT.available():
         raise RuntimeError(f"engine='native': the native core is unavailable ({NAT.load_error()})")
     stats.engine = engine
@@ -117,17 +121,17 @@ def place(engine: str, cluster, cp, arrays, spec_cls: np.ndarray, spec_req: np.n
             cp.bal_col, cp.bal_kind)
     p_done = 0
     if engine == "blocked" and n_pods:
-        p_done = _run_blocked(cluster, cp, arrays, spec_cls, spec_req, spec_nz, pod_spec, rng, start, out, fail)
+        p_done = stats.blocked_pods = _run_blocked(cluster, cp, arrays, spec_cls, spec_req, spec_nz, pod_spec,
+                                                   rng, start, out, fail)
         if p_done < n_pods:
             engine = stats.engine = _scan_engine()        # not eligible (see blocked.eligible)
     if engine == "indexed" and n_pods:
-        p_done = _run_indexed(cluster, cp, arrays, spec_cls, spec_req, spec_nz, pod_spec, rng, start, out, fail,
-                              prof, stats, types)
-    stats.indexed_pods = p_done
-    stats.reference_pods = n_pods - p_done
+        p_done = stats.indexed_pods = _run_indexed(cluster, cp, arrays, spec_cls, spec_req, spec_nz, pod_spec,
+                                                   rng, start, out, fail, prof, stats, types)
+    stats.scan_pods = n_pods - p_done
     if p_done < n_pods:
         ps = pod_spec[p_done:]
-        # "reference" is the Numba kernel (the specification); the indexed engine hands over to the C scan.
+        # "numba" is the Numba kernel (the specification); the indexed engine hands over to the C scan.
         use_c = engine == "native" or (engine in ("indexed", "blocked") and NAT.available()
                                        and c_range_ok(req, nz))
         scan = NAT.schedule_batch_native if use_c else K.schedule_batch
@@ -144,7 +148,7 @@ def c_range_ok(req: np.ndarray, nz: np.ndarray) -> bool:
 
 
 def _scan_engine() -> str:
-    return "native" if NAT.available() else "reference"
+    return "native" if NAT.available() else "numba"
 
 
 def _auto_engine(cluster, cp, arrays, spec_cls, n_pods: int):

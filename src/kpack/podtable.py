@@ -1,0 +1,183 @@
+"""The bound-pods table of a Cluster: columnar rows (spec, node, ordinal), one identity per namespace/name."""
+from __future__ import annotations
+
+from typing import Optional, Sequence
+
+import numpy as np
+
+from .models import Pod
+
+
+def split_ordinal(name: str) -> tuple[str, int]:
+    """("web", 3) for "web-3"; (name, -1) when the name does not end in a canonical -<int>."""
+    stem, sep, tail = name.rpartition("-")
+    if sep and tail.isdigit() and str(int(tail)) == tail:
+        return stem, int(tail)
+    return name, -1
+
+
+class PodTable:
+    """Rows of bound pods. A row is a spec Pod (shared by every pod of a `PodBatch` spec) plus a node and an
+    ordinal: ordinal -1 means the pod is the spec itself; otherwise its name is `<spec name>-<ordinal>`, so a
+    million array-scheduled pods never become a million Python objects. Rows are never reused; unbinding
+    clears `alive`. Pod identity (namespace/name) is unique over alive rows of both kinds."""
+
+    def __init__(self) -> None:
+        self.specs: list[Pod] = []
+        self.spec_ids: dict[int, int] = {}
+        self.n = 0
+        self.spec = np.zeros(16, np.int32)
+        self.node = np.zeros(16, np.int32)
+        self.ordinal = np.zeros(16, np.int64)
+        self.alive = np.zeros(16, np.bool_)
+        self.key_row: dict[str, int] = {}                      # pods that are their own spec
+        self.stems: dict[tuple[str, str], set[int]] = {}       # (ns, stem) -> ordinals of such pods' names
+        self.groups: dict[tuple[str, str], list[tuple[np.ndarray, np.ndarray]]] = {}   # batch rows by spec
+        self.devices: dict[int, tuple[tuple[int, int], ...]] = {}   # row -> ((device, milli), ...)
+
+    # --- growth -------------------------------------------------------------------------------------
+    def _reserve(self, extra: int) -> None:
+        need = self.n + extra
+        if need <= len(self.spec):
+            return
+        cap = max(need, 2 * len(self.spec))
+        for a in ("spec", "node", "ordinal", "alive"):
+            old = getattr(self, a)
+            new = np.zeros(cap, old.dtype)
+            new[:self.n] = old[:self.n]
+            setattr(self, a, new)
+
+    def _spec_index(self, pod: Pod) -> int:
+        i = self.spec_ids.get(id(pod))
+        if i is None or self.specs[i] is not pod:
+            i = self.spec_ids[id(pod)] = len(self.specs)
+            self.specs.append(pod)
+        return i
+
+    # --- identity -----------------------------------------------------------------------------------
+    def find(self, key: str) -> int:
+        """Row of the alive pod with this namespace/name key, or -1."""
+        r = self.key_row.get(key)
+        if r is not None:
+            return r
+        ns, _, name = key.partition("/")
+        stem, o = split_ordinal(name)
+        if o < 0:
+            return -1
+        for ords, rows in self.groups.get((ns, stem), ()):
+            j = int(np.searchsorted(ords, o))
+            if j < len(ords) and ords[j] == o and self.alive[rows[j]]:
+                return int(rows[j])
+        return -1
+
+    def check_new(self, pods: Sequence[Pod]) -> Optional[str]:
+        """The key of the first pod that is already bound (or repeated in `pods`), else None."""
+        seen: set[str] = set()
+        for p in pods:
+            k = p.key
+            if k in seen or self.find(k) >= 0:
+                return k
+            seen.add(k)
+        return None
+
+    def check_new_batch(self, specs: Sequence[Pod], spec_index: np.ndarray, positions: np.ndarray) -> Optional[str]:
+        """Like `check_new` for batch pods `<spec name>-<position>` (positions sorted ascending)."""
+        sidx = spec_index[positions]
+        for s in np.unique(sidx).tolist():
+            sp = specs[s]
+            ords = positions[sidx == s]
+            taken = self.stems.get((sp.namespace, sp.name), set())
+            hit = [o for o in taken if o in set(ords.tolist())] if taken else []
+            for old, rows in self.groups.get((sp.namespace, sp.name), ()):
+                both, i_old, _ = np.intersect1d(old, ords, return_indices=True)
+                live = both[self.alive[rows[i_old]]]
+                if len(live):
+                    hit.append(int(live[0]))
+            if hit:
+                return f"{sp.namespace}/{sp.name}-{min(hit)}"
+        return None
+
+    # --- rows ---------------------------------------------------------------------------------------
+    def add(self, pods: Sequence[Pod], nodes: np.ndarray) -> np.ndarray:
+        """Append pods that are their own spec (identity checked by the caller). Returns their rows."""
+        k = len(pods)
+        self._reserve(k)
+        rows = np.arange(self.n, self.n + k, dtype=np.int64)
+        for r, p in zip(rows.tolist(), pods):
+            self.spec[r] = self._spec_index(p)
+            self.key_row[p.key] = r
+            stem, o = split_ordinal(p.name)
+            if o >= 0:
+                self.stems.setdefault((p.namespace, stem), set()).add(o)
+        self.node[self.n:self.n + k] = nodes
+        self.ordinal[self.n:self.n + k] = -1
+        self.alive[self.n:self.n + k] = True
+        self.n += k
+        return rows
+
+    def add_batch(self, specs: Sequence[Pod], spec_index: np.ndarray, positions: np.ndarray,
+                  nodes: np.ndarray) -> np.ndarray:
+        """Append batch pods `<spec name>-<position>` (positions ascending). Returns their rows."""
+        k = len(positions)
+        self._reserve(k)
+        local = np.array([self._spec_index(p) for p in specs], dtype=np.int32)
+        rows = np.arange(self.n, self.n + k, dtype=np.int64)
+        sidx = spec_index[positions]
+        self.spec[self.n:self.n + k] = local[sidx]
+        self.node[self.n:self.n + k] = nodes
+        self.ordinal[self.n:self.n + k] = positions
+        self.alive[self.n:self.n + k] = True
+        order = np.argsort(sidx, kind="stable")
+        bounds = np.flatnonzero(np.diff(sidx[order])) + 1
+        for grp in np.split(order, bounds) if k else []:
+            sp = specs[int(sidx[grp[0]])]
+            self.groups.setdefault((sp.namespace, sp.name), []).append((positions[grp].astype(np.int64),
+                                                                         rows[grp]))
+        self.n += k
+        return rows
+
+    def remove(self, row: int) -> None:
+        self.alive[row] = False
+        self.devices.pop(row, None)
+        if self.ordinal[row] < 0:
+            p = self.specs[self.spec[row]]
+            self.key_row.pop(p.key, None)
+            stem, o = split_ordinal(p.name)
+            if o >= 0:
+                self.stems.get((p.namespace, stem), set()).discard(o)
+
+    def pod(self, row: int, node_name: Optional[str]) -> Pod:
+        """The bound pod of `row` as a Pod object (spec.nodeName set)."""
+        spec = self.specs[self.spec[row]]
+        upd: dict = {"node_name": node_name}
+        if self.ordinal[row] >= 0:
+            upd["name"] = f"{spec.name}-{int(self.ordinal[row])}"
+        return spec.model_copy(update=upd)
+
+    def name(self, row: int) -> str:
+        spec = self.specs[self.spec[row]]
+        return spec.name if self.ordinal[row] < 0 else f"{spec.name}-{int(self.ordinal[row])}"
+
+    def live_rows(self) -> np.ndarray:
+        return np.flatnonzero(self.alive[:self.n])
+
+    def rows_on(self, node: int) -> np.ndarray:
+        return np.flatnonzero(self.alive[:self.n] & (self.node[:self.n] == node))
+
+    def drop_node(self, node: int) -> None:
+        """Node `node` was deleted: later node indices shift down by one (its rows must be removed first)."""
+        live = self.node[:self.n]
+        live[live > node] -= 1
+
+    def copy(self) -> "PodTable":
+        t = PodTable.__new__(PodTable)
+        t.specs = list(self.specs)
+        t.spec_ids = dict(self.spec_ids)
+        t.n = self.n
+        for a in ("spec", "node", "ordinal", "alive"):
+            setattr(t, a, getattr(self, a).copy())
+        t.key_row = dict(self.key_row)
+        t.stems = {k: set(v) for k, v in self.stems.items()}
+        t.groups = {k: list(v) for k, v in self.groups.items()}   # the arrays inside are never written
+        t.devices = dict(self.devices)
+        return t
