@@ -68,3 +68,28 @@ def test_blocked_pods_are_not_counted_as_indexed():
                                                      np.zeros(200, np.int32)))
     st = s.last_stats
     assert st.indexed_pods == 0 and st.blocked_pods + st.scan_pods == 200
+
+
+def test_gpu_normalisers_come_from_the_cluster():
+    from kpack.gpu.plugins import normalisers
+    from kpack.gpu.policies import best_fit_raw_score, dot_product_score
+    big = kpack.Node(name="big", allocatable={"cpu": "256", "memory": "1Ti", "pods": 110, "nvidia.com/gpu": 16})
+    c = kpack.Cluster([big, kpack.Node(name="small", allocatable={"cpu": "8", "memory": "8Gi", "pods": 10})])
+    cpu_max, gpu_max = normalisers(c)
+    assert (cpu_max, gpu_max) == (256000, 16000)
+    # the largest node, empty, scores inside 0..100 (with openb's 128-core/8-GPU normalisers it did not)
+    assert 0 <= dot_product_score(256000, 16000, 256000, 16000, cpu_max, gpu_max) <= 100
+    assert 0 <= best_fit_raw_score(256000, 16000, 0, 0, cpu_max, gpu_max) <= 100
+
+
+def test_fgd_target_workload_is_explicit_or_cluster_wide():
+    from kpack.gpu.plugins import target_workload
+    c = kpack.Cluster([kpack.Node(name="g", allocatable={"cpu": "64", "memory": "64Gi", "pods": 110,
+                                                          "nvidia.com/gpu": 8})])
+    share = kpack.Pod(name="s", requests={"cpu": "1", "nvidia.com/gpu": 1}, gpu_milli=500)
+    c.bind(share, "g")
+    one = kpack.Pod(name="w", requests={"cpu": "1", "nvidia.com/gpu": 1})
+    pods, counts = target_workload(c, [one], None)
+    assert [p.name for p in pods] == ["s", "w"] and counts.tolist() == [1, 1]
+    pods, counts = target_workload(c, [one], [share, share])
+    assert [p.name for p in pods] == ["s", "s"] and counts.tolist() == [1, 1]

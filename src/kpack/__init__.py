@@ -9,8 +9,15 @@ from .scheduler import Explanation, Scheduler, ScheduleResult, SchedulingError
 from .state import Cluster, ClusterError
 from .validation import ManifestWarning
 
+
+def plan(pods, node_shapes, time_limit: float = 10.0, costs=None, **kw):
+    """Capacity planning (kpack.solver.planning.plan): fewest/cheapest nodes of the given shapes for pods."""
+    from .solver.planning import plan as _plan
+    return _plan(pods, node_shapes, time_limit=time_limit, costs=costs, **kw)
+
+
 __version__ = "0.1.0"
-__all__ = ["Cluster", "ClusterError", "DaemonSet", "Deployment", "Explanation", "ManifestError", "ManifestWarning",
-           "Node", "NodeAffinity", "NodeSelectorRequirement", "NodeSelectorTerm", "Pod", "PreferredSchedulingTerm",
-           "Profile", "ProfileError", "ReplicaSet", "ScheduleResult", "Scheduler", "SchedulingError", "Taint",
-           "Toleration", "daemonset_pods", "load_manifests"]
+__all__ = ["Cluster", "ClusterError", "DaemonSet", "Deployment", "Explanation", "ManifestError",
+           "ManifestWarning", "Node", "NodeAffinity", "NodeSelectorRequirement", "NodeSelectorTerm", "Pod",
+           "PreferredSchedulingTerm", "Profile", "ProfileError", "ReplicaSet", "ScheduleResult", "Scheduler",
+           "SchedulingError", "Taint", "Toleration", "daemonset_pods", "load_manifests", "plan"]

@@ -158,11 +158,12 @@ def _check_allocatable(allocatable: np.ndarray, n: int, rn: list[str]) -> np.nda
         bad = ~np.isfinite(raw) | (raw != np.floor(raw))
         if bad.any():
             i, j = map(int, np.argwhere(bad)[0])
-            raise ClusterError(f"allocatable[{i}, {rn[j]}]: {float(raw[i, j])!r} is not a whole number of base "
-                               "units (cpu in millicores)")
+            raise ClusterError(f"allocatable[{i}, {rn[j]}]: {float(raw[i, j])!r} is not a whole number of "
+                               "base units (cpu in millicores)")
         if (np.abs(raw) > MAX_QUANTITY).any():
             i, j = map(int, np.argwhere(np.abs(raw) > MAX_QUANTITY)[0])
-            raise ClusterError(f"allocatable[{i}, {rn[j]}]: {float(raw[i, j])!r} is above kpack's limit of 2**53")
+            raise ClusterError(f"allocatable[{i}, {rn[j]}]: {float(raw[i, j])!r} is above kpack's limit "
+                               "of 2**53")
     elif raw.dtype.kind not in "iub":
         raise ClusterError(f"allocatable: expected an integer array, got dtype {raw.dtype}")
     alloc = np.ascontiguousarray(raw, dtype=np.int64)
@@ -226,7 +227,8 @@ def bind_arrays(cluster: Cluster, specs: Sequence[Pod], spec_index: np.ndarray, 
 def schedule_batch_arrays(sched, cluster: Cluster, batch: PodBatch):
     """Implementation of `Scheduler.schedule_arrays` (see there)."""
     from . import engines as E
-    from .scheduler import ScheduleResult, SchedulingError, class_arrays, fit_error, static_histogram
+    from .scheduler import (ScheduleResult, SchedulingError, class_arrays, fit_error, static_histogram,
+                            static_rows)
     if not isinstance(batch, PodBatch):
         raise SchedulingError(f"batch: expected kpack.batch.PodBatch, got {type(batch).__name__}")
     specs = batch.specs
@@ -253,7 +255,8 @@ def schedule_batch_arrays(sched, cluster: Cluster, batch: PodBatch):
     out = np.full(P, -1, dtype=np.int32)
     fail = np.zeros((P, len(cluster.resource_names)), dtype=np.int32)
     sched.last_stats = E.place(sched.engine, view, cache.profile, arrays, spec_cls, spec_req, spec_nz,
-                               batch.spec_index, sched.rng, sched.start, out, fail)
+                               batch.spec_index, sched.rng, sched.start, out, fail,
+                               static_rows=static_rows(cache.profile, classes))
     if order is not None:
         view = cluster.unpermute(view, order)
         out = np.where(out >= 0, order[np.maximum(out, 0)], -1).astype(np.int32)

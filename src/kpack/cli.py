@@ -22,7 +22,7 @@ from .state import Cluster, ClusterError
 from .validation import ManifestWarning
 
 # Modules that add their own subcommands with register(subparsers); missing ones are skipped.
-_PLUGINS = ("kpack.gpu.cli", "kpack.bench.cli")
+_PLUGINS = ("kpack.experiments.cli", "kpack.bench.cli", "kpack.server.cli", "kpack.solver.cli")
 # Every error kpack raises for bad input is one of these (all ValueError subclasses, plus OSError for files):
 # the CLI prints them as one line. Anything else is a kpack bug and keeps its traceback.
 _ERRORS = (ManifestError, ProfileError, ClusterError, SchedulingError, ValidationError, ValueError, OSError)
@@ -82,19 +82,35 @@ def _setup(args) -> tuple[Cluster, list[Pod], Scheduler]:
     nodes, bound, sources = _load(args.file)
     cluster = Cluster(nodes, pods=bound)
     queue = _expand(cluster, sources)
-    return cluster, queue, Scheduler(_profile(args.config), seed=args.seed)
+    solver = dict(fallback=args.fallback, fallback_time_limit=args.fallback_time_limit,
+                  max_moves=args.max_moves) if getattr(args, "fallback", None) else {}
+    return cluster, queue, Scheduler(_profile(args.config), seed=args.seed, **solver)
 
 
 def cmd_schedule(args) -> int:
     cluster, queue, sched = _setup(args)
     res = sched.schedule(cluster, queue)
     rows = [{"pod": p.key, "node": n, "reason": r} for p, n, r in zip(queue, res.node_names, res.reasons)]
+    moves = [{"pod": p.key, "from": a, "to": b} for p, a, b in res.moves]
+    if args.fallback:
+        for r, s in zip(rows, res.solver_placed.tolist()):
+            r["solver"] = s
     if args.json:
-        print(json.dumps({"scheduled": res.scheduled, "unschedulable": len(queue) - res.scheduled,
-                          "placements": rows}, indent=2))
+        out = {"scheduled": res.scheduled, "unschedulable": len(queue) - res.scheduled, "placements": rows}
+        if args.fallback:
+            out.update(solver_placed=int(res.solver_placed.sum()), solver_optimal=res.solver_optimal,
+                       moves=moves)
+        print(json.dumps(out, indent=2))
         return 0
-    _table(["POD", "NODE", "REASON"], [[r["pod"], r["node"] or "<pending>", r["reason"] or ""] for r in rows])
+    head = ["POD", "NODE"] + (["SOLVER"] if args.fallback else []) + ["REASON"]
+    _table(head, [[r["pod"], r["node"] or "<pending>"] + (["placed" if r["solver"] else ""] if args.fallback
+                                                         else []) + [r["reason"] or ""] for r in rows])
+    for m in moves:
+        print(f"moved {m['pod']}: {m['from']} -> {m['to']}")
     print(f"\n{res.scheduled}/{len(queue)} pods scheduled onto {len(cluster)} nodes")
+    if args.fallback:
+        print(f"solver ({args.fallback}): placed {int(res.solver_placed.sum())} pods greedy left pending, "
+              f"{len(moves)} moves, optimal: {res.solver_optimal}")
     return 0
 
 
@@ -143,6 +159,13 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--json", action="store_true", help="machine-readable output")
         if name == "explain":
             p.add_argument("--pod", required=True, help="pod name (or namespace/name) to explain")
+        else:
+            p.add_argument("--fallback", choices=["cpsat"],
+                           help="CP-SAT places pods the greedy pass left pending (column SOLVER)")
+            p.add_argument("--fallback-time-limit", type=float, default=1.0,
+                           help="solver seconds (default 1)")
+            p.add_argument("--max-moves", type=int, default=0,
+                           help="running pods the solver may move (default 0)")
         p.set_defaults(func=fn)
     for mod in _PLUGINS:
         try:

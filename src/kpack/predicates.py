@@ -9,7 +9,7 @@ from typing import Optional
 import numpy as np
 
 from .models import Pod
-from .plugins import nodeaffinity, nodename, nodeunschedulable, tainttoleration
+from .plugins import REGISTRY, nodeaffinity, nodename, nodeunschedulable, tainttoleration
 from .plugins.nodeaffinity import REASON_ABSENT, REASON_CONFLICT, NodeLabels, parse_int64
 from .state import Cluster
 
@@ -18,6 +18,18 @@ OK, UNSCHEDULABLE, NODE_NAME, TAINT, AFFINITY, AFFINITY_ADDED = 0, 1, 2, 3, 4, 5
 REASONS = {UNSCHEDULABLE: nodeunschedulable.REASON, NODE_NAME: nodename.REASON, TAINT: tainttoleration.REASON,
            AFFINITY: nodeaffinity.REASON, AFFINITY_ADDED: nodeaffinity.REASON_ADDED}
 __all__ = ["REASON_ABSENT", "REASON_CONFLICT", "NodeLabels", "parse_int64"]
+CUSTOM_CODES: dict[str, int] = {}        # registered static filter plugin -> its code (16, 17, ...)
+
+
+def custom_code(name: str) -> int:
+    """The static code of a registered filter plugin, its reason added to REASONS."""
+    c = CUSTOM_CODES.get(name)
+    if c is None:
+        c = CUSTOM_CODES[name] = 16 + len(CUSTOM_CODES)
+        if c > 127:
+            raise ValueError("too many registered filter plugins (at most 112)")
+    REASONS[c] = REGISTRY[name].reason or f"node(s) didn't satisfy plugin {name}"
+    return c
 
 
 @dataclass
@@ -29,6 +41,7 @@ class StaticClass:
     conflict: bool                      # PreFilter "pod affinity terms conflict"
     affinity_raw: Optional[np.ndarray]  # int64 [N] preferred weights sum, None when PreScore skips
     taint_raw: np.ndarray               # int64 [N] untolerated PreferNoSchedule taints
+    static_raw: Optional[np.ndarray] = None   # int64 [X, N] registered static score plugins' raw scores
 
 
 def toleration_key(pod: Pod) -> tuple:
@@ -79,11 +92,12 @@ def pinned_class(cluster: Cluster, base: "StaticClass", node: str) -> "StaticCla
     kernels visit candidates only; reasons count the other nodes as REASON_ABSENT)."""
     i = cluster.node_index.get(node)
     cand = np.array([] if i is None else [i], dtype=np.int32)
-    return StaticClass(base.code, base.taint_reason, cand, False, base.affinity_raw, base.taint_raw)
+    return StaticClass(base.code, base.taint_reason, cand, False, base.affinity_raw, base.taint_raw,
+                       base.static_raw)
 
 
 def compile_class(cluster: Cluster, pod: Pod, labels: Optional[NodeLabels] = None,
-                  filters: Optional[set[str]] = None, added_affinity=None) -> StaticClass:
+                  filters: Optional[set[str]] = None, added_affinity=None, statics: tuple = ()) -> StaticClass:
     """Static filter codes and static score inputs for pods like `pod` (None filters: all enabled). Each
     plugin's rule lives in its kpack.plugins module; this applies them in upstream's filter order."""
     labels = labels or NodeLabels(cluster)
@@ -119,10 +133,24 @@ def compile_class(cluster: Cluster, pod: Pod, labels: Optional[NodeLabels] = Non
                 conflict = not names
                 idx = sorted(cluster.node_index[x] for x in names if x in cluster.node_index)
                 candidates = np.array(idx, dtype=np.int32)
+    for name in sorted(filters or ()):
+        spec = REGISTRY.get(name)
+        if spec is not None and spec.static_filter is not None:
+            fail(np.asarray(spec.static_filter(cluster, pod, labels), dtype=np.bool_), custom_code(name))
+    static_raw = None
+    if statics:
+        static_raw = np.full((len(statics), n), -1, dtype=np.int64)     # -1: PreScore skipped
+        for x, name in enumerate(statics):
+            raw = REGISTRY[name].static_score(cluster, pod, labels)
+            if raw is not None:
+                raw = np.asarray(raw, dtype=np.int64)
+                if raw.shape != (n,) or (raw < 0).any():
+                    raise ValueError(f"plugin {name}: static_score must return {n} non-negative integers")
+                static_raw[x] = raw
     affinity_raw = nodeaffinity.raw_score(labels, pod, added_affinity)
     taint_raw = tainttoleration.raw_score(cluster.node_taints, cluster.taint_effect, cluster.taints,
                                           pod.tolerations)
-    return StaticClass(code, taint_reason, candidates, conflict, affinity_raw, taint_raw)
+    return StaticClass(code, taint_reason, candidates, conflict, affinity_raw, taint_raw, static_raw)
 
 
 def static_reason(cluster: Cluster, cls: StaticClass, node: int) -> Optional[str]:

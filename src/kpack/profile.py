@@ -22,7 +22,6 @@ FILTER_PLUGINS = FILTER_ORDER
 # Score plugins kpack computes (kernel slots) and their default weights.
 DEFAULT_SCORE_WEIGHTS = {n: w for n, w in DEFAULT_MULTIPOINT if w and REGISTRY[n].modelled}
 GPU_SCORE_PLUGINS = tuple(n for n, s in REGISTRY.items() if s.score and s.engines == ("numba",))
-KNOWN_PLUGINS = set(REGISTRY)
 STRATEGIES = ("LeastAllocated", "MostAllocated", "RequestedToCapacityRatio")
 CONFIG_FIELDS = ("apiVersion", "kind", "parallelism", "leaderElection", "clientConnection", "healthzBindAddress",
                  "metricsBindAddress", "enableProfiling", "enableContentionProfiling", "percentageOfNodesToScore",
@@ -127,7 +126,8 @@ class Profile(BaseModel):
         for name, w in sets["score"][0] + multi:
             if name in scores and name not in weights:
                 weights[name] = w or 1
-        self.filters = [f for f in FILTER_ORDER if f in filters]   # upstream evaluation order
+        # upstream evaluation order for the built-in filters; registered static filters after them
+        self.filters = [f for f in FILTER_ORDER if f in filters] + [f for f in filters if REGISTRY[f].static_filter]
         self.score_weights = {n: w for n, w in weights.items() if REGISTRY[n].modelled}
 
     @staticmethod
@@ -181,8 +181,13 @@ class Profile(BaseModel):
     def _check_name(name: Any, where: str) -> None:
         if not isinstance(name, str) or not name:
             raise ProfileError(f"{where}: Required value: plugin name")
-        if name not in KNOWN_PLUGINS:
+        if name not in REGISTRY:
             raise ProfileError(f"{where}: Invalid value: {name!r}: unknown plugin")
+
+    @property
+    def static_scores(self) -> list[str]:
+        """Enabled registered static score plugins (kpack.plugins.register), in weight order."""
+        return [n for n in self.score_weights if n in REGISTRY and REGISTRY[n].static_score]
 
     # --- plugin args -------------------------------------------------------------------------------
     def _apply_plugin_configs(self, configs: Any, where: str) -> None:
@@ -221,7 +226,8 @@ class Profile(BaseModel):
         gpu = [n for n in self.score_weights if n in GPU_SCORE_PLUGINS]
         if len(gpu) > 1:
             raise ProfileError(f"plugins.score: at most one GPU policy plugin may be enabled, got {gpu}")
-        unknown = [n for n in self.score_weights if n not in DEFAULT_SCORE_WEIGHTS and n not in GPU_SCORE_PLUGINS]
+        unknown = [n for n in self.score_weights if n not in DEFAULT_SCORE_WEIGHTS and n not in GPU_SCORE_PLUGINS
+                   and not (n in REGISTRY and REGISTRY[n].static_score)]
         if unknown:
             raise ProfileError(f"plugins.score: Invalid value: {unknown[0]!r}: not a score plugin kpack computes")
         if "NodeResourcesFit" in self.score_weights and not self.fit_resources:

@@ -14,6 +14,7 @@ from . import kernels as K
 from .models import GPU_RESOURCE, Pod
 from .predicates import (REASON_ABSENT, REASON_CONFLICT, StaticClass, NodeLabels, class_key, compile_class,
                          REASONS, pinned_base, pinned_base_key, pinned_class, pinned_node, static_reason)
+from .plugins import NORMALIZE_MODES, REGISTRY
 from .profile import Profile
 from .resources import COL_PODS, CPU, EPHEMERAL, MEMORY, is_extended, is_scalar
 from .gpu import plugins as _gpu
@@ -42,6 +43,13 @@ class ScheduleResult:
     node_index: np.ndarray
     reasons: list[Optional[str]]
     pods: list[Pod] = field(default_factory=list, repr=False)
+    solver_placed: Optional[np.ndarray] = None    # pods greedy left pending that the fallback placed
+    moves: list = field(default_factory=list)     # (pod, from_node, to_node) of running pods moved
+    solver_optimal: Optional[bool] = None         # None: the fallback did not run
+
+    def __post_init__(self):
+        if self.solver_placed is None:
+            self.solver_placed = np.zeros(len(self.node_index), dtype=np.bool_)
 
     @property
     def scheduled(self) -> int:
@@ -83,6 +91,11 @@ class CompiledProfile:
         self.check_col = np.array([not (is_extended(r) and (r in ignored or r.split("/")[0] in groups))
                                    for r in cluster.resource_names], dtype=np.bool_)
         self.fit_filter_on = "NodeResourcesFit" in profile.filters
+        # Registered static score plugins (kpack.plugins.register): names, normalisation modes, weights.
+        self.static_names = tuple(profile.static_scores)
+        self.static_mode = np.array([NORMALIZE_MODES[REGISTRY[n].normalize] for n in self.static_names],
+                                    dtype=np.int64)
+        self.static_w = np.array([profile.score_weights[n] for n in self.static_names], dtype=np.int64)
         self.pct = int(profile.percentage_of_nodes_to_score or 0)
 
 
@@ -98,7 +111,13 @@ class CompiledCache:
 class Scheduler:
     """kube-scheduler's scheduling cycle over a Cluster, seeded for reproducible tie-breaks."""
 
-    def __init__(self, profile: Optional[Profile] = None, seed: int = 0, engine: str = "auto"):
+    def __init__(self, profile: Optional[Profile] = None, seed: int = 0, engine: str = "auto",
+                 gpu_workload: Optional[Sequence[Pod]] = None, fallback: Optional[str] = None,
+                 fallback_time_limit: float = 1.0, max_moves: int = 0, fallback_workers: int = 2):
+        from .solver import check_options  # kpack.solver: CP-SAT fallback after the greedy pass
+        check_options(fallback, fallback_time_limit, max_moves, fallback_workers)
+        self.fallback, self.fallback_time_limit = fallback, fallback_time_limit
+        self.max_moves, self.fallback_workers = max_moves, fallback_workers
         self.profile = profile or Profile.default()
         self.profile.validate_profile()
         if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
@@ -108,6 +127,8 @@ class Scheduler:
         # "native" = the same scan in the C core, "auto" = chosen by structure (engines/__init__.py). All give
         # identical decisions.
         self.engine = E.check_engine(engine)
+        # FGDScore's target workload (FGD.md section 2 step 1); None: bound pods plus the batch being placed.
+        self.gpu_workload = None if gpu_workload is None else list(gpu_workload)
         self.last_stats = E.EngineStats()
         self.rng = np.array([np.uint64(seed & (2**64 - 1))], dtype=np.uint64)
         self.start = np.zeros(1, dtype=np.int64)   # nextStartNodeIndex (round robin across cycles)
@@ -131,14 +152,18 @@ class Scheduler:
         cp = cache.profile
         classes, pod_cls = self.classes(view, pods, cache)
         arrays = class_arrays(classes, n_nodes)
+        before = cluster.copy() if self.fallback else None    # the solver re-places this batch from here
         out = np.full(len(pods), -1, dtype=np.int32)
         fail = np.zeros((len(pods), len(cluster.resource_names)), dtype=np.int32)
         shared = None
+        if with_devices and cp.static_names:
+            raise SchedulingError(f"plugin(s) {', '.join(cp.static_names)}: registered static score plugins do "
+                                  "not combine with GPU device scheduling yet")
         if with_devices:
             shared = self._place_with_devices(view, cp, arrays, pods, pod_cls, pod_req, pod_nz, out, fail)
         else:
             self.last_stats = E.place(self.engine, view, cp, arrays, pod_cls, pod_req, pod_nz, None,
-                                      self.rng, self.start, out, fail)
+                                      self.rng, self.start, out, fail, static_rows=static_rows(cp, classes))
         if order is not None:
             view = cluster.unpermute(view, order)
             out = np.where(out >= 0, order[np.maximum(out, 0)], -1).astype(np.int32)
@@ -152,7 +177,11 @@ class Scheduler:
             if c not in static_hist:
                 static_hist[c] = static_histogram(cluster, classes[c])
             reasons[i] = fit_error(cluster, classes[c], static_hist[c], fail[i])
-        return ScheduleResult([names[i] if i >= 0 else None for i in out], out, reasons, pods)
+        res = ScheduleResult([names[i] if i >= 0 else None for i in out], out, reasons, pods)
+        if before is not None:
+            from .solver import run_fallback
+            run_fallback(self, before, cluster, res)
+        return res
 
     def _place_with_devices(self, cluster, cp, arrays, pods, pod_cls, pod_req, pod_nz, out, fail) -> None:
         """GPU devices and GPU policy plugins (kpack.gpu.plugins): the device filter replaces the counted
@@ -164,7 +193,11 @@ class Scheduler:
         policy = _gpu.GPU_POLICY_CODES[names[0]] if names else _gpu.NO_POLICY
         policy_w = self.profile.score_weights[names[0]] if names else 0
         models = _gpu.gpu_models(cluster)
-        tp = _gpu.typical_pod_arrays(pods, models) if policy == _gpu.FGD else _gpu.typical_pod_arrays([], models)
+        if policy == _gpu.FGD:
+            workload, counts = _gpu.target_workload(cluster, pods, self.gpu_workload)
+            tp = _gpu.typical_pod_arrays(workload, models, counts)
+        else:
+            tp = _gpu.typical_pod_arrays([], models)
         pod_k, pod_g = _gpu.pod_gpu_arrays(pods)
         free, tags = cluster.gpu_free, cluster.gpu_tags   # the working copy's own arrays
         dev = np.full(len(pods), -1, dtype=np.int64)
@@ -173,7 +206,7 @@ class Scheduler:
             pod_cls, pod_req, pod_nz, *arrays, cp.weights, cp.fit_col, cp.fit_kind, cp.fit_w, cp.strategy,
             cp.shape_u, cp.shape_s, cp.bal_col, cp.bal_kind, cp.pct, self.rng, self.start, out, fail,
             gpu_col, free, _gpu.node_model_codes(cluster, models), cluster.allocatable[:, gpu_col], tags,
-            pod_k, pod_g, policy, policy_w, *tp, dev)
+            pod_k, pod_g, policy, policy_w, *tp, dev, *_gpu.normalisers(cluster))
         self.last_gpu_devices = dev
         return dev
 
@@ -207,6 +240,21 @@ class Scheduler:
             work.allocatable, work.requested, work.nonzero_requested, check_col, cp.fit_filter_on,
             preq[0], pnz[0], code, cand, aff, cls.taint_raw, cp.weights, cp.fit_col, cp.fit_kind,
             cp.fit_w, cp.strategy, cp.shape_u, cp.shape_s, cp.bal_col, cp.bal_kind, self.rng.copy())
+        extra: dict[str, np.ndarray] = {}
+        if cp.static_names and len(feasible) > 1:
+            # Registered static score plugins, normalised over the feasible nodes as the kernel does.
+            totals = totals.copy()
+            for x, name in enumerate(cp.static_names):
+                raw = cls.static_raw[x, feasible]
+                if raw[0] < 0:
+                    continue
+                mx = int(raw.max())
+                mode = cp.static_mode[x]
+                v = raw if mode == 0 else (raw if mx == 0 else 100 * raw // mx) if mode == 1 else \
+                    (np.full_like(raw, 100) if mx == 0 else 100 - 100 * raw // mx)
+                extra[name] = v
+                totals += cp.static_w[x] * v
+            pick = int(K.select_host(totals, len(feasible), self.rng.copy(), False))
         # Reasons per node, vectorised: static codes through a lookup table, fit failures only where they occur.
         reason = np.array([None] + [REASONS[c] for c in sorted(REASONS)], dtype=object)[
             np.searchsorted([0] + sorted(REASONS), np.maximum(cls.code, 0))]
@@ -232,6 +280,8 @@ class Scheduler:
         for p, pname in enumerate(SCORE_PLUGIN_NAMES):
             if len(feasible) and scores[p, 0] >= 0:
                 out_scores[pname] = dict(zip(fnames, scores[p, pos].tolist()))
+        for name, v in extra.items():
+            out_scores[name] = dict(zip(fnames, v[pos].tolist()))
         total = dict(zip(fnames, totals[pos].tolist()))
         return Explanation(filt, out_scores, total, names[feasible[pick]] if pick >= 0 else None)
 
@@ -274,6 +324,7 @@ class Scheduler:
         labels = cache.labels if cache is not None else NodeLabels(cluster)
         filters = set(self.profile.filters)
         added = self.profile.added_affinity
+        statics = tuple(self.profile.static_scores)
         # DaemonSet-style pins (one matchFields metadata.name In [node]): one compiled base class per distinct
         # rest-of-the-pod, shared by every pinned class (each keeps its one-node candidate list).
         pin_ok = "NodeAffinity" in filters
@@ -285,19 +336,27 @@ class Scheduler:
                 sc = known.get(k)
                 if sc is None:
                     if pin is None:
-                        sc = compile_class(cluster, p, labels, filters=filters, added_affinity=added)
+                        sc = compile_class(cluster, p, labels, filters=filters, added_affinity=added,
+                                           statics=statics)
                     else:
                         bk = pinned_base_key(p)
                         base = known.get(bk)
                         if base is None:
                             base = known[bk] = compile_class(cluster, pinned_base(p), labels, filters=filters,
-                                                             added_affinity=added)
+                                                             added_affinity=added, statics=statics)
                         sc = pinned_class(cluster, base, pin)
                     known[k] = sc
                 c = keys[k] = len(classes)
                 classes.append(sc)
             pod_cls[i] = c
         return classes, pod_cls
+
+
+def static_rows(cp: CompiledProfile, classes: list[StaticClass]) -> Optional[np.ndarray]:
+    """int64 [C, X, N] raw scores of the registered static score plugins per class, None when none."""
+    if not cp.static_names:
+        return None
+    return np.ascontiguousarray(np.stack([c.static_raw for c in classes]))
 
 
 def class_arrays(classes: list[StaticClass], n: int) -> tuple:

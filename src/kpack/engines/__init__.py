@@ -101,7 +101,8 @@ def _static_types(cluster, arrays, full_classes: np.ndarray) -> tuple[np.ndarray
 
 def place(engine: str, cluster, cp, arrays, spec_cls: np.ndarray, spec_req: np.ndarray, spec_nz: np.ndarray,
           pod_spec: Optional[np.ndarray], rng: np.ndarray, start: np.ndarray, out: np.ndarray,
-          fail: np.ndarray, stats: Optional[EngineStats] = None) -> EngineStats:
+          fail: np.ndarray, stats: Optional[EngineStats] = None,
+          static_rows: Optional[np.ndarray] = None) -> EngineStats:
     """Place pods in order: pod p is spec `pod_spec[p]` (None: pod p is spec p). Mutates cluster.requested,
     cluster.nonzero_requested, rng, start; fills out (node or -1) and fail (fit failure counts)."""
     stats = stats or EngineStats()
@@ -110,6 +111,19 @@ def place(engine: str, cluster, cp, arrays, spec_cls: np.ndarray, spec_req: np.n
         pod_spec = np.arange(n_pods, dtype=np.int32)
     engine = check_engine(engine)
     alloc, req, nz = cluster.allocatable, cluster.requested, cluster.nonzero_requested
+    if static_rows is not None:
+        # Registered static score plugins: only the numba scan computes them; auto routes there.
+        if engine not in ("auto", "numba"):
+            raise ValueError(f"engine={engine!r} does not compute the registered score plugin(s) "
+                             f"{', '.join(cp.static_names)}: use engine 'numba' or 'auto'")
+        stats.engine = "numba"
+        stats.scan_pods = n_pods
+        K.schedule_batch_static(alloc, req, nz, cp.check_col, cp.fit_filter_on, np.ascontiguousarray(spec_cls[pod_spec]),
+                                np.ascontiguousarray(spec_req[pod_spec]), np.ascontiguousarray(spec_nz[pod_spec]),
+                                *arrays, cp.weights, cp.fit_col, cp.fit_kind, cp.fit_w, cp.strategy, cp.shape_u,
+                                cp.shape_s, cp.bal_col, cp.bal_kind, cp.pct, rng, start, out, fail, static_rows,
+                                cp.static_mode, cp.static_w)
+        return stats
     types = None
     if engine == "auto":
         engine, types = _auto_engine(cluster, cp, arrays, spec_cls, n_pods)

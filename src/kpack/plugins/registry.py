@@ -31,6 +31,14 @@ class PluginSpec:
     slot: Optional[int] = None
     modelled: bool = True
     engines: tuple = ENGINES_ALL
+    # Registered plugins outside the kernels' slots (kpack.plugins.register), evaluated per scheduling class:
+    # static_filter(cluster, pod, labels) -> bool [N] of nodes it rejects, with `reason`;
+    # static_score(cluster, pod, labels) -> int64 [N] raw scores (None: PreScore skips), normalised over the
+    # feasible nodes as `normalize` says ("none", "max": 100*raw/max, "reverse": 100 - 100*raw/max).
+    static_filter: Optional[Callable] = None
+    reason: str = ""
+    static_score: Optional[Callable] = None
+    normalize: str = "none"
 
 
 def check_fields(args: Any, fields: frozenset, where: str) -> dict:
