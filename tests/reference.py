@@ -1,5 +1,5 @@
 """Reference scheduler: a slow, obviously-correct, pure-Python re-derivation of kube-scheduler's
-decisions as documented in /work/shared/design/K8S_SEMANTICS.md (sections 0-7) and kpack's
+decisions as documented in docs/semantics.md (sections 0-7) and kpack's
 documented tie/sampling contracts.
 
 It deliberately shares NO code with kpack's kernels or predicates: it only reads the plain
@@ -59,7 +59,7 @@ def splitmix64_next(state: int) -> tuple[int, int]:
 
 
 def num_feasible_nodes_to_find(n: int, pct: Optional[int]) -> int:
-    """K8S_SEMANTICS.md section 7."""
+    """docs/semantics.md section 7."""
     if n < MIN_FEASIBLE_NODES_TO_FIND:
         return n
     p = pct or 0

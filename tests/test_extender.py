@@ -578,3 +578,21 @@ def test_preempt_keeps_nodes_that_fit_without_their_victims(client):
     assert ext.cache.pod("default/running-0").node_name == "mid"   # preempt changes nothing
     r = client.post("/preempt", json={"Pod": pod})
     assert r.status_code == 400 and "NodeNameToMetaVictims" in r.json()["Error"]
+
+
+def test_serve_config_sets_kpacks_profile(tmp_path, capsys):
+    from kpack.cli import build_parser, main
+    from kpack.server.cli import build
+    cfg = tmp_path / "sched.yaml"
+    cfg.write_text("apiVersion: kubescheduler.config.k8s.io/v1\nkind: KubeSchedulerConfiguration\nprofiles:\n"
+                   "- plugins:\n    score:\n      disabled: [{name: '*'}]\n"
+                   "      enabled: [{name: NodeResourcesFit, weight: 4}]\n")
+    app = build(build_parser().parse_args(["serve", "--config", str(cfg), "-f", DEMO]))
+    ext = app.state.extender
+    assert ext.scheduler.profile.score_weights == {"NodeResourcesFit": 4}
+    names = ext.cache.node_names
+    out = ext.prioritize(args(k8s_pod("x", cpu="100m"), names=names))
+    ex = ext.scheduler.explain(ext.cache.cluster(), kpack.Pod.from_k8s(k8s_pod("x", cpu="100m")))
+    assert {h["Host"]: h["Score"] for h in out} == {n: ex.total.get(n, 0) * 10 // 400 for n in names}
+    assert main(["serve", "--config", str(tmp_path / "missing.yaml")]) == 2
+    assert "missing.yaml" in capsys.readouterr().err

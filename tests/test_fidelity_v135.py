@@ -84,7 +84,7 @@ def test_filter_disabled_by_point_and_multipoint():
     (cfg(plugin_config=[{"name": "NodeResourcesFit", "args": {"scoringStrategy": {"resources": []}}}]),
      r"scoringStrategy.type: Unsupported value"),
     (cfg({"score": {"enabled": [{"name": "Bogus"}]}}), r"score.enabled\[0\].name: Invalid value: 'Bogus'"),
-    (cfg({"scoree": {}}), r"plugins.scoree: unknown field"),
+    (cfg({"scoree": {}}), r"plugins.scoree: unknown"),
     (cfg("hello"), r"plugins: must be a mapping"),
     (cfg({"multiPoint": {"enabled": [{"name": "ImageLocality"}, {"name": "ImageLocality"}]}}),
      r"already registered"),

@@ -61,7 +61,7 @@ def pods_table(rows) -> PodTable:
     )
 
 
-# ------------------------------------------------------------------ empty-cluster fragmentation (FGD.md 5)
+# ------------------------------------------------------ empty-cluster fragmentation (docs/fgd.md section 5)
 
 
 @needs_openb
@@ -160,7 +160,7 @@ def test_level_stats_kernels_agree_with_direct_definition():
                                     abs=1e-9)
 
 
-# ------------------------------------------------------------------ policy scores (FGD.md 4), hand-computed
+# ----------------------------------------------------- policy scores (docs/fgd.md section 4), hand-computed
 
 
 def test_dot_product_score():
@@ -396,7 +396,7 @@ def test_same_seed_same_result_different_seed_differs(tmp_path):
     assert any(len(o) != len(a.extra["order"]) or not np.array_equal(o, a.extra["order"]) for o in others)
 
 
-# ------------------------------------------------------------------ inflation (FGD.md 2)
+# ------------------------------------------------------------------ inflation (docs/fgd.md section 2)
 
 
 def test_inflation_appends_clones_until_130_percent():

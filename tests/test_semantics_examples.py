@@ -1,4 +1,4 @@
-"""Table tests pinning the worked examples of /work/shared/design/K8S_SEMANTICS.md through kpack's public
+"""Table tests pinning the worked examples of docs/semantics.md through kpack's public
 API (Scheduler.explain / schedule on hand-built nodes, Pod.from_k8s), plus regression tests for the
 departures the reference oracle found (each cites the section)."""
 from __future__ import annotations

@@ -1,5 +1,7 @@
 """kpack: a fast, faithful Kubernetes scheduler and bin-packing engine on columnar arrays."""
 from . import batch as batch  # kpack.batch (PodBatch, cluster_from_arrays) after a plain `import kpack`
+from . import controllers as controllers
+from .controllers import ControlPlane
 from .daemonset import daemonset_pods
 from .manifests import ManifestError, load_manifests
 from .models import (DaemonSet, Deployment, Node, NodeAffinity, NodeSelectorRequirement, NodeSelectorTerm, Pod,
@@ -17,7 +19,8 @@ def plan(pods, node_shapes, time_limit: float = 10.0, costs=None, **kw):
 
 
 __version__ = "0.1.0"
-__all__ = ["Cluster", "ClusterError", "DaemonSet", "Deployment", "Explanation", "ManifestError",
-           "ManifestWarning", "Node", "NodeAffinity", "NodeSelectorRequirement", "NodeSelectorTerm", "Pod",
-           "PreferredSchedulingTerm", "Profile", "ProfileError", "ReplicaSet", "ScheduleResult", "Scheduler",
-           "SchedulingError", "Taint", "Toleration", "daemonset_pods", "load_manifests", "plan"]
+__all__ = ["Cluster", "ClusterError", "ControlPlane", "DaemonSet", "Deployment", "Explanation", "ManifestError",
+           "ManifestWarning",
+           "Node", "NodeAffinity", "NodeSelectorRequirement", "NodeSelectorTerm", "Pod", "PreferredSchedulingTerm",
+           "Profile", "ProfileError", "ReplicaSet", "ScheduleResult", "Scheduler", "SchedulingError", "Taint",
+           "Toleration", "daemonset_pods", "load_manifests", "plan"]

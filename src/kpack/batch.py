@@ -18,16 +18,23 @@ from .validation import MAX_GPU_DEVICES, MAX_QUANTITY, qualified_name_errors
 
 @dataclass
 class PodBatch:
-    """Pods to schedule, in order: pod i is a copy of `specs[spec_index[i]]` named `<spec name>-<i>`.
+    """Pods to schedule, in order: pod i is a copy of `specs[spec_index[i]]` named `<spec name>-<i>`, or
+    `<spec name>-<ordinals[i]>` when `ordinals` is given (ascending within each spec; controllers name pods
+    by their own counters this way).
 
     Only `specs` are pydantic objects; scheduling reads `spec_index` as an array.
     """
     specs: list[Pod]
     spec_index: np.ndarray
+    ordinals: Optional[np.ndarray] = None
 
     def __post_init__(self) -> None:
         self.specs = list(self.specs)
         self.spec_index = np.ascontiguousarray(self.spec_index, dtype=np.int32)
+        if self.ordinals is not None:
+            self.ordinals = np.ascontiguousarray(self.ordinals, dtype=np.int64)
+            if self.ordinals.shape != self.spec_index.shape or (len(self.ordinals) and self.ordinals.min() < 0):
+                raise ValueError("PodBatch.ordinals: must be non-negative, one per pod")
         if self.spec_index.ndim != 1:
             raise ValueError("PodBatch.spec_index: must be a 1-D integer array")
         if len(self.spec_index) and (self.spec_index.min() < 0 or self.spec_index.max() >= len(self.specs)):
@@ -48,7 +55,8 @@ class PodBatch:
     def pod(self, i: int) -> Pod:
         """Materialise pod i (for reports; not used on the scheduling path)."""
         s = self.specs[int(self.spec_index[i])]
-        return s.model_copy(update={"name": f"{s.name}-{i}"})
+        o = i if self.ordinals is None else int(self.ordinals[i])
+        return s.model_copy(update={"name": f"{s.name}-{o}"})
 
 
 class LazyNodes(_SequenceABC):
@@ -245,7 +253,7 @@ def schedule_batch_arrays(sched, cluster: Cluster, batch: PodBatch):
     if n_nodes == 0:
         return ScheduleResult([None] * P, np.full(P, -1, np.int32), ["no nodes available to schedule pods"] * P, [])
     spec_req, spec_nz = cluster.pod_vectors(specs)
-    dup = cluster.table.check_new_batch(specs, batch.spec_index, np.arange(P))
+    dup = cluster.table.check_new_batch(specs, batch.spec_index, np.arange(P), batch.ordinals)
     if dup is not None:
         raise SchedulingError(f"pod {dup!r}: already bound (PodBatch pod i is named <spec name>-<i>; "
                               "pod identity is namespace/name)")
@@ -260,7 +268,7 @@ def schedule_batch_arrays(sched, cluster: Cluster, batch: PodBatch):
     if order is not None:
         view = cluster.unpermute(view, order)
         out = np.where(out >= 0, order[np.maximum(out, 0)], -1).astype(np.int32)
-    cluster.commit_batch(view, specs, batch.spec_index, out)
+    cluster.commit_batch(view, specs, batch.spec_index, out, batch.ordinals)
     placed = out >= 0
     names = np.array(list(cluster.node_names) + [None], dtype=object)
     node_names = names[np.where(placed, out, n_nodes)].tolist()

@@ -22,7 +22,8 @@ from .state import Cluster, ClusterError
 from .validation import ManifestWarning
 
 # Modules that add their own subcommands with register(subparsers); missing ones are skipped.
-_PLUGINS = ("kpack.experiments.cli", "kpack.bench.cli", "kpack.server.cli", "kpack.solver.cli")
+_PLUGINS = ("kpack.experiments.cli", "kpack.bench.cli", "kpack.server.cli", "kpack.solver.cli",
+            "kpack.controllers.cli")
 # Every error kpack raises for bad input is one of these (all ValueError subclasses, plus OSError for files):
 # the CLI prints them as one line. Anything else is a kpack bug and keeps its traceback.
 _ERRORS = (ManifestError, ProfileError, ClusterError, SchedulingError, ValidationError, ValueError, OSError)

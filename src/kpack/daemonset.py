@@ -69,6 +69,6 @@ def daemon_pod(ds: DaemonSet, node_name: str) -> Pod:
 
 
 def daemonset_pods(cluster: Cluster, ds: DaemonSet) -> dict[str, Pod]:
-    """node name -> the daemon pod that node should run (K8S_SEMANTICS.md section 8)."""
+    """node name -> the daemon pod that node should run (docs/semantics.md section 8)."""
     run, _ = should_run(cluster, ds)
     return {cluster.node_names[i]: daemon_pod(ds, cluster.node_names[i]) for i in np.flatnonzero(run)}

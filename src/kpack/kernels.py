@@ -14,7 +14,7 @@ MAX_NODE_SCORE = 100
 MIN_FEASIBLE_NODES_TO_FIND = 100
 MIN_FEASIBLE_NODES_PERCENTAGE_TO_FIND = 5
 
-# Score resource kinds (how a configured resource reads node and pod values; see K8S_SEMANTICS.md 3).
+# Score resource kinds (how a configured resource reads node and pod values; see docs/semantics.md section 3).
 KIND_NONZERO_CPU, KIND_NONZERO_MEMORY, KIND_REQUESTED, KIND_SCALAR, KIND_ABSENT = 0, 1, 2, 3, 4
 LEAST_ALLOCATED, MOST_ALLOCATED, REQUESTED_TO_CAPACITY_RATIO = 0, 1, 2
 # Plugin slots in the weights vector and in explain's score matrix.

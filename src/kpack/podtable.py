@@ -70,6 +70,43 @@ class PodTable:
                 return int(rows[j])
         return -1
 
+    def find_many(self, keys: Sequence[str]) -> np.ndarray:
+        """Rows of alive pods by namespace/name key (-1 where absent); batch pods are looked up per stem with
+        one vectorised search per group instead of one per key."""
+        out = np.full(len(keys), -1, np.int64)
+        by_stem: dict[tuple[str, str], tuple[list[int], list[int]]] = {}
+        for i, key in enumerate(keys):
+            r = self.key_row.get(key)
+            if r is not None:
+                out[i] = r
+                continue
+            ns, _, name = key.partition("/")
+            stem, o = split_ordinal(name)
+            if o >= 0:
+                idx, ords = by_stem.setdefault((ns, stem), ([], []))
+                idx.append(i)
+                ords.append(o)
+        for (ns, stem), (idx, ords) in by_stem.items():
+            ia = np.asarray(idx, np.int64)
+            found = self.find_ordinals(ns, stem, np.asarray(ords, np.int64))
+            out[ia] = np.where(out[ia] < 0, found, out[ia])
+        return out
+
+    def find_ordinals(self, namespace: str, stem: str, ordinals: np.ndarray) -> np.ndarray:
+        """Rows of the alive batch pods `<stem>-<ordinal>` in `namespace` (-1 where absent)."""
+        oa = np.asarray(ordinals, np.int64)
+        out = np.full(len(oa), -1, np.int64)
+        for g_ords, g_rows in self.groups.get((namespace, stem), ()):
+            j = np.minimum(np.searchsorted(g_ords, oa), len(g_ords) - 1)
+            hit = (g_ords[j] == oa) & self.alive[g_rows[j]] & (out < 0)
+            out[hit] = g_rows[j[hit]]
+        if (out < 0).any() and (namespace, stem) in self.stems:
+            for i in np.flatnonzero(out < 0).tolist():
+                r = self.key_row.get(f"{namespace}/{stem}-{int(oa[i])}")
+                if r is not None:
+                    out[i] = r
+        return out
+
     def check_new(self, pods: Sequence[Pod]) -> Optional[str]:
         """The key of the first pod that is already bound (or repeated in `pods`), else None."""
         seen: set[str] = set()
@@ -80,15 +117,25 @@ class PodTable:
             seen.add(k)
         return None
 
-    def check_new_batch(self, specs: Sequence[Pod], spec_index: np.ndarray, positions: np.ndarray) -> Optional[str]:
-        """Like `check_new` for batch pods `<spec name>-<position>` (positions sorted ascending)."""
+    def check_new_batch(self, specs: Sequence[Pod], spec_index: np.ndarray, positions: np.ndarray,
+                        ordinals: Optional[np.ndarray] = None) -> Optional[str]:
+        """Like `check_new` for batch pods `<spec name>-<position>` (positions sorted ascending), or
+        `<spec name>-<ordinals[position]>` when `ordinals` is given."""
         sidx = spec_index[positions]
-        for s in np.unique(sidx).tolist():
-            sp = specs[s]
-            ords = positions[sidx == s]
-            taken = self.stems.get((sp.namespace, sp.name), set())
-            hit = [o for o in taken if o in set(ords.tolist())] if taken else []
-            for old, rows in self.groups.get((sp.namespace, sp.name), ()):
+        if ordinals is not None:
+            positions = np.asarray(ordinals, dtype=np.int64)[positions]
+        order = np.argsort(sidx, kind="stable")
+        cuts = np.flatnonzero(np.diff(sidx[order])) + 1
+        for grp in (np.split(order, cuts) if len(order) else []):
+            sp = specs[int(sidx[grp[0]])]
+            key = (sp.namespace, sp.name)
+            if key not in self.stems and key not in self.groups:
+                continue
+            ords = positions[grp]
+            taken = self.stems.get(key, set())
+            wanted = set(ords.tolist()) if taken else set()
+            hit = [o for o in taken if o in wanted]
+            for old, rows in self.groups.get(key, ()):
                 both, i_old, _ = np.intersect1d(old, ords, return_indices=True)
                 live = both[self.alive[rows[i_old]]]
                 if len(live):
@@ -116,13 +163,16 @@ class PodTable:
         return rows
 
     def add_batch(self, specs: Sequence[Pod], spec_index: np.ndarray, positions: np.ndarray,
-                  nodes: np.ndarray) -> np.ndarray:
-        """Append batch pods `<spec name>-<position>` (positions ascending). Returns their rows."""
+                  nodes: np.ndarray, ordinals: Optional[np.ndarray] = None) -> np.ndarray:
+        """Append batch pods `<spec name>-<position>` (positions ascending), or `<spec name>-<ordinals[position]>`
+        (ascending within each spec). Returns their rows."""
         k = len(positions)
         self._reserve(k)
         local = np.array([self._spec_index(p) for p in specs], dtype=np.int32)
         rows = np.arange(self.n, self.n + k, dtype=np.int64)
         sidx = spec_index[positions]
+        if ordinals is not None:
+            positions = np.asarray(ordinals, dtype=np.int64)[positions]
         self.spec[self.n:self.n + k] = local[sidx]
         self.node[self.n:self.n + k] = nodes
         self.ordinal[self.n:self.n + k] = positions

@@ -127,7 +127,7 @@ class Scheduler:
         # "native" = the same scan in the C core, "auto" = chosen by structure (engines/__init__.py). All give
         # identical decisions.
         self.engine = E.check_engine(engine)
-        # FGDScore's target workload (FGD.md section 2 step 1); None: bound pods plus the batch being placed.
+        # FGDScore's target workload (docs/fgd.md section 2 step 1); None: bound pods plus this batch.
         self.gpu_workload = None if gpu_workload is None else list(gpu_workload)
         self.last_stats = E.EngineStats()
         self.rng = np.array([np.uint64(seed & (2**64 - 1))], dtype=np.uint64)

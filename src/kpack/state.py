@@ -455,6 +455,53 @@ class Cluster:
         self._touch(False)
         return pod
 
+    def unbind_many(self, pod_names: Sequence[str]) -> int:
+        """Unbind several pods at once, as `unbind` does one (without returning them). All-or-nothing: every
+        name is looked up before anything changes. Returns how many were unbound."""
+        names = list(pod_names)
+        for n in names:
+            if not isinstance(n, str) or not n:
+                raise ClusterError(f"pod name: expected 'namespace/name' or 'name', got {n!r}")
+        keys = [n if "/" in n else f"default/{n}" for n in names]
+        rows = self.table.find_many(keys)
+        if (rows < 0).any():
+            raise ClusterError(f"pod {keys[int(np.flatnonzero(rows < 0)[0])]!r}: not bound in this cluster")
+        return self._release_rows(rows)
+
+    def unbind_ordinals(self, namespace: str, stem: str, ordinals: Sequence[int]) -> int:
+        """`unbind_many` for the pods `<stem>-<ordinal>` of one namespace (PodBatch-named pods), looked up
+        with one vectorised search. All-or-nothing. Returns how many were unbound."""
+        rows = self.table.find_ordinals(namespace, stem, np.asarray(ordinals, np.int64))
+        if (rows < 0).any():
+            bad = int(np.asarray(ordinals)[int(np.flatnonzero(rows < 0)[0])])
+            raise ClusterError(f"pod {namespace}/{stem}-{bad!r}: not bound in this cluster")
+        return self._release_rows(rows)
+
+    def _release_rows(self, rows: np.ndarray) -> int:
+        """Release bound rows' resources and devices exactly and drop them from the table."""
+        if not len(rows):
+            return 0
+        if len(np.unique(rows)) != len(rows):
+            raise ClusterError("unbind: a pod is named twice")
+        t = self.table
+        uniq, inv = np.unique(t.spec[rows], return_inverse=True)
+        inv = inv.reshape(-1)
+        specs = [t.specs[s] for s in uniq.tolist()]
+        req, nz = self.pod_vectors(specs)
+        nodes = t.node[rows]
+        np.subtract.at(self.requested, nodes, req[inv])
+        np.subtract.at(self.nonzero_requested, nodes, nz[inv])
+        gpu = np.array([p.gpu_count > 0 for p in specs], np.bool_)[inv]
+        for r, s, n in zip(rows[gpu].tolist(), inv[gpu].tolist(), nodes[gpu].tolist()):
+            spec = specs[s]
+            for d, m in t.devices.get(r, ()):
+                self.gpu_free[n, d] += m
+            self.gpu_tags[n, 0 if spec.gpu_per_device < 1000 else min(spec.gpu_count, GPU_TAGS - 1)] -= 1
+        for r in rows.tolist():
+            t.remove(r)
+        self._touch(False)
+        return len(rows)
+
     def _pod_row(self, pod_name: str) -> int:
         if not isinstance(pod_name, str) or not pod_name:
             raise ClusterError(f"pod name: expected 'namespace/name' or 'name', got {pod_name!r}")
@@ -540,15 +587,16 @@ class Cluster:
             self._touch(False)
 
     def commit_batch(self, work: "Cluster", specs: Sequence[Pod], spec_index: np.ndarray,
-                     out: np.ndarray) -> None:
-        """`commit_pods` for a PodBatch: pod i is `<spec name>-<i>` (no GPU pods: checked by the caller)."""
+                     out: np.ndarray, ordinals: Optional[np.ndarray] = None) -> None:
+        """`commit_pods` for a PodBatch: pod i is `<spec name>-<i>`, or `<spec name>-<ordinals[i]>` (no GPU
+        pods: checked by the caller)."""
         self._check_work(work)
         positions = np.flatnonzero(out >= 0)
-        dup = self.table.check_new_batch(specs, spec_index, positions)
+        dup = self.table.check_new_batch(specs, spec_index, positions, ordinals)
         if dup is not None:
             raise ClusterError(f"pod {dup!r}: already bound (pod identity is namespace/name)")
         self.requested, self.nonzero_requested = work.requested, work.nonzero_requested
-        self.table.add_batch(specs, spec_index, positions, out[positions])
+        self.table.add_batch(specs, spec_index, positions, out[positions], ordinals)
         if len(positions):
             self._touch(False)
 

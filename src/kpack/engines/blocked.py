@@ -8,8 +8,9 @@ and NodeResourcesFit), the best NodeResourcesFit + BalancedAllocation total amon
 it. A placement bumps its segment's version, which invalidates that segment for every key; between two pods of
 one spec only the few segments that received pods are recomputed. For one pod:
 
-* **Window** (`numFeasibleNodesToFind` feasible nodes from the round-robin start, K8S_SEMANTICS 7): the block
-  of the start is scanned node by node from the start (head) and, at the end, up to the start (tail); every
+* **Window** (`numFeasibleNodesToFind` feasible nodes from the round-robin start,
+  docs/semantics.md section 7): the block of the start is scanned node by node from the start (head) and,
+  at the end, up to the start (tail); every
   other block adds its segments' cached counts while the window does not end inside it; the block where the
   count reaches `to_find` is scanned node by node in node order, so the last node and the next start index
   are exactly the scan's.

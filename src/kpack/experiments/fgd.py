@@ -75,7 +75,7 @@ class RunResult:
 
 def inflate(pods: PodTable, capacity_milli: int, rng: np.random.Generator,
             tune: float = TUNE_RATIO) -> np.ndarray:
-    """Arrival order as row indices into ``pods`` (FGD.md section 2, steps 2-3).
+    """Arrival order as row indices into ``pods`` (docs/fgd.md section 2, steps 2-3).
 
     Sort by name, shuffle, then append i.i.d. clones until the GPU demand would exceed tune x C
     (the stop test adds only the clone's per-GPU milli, as the reference does), or delete uniformly

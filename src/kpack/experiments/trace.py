@@ -16,7 +16,7 @@ from ..gpu.devices import DEVICE_BEST_FIT, DEVICE_FGD, DEVICE_LOWEST_FREE, DEVIC
 def schedule_trace(policy, sharing_device, free, ndev, cpu, mem, model, rank,
                    pod_cpu, pod_mem, pod_k, pod_g, pod_mask, pod_spec, n_specs,
                    tp_cpu, tp_gpu, tp_num, tp_mask, tp_level, tp_p, levels, rng_seed):
-    """Place pods one by one (FGD.md section 2 step 5). Mutates the node state arrays.
+    """Place pods one by one (docs/fgd.md section 2 step 5). Mutates the node state arrays.
 
     ``pod_spec`` numbers the distinct (cpu, mem, num_gpu, gpu_milli, model mask) request vectors.
     Filter and score results are cached per (spec, node) and stamped with the node's version, which

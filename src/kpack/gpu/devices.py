@@ -49,7 +49,7 @@ def rand_below(state, n):
 
 @njit(cache=True, nogil=True)
 def node_fits(n, cpu_req, mem_req, k, g, mask, free, cpu, mem, model, nfull):
-    """Filter of FGD.md 5b for node ``n``."""
+    """Filter of docs/fgd.md section 2 step 5b for node ``n``."""
     if cpu[n] < cpu_req or mem[n] < mem_req:
         return False
     if k == 0:

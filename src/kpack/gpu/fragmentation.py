@@ -39,7 +39,7 @@ class TypicalPods:
 
 
 def typical_pods(pods: PodTable, threshold: float = POPULARITY_THRESHOLD) -> TypicalPods:
-    """FGD.md section 2 step 1: group by (cpu, gpu_milli, num_gpu, gpu_spec) (memory excluded), keep
+    """docs/fgd.md section 2 step 1: group by (cpu, gpu_milli, num_gpu, gpu_spec) (memory excluded), keep
     the most popular groups until they cover >= ``threshold`` of the pods, renormalise to sum 1.
 
     Equal counts keep the order of first appearance in ``pods`` (the reference sorts a Go map, so its
@@ -97,7 +97,7 @@ def level_stats(free_row, levels, cnt_ge_out, sum_lt_out):
 
 @njit(cache=True, nogil=True)
 def frag_from_stats(R, cpu_left, model, cnt_ge, sum_lt, tp_cpu, tp_gpu, tp_num, tp_mask, tp_level, tp_p):
-    """F_n in milli-GPU from a node's level stats (FGD.md section 4.6)."""
+    """F_n in milli-GPU from a node's level stats (docs/fgd.md section 4.6)."""
     if R == 0:
         return 0.0
     F = 0.0
@@ -175,7 +175,7 @@ def cluster_frag_direct(free, cpu_left, model, tp_cpu, tp_gpu, tp_num, tp_mask, 
 
 
 def empty_cluster_fragmentation_pct(nodes, pods: PodTable) -> float:
-    """100 * F / C for the empty cluster, with M from ``pods`` (FGD.md section 5 sanity check)."""
+    """100 * F / C for the empty cluster, with M from ``pods`` (docs/fgd.md section 5 sanity check)."""
     from .devices import empty_device_table
 
     tp = typical_pods(pods)

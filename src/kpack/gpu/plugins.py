@@ -25,7 +25,7 @@ from .policies import (BEST_FIT, DOT_PRODUCT, FGD, GPU_CLUSTERING, GPU_PACKING, 
 FULL = 1000
 N_TAGS = 9
 NO_POLICY = -1
-# Score plugin names as in the reference simulator (FGD.md section 6) -> policy code.
+# Score plugin names as in the reference simulator (docs/fgd.md section 6) -> policy code.
 GPU_POLICY_CODES = {"RandomScore": RANDOM, "DotProductScore": DOT_PRODUCT, "GpuClusteringScore": GPU_CLUSTERING,
                     "GpuPackingScore": GPU_PACKING, "BestFitScore": BEST_FIT, "FGDScore": FGD}
 
@@ -47,7 +47,7 @@ def reserve_devices(free_row, k, g, device):
 
 @njit(cache=True, nogil=True, error_model="numpy")
 def _fgd_choice(free_row, cpu_left, cpu_req, k, g, model, tp_cpu, tp_gpu, tp_num, tp_mask, tp_p, scratch):
-    """(quantised FGD score, device): the placement that least increases F_n (FGD.md 4.6)."""
+    """(quantised FGD score, device): the placement that least increases F_n (docs/fgd.md section 4.6)."""
     before = node_frag_direct(free_row, cpu_left, model, tp_cpu, tp_gpu, tp_num, tp_mask, tp_p)
     if k == 0 or g >= FULL:
         scratch[:] = free_row
@@ -212,7 +212,7 @@ def node_model_codes(cluster, models: tuple[str, ...]) -> np.ndarray:
 
 
 def typical_pod_arrays(pods: Sequence[Pod], models: tuple[str, ...], counts: Optional[np.ndarray] = None) -> tuple:
-    """FGD's target workload M (FGD.md section 2 step 1) as kernel arrays, from `pods` (pod i counted
+    """FGD's target workload M (docs/fgd.md section 2 step 1) as kernel arrays, from `pods` (pod i counted
     counts[i] times; once each when None)."""
     if counts is None:
         counts = np.ones(len(pods), dtype=np.int64)

@@ -1,4 +1,4 @@
-"""The six FGD-paper placement policies (integer scores, FGD.md section 4), kpack's own FGD variants,
+"""The six FGD-paper placement policies (integer scores, docs/fgd.md section 4), kpack's own FGD variants,
 the policy registry, and ``schedule_trace``: the whole online per-pod loop as one Numba kernel.
 
 kpack's policies:

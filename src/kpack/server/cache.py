@@ -41,7 +41,7 @@ class NodeCache:
         if cluster is not None:
             for n in cluster.nodes:
                 self._nodes[n.name] = n
-            if hasattr(cluster, "pods_on"):   # the Cluster API of API.md (bound_pods() becomes a table)
+            if hasattr(cluster, "pods_on"):   # the columnar Cluster of state.py (bound_pods() is a table)
                 pairs = [(p, n) for n in cluster.node_names for p in cluster.pods_on(n)]
             else:
                 pairs = cluster.bound_pods()

@@ -63,7 +63,7 @@ class Extender:
         self.cache: NodeCache = cache
         self.lock = threading.RLock()
         self.stats: Counter = Counter()
-        self._explained: OrderedDict[tuple, Explanation] = OrderedDict()
+        self._explained: OrderedDict[tuple, Verdict] = OrderedDict()
         self._explain_cache = explain_cache
         self._pods: OrderedDict[bytes, tuple[Pod, bytes, str]] = OrderedDict()   # digest->Pod,key,uid
         self._pending: OrderedDict[str, tuple[Pod, str]] = OrderedDict()  # pods seen by filter/prioritize
@@ -473,7 +473,7 @@ class Verdict:
 
     code: PASSED, FAILED (upstream Unschedulable: preemption may help) or UNRESOLVABLE (upstream
     UnschedulableAndUnresolvable). Only NodeResourcesFit failures are resolvable, and only when every short
-    resource fits the empty node (a request above allocatable is unresolvable, K8S_SEMANTICS.md section 2).
+    resource fits the empty node (a request above allocatable is unresolvable, docs/semantics.md section 2).
     score: the weighted total as an extender priority, total * 10 // max_total (rounded down, 0..10), where
     max_total = 100 x the sum of the weights of the score plugins that ran (`Extender.max_total`).
     """
@@ -482,10 +482,12 @@ class Verdict:
         names = cluster.node_names
         n = len(names)
         filt = ex.filter
-        reasons = [filt.get(x, REASON_NOT_CACHED) for x in names] + [REASON_NOT_CACHED]
+        # map() with bound methods keeps these per-node passes in C
+        reasons = list(map(filt.get, names, repeat(REASON_NOT_CACHED)))
+        reasons.append(REASON_NOT_CACHED)
         self.reason = np.array(reasons, dtype=object)
-        ids: dict[Optional[str], int] = {}
-        rid = np.fromiter((ids.setdefault(r, len(ids)) for r in reasons), dtype=np.int64, count=n + 1)
+        ids: dict[Optional[str], int] = {r: i for i, r in enumerate(set(reasons))}
+        rid = np.fromiter(map(ids.__getitem__, reasons), dtype=np.int64, count=n + 1)
         self.code = np.full(n + 1, UNRESOLVABLE, dtype=np.int8)
         if None in ids:
             self.code[rid == ids[None]] = PASSED
@@ -501,7 +503,7 @@ class Verdict:
                 rows &= False if col is None else cluster.allocatable[:, col] >= req
             self.code[:n][rows] = FAILED
         total = ex.total
-        totals = np.fromiter((total.get(x, 0) for x in names), dtype=np.int64, count=n)
+        totals = np.fromiter(map(total.get, names, repeat(0)), dtype=np.int64, count=n)
         self.score = np.zeros(n + 1, dtype=np.int64)
         if max_total > 0:
             top = W.MAX_EXTENDER_PRIORITY
