@@ -939,6 +939,21 @@ PARQUET_ROWS = [
 ]
 
 
+DEV_TYPE = pa.list_(pa.struct([("device", pa.int32()), ("milli", pa.int32())]))
+PARQUET_ROWS += [
+    ("device-index", "pods.parquet", lambda p: _rewrite(p, lambda t: t.set_column(
+        t.schema.get_field_index("devices"), "devices", pa.array([[{"device": 5, "milli": 900}]], DEV_TYPE))),
+     "column 'devices': device 5 is not a GPU of node 'g1' (2 devices)"),
+    ("device-milli", "pods.parquet", lambda p: _rewrite(p, lambda t: t.set_column(
+        t.schema.get_field_index("devices"), "devices", pa.array([[{"device": 0, "milli": 100}]], DEV_TYPE))),
+     "device 0: 100 milli-GPU, but the pod takes 900 per device"),
+    ("device-count", "pods.parquet", lambda p: _rewrite(p, lambda t: t.set_column(
+        t.schema.get_field_index("devices"), "devices", pa.array([[{"device": 0, "milli": 900},
+                                                                   {"device": 1, "milli": 900}]], DEV_TYPE))),
+     "2 device(s) held, but the pod asks for 1"),
+]
+
+
 @pytest.mark.parametrize("case, file, mutate, fragment", PARQUET_ROWS, ids=[r[0] for r in PARQUET_ROWS])
 def test_from_parquet_validates(parquet_dir, case, file, mutate, fragment):
     mutate(parquet_dir / file)

@@ -49,7 +49,8 @@ def test_json_and_directory(tmp_path):
      r"Pod/p: .*requests\[cpu\]"),
     ("kind: Pod\nmetadata: {name: p}\nspec: {containers: [{name: c, resources: {requests: {memory: '-1Gi'}}}]}\n",
      "must be non-negative"),
-    ("kind: Node\nmetadata: {name: n}\nstatus: {allocatable: {cpu: lots}}\n", r"Node/n: status.allocatable\[cpu\]"),
+    ("kind: Node\nmetadata: {name: n}\nstatus: {allocatable: {cpu: lots}}\n",
+     r"Node/n: status.allocatable\[cpu\]"),
     ("- 1\n- 2\n", "not a mapping"),
 ])
 def test_errors_name_object_and_field(text, match):

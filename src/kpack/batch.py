@@ -166,11 +166,12 @@ def _check_allocatable(allocatable: np.ndarray, n: int, rn: list[str]) -> np.nda
         bad = ~np.isfinite(raw) | (raw != np.floor(raw))
         if bad.any():
             i, j = map(int, np.argwhere(bad)[0])
-            raise ClusterError(f"allocatable[{i}, {rn[j]}]: {float(raw[i, j])!r} is not a whole number of base "
-                               "units (cpu in millicores)")
+            raise ClusterError(f"allocatable[{i}, {rn[j]}]: {float(raw[i, j])!r} is not a whole number of "
+                               "base units (cpu in millicores)")
         if (np.abs(raw) > MAX_QUANTITY).any():
             i, j = map(int, np.argwhere(np.abs(raw) > MAX_QUANTITY)[0])
-            raise ClusterError(f"allocatable[{i}, {rn[j]}]: {float(raw[i, j])!r} is above kpack's limit of 2**53")
+            raise ClusterError(f"allocatable[{i}, {rn[j]}]: {float(raw[i, j])!r} is above kpack's limit "
+                               "of 2**53")
     elif raw.dtype.kind not in "iub":
         raise ClusterError(f"allocatable: expected an integer array, got dtype {raw.dtype}")
     alloc = np.ascontiguousarray(raw, dtype=np.int64)

@@ -15,6 +15,7 @@ NODE_COLUMNS = {"name": "string", "unschedulable": "bool", "labels": "map<string
                 "allocatable": "map<string, int64>"}
 OPTIONAL_NODE_COLUMNS = {"gpu_free": "list<int32>"}
 POD_COLUMNS = {"name": "string", "namespace": "string", "node": "string", "spec": "string"}
+OPTIONAL_POD_COLUMNS = {"devices": "list<struct<device, milli>>"}
 
 
 def _read(path: Path, columns: dict[str, str], optional: dict[str, str],
@@ -51,6 +52,10 @@ def _type_ok(got: Any, want: str) -> bool:
         return t.is_map(got) and t.is_string(got.key_type) and t.is_string(got.item_type)
     if want == "map<string, int64>":
         return t.is_map(got) and t.is_string(got.key_type) and t.is_integer(got.item_type)
+    if want == "list<struct<device, milli>>":
+        v = got.value_type if t.is_list(got) else None
+        return v is not None and t.is_struct(v) and all(
+            v.get_field_index(k) >= 0 and t.is_integer(v.field(k).type) for k in ("device", "milli"))
     if want.startswith("list<struct"):
         v = got.value_type if t.is_list(got) else None
         return v is not None and t.is_struct(v) and all(
@@ -69,7 +74,7 @@ def check_parquet(directory: str | Path, error: type[Exception] = ValueError) ->
         if not f.exists():
             raise error(f"{f}: missing (expected a directory written by Cluster.to_parquet)")
     node_rows = _read(nodes_file, NODE_COLUMNS, OPTIONAL_NODE_COLUMNS, error)
-    pod_rows = _read(pods_file, POD_COLUMNS, {}, error)
+    pod_rows = _read(pods_file, POD_COLUMNS, OPTIONAL_POD_COLUMNS, error)
     nodes: dict[str, Node] = {}
     for i, r in enumerate(node_rows):
         where = f"{nodes_file}: row {i}"
@@ -82,6 +87,7 @@ def check_parquet(directory: str | Path, error: type[Exception] = ValueError) ->
         except (ValidationError, ValueError) as e:
             raise error(f"{where} (node {r['name']!r}): {_first(e)}") from None
     demand = {n: 0 for n in nodes}   # milli-GPU the bound pods ask for, per node
+    held: dict[tuple[str, int], int] = {}   # (node, device) -> milli-GPU held by the bound pods
     seen: set[tuple[str, str]] = set()
     for i, r in enumerate(pod_rows):
         where = f"{pods_file}: row {i}"
@@ -101,6 +107,8 @@ def check_parquet(directory: str | Path, error: type[Exception] = ValueError) ->
             raise error(f"{where}: column 'spec': names pod {p.namespace}/{p.name}, the row says "
                         f"{r['namespace']}/{r['name']}")
         demand[r["node"]] += p.gpu_count * p.gpu_per_device
+        if r.get("devices"):
+            _check_held(r["devices"], p, nodes[r["node"]], held, f"{where}: column 'devices'", error)
     if not node_rows or "gpu_free" not in node_rows[0]:
         return
     width = max((n.allocatable.get(GPU_RESOURCE, 0) for n in nodes.values()), default=0)
@@ -120,6 +128,28 @@ def check_parquet(directory: str | Path, error: type[Exception] = ValueError) ->
         if used > demand[r["name"]]:
             raise error(f"{where}: node {r['name']!r}: {used} milli-GPU in use, but the pods bound there ask "
                         f"for {demand[r['name']]}")
+
+
+def _check_held(devices: list, p: Pod, node: Node, held: dict, where: str, error: type[Exception]) -> None:
+    """The devices one bound pod holds: real devices of its node, each once, its own share (1000 for whole
+    devices), as many as it asks for, and no device held past 1000 milli-GPU in total."""
+    count = node.allocatable.get(GPU_RESOURCE, 0)
+    seen = set()
+    for x in devices:
+        d, m = x.get("device"), x.get("milli")
+        if d is None or not 0 <= d < count:
+            raise error(f"{where}: device {d} is not a GPU of node {node.name!r} ({count} devices)")
+        if d in seen:
+            raise error(f"{where}: device {d} listed twice")
+        seen.add(d)
+        if m != p.gpu_per_device:
+            raise error(f"{where}: device {d}: {m} milli-GPU, but the pod takes {p.gpu_per_device} per "
+                        "device")
+        held[(node.name, d)] = held.get((node.name, d), 0) + m
+        if held[(node.name, d)] > 1000:
+            raise error(f"{where}: device {d} of node {node.name!r} is held past 1000 milli-GPU")
+    if len(seen) != p.gpu_count:
+        raise error(f"{where}: {len(seen)} device(s) held, but the pod asks for {p.gpu_count}")
 
 
 def _first(e: Exception) -> str:

@@ -727,8 +727,9 @@ class Cluster:
     @classmethod
     def from_parquet(cls, directory: str | Path) -> "Cluster":
         import pyarrow.parquet as pq
+
+        from .parquet_check import check_parquet  # files, column types, rows, device table (named errors)
         d = Path(directory)
-        from .parquet_check import check_parquet   # files, column types, rows, device table (named errors)
         check_parquet(d, ClusterError)
         t = pq.read_table(d / "nodes.parquet").to_pylist()
         need = {"name", "unschedulable", "labels", "taints", "allocatable"}

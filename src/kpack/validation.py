@@ -385,7 +385,8 @@ def check_config_shape(cfg: Mapping, error: type[Exception] = ValueError) -> Non
             for point, sets in plugins.items():
                 xf = f"{pf}.plugins.{point}"
                 if point not in _EXTENSION_POINTS:
-                    raise ValueError(f"{xf}: unknown extension point (known: {', '.join(_EXTENSION_POINTS)})")
+                    points = ", ".join(_EXTENSION_POINTS)
+                    raise ValueError(f"{xf}: unknown field (extension points: {points})")
                 sets = _mapping(sets, xf)
                 for which, entries in sets.items():
                     if which not in ("enabled", "disabled"):

@@ -127,7 +127,7 @@ def place(engine: str, cluster, cp, arrays, spec_cls: np.ndarray, spec_req: np.n
     types = None
     if engine == "auto":
         engine, types = _auto_engine(cluster, cp, arrays, spec_cls, n_pods)
-        engine = "reference" if engine == "native" and not c_range_ok(req, nz) else engine
+        engine = "numba" if engine == "native" and not c_range_ok(req, nz) else engine
     elif engine == "native" and not NAT.available():
         raise RuntimeError(f"engine='native': the native core is unavailable ({NAT.load_error()})")
     stats.engine = engine
