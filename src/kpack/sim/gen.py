@@ -142,7 +142,7 @@ def generate(out: str | Path, nodes: int, pods: int, seed: int = 0, *, load: flo
     ds_rows.sort(key=lambda r: r[0])
     ds_time = np.array([r[0] for r in ds_rows], np.int64)
 
-    cols = ["name", "namespace", "arrival", "departure", "cpu", "memory", GPU, "node_selector", "tolerations",
+    cols = ["name", "namespace", "arrival", "duration", "cpu", "memory", GPU, "node_selector", "tolerations",
             "priority", "owner_kind", "owner_name", "pinned_node"]
     schema = arrow_schema(PODS_FILE, columns=cols)
     all_tol = [{"key": "", "operator": "Exists", "value": "", "effect": ""}]
@@ -179,7 +179,7 @@ def generate(out: str | Path, nodes: int, pods: int, seed: int = 0, *, load: flo
                 "name": pa.concat_arrays([pa.array(ds_kw["name"], pa.string()), names]),
                 "namespace": pa.concat_arrays([pa.array(["kube-system"] * nd), pc.take(T["namespace"], idx_t)]),
                 "arrival": arrival,
-                "departure": pa.concat_arrays([pa.nulls(nd, pa.int64()), pa.array(times + dur)]),
+                "duration": pa.concat_arrays([pa.nulls(nd, pa.int64()), pa.array(dur)]),
                 "cpu": np.concatenate([np.array([r[3] for r in ds], np.int64), t_cpu[ti]]),
                 "memory": np.concatenate([np.array([r[4] for r in ds], np.int64), t_mem[ti]]),
                 GPU: np.concatenate([np.zeros(nd, np.int64), t_gpu[ti]]),
