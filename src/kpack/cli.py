@@ -18,7 +18,7 @@ from .scheduler import Scheduler, SchedulingError
 from .state import Cluster, ClusterError
 
 # Modules that add their own subcommands with register(subparsers); missing ones are skipped.
-_PLUGINS = ("kpack.gpu.cli", "kpack.bench.cli")
+_PLUGINS = ("kpack.gpu.cli", "kpack.bench.cli", "kpack.sim.cli")
 _ERRORS = (ManifestError, ProfileError, ClusterError, SchedulingError, ValidationError, OSError)
 
 

@@ -27,6 +27,7 @@ from ..models import GPU_MODEL_LABEL, quantities, NodeAffinity, NodeSelectorRequ
 from ..profile import Profile
 from ..resources import BASE_RESOURCES
 from ..scheduler import Scheduler
+from .metrics import WAIT_EDGES, fragmentation, mean, wait_stats
 from .schema import EVENTS_FILE, GPU, NODES_FILE, PODS_FILE, TraceDir, TraceError
 
 FREE, PENDING, BOUND = 0, 1, 2
@@ -101,6 +102,8 @@ class PodClasses:
         self.gpu_k: list[int] = []
         self.gpu_g: list[int] = []
         self.models: list[str] = []
+        self.prio = np.zeros(0, np.int64)
+        self.cpu_mem = np.zeros((0, 2), np.int64)
 
     def encode(self, b: pa.RecordBatch) -> np.ndarray:
         n = b.num_rows
@@ -165,6 +168,8 @@ class PodClasses:
         self.gpu_k.append(p.gpu_count)
         self.gpu_g.append(p.gpu_per_device if p.gpu_count else 0)
         self.models.append(models)
+        self.prio = np.append(self.prio, p.priority)
+        self.cpu_mem = np.vstack([self.cpu_mem, [[p.requests.get("cpu", 0), p.requests.get("memory", 0)]]])
 
 
 def read_nodes(trace: TraceDir) -> dict:
@@ -228,6 +233,7 @@ class KubeBackend:
         self.calls = 0
         self.res_names = list(self.cluster.resource_names)
         self.compact_at = 1 << 16
+        self._vec: dict[int, np.ndarray] = {}
 
     def schedule(self, cls: np.ndarray) -> tuple[np.ndarray, np.ndarray, list]:
         """Place pods of classes `cls` in order. Returns (node per pod, cluster row per pod, reasons)."""
@@ -266,6 +272,22 @@ class KubeBackend:
 
     def release(self, rows: np.ndarray) -> None:
         self.cluster.unbind_rows(rows)
+
+    def fit_bound(self, c: int, nodes: np.ndarray) -> int:
+        """How many pods of class c the given nodes could hold at most, by resources alone (an upper
+        bound: filters and other pods can only lower it). GPU classes are not bounded here."""
+        if self.classes.gpu_k[c]:
+            return 1 << 62
+        cl = self.cluster
+        vec = self._vec.get(c)
+        if vec is None:
+            vec = self._vec[c] = cl.pod_vectors([self.classes.specs[c]])[0][0]
+        if len(vec) != cl.allocatable.shape[1]:
+            vec = self._vec[c] = cl.pod_vectors([self.classes.specs[c]])[0][0]
+        cols = np.flatnonzero(vec > 0)
+        free = cl.allocatable[nodes][:, cols] - cl.requested[nodes][:, cols]
+        per = np.min(free // vec[cols], axis=1)
+        return int(np.maximum(per, 0).sum())
 
     def maybe_compact(self, live_rows: np.ndarray) -> Optional[np.ndarray]:
         """Drop dead rows once they outnumber live ones; returns the new rows of `live_rows`."""
@@ -421,6 +443,17 @@ class PolicyBackend:
     def maybe_compact(self, live_rows: np.ndarray) -> None:
         return None
 
+    def fit_bound(self, c: int, nodes: np.ndarray) -> int:
+        if self.classes.gpu_k[c]:
+            return 1 << 62
+        cpu, mem = self.classes.cpu_mem[c]
+        per = np.full(len(nodes), 1 << 40, np.int64)
+        if cpu > 0:
+            per = np.minimum(per, self.cpu[nodes] // cpu)
+        if mem > 0:
+            per = np.minimum(per, self.mem[nodes] // mem)
+        return int(np.maximum(per, 0).sum())
+
     def set_unschedulable(self, names: list[str], flag: bool) -> None:
         # A node out of service cannot fit anything: its memory is pushed far below zero while down.
         idx = np.array([self._index[n] for n in names], np.int64) if names else np.zeros(0, np.int64)
@@ -491,9 +524,6 @@ class _Slots:
             self.stack = np.concatenate([self.stack, np.zeros(k, np.int64)])
         self.stack[self.top:self.top + k] = slots[::-1]
         self.top += k
-
-
-WAIT_EDGES = np.concatenate([[0, 1], np.logspace(0, 7, 57)[1:]])   # seconds; [0,1) then log bins to 1e7
 
 
 class Replay:
@@ -653,7 +683,7 @@ class Replay:
                 S.state[slots] = PENDING
                 for f in ("arrival", "dep", "dur", "cls"):
                     getattr(S, f)[slots] = buf[f][sl]
-                S.prio[slots] = [self.classes.specs[c].priority for c in buf["cls"][sl].tolist()]
+                S.prio[slots] = self.classes.prio[buf["cls"][sl]]
                 S.name[slots] = buf["name"][sl]
                 S.ns[slots] = buf["ns"][sl]
                 S.owner_kind[slots] = buf["owner_kind"][sl]
@@ -689,6 +719,9 @@ class Replay:
         counts = Counter()
         pending = np.zeros(0, np.int64)
         freed = False
+        free_gen = 0
+        node_freed_at = np.zeros(len(names), np.int64)
+        fail_g = np.zeros(0, np.int64)
         next_sample = 0
         last_sample_t, last_placed = 0, 0
         t_place = 0.0
@@ -703,8 +736,9 @@ class Replay:
         def finish(slots: np.ndarray, t_end: Optional[int], outcome: str) -> None:
             pw.add(S, slots, t_end, outcome, names)
 
+        evicted: list[np.ndarray] = []
+
         def evict_node(i: int) -> None:
-            nonlocal pending, freed
             on = np.flatnonzero((S.state == BOUND) & (S.node == i))
             if len(on):
                 backend.release(S.row[on])
@@ -714,8 +748,7 @@ class Replay:
                 S.end[on] = NEVER
                 S.evict[on] += 1
                 counts["evictions"] += len(on)
-                pending = np.concatenate([pending, on])
-            freed = True
+                evicted.append(on)
 
         while True:
             t_arr = peek()
@@ -731,6 +764,8 @@ class Replay:
                 done = slots[(st == BOUND) & (S.end[slots] == t)]
                 gone = slots[(st == PENDING) & (S.dep[slots] == t)]
                 if len(done):
+                    free_gen += 1
+                    node_freed_at[S.node[done]] = free_gen
                     backend.release(S.row[done])
                     counts["departures"] += len(done)
                     finish(done, t, "completed")
@@ -747,6 +782,9 @@ class Replay:
                 ne += 1
                 i = node_idx[nm]
                 counts[f"node_{act}"] += 1
+                if act in ("add", "uncordon"):
+                    free_gen += 1
+                    node_freed_at[i] = free_gen
                 if act == "add":
                     present[i] = True
                     if not cordoned[i]:
@@ -781,7 +819,9 @@ class Replay:
             t_next = min(heap[0] if heap else NEVER, nev[ne][0] if ne < len(nev) else NEVER,
                          workload_events[we][0] if we < len(workload_events) else NEVER)
             pending = pending[S.state[pending] == PENDING] if len(pending) else pending
-            retry = pending if (freed and len(pending)) else np.zeros(0, np.int64)
+            retry = np.zeros(0, np.int64)
+            if freed and len(pending):
+                retry = self._retry_set(S, pending, node_freed_at, fail_g)
             if len(retry):
                 d = S.dur[retry]
                 if (d >= 0).any():
@@ -791,13 +831,10 @@ class Replay:
                 arrivals = np.concatenate([arrivals, self._admit_pods(S, new_pods, t)])
             bar.update(len(arrivals))
             if len(arrivals):
-                cls_a = S.cls[arrivals]
-                specs = self.classes.specs
-                ref += np.array([[specs[c].requests.get("cpu", 0), specs[c].requests.get("memory", 0)]
-                                 for c in np.unique(cls_a).tolist()], np.float64)[
-                    np.unique(cls_a, return_inverse=True)[1].reshape(-1)].sum(axis=0)
+                ref += self.classes.cpu_mem[S.cls[arrivals]].sum(axis=0)
                 n_ref += len(arrivals)
-            queue = np.concatenate([retry, arrivals])
+            queue = np.concatenate([retry] + evicted + [arrivals])
+            evicted.clear()
             if len(queue):
                 eff = np.maximum(S.arrival[queue], t)
                 order = np.lexsort((S.seq[queue], S.arrival[queue], -S.prio[queue], eff))
@@ -828,14 +865,15 @@ class Replay:
                 failed = np.flatnonzero(~ok)
                 if len(failed):
                     reasons.update(why[i] for i in failed.tolist())
+                    fc = np.unique(S.cls[queue[failed]])
+                    if len(fail_g) < len(self.classes.specs):
+                        fail_g = np.concatenate([fail_g, np.full(len(self.classes.specs) - len(fail_g), -1)])
+                    fail_g[fc] = free_gen
                     rest = pending[~np.isin(pending, retry)] if len(retry) else pending
                     pending = np.concatenate([rest, queue[failed]])
                 elif len(retry):
                     pending = np.zeros(0, np.int64)
                 freed = False
-            if len(pending) > 0 or len(queue):
-                live = np.flatnonzero(S.state == BOUND) if False else None
-                del live
             # compaction of the cluster's pod table (rows of finished pods)
             if counts["placements"] and hasattr(backend, "cluster"):
                 bound = np.flatnonzero(S.state == BOUND) if backend.cluster.table.n >= backend.compact_at else None
@@ -855,7 +893,7 @@ class Replay:
                 met["nodes"].append(int(present.sum()))
                 for j, r in enumerate(res_names):
                     met[f"alloc_{r}"].append(float(used[j] / cap[j]) if cap[j] else 0.0)
-                met["fragmentation"].append(_fragmentation(backend, present, ref / max(1, n_ref)))
+                met["fragmentation"].append(fragmentation(backend, present, ref / max(1, n_ref)))
                 next_sample = (t // interval + 1) * interval
         bar.close()
         # pods still running or pending at the end
@@ -888,11 +926,11 @@ class Replay:
             "never_placed": int(seq - placed_total),
             "scheduling_attempts": int(counts["attempts"]),
             "node_events": {k[5:]: int(v) for k, v in sorted(counts.items()) if k.startswith("node_")},
-            "wait_s": _wait_stats(wait_hist, wait_sum, wait_max),
+            "wait_s": wait_stats(wait_hist, wait_sum, wait_max),
             "max_pending": int(max(met["pending"], default=0)),
-            "mean_allocation": {r: _mean(met[f"alloc_{r}"]) for r in res_names},
+            "mean_allocation": {r: mean(met[f"alloc_{r}"]) for r in res_names},
             "peak_allocation": {r: float(max(met[f"alloc_{r}"], default=0.0)) for r in res_names},
-            "mean_fragmentation": _mean(met["fragmentation"]),
+            "mean_fragmentation": mean(met["fragmentation"]),
             "top_pending_reasons": [[k, int(v)] for k, v in sorted(reasons.items(), key=lambda kv: (-kv[1], kv[0]))
                                     [:10]],
         }
@@ -901,6 +939,26 @@ class Replay:
         timing = {"run_s": t_run, "placement_s": t_place, "bookkeeping_s": t_run - t_place,
                   "events_per_s": events / t_run if t_run > 0 else 0.0}
         return SimResult(summary, metrics, pw.path, wait_hist, timing)
+
+    def _retry_set(self, S: _Slots, pending: np.ndarray, node_freed_at: np.ndarray, fail_g: np.ndarray
+                   ) -> np.ndarray:
+        """The pending pods worth retrying, in queue order. A pod failed when no node fit it; since then only
+        nodes freed after that failure gained capacity, so a class whose request fits none of them is
+        skipped, and at most as many of its pods as those nodes can hold are tried (the rest would fail:
+        skipping them changes no placement, only which failure messages are counted)."""
+        order = np.lexsort((S.seq[pending], S.arrival[pending], -S.prio[pending]))
+        pend = pending[order]
+        cls = S.cls[pend]
+        keep = np.zeros(len(pend), bool)
+        for c in np.unique(cls).tolist():
+            g = fail_g[c] if c < len(fail_g) else -1
+            nodes = np.flatnonzero(node_freed_at > g)
+            if not len(nodes):
+                continue
+            idx = np.flatnonzero(cls == c)
+            bound = self.backend.fit_bound(c, nodes)
+            keep[idx[:bound]] = True
+        return pend[keep]
 
     def _admit_pods(self, S: _Slots, pods: list, t: int) -> np.ndarray:
         raise NotImplementedError("pods created by a control plane: wiring lands with issue 10")
@@ -942,36 +1000,10 @@ def backend_unallocated(b: PolicyBackend) -> float:
     return float(100.0 - at100)
 
 
-def _fragmentation(backend: Any, present: np.ndarray, ref: np.ndarray) -> float:
-    """Share of free cpu (on present, schedulable nodes) that sits on nodes where the mean arriving pod
-    (cpu, memory) no longer fits: capacity in pieces too small for the typical workload."""
-    free, unsched = backend.free_matrix()
-    ok = present & ~unsched
-    if not ok.any() or ref[0] <= 0:
-        return 0.0
-    cpu = free[ok, 0].astype(np.float64)
-    fits = (cpu >= ref[0]) & (free[ok, 1] >= ref[1])
-    total = cpu[cpu > 0].sum()
-    return float(cpu[(~fits) & (cpu > 0)].sum() / total) if total > 0 else 0.0
-
-
-def _mean(v: list) -> float:
-    return float(np.mean(v)) if v else 0.0
-
-
-def _wait_stats(hist: np.ndarray, total: int, mx: int) -> dict:
-    n = int(hist.sum())
-    if not n:
-        return {"placed": 0, "mean": 0.0, "p50": 0.0, "p90": 0.0, "p99": 0.0, "max": 0}
-    cum = np.cumsum(hist)
-    def pct(q):   # upper edge of the bin holding the q-quantile (0 for the [0, 1) bin)
-        b = int(np.searchsorted(cum, q * n, side="left"))
-        return 0.0 if b == 0 else float(min(WAIT_EDGES[min(b + 1, len(WAIT_EDGES) - 1)], mx))
-    return {"placed": n, "mean": total / n, "p50": pct(0.5), "p90": pct(0.9), "p99": pct(0.99), "max": mx}
-
-
 class _PlacementWriter:
     """placements.parquet: one row per pod when it leaves the replay (departed, deleted, or at the end)."""
+
+    OUTCOMES = ["completed", "deleted-pending", "running", "pending"]
 
     SCHEMA = pa.schema([("pod", pa.string()), ("namespace", pa.dictionary(pa.int32(), pa.string())),
                         ("owner_kind", pa.dictionary(pa.int32(), pa.string())),
@@ -994,32 +1026,33 @@ class _PlacementWriter:
         if self.writer is None or not len(slots):
             return
         n = len(slots)
-        start = S.start[slots]
-        node = S.node[slots]
-        nn = np.array(list(node_names) + [None], dtype=object)
-        self.parts.append(pa.table({
-            "pod": pa.array(S.name[slots].tolist(), pa.string()),
-            "namespace": pa.array(S.ns[slots].tolist(), pa.string()).dictionary_encode(),
-            "owner_kind": pa.array(S.owner_kind[slots].tolist(), pa.string()).dictionary_encode(),
-            "owner_name": pa.array(S.owner_name[slots].tolist(), pa.string()).dictionary_encode(),
-            "node": pa.array(nn[np.where(node >= 0, node, len(nn) - 1)].tolist(), pa.string()).dictionary_encode(),
-            "arrival": S.arrival[slots],
-            "start": pa.array(start, mask=start < 0),
-            "end": pa.array(np.full(n, t_end if t_end is not None else 0, np.int64), mask=np.full(n, t_end is None)),
-            "wait": pa.array(start - S.arrival[slots], mask=start < 0),
-            "evictions": S.evict[slots],
-            "outcome": pa.array([outcome] * n, pa.string()).dictionary_encode(),
-        }))
+        self.parts.append((S.name[slots], S.ns[slots], S.owner_kind[slots], S.owner_name[slots], S.node[slots],
+                           S.arrival[slots], S.start[slots], np.full(n, -1 if t_end is None else t_end, np.int64),
+                           S.evict[slots], np.full(n, self.OUTCOMES.index(outcome), np.int8)))
+        self.node_names = node_names
         self.rows += n
         if self.rows >= 65_536:
             self.flush()
 
     def flush(self) -> None:
-        if self.parts:
-            t = pa.concat_tables(self.parts).cast(self.SCHEMA)
-            self.writer.write_table(t)
-            self.parts = []
-            self.rows = 0
+        if not self.parts:
+            return
+        cols = [np.concatenate(c) for c in zip(*self.parts)]
+        name, ns, ok_, on, node, arr, start, end, ev, out = cols
+        nn = pa.array(list(self.node_names) + [None], pa.string())
+        def dict_str(a):
+            return pa.array(a.tolist(), pa.string()).dictionary_encode()
+        t = pa.table({
+            "pod": pa.array(name.tolist(), pa.string()), "namespace": dict_str(ns), "owner_kind": dict_str(ok_),
+            "owner_name": dict_str(on),
+            "node": nn.take(pa.array(np.where(node >= 0, node, len(nn) - 1))).dictionary_encode(),
+            "arrival": arr, "start": pa.array(start, mask=start < 0), "end": pa.array(end, mask=end < 0),
+            "wait": pa.array(start - arr, mask=start < 0), "evictions": ev,
+            "outcome": pa.DictionaryArray.from_arrays(pa.array(out.astype(np.int32)), pa.array(self.OUTCOMES)),
+        })
+        self.writer.write_table(t.cast(self.SCHEMA))
+        self.parts = []
+        self.rows = 0
 
     def close(self) -> None:
         if self.writer is not None:
