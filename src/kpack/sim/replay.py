@@ -46,6 +46,7 @@ class SimOptions:
     quiet: bool = True
     control_plane: Any = None
     label: str = ""
+    retry_all: bool = False      # retry every pending pod whenever capacity frees (no pruning; for tests)
 
 
 @dataclass
@@ -103,6 +104,7 @@ class PodClasses:
         self.gpu_g: list[int] = []
         self.models: list[str] = []
         self.prio = np.zeros(0, np.int64)
+        self.pinned: list[bool] = []
         self.cpu_mem = np.zeros((0, 2), np.int64)
 
     def encode(self, b: pa.RecordBatch) -> np.ndarray:
@@ -169,6 +171,7 @@ class PodClasses:
         self.gpu_g.append(p.gpu_per_device if p.gpu_count else 0)
         self.models.append(models)
         self.prio = np.append(self.prio, p.priority)
+        self.pinned.append(bool(pin))
         self.cpu_mem = np.vstack([self.cpu_mem, [[p.requests.get("cpu", 0), p.requests.get("memory", 0)]]])
 
 
@@ -234,6 +237,7 @@ class KubeBackend:
         self.res_names = list(self.cluster.resource_names)
         self.compact_at = 1 << 16
         self._vec: dict[int, np.ndarray] = {}
+        self.bound_gpu = True
 
     def schedule(self, cls: np.ndarray) -> tuple[np.ndarray, np.ndarray, list]:
         """Place pods of classes `cls` in order. Returns (node per pod, cluster row per pod, reasons)."""
@@ -276,17 +280,22 @@ class KubeBackend:
     def fit_bound(self, c: int, nodes: np.ndarray) -> int:
         """How many pods of class c the given nodes could hold at most, by resources alone (an upper
         bound: filters and other pods can only lower it). GPU classes are not bounded here."""
-        if self.classes.gpu_k[c]:
-            return 1 << 62
+        k, g = self.classes.gpu_k[c], self.classes.gpu_g[c]
+        if k and (g < 1000 or not self.bound_gpu):
+            return 1 << 62          # GPU pods: not bounded here
         cl = self.cluster
         vec = self._vec.get(c)
         if vec is None:
             vec = self._vec[c] = cl.pod_vectors([self.classes.specs[c]])[0][0]
         if len(vec) != cl.allocatable.shape[1]:
             vec = self._vec[c] = cl.pod_vectors([self.classes.specs[c]])[0][0]
-        cols = np.flatnonzero(vec > 0)
+        gcol = cl.resource_index.get(GPU, -1)
+        cols = np.flatnonzero((vec > 0) & (np.arange(len(vec)) != (gcol if k else -1)))
         free = cl.allocatable[nodes][:, cols] - cl.requested[nodes][:, cols]
         per = np.min(free // vec[cols], axis=1)
+        if k:   # whole devices: fully free ones decide (as the device-aware filter does)
+            per = np.minimum(per, (cl.gpu_free[nodes] == 1000).sum(axis=1) // k if cl.gpu_free.shape[1]
+                             else np.zeros(len(nodes), np.int64))
         return int(np.maximum(per, 0).sum())
 
     def maybe_compact(self, live_rows: np.ndarray) -> Optional[np.ndarray]:
@@ -863,16 +872,14 @@ class Replay:
                     wait_sum += int(wt.sum())
                     wait_max = max(wait_max, int(wt.max()))
                 failed = np.flatnonzero(~ok)
+                rest = pending[~np.isin(pending, retry)] if len(retry) else pending
                 if len(failed):
                     reasons.update(why[i] for i in failed.tolist())
                     fc = np.unique(S.cls[queue[failed]])
                     if len(fail_g) < len(self.classes.specs):
                         fail_g = np.concatenate([fail_g, np.full(len(self.classes.specs) - len(fail_g), -1)])
                     fail_g[fc] = free_gen
-                    rest = pending[~np.isin(pending, retry)] if len(retry) else pending
-                    pending = np.concatenate([rest, queue[failed]])
-                elif len(retry):
-                    pending = np.zeros(0, np.int64)
+                pending = np.concatenate([rest, queue[failed]])
                 freed = False
             # compaction of the cluster's pod table (rows of finished pods)
             if counts["placements"] and hasattr(backend, "cluster"):
@@ -951,12 +958,17 @@ class Replay:
         cls = S.cls[pend]
         keep = np.zeros(len(pend), bool)
         for c in np.unique(cls).tolist():
+            if self.classes.pinned[c]:
+                # a failed attempt of a pinned pod still advances the scheduler's round-robin start (by its
+                # one candidate node), so skipping it would change later placements: always retried
+                keep[cls == c] = True
+                continue
             g = fail_g[c] if c < len(fail_g) else -1
             nodes = np.flatnonzero(node_freed_at > g)
-            if not len(nodes):
+            if not len(nodes) and not self.opts.retry_all:
                 continue
             idx = np.flatnonzero(cls == c)
-            bound = self.backend.fit_bound(c, nodes)
+            bound = (1 << 62) if self.opts.retry_all else self.backend.fit_bound(c, nodes)
             keep[idx[:bound]] = True
         return pend[keep]
 
