@@ -125,8 +125,8 @@ def generate(out: str | Path, nodes: int, pods: int, seed: int = 0, *, load: flo
         "selector": pa.array([t["selector"] for t in tmpl], pa.map_(pa.string(), pa.string())),
         "tolerations": pa.array([t["tolerations"] for t in tmpl], arrow_schema(PODS_FILE)
                                 .field("tolerations").type),
-        "owner_kind": pa.array([t["owner_kind"] for t in tmpl]), "owner_name": pa.array([t["owner_name"]
-                                                                                      for t in tmpl]),
+        "owner_kind": pa.array([t["owner_kind"] for t in tmpl], pa.string()),
+        "owner_name": pa.array([t["owner_name"] for t in tmpl], pa.string()),
     }
     t_cpu = np.array([t["cpu"] for t in tmpl], np.int64)
     t_mem = np.array([t["memory"] for t in tmpl], np.int64)
@@ -170,14 +170,14 @@ def generate(out: str | Path, nodes: int, pods: int, seed: int = 0, *, load: flo
             order = np.argsort(arrival, kind="stable")
             idx_t = pa.array(np.maximum(ti, 0))
             names = pc.binary_join_element_wise(
-                pc.take(pa.array([t["owner_name"] for t in tmpl]), idx_t),
+                pc.take(T["owner_name"], idx_t),
                 pc.cast(pa.array(np.arange(seq, seq + k)), pa.string()), "-")
             seq += k
             ds_kw = {"name": [f"{r[1]}-{r[2]}" for r in ds], "owner_name": [r[1] for r in ds],
                      "pinned_node": [r[2] for r in ds]}
             chunk_cols = {
                 "name": pa.concat_arrays([pa.array(ds_kw["name"], pa.string()), names]),
-                "namespace": pa.concat_arrays([pa.array(["kube-system"] * nd), pc.take(T["namespace"], idx_t)]),
+                "namespace": pa.concat_arrays([pa.array(["kube-system"] * nd, pa.string()), pc.take(T["namespace"], idx_t)]),
                 "arrival": arrival,
                 "duration": pa.concat_arrays([pa.nulls(nd, pa.int64()), pa.array(dur)]),
                 "cpu": np.concatenate([np.array([r[3] for r in ds], np.int64), t_cpu[ti]]),
@@ -188,7 +188,7 @@ def generate(out: str | Path, nodes: int, pods: int, seed: int = 0, *, load: flo
                 "tolerations": pa.concat_arrays([pa.array([all_tol] * nd, T["tolerations"].type),
                                                  pc.take(T["tolerations"], idx_t)]),
                 "priority": np.concatenate([np.full(nd, 2000, np.int64), t_pri[ti]]),
-                "owner_kind": pa.concat_arrays([pa.array(["DaemonSet"] * nd), pc.take(T["owner_kind"], idx_t)]),
+                "owner_kind": pa.concat_arrays([pa.array(["DaemonSet"] * nd, pa.string()), pc.take(T["owner_kind"], idx_t)]),
                 "owner_name": pa.concat_arrays([pa.array(ds_kw["owner_name"], pa.string()),
                                                 pc.take(T["owner_name"], idx_t)]),
                 "pinned_node": pa.concat_arrays([pa.array(ds_kw["pinned_node"], pa.string()),
