@@ -18,7 +18,7 @@ import numpy as np
 import kpack
 from kpack import kernels as K
 from kpack import native
-from kpack.scheduler import CompiledProfile, _class_arrays
+from kpack.scheduler import CompiledProfile, class_arrays
 
 
 def build(n_nodes: int, n_pods: int, pct: int):
@@ -32,8 +32,8 @@ def build(n_nodes: int, n_pods: int, pct: int):
     sched = kpack.Scheduler(profile, seed=0)
     pod_req, pod_nz = cluster.pod_vectors(pods)
     cp = CompiledProfile(profile, cluster)
-    classes, pod_cls = sched._classes(cluster, pods)
-    arrays = _class_arrays(classes, n_nodes)
+    classes, pod_cls = sched.classes(cluster, pods)
+    arrays = class_arrays(classes, n_nodes)
     out = np.full(n_pods, -1, dtype=np.int32)
     fail = np.zeros((n_pods, len(cluster.resource_names)), dtype=np.int32)
     return [cluster.allocatable, cluster.requested, cluster.nonzero_requested, cp.check_col, cp.fit_filter_on,

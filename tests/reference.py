@@ -262,6 +262,28 @@ class NodeState:
         self.nz_mem += int(pod.scoring_memory)
 
 
+def zone_key(node) -> str:
+    """upstream GetZoneKey: beta failure-domain labels when present, else topology.kubernetes.io ones."""
+    lab = node.labels
+    zone = lab["failure-domain.beta.kubernetes.io/zone"] if "failure-domain.beta.kubernetes.io/zone" in lab \
+        else lab.get("topology.kubernetes.io/zone", "")
+    region = lab["failure-domain.beta.kubernetes.io/region"] if "failure-domain.beta.kubernetes.io/region" in lab \
+        else lab.get("topology.kubernetes.io/region", "")
+    return "" if not region and not zone else region + ":\x00:" + zone
+
+
+def node_tree_order(nodes: list) -> list:
+    """The snapshot's node list (node_tree.go): zones in order of first appearance, round robin over them."""
+    zones: dict[str, list] = {}
+    for n in nodes:
+        zones.setdefault(zone_key(n), []).append(n)
+    out = []
+    lists = list(zones.values())
+    for i in range(max((len(x) for x in lists), default=0)):
+        out += [x[i] for x in lists if i < len(x)]
+    return out
+
+
 def build_state(nodes, bound_pods) -> list[NodeState]:
     states = [NodeState(n) for n in nodes]
     by_name = {n.name: s for n, s in zip(nodes, states)}
@@ -312,7 +334,7 @@ class ReferenceScheduler:
                 for t in node.taints:
                     if t.effect in ("NoSchedule", "NoExecute") and not any_tolerates(
                             pod.tolerations, t.key, t.value, t.effect):
-                        return [f"node(s) had untolerated taint {{{t.key}: {t.value}}}"]
+                        return ["node(s) had untolerated taint(s)"]   # v1.35: key and value not printed
             elif plugin == "NodeAffinity":
                 if not required_affinity_matches(pod, node):
                     return [R_AFFINITY]
@@ -511,7 +533,7 @@ class ReferenceScheduler:
 
     # ---- public --------------------------------------------------------------------------------
     def schedule(self, nodes, bound_pods, pods) -> tuple[list[Optional[str]], list[Optional[str]]]:
-        states = build_state(nodes, bound_pods)
+        states = build_state(node_tree_order(list(nodes)), bound_pods)
         N = len(states)
         names_out: list[Optional[str]] = []
         reasons_out: list[Optional[str]] = []
@@ -559,7 +581,7 @@ class ReferenceScheduler:
         return names_out, reasons_out
 
     def explain(self, nodes, bound_pods, pod) -> RefExplanation:
-        states = build_state(nodes, bound_pods)
+        states = build_state(node_tree_order(list(nodes)), bound_pods)
         cand = self._candidates(pod, states)
         if cand is None:
             return RefExplanation({st.node.name: R_CONFLICT for st in states}, {}, {}, None)

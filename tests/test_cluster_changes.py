@@ -247,3 +247,15 @@ def test_books_stay_exact(seq, engine, gpu_profile):
                 held[(int(c.table.node[row]), d)] = held.get((int(c.table.node[row]), d), 0) + m
         for (n, d), m in held.items():
             assert c.gpu_free[n, d] == 1000 - m
+
+
+def test_device_filter_stands_without_fit_filter():
+    prof = kpack.Profile.from_k8s({"profiles": [{"plugins": {
+        "filter": {"disabled": [{"name": "NodeResourcesFit"}]},
+        "score": {"enabled": [{"name": "FGDScore", "weight": 1}]}}}]})
+    c = kpack.Cluster([node("one", gpus=1), node("two", gpus=2)])
+    s = kpack.Scheduler(prof, seed=0)
+    res = s.schedule(c, [kpack.Pod(name=f"p{i}", requests={"nvidia.com/gpu": 2}) for i in range(3)])
+    assert res.node_names[0] == "two" and res.node_names[1:] == [None, None]
+    assert (c.gpu_free >= 0).all()
+    assert "Insufficient nvidia.com/gpu" in res.reasons[1]

@@ -106,7 +106,7 @@ def run_both(seed, n, n_pods, pct, n_specs, n_shapes, via_arrays, engine="indexe
     for eng in ("numba", engine):
         c = base.copy()
         s = kpack.Scheduler(prof, seed=seed, engine=eng)
-        s._start[0] = seed % (n + 7)                      # any start, including one >= N
+        s.start[0] = seed % (n + 7)                      # any start, including one >= N
         if via_arrays:
             res = s.schedule_arrays(c, PodBatch(specs, idx))
         else:
@@ -117,7 +117,7 @@ def run_both(seed, n, n_pods, pct, n_specs, n_shapes, via_arrays, engine="indexe
     assert engine in ("auto", "blocked") or s2.last_stats.engine == engine
     assert r1.node_index.tolist() == r2.node_index.tolist()
     assert r1.reasons == r2.reasons
-    assert s1._rng[0] == s2._rng[0] and s1._start[0] == s2._start[0]
+    assert s1.rng[0] == s2.rng[0] and s1.start[0] == s2.start[0]
     assert np.array_equal(c1.requested, c2.requested) and np.array_equal(c1.nonzero_requested, c2.nonzero_requested)
     return r1, s2
 
@@ -241,7 +241,7 @@ def test_pinned_classes_share_base(seed, engine, monkeypatch):
     (r1, c1, s1), (r2, c2, s2) = results
     assert r1.node_index.tolist() == r2.node_index.tolist()
     assert r1.reasons == r2.reasons
-    assert s1._rng[0] == s2._rng[0] and s1._start[0] == s2._start[0]
+    assert s1.rng[0] == s2.rng[0] and s1.start[0] == s2.start[0]
     assert np.array_equal(c1.requested, c2.requested)
     assert r1.scheduled > 0 and any(r is not None for r in r1.reasons)
 
@@ -318,14 +318,14 @@ def test_blocked_matches_reference(seed, monkeypatch):
     for eng in ("numba", "blocked"):
         c = base.copy()
         s = kpack.Scheduler(prof, seed=seed, engine=eng)
-        s._start[0] = seed * 7 % (n + 5)
+        s.start[0] = seed * 7 % (n + 5)
         res = s.schedule_arrays(c, PodBatch(specs, idx))
         results.append((res, c, s))
     (r1, c1, s1), (r2, c2, s2) = results
     assert s2.last_stats.engine == "blocked"
     assert r1.node_index.tolist() == r2.node_index.tolist()
     assert r1.reasons == r2.reasons
-    assert s1._rng[0] == s2._rng[0] and s1._start[0] == s2._start[0]
+    assert s1.rng[0] == s2.rng[0] and s1.start[0] == s2.start[0]
     assert np.array_equal(c1.requested, c2.requested) and np.array_equal(c1.nonzero_requested, c2.nonzero_requested)
 
 

@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from kpack.gpu import cli as gpu_cli
+from kpack.experiments import cli as gpu_cli
 from kpack.gpu.devices import best_fit_device, empty_device_table, random_device
-from kpack.gpu.experiment import bin_curve, inflate, parse_seeds, run_fgd
+from kpack.experiments.fgd import bin_curve, inflate, parse_seeds, run_fgd
 from kpack.gpu.fragmentation import (
     cluster_frag_direct,
     empty_cluster_fragmentation_pct,
@@ -21,8 +21,11 @@ from kpack.gpu.fragmentation import (
     node_frag_direct,
     typical_pods,
 )
-from kpack.gpu.openb import PodTable, read_nodes, read_pods, spec_masks
+from kpack.experiments.openb import read_nodes, read_pods
+from kpack.gpu.tables import PodTable, spec_masks
 from kpack.gpu.policies import (
+    CPU_MAX,
+    GPU_MAX,
     POLICIES,
     best_fit_raw_score,
     dot_product_score,
@@ -162,20 +165,20 @@ def test_level_stats_kernels_agree_with_direct_definition():
 
 def test_dot_product_score():
     # dot = (64000/128000)(8000/128000) + (2000/8000)(500/8000) = 0.03125 + 0.015625; 100(1 - dot/2) = 97.66
-    assert dot_product_score(64000, 2000, 8000, 500) == 97
-    assert dot_product_score(128000, 8000, 128000, 8000) == 0
+    assert dot_product_score(64000, 2000, 8000, 500, CPU_MAX, GPU_MAX) == 97
+    assert dot_product_score(128000, 8000, 128000, 8000, CPU_MAX, GPU_MAX) == 0
 
 
 def test_gpu_clustering_score():
     tags = np.zeros(9, dtype=np.int32)
-    assert gpu_clustering_score(tags, 2000, 0, 0) == 0  # CPU-only pod
-    assert gpu_clustering_score(tags, 2000, 1, 500) == 25 + 18  # idle 2-GPU node: b = 25*6000//8000 = 18
+    assert gpu_clustering_score(tags, 2000, 0, 0, GPU_MAX) == 0  # CPU-only pod
+    assert gpu_clustering_score(tags, 2000, 1, 500, GPU_MAX) == 25 + 18  # idle 2-GPU node: b = 25*6000//8000 = 18
     tags[0] = 2  # hosts sharing pods only; R = 1500 -> b = 25*6500//8000 = 20
-    assert gpu_clustering_score(tags, 1500, 1, 300) == 75 + 20
-    assert gpu_clustering_score(tags, 1500, 1, 1000) == 20  # 1-gpu pod, node has only other tags
+    assert gpu_clustering_score(tags, 1500, 1, 300, GPU_MAX) == 75 + 20
+    assert gpu_clustering_score(tags, 1500, 1, 1000, GPU_MAX) == 20  # 1-gpu pod, node has only other tags
     tags[1] = 1  # share + 1-gpu
-    assert gpu_clustering_score(tags, 1500, 1, 300) == 50 + 20
-    assert gpu_clustering_score(tags, 0, 1, 1000) == 50 + 25
+    assert gpu_clustering_score(tags, 1500, 1, 300, GPU_MAX) == 50 + 20
+    assert gpu_clustering_score(tags, 0, 1, 1000, GPU_MAX) == 50 + 25
 
 
 def test_gpu_packing_score():
@@ -194,8 +197,8 @@ def test_gpu_packing_score():
 
 def test_best_fit_raw_score():
     # s = 0.5*(64000-32000)/128000 + 0.5*(4000-1000)/8000 = 0.3125 -> 68.75 -> 68
-    assert best_fit_raw_score(64000, 4000, 32000, 1000) == 68
-    assert best_fit_raw_score(32000, 1000, 32000, 1000) == 100
+    assert best_fit_raw_score(64000, 4000, 32000, 1000, CPU_MAX, GPU_MAX) == 68
+    assert best_fit_raw_score(32000, 1000, 32000, 1000, CPU_MAX, GPU_MAX) == 100
 
 
 def test_fgd_quantisation():
@@ -261,7 +264,7 @@ def test_sharing_device_rules():
 
 def _run_kernel(policy, free, cpu, mem, rank, pods, tps):
     """Call the scheduling kernel directly. pods: (cpu, mem, num_gpu, gpu_milli); tps: (cpu, g, k, p)."""
-    from kpack.gpu.policies import schedule_trace
+    from kpack.experiments.trace import schedule_trace
 
     free = np.array(free, dtype=np.int32)
     pc = np.array([q[0] for q in pods], dtype=np.int64)

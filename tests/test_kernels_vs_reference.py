@@ -32,7 +32,7 @@ SETTINGS = dict(derandomize=True, deadline=None, database=None, print_blob=True,
 # --------------------------------------------------------------------------------------------------
 # Vocabularies
 # --------------------------------------------------------------------------------------------------
-LABEL_KEYS = ["zone", "disk", "num", "example.com/tier"]
+LABEL_KEYS = ["topology.kubernetes.io/zone", "disk", "num", "example.com/tier"]
 NODE_LABEL_VALUES = ["a", "b", "ssd", "0204", "0206", "3", "10", "-3", "", "x.y"]
 REQ_VALUES = ["a", "b", "ssd", "0204", "0205", "3", "10", "", "x.y", "bad value!", "abc", "99999999999999999999"]
 REQ_KEYS = LABEL_KEYS + ["missing", "bad key!"]
@@ -359,8 +359,8 @@ def run_both_schedule(nodes, bound, pods, profile, seed, rounds=1, engine=None):
         names, reasons = ref.schedule(nodes, ref_bound, chunk)
         assert res.node_names == names, (res.node_names, names, res.reasons, reasons)
         assert res.reasons == reasons
-        assert int(sched._start[0]) == ref.start
-        assert int(sched._rng[0]) == ref.rng
+        assert int(sched.start[0]) == ref.start
+        assert int(sched.rng[0]) == ref.rng
         ref_bound += [p.model_copy(update={"node_name": nm}) for p, nm in zip(chunk, names) if nm]
     return cluster, sched, ref, ref_bound
 
@@ -420,7 +420,7 @@ def check_explain(nodes, bound, pods, profile, seed):
     for pod in pods:
         compare_explain(cluster, sched, ref, nodes, bound, pod)
     # explain never moves the scheduler's state
-    assert int(sched._start[0]) == 0 and int(sched._rng[0]) == seed
+    assert int(sched.start[0]) == 0 and int(sched.rng[0]) == seed
 
 
 def check_explain_after_schedule(nodes, bound, pods, profile, seed):

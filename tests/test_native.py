@@ -9,7 +9,7 @@ import pytest
 import kpack
 from kpack import kernels as K
 from kpack import native
-from kpack.scheduler import CompiledProfile, _class_arrays
+from kpack.scheduler import CompiledProfile, class_arrays
 
 pytestmark = pytest.mark.skipif(not native.available(), reason=f"native core not built: {native.load_error()}")
 
@@ -175,8 +175,8 @@ def scheduler_inputs(seed: int, profile: kpack.Profile, n_nodes: int = 160, n_po
     sched = kpack.Scheduler(profile, seed=seed)
     pod_req, pod_nz = cluster.pod_vectors(pods)
     cp = CompiledProfile(profile, cluster)
-    classes, pod_cls = sched._classes(cluster, pods)
-    arrays = _class_arrays(classes, n_nodes)
+    classes, pod_cls = sched.classes(cluster, pods)
+    arrays = class_arrays(classes, n_nodes)
     out = np.full(n_pods, -1, dtype=np.int32)
     fail = np.zeros((n_pods, len(cluster.resource_names)), dtype=np.int32)
     rng = np.array([np.uint64(seed)], dtype=np.uint64)

@@ -59,12 +59,12 @@ def test_new_extended_resource_column():
 def test_explain_changes_nothing():
     c = simple_cluster()
     s = kpack.Scheduler(seed=3)
-    before = (c.requested.copy(), s._rng.copy(), s._start.copy())
+    before = (c.requested.copy(), s.rng.copy(), s.start.copy())
     ex = s.explain(c, kpack.Pod(name="x", requests={"cpu": "3000m", "memory": "5000"}))
     assert ex.scores["NodeResourcesFit"] == {"n0": 37, "n1": 37, "n2": 37}
     assert ex.scores["NodeResourcesBalancedAllocation"]["n0"] == 87
     assert ex.total["n0"] == 37 + 87 + 300 and ex.selected in c.node_names
-    assert np.array_equal(c.requested, before[0]) and s._rng[0] == before[1][0] and s._start[0] == before[2][0]
+    assert np.array_equal(c.requested, before[0]) and s.rng[0] == before[1][0] and s.start[0] == before[2][0]
     # explain's pick is what schedule then does
     assert s.schedule(c, [kpack.Pod(name="x", requests={"cpu": "3000m", "memory": "5000"})]).node_names[0] \
         == ex.selected
@@ -77,9 +77,9 @@ def test_round_robin_start_with_sampling():
     prof.percentage_of_nodes_to_score = 10
     s = kpack.Scheduler(prof)
     s.schedule(c, [kpack.Pod(name="a")])
-    assert s._start[0] == 100
+    assert s.start[0] == 100
     s.schedule(c, [kpack.Pod(name="b")])
-    assert s._start[0] == 0
+    assert s.start[0] == 0
 
 
 def test_affinity_conflict_message():
@@ -118,8 +118,10 @@ profiles:
     assert p.scheduler_name == "packer" and p.percentage_of_nodes_to_score == 30
     assert p.score_weights == {"TaintToleration": 3, "NodeAffinity": 2, "NodeResourcesFit": 5}
     assert p.scoring_strategy == "MostAllocated" and p.fit_resources == [("cpu", 2), ("nvidia.com/gpu", 3)]
-    with pytest.raises(kpack.ProfileError, match=r"resources\[0\].weight: Invalid value: 0"):
-        kpack.Profile.from_k8s(cfg.replace("weight: 2}", "weight: 0}"))
+    # v1 defaulting: a resource weight of 0 means 1; above 100 is an error
+    assert kpack.Profile.from_k8s(cfg.replace("weight: 2}", "weight: 0}")).fit_resources[0] == ("cpu", 1)
+    with pytest.raises(kpack.ProfileError, match=r"resources\[0\].weight: Invalid value: 101"):
+        kpack.Profile.from_k8s(cfg.replace("weight: 2}", "weight: 101}"))
     with pytest.raises(kpack.ProfileError, match="percentageOfNodesToScore: Invalid value: 130"):
         kpack.Profile.from_k8s(cfg.replace("30", "130"))
     with pytest.raises(kpack.ProfileError, match=r"enabled\[0\].name: Invalid value: 'Bogus'"):

@@ -204,7 +204,7 @@ def test_events_feed_a_control_plane(tmp_path):
 # --- the paper experiment through the trace path -------------------------------------------------------
 @pytest.mark.skipif(not (OPENB / "openb_pod_list_default.csv").is_file(), reason="openb trace not available")
 def test_openb_import_replays_the_fgd_experiment(tmp_path):
-    from kpack.gpu.experiment import run_fgd
+    from kpack.experiments.fgd import run_fgd
     lines = (OPENB / "openb_pod_list_default.csv").read_text().splitlines()
     pods_csv = tmp_path / "openb_pod_list_prefix.csv"
     pods_csv.write_text("\n".join(lines[:1201]) + "\n")     # 1,200 pods

@@ -7,8 +7,15 @@ from .profile import Profile, ProfileError
 from .scheduler import Explanation, Scheduler, ScheduleResult, SchedulingError
 from .state import Cluster, ClusterError
 
+
+def plan(pods, node_shapes, time_limit: float = 10.0, costs=None, **kw):
+    """Capacity planning (kpack.solver.planning.plan): fewest/cheapest nodes of the given shapes for pods."""
+    from .solver.planning import plan as _plan
+    return _plan(pods, node_shapes, time_limit=time_limit, costs=costs, **kw)
+
+
 __version__ = "0.1.0"
 __all__ = ["Cluster", "ClusterError", "DaemonSet", "Deployment", "Explanation", "ManifestError", "Node",
            "NodeAffinity", "NodeSelectorRequirement", "NodeSelectorTerm", "Pod", "PreferredSchedulingTerm",
            "Profile", "ProfileError", "ReplicaSet", "ScheduleResult", "Scheduler", "SchedulingError", "Taint",
-           "Toleration", "daemonset_pods", "load_manifests"]
+           "Toleration", "daemonset_pods", "load_manifests", "plan"]

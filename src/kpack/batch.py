@@ -130,6 +130,7 @@ def cluster_from_arrays(node_names: Sequence[str], resource_names: Sequence[str]
     c.objects = {}
     c.generation = 0
     c.node_generation = 0
+    c._order_init()
     gi = c.resource_index.get(GPU_RESOURCE)
     c.gpu_free = device_table(alloc[:, gi] if gi is not None else np.zeros(n, np.int64))
     c.gpu_tags = np.zeros((n, GPU_TAGS), dtype=np.int64)
@@ -157,8 +158,8 @@ def bind_arrays(cluster: Cluster, specs: Sequence[Pod], spec_index: np.ndarray, 
 def schedule_batch_arrays(sched, cluster: Cluster, batch: PodBatch):
     """Implementation of `Scheduler.schedule_arrays` (see there)."""
     from . import engines as E
-    from .scheduler import (CompiledProfile, ScheduleResult, SchedulingError, _class_arrays, _fit_error,
-                            _static_histogram)
+    from .scheduler import (ScheduleResult, SchedulingError, class_arrays, fit_error, static_histogram,
+                            static_rows)
     if not isinstance(batch, PodBatch):
         raise SchedulingError(f"batch: expected kpack.batch.PodBatch, got {type(batch).__name__}")
     specs = batch.specs
@@ -175,19 +176,22 @@ def schedule_batch_arrays(sched, cluster: Cluster, batch: PodBatch):
     if n_nodes == 0:
         return ScheduleResult([None] * P, np.full(P, -1, np.int32), ["no nodes available to schedule pods"] * P, [])
     spec_req, spec_nz = cluster.pod_vectors(specs)
-    cp = CompiledProfile(sched.profile, cluster)
-    classes, spec_cls = sched._classes(cluster, specs)
-    arrays = _class_arrays(classes, n_nodes)
     dup = cluster.table.check_new_batch(specs, batch.spec_index, np.arange(P))
     if dup is not None:
         raise SchedulingError(f"pod {dup!r}: already bound (PodBatch pod i is named <spec name>-<i>; "
                               "pod identity is namespace/name)")
+    view, order, cache = sched.view(cluster)
+    classes, spec_cls = sched.classes(view, specs, cache)
+    arrays = class_arrays(classes, n_nodes)
     out = np.full(P, -1, dtype=np.int32)
     fail = np.zeros((P, len(cluster.resource_names)), dtype=np.int32)
-    work = cluster.working()
-    sched.last_stats = E.place(sched.engine, work, cp, arrays, spec_cls, spec_req, spec_nz, batch.spec_index,
-                               sched._rng, sched._start, out, fail)
-    cluster.commit_batch(work, specs, batch.spec_index, out)
+    sched.last_stats = E.place(sched.engine, view, cache.profile, arrays, spec_cls, spec_req, spec_nz,
+                               batch.spec_index, sched.rng, sched.start, out, fail,
+                               static_rows=static_rows(cache.profile, classes))
+    if order is not None:
+        view = cluster.unpermute(view, order)
+        out = np.where(out >= 0, order[np.maximum(out, 0)], -1).astype(np.int32)
+    cluster.commit_batch(view, specs, batch.spec_index, out)
     placed = out >= 0
     names = np.array(list(cluster.node_names) + [None], dtype=object)
     node_names = names[np.where(placed, out, n_nodes)].tolist()
@@ -202,8 +206,8 @@ def schedule_batch_arrays(sched, cluster: Cluster, batch: PodBatch):
         for row in uniq:
             c = int(row[0])
             if c not in static_hist:
-                static_hist[c] = _static_histogram(cluster, classes[c])
-            msgs.append(_fit_error(cluster, classes[c], static_hist[c], row[1:]))
+                static_hist[c] = static_histogram(cluster, classes[c])
+            msgs.append(fit_error(cluster, classes[c], static_hist[c], row[1:]))
         for i, m in zip(failed.tolist(), inv.reshape(-1).tolist()):
             reasons[i] = msgs[m]
     return ScheduleResult(node_names, out, reasons, [])

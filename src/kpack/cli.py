@@ -18,7 +18,8 @@ from .scheduler import Scheduler, SchedulingError
 from .state import Cluster, ClusterError
 
 # Modules that add their own subcommands with register(subparsers); missing ones are skipped.
-_PLUGINS = ("kpack.gpu.cli", "kpack.bench.cli", "kpack.sim.cli")
+_PLUGINS = ("kpack.experiments.cli", "kpack.bench.cli", "kpack.server.cli", "kpack.solver.cli",
+            "kpack.sim.cli")
 _ERRORS = (ManifestError, ProfileError, ClusterError, SchedulingError, ValidationError, OSError)
 
 
@@ -26,32 +27,33 @@ class CliError(Exception):
     """A one-line error for the user."""
 
 
-def _load(files: Sequence[str]) -> tuple[list[Node], list[Pod], list[Pod], list]:
-    """Nodes, bound pods, pending pods (in manifest order) and workload objects from manifest files."""
+def _load(files: Sequence[str]) -> tuple[list[Node], list[Pod], list]:
+    """Nodes, bound pods, and the pending pods and workload objects in manifest order."""
     objs = [o for f in files for o in load_manifests(Path(f))]
     nodes = [o for o in objs if isinstance(o, Node)]
     if not nodes:
         raise CliError(f"no Node objects in {', '.join(files)}: a cluster needs at least one node")
-    pods = [o for o in objs if isinstance(o, Pod)]
-    bound = [p for p in pods if p.node_name]
-    pending = [p for p in pods if not p.node_name]
-    workloads = [o for o in objs if isinstance(o, (Deployment, ReplicaSet, DaemonSet))]
-    return nodes, bound, pending, workloads
+    bound = [o for o in objs if isinstance(o, Pod) and o.node_name]
+    sources = [o for o in objs if (isinstance(o, Pod) and not o.node_name)
+               or isinstance(o, (Deployment, ReplicaSet, DaemonSet))]
+    return nodes, bound, sources
 
 
-def _expand(cluster: Cluster, pending: list[Pod], workloads: list) -> list[Pod]:
-    """Pending pods plus the pods workloads would create, in queue order (PrioritySort: priority desc,
+def _expand(cluster: Cluster, sources: list) -> list[Pod]:
+    """Pending pods and the pods workloads would create, in queue order (PrioritySort: priority desc,
     then manifest order). DaemonSet pods are pinned per node like the DaemonSet controller does."""
-    out = list(pending)
-    for w in workloads:
-        if isinstance(w, DaemonSet):
+    out: list[Pod] = []
+    for w in sources:
+        if isinstance(w, Pod):
+            out.append(w)
+        elif isinstance(w, DaemonSet):
             out.extend(daemonset_pods(cluster, w).values())
         else:
             kind = "deployment" if isinstance(w, Deployment) else "replicaset"
             for i in range(w.replicas):
                 p = w.template_pod(f"{w.name}-{i}")
                 out.append(p.model_copy(update={"owner": f"{kind}/{w.name}"}))
-    return sorted(out, key=lambda p: -p.priority)
+    return sorted(out, key=lambda p: -p.priority)     # stable: manifest order within a priority
 
 
 def _profile(config: Optional[str]) -> Profile:
@@ -65,22 +67,38 @@ def _profile(config: Optional[str]) -> Profile:
 
 
 def _setup(args) -> tuple[Cluster, list[Pod], Scheduler]:
-    nodes, bound, pending, workloads = _load(args.file)
+    nodes, bound, sources = _load(args.file)
     cluster = Cluster(nodes, pods=bound)
-    queue = _expand(cluster, pending, workloads)
-    return cluster, queue, Scheduler(_profile(args.config), seed=args.seed)
+    queue = _expand(cluster, sources)
+    solver = dict(fallback=args.fallback, fallback_time_limit=args.fallback_time_limit,
+                  max_moves=args.max_moves) if getattr(args, "fallback", None) else {}
+    return cluster, queue, Scheduler(_profile(args.config), seed=args.seed, **solver)
 
 
 def cmd_schedule(args) -> int:
     cluster, queue, sched = _setup(args)
     res = sched.schedule(cluster, queue)
     rows = [{"pod": p.key, "node": n, "reason": r} for p, n, r in zip(queue, res.node_names, res.reasons)]
+    moves = [{"pod": p.key, "from": a, "to": b} for p, a, b in res.moves]
+    if args.fallback:
+        for r, s in zip(rows, res.solver_placed.tolist()):
+            r["solver"] = s
     if args.json:
-        print(json.dumps({"scheduled": res.scheduled, "unschedulable": len(queue) - res.scheduled,
-                          "placements": rows}, indent=2))
+        out = {"scheduled": res.scheduled, "unschedulable": len(queue) - res.scheduled, "placements": rows}
+        if args.fallback:
+            out.update(solver_placed=int(res.solver_placed.sum()), solver_optimal=res.solver_optimal,
+                       moves=moves)
+        print(json.dumps(out, indent=2))
         return 0
-    _table(["POD", "NODE", "REASON"], [[r["pod"], r["node"] or "<pending>", r["reason"] or ""] for r in rows])
+    head = ["POD", "NODE"] + (["SOLVER"] if args.fallback else []) + ["REASON"]
+    _table(head, [[r["pod"], r["node"] or "<pending>"] + (["placed" if r["solver"] else ""] if args.fallback
+                                                         else []) + [r["reason"] or ""] for r in rows])
+    for m in moves:
+        print(f"moved {m['pod']}: {m['from']} -> {m['to']}")
     print(f"\n{res.scheduled}/{len(queue)} pods scheduled onto {len(cluster)} nodes")
+    if args.fallback:
+        print(f"solver ({args.fallback}): placed {int(res.solver_placed.sum())} pods greedy left pending, "
+              f"{len(moves)} moves, optimal: {res.solver_optimal}")
     return 0
 
 
@@ -129,6 +147,13 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--json", action="store_true", help="machine-readable output")
         if name == "explain":
             p.add_argument("--pod", required=True, help="pod name (or namespace/name) to explain")
+        else:
+            p.add_argument("--fallback", choices=["cpsat"],
+                           help="CP-SAT places pods the greedy pass left pending (column SOLVER)")
+            p.add_argument("--fallback-time-limit", type=float, default=1.0,
+                           help="solver seconds (default 1)")
+            p.add_argument("--max-moves", type=int, default=0,
+                           help="running pods the solver may move (default 0)")
         p.set_defaults(func=fn)
     for mod in _PLUGINS:
         try:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from .models import DaemonSet, NodeAffinity, NodeSelectorRequirement, NodeSelectorTerm, Pod, Toleration
-from .predicates import _Labels
+from .predicates import NodeLabels
 from .state import Cluster
 
 _DAEMON_TOLERATIONS = [
@@ -34,7 +34,7 @@ def should_run(cluster: Cluster, ds: DaemonSet) -> tuple[np.ndarray, np.ndarray]
     """(shouldRun, shouldContinueRunning) per node, as bool arrays (resources are not checked)."""
     tmpl = ds.template_pod(ds.name)
     n = len(cluster.node_names)
-    labels = _Labels(cluster)
+    labels = NodeLabels(cluster)
     match = np.ones(n, dtype=np.bool_)
     if tmpl.node_name:
         match &= labels.names == tmpl.node_name

@@ -314,6 +314,7 @@ def find_feasible(alloc, req, check_col, fit_filter_on, preq, code, cand_len, ca
         processed += 1
         if code[n] != 0:
             continue
+        ok = True
         if fit_filter_on:
             bits = fit_failures(alloc, req, n, preq, check_col, any_req)
             ok = bits == 0
@@ -321,11 +322,12 @@ def find_feasible(alloc, req, check_col, fit_filter_on, preq, code, cand_len, ca
                 for r in range(R):
                     if (bits >> r) & 1:
                         tmp_fail[r] += 1
-            if k_gpu > 0 and not devices_fit(free[n], k_gpu, g):
-                ok = False
-                tmp_fail[gpu_col] += 1
-            if not ok:
-                continue
+        # The device filter stands on its own: disabling NodeResourcesFit must not let devices go negative.
+        if k_gpu > 0 and not devices_fit(free[n], k_gpu, g):
+            tmp_fail[gpu_col] += 1
+            ok = False
+        if not ok:
+            continue
         feasible[k] = n
         k += 1
         if k == to_find:
@@ -418,3 +420,68 @@ def explain_pod(alloc, req, nz, check_col, fit_filter_on, preq, pnz, code, cand,
                                 fit_col, fit_kind, fit_w, strategy, shape_u, shape_s, bal_col, bal_kind, scores)
         pick = 0 if k == 1 else select_host(totals, k, rng, False)
     return bits_out, feasible[:k], scores[:, :k], totals[:k], pick
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def add_static_scores(feasible, k, rows, mode, w, totals):
+    """Registered static score plugins (kpack.plugins.register): raw per-node rows[x] normalised over the
+    feasible nodes (mode 0: as is; 1: 100*raw/max; 2: 100 - 100*raw/max, 100 when max is 0), weighted.
+    A row of -1 is a plugin whose PreScore skipped the pod: it adds nothing."""
+    for x in range(rows.shape[0]):
+        if rows[x, feasible[0]] < 0:
+            continue    # PreScore skipped this plugin for the pod
+        mx = np.int64(0)
+        for i in range(k):
+            v = rows[x, feasible[i]]
+            if v > mx:
+                mx = v
+        for i in range(k):
+            v = rows[x, feasible[i]]
+            if mode[x] == 1:
+                v = v if mx == 0 else MAX_NODE_SCORE * v // mx
+            elif mode[x] == 2:
+                v = MAX_NODE_SCORE if mx == 0 else MAX_NODE_SCORE - MAX_NODE_SCORE * v // mx
+            totals[i] += w[x] * v
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def schedule_batch_static(alloc, req, nz, check_col, fit_filter_on, pod_cls, pod_req, pod_nz,
+                          cls_code, cls_cand_off, cls_cand_len, cand_flat, cls_conflict,
+                          cls_aff_row, aff_rows, cls_taint_row, taint_rows, weights,
+                          fit_col, fit_kind, fit_w, strategy, shape_u, shape_s, bal_col, bal_kind,
+                          pct, rng, start, out_node, fail_counts, cls_static, static_mode, static_w):
+    """schedule_batch plus registered static score plugins: cls_static[c] holds class c's raw rows
+    [X, N] (see add_static_scores). The numba engine runs it when a profile enables such a plugin."""
+    N = alloc.shape[0]
+    R = alloc.shape[1]
+    feasible = np.empty(N, dtype=np.int64)
+    scores = np.empty((N_SCORE_PLUGINS, N), dtype=np.int64)
+    tmp_fail = np.zeros(R, dtype=np.int32)
+    empty = np.zeros(0, dtype=np.int64)
+    no_devices = np.zeros((N, 0), dtype=np.int32)
+    for p in range(pod_cls.shape[0]):
+        c = pod_cls[p]
+        out_node[p] = -1
+        if cls_conflict[c]:
+            continue
+        preq = pod_req[p]
+        pnz = pod_nz[p]
+        if cls_cand_len[c] == 0:
+            continue
+        k = find_feasible(alloc, req, check_col, fit_filter_on, preq, cls_code[c], cls_cand_len[c],
+                          cand_flat[cls_cand_off[c]:], pct, start, feasible, tmp_fail, no_devices, 0, 1000, 0)
+        if k == 0:
+            fail_counts[p, :] = tmp_fail
+            continue
+        if k == 1:
+            chosen = feasible[0]
+        else:
+            ar = cls_aff_row[c]
+            aff = aff_rows[ar] if ar >= 0 else empty
+            totals = score_feasible(alloc, req, nz, preq, pnz, feasible, k, aff, taint_rows[cls_taint_row[c]],
+                                    weights, fit_col, fit_kind, fit_w, strategy, shape_u, shape_s, bal_col,
+                                    bal_kind, scores)
+            add_static_scores(feasible, k, cls_static[c], static_mode, static_w, totals)
+            chosen = feasible[select_host(totals, k, rng, True)]
+        out_node[p] = chosen
+        commit(req, nz, chosen, preq, pnz)

@@ -307,10 +307,12 @@ class Pod(_Named):
         overhead = _resource_map(spec.get("overhead"), "spec.overhead")
         pod_level = _resource_map((spec.get("resources") or {}).get("requests"), "spec.resources.requests")
         real = pod_requests(containers, inits, overhead, pod_level)
+        # NodeResourcesFit's scorer (the only reader of the non-zero cpu/memory) ignores pod-level requests in
+        # v1.35.4; its filter and BalancedAllocation use them (`real`).
         if containers or inits:
-            nz = pod_requests(containers, inits, overhead, pod_level, non_zero=True)
+            nz = pod_requests(containers, inits, overhead, None, non_zero=True)
         else:
-            nz = dict(real)   # zero containers: no defaults (upstream tests rely on this)
+            nz = pod_requests([], [], overhead)   # zero containers: no defaults (upstream tests rely on this)
         nz_cpu, nz_mem = nz.get(CPU, 0), nz.get(MEMORY, 0)
         aff = (spec.get("affinity") or {}).get("nodeAffinity")
         ann = meta.get("annotations") or {}
@@ -334,7 +336,7 @@ class Pod(_Named):
                    image=containers and (spec["containers"][0].get("image")) or None, **extra)
 
 
-class _Workload(_Model):
+class _Workload(_Named):
     name: str
     namespace: str = "default"
     labels: dict[str, str] = Field(default_factory=dict)

@@ -1,4 +1,5 @@
-"""Scheduler profiles: kube-scheduler's default plugins and KubeSchedulerConfiguration v1 parsing."""
+"""Scheduler profiles: kube-scheduler's default plugins and KubeSchedulerConfiguration v1 parsing, with
+plugin names, extension points and args checked against kpack.plugins.REGISTRY."""
 from __future__ import annotations
 
 from typing import Any, Optional
@@ -6,23 +7,27 @@ from typing import Any, Optional
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
+from .models import NodeAffinity
+from .plugins import FILTER_ORDER, REGISTRY, PluginArgsError
 from .resources import CPU, MEMORY
 
-# Filter plugins kpack evaluates, in upstream's default order (first failure wins per node).
-FILTER_PLUGINS = ("NodeUnschedulable", "NodeName", "TaintToleration", "NodeAffinity", "NodeResourcesFit")
-# Score plugins kpack computes and upstream's default weights.
-DEFAULT_SCORE_WEIGHTS = {"TaintToleration": 3, "NodeAffinity": 2, "NodeResourcesFit": 1,
-                         "NodeResourcesBalancedAllocation": 1}
-# Default plugins kpack knows but does not model: they are no-ops for pods without the features they read
-# (no topology spread constraints, no inter-pod affinity, no images, no volumes, no host ports).
-UNMODELLED_PLUGINS = {"SchedulingGates", "PrioritySort", "NodePorts", "VolumeRestrictions", "NodeVolumeLimits",
-                      "VolumeBinding", "VolumeZone", "PodTopologySpread", "InterPodAffinity", "ImageLocality",
-                      "DefaultPreemption", "DefaultBinder", "DynamicResources"}
-# GPU-sharing policies of the FGD paper (kpack.gpu.plugins), enabled as score plugins by these names.
-GPU_SCORE_PLUGINS = ("RandomScore", "DotProductScore", "GpuClusteringScore", "GpuPackingScore", "BestFitScore",
-                     "FGDScore")
-KNOWN_PLUGINS = set(FILTER_PLUGINS) | set(DEFAULT_SCORE_WEIGHTS) | UNMODELLED_PLUGINS | set(GPU_SCORE_PLUGINS)
+# Upstream's default MultiPoint plugin list (getDefaultPlugins), in order, with score weights.
+DEFAULT_MULTIPOINT = (("SchedulingGates", 0), ("PrioritySort", 0), ("NodeUnschedulable", 0), ("NodeName", 0),
+                      ("TaintToleration", 3), ("NodeAffinity", 2), ("NodePorts", 0), ("NodeResourcesFit", 1),
+                      ("VolumeRestrictions", 0), ("NodeVolumeLimits", 0), ("VolumeBinding", 0), ("VolumeZone", 0),
+                      ("PodTopologySpread", 2), ("InterPodAffinity", 2), ("DefaultPreemption", 0),
+                      ("NodeResourcesBalancedAllocation", 1), ("ImageLocality", 1), ("DefaultBinder", 0))
+FILTER_PLUGINS = FILTER_ORDER
+# Score plugins kpack computes (kernel slots) and their default weights.
+DEFAULT_SCORE_WEIGHTS = {n: w for n, w in DEFAULT_MULTIPOINT if w and REGISTRY[n].modelled}
+GPU_SCORE_PLUGINS = tuple(n for n, s in REGISTRY.items() if s.score and s.engines == ("numba",))
 STRATEGIES = ("LeastAllocated", "MostAllocated", "RequestedToCapacityRatio")
+CONFIG_FIELDS = ("apiVersion", "kind", "parallelism", "leaderElection", "clientConnection", "healthzBindAddress",
+                 "metricsBindAddress", "enableProfiling", "enableContentionProfiling", "percentageOfNodesToScore",
+                 "podInitialBackoffSeconds", "podMaxBackoffSeconds", "profiles", "extenders",
+                 "delayCacheUntilActive")
+EXTENSION_POINTS = ("multiPoint", "preEnqueue", "queueSort", "preFilter", "filter", "postFilter", "preScore",
+                    "score", "reserve", "permit", "preBind", "bind", "postBind")
 
 
 class ProfileError(ValueError):
@@ -43,6 +48,8 @@ class Profile(BaseModel):
     ignored_resources: list[str] = Field(default_factory=list)
     ignored_resource_groups: list[str] = Field(default_factory=list)
     percentage_of_nodes_to_score: Optional[int] = None        # None or 0: upstream adaptive default
+    added_affinity: Optional[NodeAffinity] = None              # NodeAffinityArgs.addedAffinity
+    plugin_args: dict[str, dict] = Field(default_factory=dict)   # validated args as given, by plugin name
 
     @classmethod
     def default(cls) -> "Profile":
@@ -61,10 +68,20 @@ class Profile(BaseModel):
         kind = cfg.get("kind", "KubeSchedulerConfiguration")
         if kind != "KubeSchedulerConfiguration":
             raise ProfileError(f"kind: expected KubeSchedulerConfiguration, got {kind!r}")
+        api = cfg.get("apiVersion", "kubescheduler.config.k8s.io/v1")
+        if api != "kubescheduler.config.k8s.io/v1":
+            raise ProfileError(f"apiVersion: Unsupported value: {api!r}: supported values: "
+                               "\"kubescheduler.config.k8s.io/v1\"")
+        for k in cfg:
+            if k not in CONFIG_FIELDS:
+                raise ProfileError(f"{k}: unknown field {k!r}")
         profiles = cfg.get("profiles") or [{}]
-        if not isinstance(profiles, list) or not isinstance(profiles[0], dict):
+        if not isinstance(profiles, list) or not profiles or not isinstance(profiles[0], dict):
             raise ProfileError("profiles: must be a list of profile mappings")
         prof = profiles[0]
+        for k in prof:
+            if k not in ("schedulerName", "percentageOfNodesToScore", "plugins", "pluginConfig"):
+                raise ProfileError(f"profiles[0].{k}: unknown field {k!r}")
         p = cls()
         p.scheduler_name = prof.get("schedulerName") or "default-scheduler"
         pct = prof.get("percentageOfNodesToScore", cfg.get("percentageOfNodesToScore"))
@@ -75,91 +92,140 @@ class Profile(BaseModel):
                 raise ProfileError(f"{where}: Invalid value: {pct!r}: not in valid range [0-100]")
             p.percentage_of_nodes_to_score = pct or None
         p._apply_plugins(prof.get("plugins") or {})
-        for i, pc in enumerate(prof.get("pluginConfig") or []):
-            p._apply_plugin_config(pc, f"profiles[0].pluginConfig[{i}]")
+        p._apply_plugin_configs(prof.get("pluginConfig"), "profiles[0].pluginConfig")
         p.validate_profile()
         return p
 
     # --- plugin sets -------------------------------------------------------------------------------
-    def _apply_plugins(self, plugins: dict) -> None:
-        filters = list(self.filters)
-        scores = dict(self.score_weights)
-        for point in ("multiPoint", "filter", "score"):
-            spec = plugins.get(point) or {}
-            base = f"profiles[0].plugins.{point}"
-            for j, d in enumerate(spec.get("disabled") or []):
-                name = d.get("name") if isinstance(d, dict) else None
-                if name == "*":
-                    if point in ("multiPoint", "filter"):
-                        filters = []
-                    if point in ("multiPoint", "score"):
-                        scores = {}
+    def _apply_plugins(self, plugins: Any) -> None:
+        """Upstream's merge (mergePluginSet) of the custom sets into the default MultiPoint set, then the
+        framework's MultiPoint expansion for the filter and score extension points and getScoreWeights:
+        a specific extension point's entry overrides MultiPoint's, a re-listed default replaces the
+        default entry, and a weight of 0 (or none) means 1."""
+        base = "profiles[0].plugins"
+        if not isinstance(plugins, dict):
+            raise ProfileError(f"{base}: must be a mapping of extension point to plugin set, got {plugins!r}")
+        for k in plugins:
+            if k not in EXTENSION_POINTS:
+                raise ProfileError(f"{base}.{k}: unknown field {k!r}")
+        sets = {}
+        for point in EXTENSION_POINTS:
+            sets[point] = self._plugin_set(plugins.get(point), f"{base}.{point}")
+        multi = _merge([(n, w) for n, w in DEFAULT_MULTIPOINT], *sets["multiPoint"])
+        seen: set[str] = set()
+        for name, _ in multi:
+            if name in seen:
+                raise ProfileError(f"{base}.multiPoint.enabled: Duplicate value: {name!r}: plugin already "
+                                   "registered")
+            seen.add(name)
+        filters = self._expand(multi, sets["filter"], "filter")
+        scores = self._expand(multi, sets["score"], "score")
+        weights: dict[str, int] = {}
+        for name, w in sets["score"][0] + multi:
+            if name in scores and name not in weights:
+                weights[name] = w or 1
+        # upstream evaluation order for the built-in filters; registered static filters after them
+        self.filters = [f for f in FILTER_ORDER if f in filters] + [f for f in filters if REGISTRY[f].static_filter]
+        self.score_weights = {n: w for n, w in weights.items() if REGISTRY[n].modelled}
+
+    @staticmethod
+    def _expand(multi: list, point_set: tuple, kind: str) -> list[str]:
+        enabled, disabled = point_set
+        names = [n for n, _ in enabled]
+        if "*" in disabled:
+            return names
+        for n, _ in multi:
+            if getattr(REGISTRY[n], kind) and n not in disabled and n not in names:
+                names.append(n)
+        return [n for n in names if getattr(REGISTRY[n], kind)]
+
+    def _plugin_set(self, spec: Any, where: str) -> tuple[list[tuple[str, int]], set[str]]:
+        if spec is None:
+            return [], set()
+        if not isinstance(spec, dict):
+            raise ProfileError(f"{where}: must be a mapping with enabled/disabled lists, got {spec!r}")
+        for k in spec:
+            if k not in ("enabled", "disabled"):
+                raise ProfileError(f"{where}.{k}: unknown field {k!r}")
+        enabled, disabled = [], set()
+        for part in ("disabled", "enabled"):
+            items = spec.get(part) or []
+            if not isinstance(items, list):
+                raise ProfileError(f"{where}.{part}: must be a list of plugins, got {items!r}")
+            for j, e in enumerate(items):
+                at = f"{where}.{part}[{j}]"
+                if not isinstance(e, dict):
+                    raise ProfileError(f"{at}: must be a mapping {{name, weight}}, got {e!r}")
+                for k in e:
+                    if k not in ("name", "weight"):
+                        raise ProfileError(f"{at}.{k}: unknown field {k!r}")
+                name = e.get("name")
+                if part == "disabled" and name == "*":
+                    disabled.add("*")
                     continue
-                self._check_name(name, f"{base}.disabled[{j}].name")
-                if point in ("multiPoint", "filter") and name in filters:
-                    filters.remove(name)
-                if point in ("multiPoint", "score"):
-                    scores.pop(name, None)
-            for j, e in enumerate(spec.get("enabled") or []):
-                name = e.get("name") if isinstance(e, dict) else None
-                self._check_name(name, f"{base}.enabled[{j}].name")
+                self._check_name(name, f"{at}.name")
+                if part == "disabled":
+                    disabled.add(name)
+                    continue
                 weight = e.get("weight")
                 if weight is not None and (not isinstance(weight, int) or isinstance(weight, bool) or weight < 0):
-                    raise ProfileError(f"{base}.enabled[{j}].weight: Invalid value: {weight!r}: "
-                                       "must be a non-negative integer")
+                    raise ProfileError(f"{at}.weight: Invalid value: {weight!r}: must be a non-negative integer")
                 if weight is not None and weight > 100:
-                    raise ProfileError(f"{base}.enabled[{j}].weight: Invalid value: {weight}: "
-                                       "not in valid range [1-100]")
-                if point in ("multiPoint", "filter") and name in FILTER_PLUGINS and name not in filters:
-                    filters.append(name)
-                if point in ("multiPoint", "score") and (name in DEFAULT_SCORE_WEIGHTS or name in GPU_SCORE_PLUGINS):
-                    # A weight of 0 or none takes the plugin's default (upstream sets 0 to 1, multiPoint
-                    # keeps the default weight).
-                    scores[name] = weight or DEFAULT_SCORE_WEIGHTS.get(name, 1)
-        self.filters = [f for f in FILTER_PLUGINS if f in filters]   # upstream evaluation order
-        self.score_weights = scores
+                    raise ProfileError(f"{at}.weight: Invalid value: {weight}: not in valid range [1-100]")
+                enabled.append((name, weight or 0))
+        return enabled, disabled
 
     @staticmethod
     def _check_name(name: Any, where: str) -> None:
         if not isinstance(name, str) or not name:
             raise ProfileError(f"{where}: Required value: plugin name")
-        if name not in KNOWN_PLUGINS:
+        if name not in REGISTRY:
             raise ProfileError(f"{where}: Invalid value: {name!r}: unknown plugin")
 
+    @property
+    def static_scores(self) -> list[str]:
+        """Enabled registered static score plugins (kpack.plugins.register), in weight order."""
+        return [n for n in self.score_weights if n in REGISTRY and REGISTRY[n].static_score]
+
     # --- plugin args -------------------------------------------------------------------------------
-    def _apply_plugin_config(self, pc: Any, where: str) -> None:
-        if not isinstance(pc, dict) or "name" not in pc:
-            raise ProfileError(f"{where}.name: Required value")
-        name, args = pc["name"], pc.get("args") or {}
-        self._check_name(name, f"{where}.name")
-        where = f"{where}.args"
-        if name == "NodeResourcesFit":
-            self.ignored_resources = list(args.get("ignoredResources") or [])
-            self.ignored_resource_groups = list(args.get("ignoredResourceGroups") or [])
-            for k, g in enumerate(self.ignored_resource_groups):
-                if "/" in g:
-                    raise ProfileError(f"{where}.ignoredResourceGroups[{k}]: Invalid value: {g!r}: "
-                                       "resource group name can't contain '/'")
-            ss = args.get("scoringStrategy") or {}
-            stype = ss.get("type", "LeastAllocated")
-            if stype not in STRATEGIES:
-                raise ProfileError(f"{where}.scoringStrategy.type: Unsupported value: {stype!r}: "
-                                   f"supported values: {', '.join(STRATEGIES)}")
-            self.scoring_strategy = stype
-            if "resources" in ss:
-                self.fit_resources = _resources(ss["resources"], f"{where}.scoringStrategy.resources")
-            if stype == "RequestedToCapacityRatio":
-                rtcr = ss.get("requestedToCapacityRatio") or {}
-                self.shape = _shape(rtcr.get("shape"), f"{where}.scoringStrategy.requestedToCapacityRatio.shape")
-        elif name == "NodeResourcesBalancedAllocation":
-            if "resources" in args:
-                self.balanced_resources = _resources(args["resources"], f"{where}.resources")
+    def _apply_plugin_configs(self, configs: Any, where: str) -> None:
+        if configs is None:
+            return
+        if not isinstance(configs, list):
+            raise ProfileError(f"{where}: must be a list of {{name, args}}, got {configs!r}")
+        seen: dict[str, int] = {}
+        for i, pc in enumerate(configs):
+            at = f"{where}[{i}]"
+            if not isinstance(pc, dict) or "name" not in pc:
+                raise ProfileError(f"{at}.name: Required value")
+            for k in pc:
+                if k not in ("name", "args"):
+                    raise ProfileError(f"{at}.{k}: unknown field {k!r}")
+            name = pc["name"]
+            self._check_name(name, f"{at}.name")
+            if name in seen:
+                raise ProfileError(f"{at}.name: Duplicate value: {name!r} (also {where}[{seen[name]}])")
+            seen[name] = i
+            spec = REGISTRY[name]
+            args = pc.get("args")
+            if spec.parse_args is None:
+                if args:
+                    raise ProfileError(f"{at}.args: plugin {name} takes no args")
+                continue
+            try:
+                updates = spec.parse_args(args if args is not None else {}, f"{at}.args")
+            except PluginArgsError as e:
+                raise ProfileError(str(e)) from None
+            for k, v in updates.items():
+                setattr(self, k, v)
+            self.plugin_args[name] = dict(args or {})
 
     def validate_profile(self) -> None:
         gpu = [n for n in self.score_weights if n in GPU_SCORE_PLUGINS]
         if len(gpu) > 1:
             raise ProfileError(f"plugins.score: at most one GPU policy plugin may be enabled, got {gpu}")
-        unknown = [n for n in self.score_weights if n not in DEFAULT_SCORE_WEIGHTS and n not in GPU_SCORE_PLUGINS]
+        unknown = [n for n in self.score_weights if n not in DEFAULT_SCORE_WEIGHTS and n not in GPU_SCORE_PLUGINS
+                   and not (n in REGISTRY and REGISTRY[n].static_score)]
         if unknown:
             raise ProfileError(f"plugins.score: Invalid value: {unknown[0]!r}: not a score plugin kpack computes")
         if "NodeResourcesFit" in self.score_weights and not self.fit_resources:
@@ -170,33 +236,21 @@ class Profile(BaseModel):
                                "Required value: at least one point must be specified")
 
 
-def _resources(items: Any, where: str) -> list[tuple[str, int]]:
-    if not isinstance(items, list):
-        raise ProfileError(f"{where}: must be a list of {{name, weight}}")
-    out = []
-    for i, r in enumerate(items):
-        if not isinstance(r, dict) or not r.get("name"):
-            raise ProfileError(f"{where}[{i}].name: Required value")
-        w = r.get("weight", 1)
-        if not isinstance(w, int) or isinstance(w, bool) or not 1 <= w <= 100:
-            raise ProfileError(f"{where}[{i}].weight: Invalid value: {w!r}: resource weight of "
-                               f"{r['name']} not in valid range [1, 100]")
-        out.append((str(r["name"]), w))
-    return out
 
-
-def _shape(points: Any, where: str) -> list[tuple[int, int]]:
-    if not isinstance(points, list) or not points:
-        raise ProfileError(f"{where}: Required value: at least one point must be specified")
-    out: list[tuple[int, int]] = []
-    for i, pt in enumerate(points):
-        u, s = (pt or {}).get("utilization"), (pt or {}).get("score")
-        if not isinstance(u, int) or not 0 <= u <= 100:
-            raise ProfileError(f"{where}[{i}].utilization: Invalid value: {u!r}: not in valid range [0, 100]")
-        if out and u <= out[-1][0]:
-            raise ProfileError(f"{where}[{i}].utilization: Invalid value: {u}: utilization values must be "
-                               "sorted in increasing order")
-        if not isinstance(s, int) or not 0 <= s <= 10:
-            raise ProfileError(f"{where}[{i}].score: Invalid value: {s!r}: not in valid range [0, 10]")
-        out.append((u, s))
+def _merge(default: list[tuple[str, int]], enabled: list[tuple[str, int]], disabled: set[str]) -> list:
+    """upstream mergePluginSet: defaults minus disabled (all with "*"), a re-listed default replaced in place
+    by the custom entry, then the other custom entries in order."""
+    custom = {n: (i, (n, w)) for i, (n, w) in enumerate(enabled)}
+    out, replaced = [], set()
+    if "*" not in disabled:
+        for n, w in default:
+            if n in disabled:
+                continue
+            if n in custom:
+                i, entry = custom[n]
+                replaced.add(i)
+                out.append(entry)
+            else:
+                out.append((n, w))
+    out += [e for i, e in enumerate(enabled) if i not in replaced]
     return out

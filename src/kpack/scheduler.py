@@ -3,6 +3,7 @@ kube-scheduler style results (`schedule`) and per-node reasons and scores (`expl
 from __future__ import annotations
 
 from collections import Counter
+import weakref
 from dataclasses import dataclass, field
 from typing import Optional, Sequence
 
@@ -11,8 +12,9 @@ import numpy as np
 from . import engines as E
 from . import kernels as K
 from .models import GPU_RESOURCE, Pod
-from .predicates import (REASON_ABSENT, REASON_CONFLICT, StaticClass, _Labels, class_key, compile_class,
-                         pinned_base, pinned_base_key, pinned_class, pinned_node, static_reason)
+from .predicates import (REASON_ABSENT, REASON_CONFLICT, StaticClass, NodeLabels, class_key, compile_class,
+                         REASONS, pinned_base, pinned_base_key, pinned_class, pinned_node, static_reason)
+from .plugins import NORMALIZE_MODES, REGISTRY
 from .profile import Profile
 from .resources import COL_PODS, CPU, EPHEMERAL, MEMORY, is_extended, is_scalar
 from .gpu import plugins as _gpu
@@ -41,6 +43,13 @@ class ScheduleResult:
     node_index: np.ndarray
     reasons: list[Optional[str]]
     pods: list[Pod] = field(default_factory=list, repr=False)
+    solver_placed: Optional[np.ndarray] = None    # pods greedy left pending that the fallback placed
+    moves: list = field(default_factory=list)     # (pod, from_node, to_node) of running pods moved
+    solver_optimal: Optional[bool] = None         # None: the fallback did not run
+
+    def __post_init__(self):
+        if self.solver_placed is None:
+            self.solver_placed = np.zeros(len(self.node_index), dtype=np.bool_)
 
     @property
     def scheduled(self) -> int:
@@ -82,13 +91,33 @@ class CompiledProfile:
         self.check_col = np.array([not (is_extended(r) and (r in ignored or r.split("/")[0] in groups))
                                    for r in cluster.resource_names], dtype=np.bool_)
         self.fit_filter_on = "NodeResourcesFit" in profile.filters
+        # Registered static score plugins (kpack.plugins.register): names, normalisation modes, weights.
+        self.static_names = tuple(profile.static_scores)
+        self.static_mode = np.array([NORMALIZE_MODES[REGISTRY[n].normalize] for n in self.static_names],
+                                    dtype=np.int64)
+        self.static_w = np.array([profile.score_weights[n] for n in self.static_names], dtype=np.int64)
         self.pct = int(profile.percentage_of_nodes_to_score or 0)
+
+
+@dataclass
+class CompiledCache:
+    """What a Scheduler compiled for one cluster at one node generation (static, so binds keep it)."""
+    key: tuple
+    profile: CompiledProfile
+    labels: NodeLabels
+    classes: dict = field(default_factory=dict)     # class key -> StaticClass
 
 
 class Scheduler:
     """kube-scheduler's scheduling cycle over a Cluster, seeded for reproducible tie-breaks."""
 
-    def __init__(self, profile: Optional[Profile] = None, seed: int = 0, engine: str = "auto"):
+    def __init__(self, profile: Optional[Profile] = None, seed: int = 0, engine: str = "auto",
+                 gpu_workload: Optional[Sequence[Pod]] = None, fallback: Optional[str] = None,
+                 fallback_time_limit: float = 1.0, max_moves: int = 0, fallback_workers: int = 2):
+        from .solver import check_options  # kpack.solver: CP-SAT fallback after the greedy pass
+        check_options(fallback, fallback_time_limit, max_moves, fallback_workers)
+        self.fallback, self.fallback_time_limit = fallback, fallback_time_limit
+        self.max_moves, self.fallback_workers = max_moves, fallback_workers
         self.profile = profile or Profile.default()
         self.profile.validate_profile()
         self.seed = seed
@@ -96,9 +125,13 @@ class Scheduler:
         # "native" = the same scan in the C core, "auto" = chosen by structure (engines/__init__.py). All give
         # identical decisions.
         self.engine = E.check_engine(engine)
+        # FGDScore's target workload (FGD.md section 2 step 1); None: bound pods plus the batch being placed.
+        self.gpu_workload = None if gpu_workload is None else list(gpu_workload)
         self.last_stats = E.EngineStats()
-        self._rng = np.array([np.uint64(seed & (2**64 - 1))], dtype=np.uint64)
-        self._start = np.zeros(1, dtype=np.int64)   # nextStartNodeIndex (round robin across cycles)
+        self.rng = np.array([np.uint64(seed & (2**64 - 1))], dtype=np.uint64)
+        self.start = np.zeros(1, dtype=np.int64)   # nextStartNodeIndex (round robin across cycles)
+        # Compiled profile and scheduling classes per cluster, valid while its node_generation holds.
+        self._compiled: "weakref.WeakKeyDictionary[Cluster, CompiledCache]" = weakref.WeakKeyDictionary()
 
     # --- public ------------------------------------------------------------------------------------
     def schedule(self, cluster: Cluster, pods: Sequence[Pod]) -> ScheduleResult:
@@ -113,19 +146,26 @@ class Scheduler:
         if with_devices:
             cluster.ensure_resources([GPU_RESOURCE])
         pod_req, pod_nz = cluster.pod_vectors(pods)
-        cp = CompiledProfile(self.profile, cluster)
-        classes, pod_cls = self._classes(cluster, pods)
-        arrays = _class_arrays(classes, n_nodes)
+        view, order, cache = self.view(cluster)
+        cp = cache.profile
+        classes, pod_cls = self.classes(view, pods, cache)
+        arrays = class_arrays(classes, n_nodes)
+        before = cluster.copy() if self.fallback else None    # the solver re-places this batch from here
         out = np.full(len(pods), -1, dtype=np.int32)
         fail = np.zeros((len(pods), len(cluster.resource_names)), dtype=np.int32)
-        work = cluster.working()
         shared = None
+        if with_devices and cp.static_names:
+            raise SchedulingError(f"plugin(s) {', '.join(cp.static_names)}: registered static score plugins do "
+                                  "not combine with GPU device scheduling yet")
         if with_devices:
-            shared = self._place_with_devices(work, cp, arrays, pods, pod_cls, pod_req, pod_nz, out, fail)
+            shared = self._place_with_devices(view, cp, arrays, pods, pod_cls, pod_req, pod_nz, out, fail)
         else:
-            self.last_stats = E.place(self.engine, work, cp, arrays, pod_cls, pod_req, pod_nz, None,
-                                      self._rng, self._start, out, fail)
-        cluster.commit_pods(work, pods, out, shared)
+            self.last_stats = E.place(self.engine, view, cp, arrays, pod_cls, pod_req, pod_nz, None,
+                                      self.rng, self.start, out, fail, static_rows=static_rows(cp, classes))
+        if order is not None:
+            view = cluster.unpermute(view, order)
+            out = np.where(out >= 0, order[np.maximum(out, 0)], -1).astype(np.int32)
+        cluster.commit_pods(view, pods, out, shared)
         placed = out >= 0
         names = cluster.node_names
         reasons: list[Optional[str]] = [None] * len(pods)
@@ -133,9 +173,13 @@ class Scheduler:
         for i in np.flatnonzero(~placed):
             c = int(pod_cls[i])
             if c not in static_hist:
-                static_hist[c] = _static_histogram(cluster, classes[c])
-            reasons[i] = _fit_error(cluster, classes[c], static_hist[c], fail[i])
-        return ScheduleResult([names[i] if i >= 0 else None for i in out], out, reasons, pods)
+                static_hist[c] = static_histogram(cluster, classes[c])
+            reasons[i] = fit_error(cluster, classes[c], static_hist[c], fail[i])
+        res = ScheduleResult([names[i] if i >= 0 else None for i in out], out, reasons, pods)
+        if before is not None:
+            from .solver import run_fallback
+            run_fallback(self, before, cluster, res)
+        return res
 
     def _place_with_devices(self, cluster, cp, arrays, pods, pod_cls, pod_req, pod_nz, out, fail) -> None:
         """GPU devices and GPU policy plugins (kpack.gpu.plugins): the device filter replaces the counted
@@ -147,16 +191,20 @@ class Scheduler:
         policy = _gpu.GPU_POLICY_CODES[names[0]] if names else _gpu.NO_POLICY
         policy_w = self.profile.score_weights[names[0]] if names else 0
         models = _gpu.gpu_models(cluster)
-        tp = _gpu.typical_pod_arrays(pods, models) if policy == _gpu.FGD else _gpu.typical_pod_arrays([], models)
+        if policy == _gpu.FGD:
+            workload, counts = _gpu.target_workload(cluster, pods, self.gpu_workload)
+            tp = _gpu.typical_pod_arrays(workload, models, counts)
+        else:
+            tp = _gpu.typical_pod_arrays([], models)
         pod_k, pod_g = _gpu.pod_gpu_arrays(pods)
         free, tags = cluster.gpu_free, cluster.gpu_tags   # the working copy's own arrays
         dev = np.full(len(pods), -1, dtype=np.int64)
         _gpu.schedule_gpu_batch(
             cluster.allocatable, cluster.requested, cluster.nonzero_requested, check_col, cp.fit_filter_on,
             pod_cls, pod_req, pod_nz, *arrays, cp.weights, cp.fit_col, cp.fit_kind, cp.fit_w, cp.strategy,
-            cp.shape_u, cp.shape_s, cp.bal_col, cp.bal_kind, cp.pct, self._rng, self._start, out, fail,
+            cp.shape_u, cp.shape_s, cp.bal_col, cp.bal_kind, cp.pct, self.rng, self.start, out, fail,
             gpu_col, free, _gpu.node_model_codes(cluster, models), cluster.allocatable[:, gpu_col], tags,
-            pod_k, pod_g, policy, policy_w, *tp, dev)
+            pod_k, pod_g, policy, policy_w, *tp, dev, *_gpu.normalisers(cluster))
         self.last_gpu_devices = dev
         return dev
 
@@ -168,14 +216,15 @@ class Scheduler:
 
     def explain(self, cluster: Cluster, pod: Pod) -> Explanation:
         """Filter reason and per-plugin scores on every node for `pod`; changes nothing."""
-        self._validate(cluster, [pod])
-        work = cluster if set(pod.requests) <= set(cluster.resource_index) else cluster.copy()
-        preq, pnz = work.pod_vectors([pod])
-        cp = CompiledProfile(self.profile, work)
-        cls = compile_class(work, pod, filters=set(self.profile.filters))
+        self._validate(cluster, [pod], bound_ok=True)
+        base = cluster if set(pod.requests) <= set(cluster.resource_index) else cluster.copy()
+        preq, pnz = base.pod_vectors([pod])
+        work, order, cache = self.view(base)
+        cp = cache.profile
+        cls = self.classes(work, [pod], cache)[0][0]
         names = work.node_names
         if cls.conflict:
-            return Explanation({n: REASON_CONFLICT for n in names}, {}, {}, None)
+            return Explanation({n: REASON_CONFLICT for n in cluster.node_names}, {}, {}, None)
         cand = np.arange(len(names), dtype=np.int64) if cls.candidates is None else cls.candidates.astype(np.int64)
         aff = cls.affinity_raw if cls.affinity_raw is not None else np.zeros(0, dtype=np.int64)
         code, check_col, no_device = cls.code, cp.check_col, np.zeros(len(names), dtype=np.bool_)
@@ -188,30 +237,66 @@ class Scheduler:
         bits, feasible, scores, totals, pick = K.explain_pod(
             work.allocatable, work.requested, work.nonzero_requested, check_col, cp.fit_filter_on,
             preq[0], pnz[0], code, cand, aff, cls.taint_raw, cp.weights, cp.fit_col, cp.fit_kind,
-            cp.fit_w, cp.strategy, cp.shape_u, cp.shape_s, cp.bal_col, cp.bal_kind, self._rng.copy())
+            cp.fit_w, cp.strategy, cp.shape_u, cp.shape_s, cp.bal_col, cp.bal_kind, self.rng.copy())
+        extra: dict[str, np.ndarray] = {}
+        if cp.static_names and len(feasible) > 1:
+            # Registered static score plugins, normalised over the feasible nodes as the kernel does.
+            totals = totals.copy()
+            for x, name in enumerate(cp.static_names):
+                raw = cls.static_raw[x, feasible]
+                if raw[0] < 0:
+                    continue
+                mx = int(raw.max())
+                mode = cp.static_mode[x]
+                v = raw if mode == 0 else (raw if mx == 0 else 100 * raw // mx) if mode == 1 else \
+                    (np.full_like(raw, 100) if mx == 0 else 100 - 100 * raw // mx)
+                extra[name] = v
+                totals += cp.static_w[x] * v
+            pick = int(K.select_host(totals, len(feasible), self.rng.copy(), False))
+        # Reasons per node, vectorised: static codes through a lookup table, fit failures only where they occur.
+        reason = np.array([None] + [REASONS[c] for c in sorted(REASONS)], dtype=object)[
+            np.searchsorted([0] + sorted(REASONS), np.maximum(cls.code, 0))]
+        reason[cls.code == 0] = None
+        for i in np.flatnonzero(bits).tolist():
+            if cls.code[i] == 0:
+                reason[i] = ", ".join(fit_reasons(work, int(bits[i])))
+        reason[no_device] = f"Insufficient {GPU_RESOURCE}"
         in_cand = np.zeros(len(names), dtype=np.bool_)
         in_cand[cand] = True
-        filt: dict[str, Optional[str]] = {}
-        for i, n in enumerate(names):
-            if not in_cand[i]:
-                filt[n] = REASON_ABSENT
-            elif no_device[i]:
-                filt[n] = f"Insufficient {GPU_RESOURCE}"
-            elif cls.code[i] != 0:
-                filt[n] = static_reason(work, cls, i)
-            elif bits[i]:
-                filt[n] = ", ".join(_fit_reasons(work, int(bits[i])))
-            else:
-                filt[n] = None
+        reason[~in_cand] = REASON_ABSENT
+        rows = np.arange(len(names)) if order is None else np.argsort(order)   # cluster row -> view index
+        filt = dict(zip(cluster.node_names, reason[rows].tolist()))
+        fidx = np.sort(rows[np.isin(rows, feasible)]) if order is not None else None
+        # report scores in the cluster's row order
+        pos = np.argsort(feasible, kind="stable") if order is None else None
+        if order is not None:
+            inv = np.full(len(names), -1, dtype=np.int64)
+            inv[feasible] = np.arange(len(feasible))
+            pos = inv[fidx]
+        fnames = [names[n] for n in feasible[pos].tolist()]
         out_scores: dict[str, dict[str, int]] = {}
         for p, pname in enumerate(SCORE_PLUGIN_NAMES):
             if len(feasible) and scores[p, 0] >= 0:
-                out_scores[pname] = {names[n]: int(scores[p, j]) for j, n in enumerate(feasible)}
-        total = {names[n]: int(totals[j]) for j, n in enumerate(feasible)}
+                out_scores[pname] = dict(zip(fnames, scores[p, pos].tolist()))
+        for name, v in extra.items():
+            out_scores[name] = dict(zip(fnames, v[pos].tolist()))
+        total = dict(zip(fnames, totals[pos].tolist()))
         return Explanation(filt, out_scores, total, names[feasible[pick]] if pick >= 0 else None)
 
+    def view(self, cluster: Cluster) -> tuple[Cluster, Optional[np.ndarray], "CompiledCache"]:
+        """The working copy placement runs on (nodes in kube-scheduler's visit order), that order (None:
+        row order) and the compiled profile and classes cached for this cluster's node generation."""
+        order = cluster.visit_order()
+        view = cluster.working() if order is None else cluster.permuted(order)
+        key = (cluster.node_generation, tuple(cluster.resource_names))
+        cache = self._compiled.get(cluster)
+        if cache is None or cache.key != key:
+            cache = CompiledCache(key, CompiledProfile(self.profile, view), NodeLabels(view))
+            self._compiled[cluster] = cache
+        return view, order, cache
+
     # --- internals ---------------------------------------------------------------------------------
-    def _validate(self, cluster: Cluster, pods: Sequence[Pod]) -> None:
+    def _validate(self, cluster: Cluster, pods: Sequence[Pod], bound_ok: bool = False) -> None:
         seen = set()
         for i, p in enumerate(pods):
             if not isinstance(p, Pod):
@@ -221,44 +306,58 @@ class Scheduler:
             if p.key in seen:
                 raise SchedulingError(f"pod {p.key!r}: duplicate pod in one schedule call")
             seen.add(p.key)
-        dup = cluster.check_new(pods)
+        dup = None if bound_ok else cluster.check_new(pods)
         if dup is not None:
             raise SchedulingError(f"pod {dup!r}: already bound to node {cluster.node_of(dup)!r} "
                                   "(pod identity is namespace/name; unbind it first)")
 
-    def _classes(self, cluster: Cluster, pods: Sequence[Pod]) -> tuple[list[StaticClass], np.ndarray]:
+    def classes(self, cluster: Cluster, pods: Sequence[Pod],
+                 cache: Optional["CompiledCache"] = None) -> tuple[list[StaticClass], np.ndarray]:
+        """Scheduling classes of `pods` (compiled once per class key, kept in `cache` across calls) and the
+        class of each pod (an index into the returned list)."""
         keys: dict[tuple, int] = {}
         classes: list[StaticClass] = []
         pod_cls = np.empty(len(pods), dtype=np.int64)
-        labels = _Labels(cluster)
+        known = cache.classes if cache is not None else {}
+        labels = cache.labels if cache is not None else NodeLabels(cluster)
         filters = set(self.profile.filters)
+        added = self.profile.added_affinity
+        statics = tuple(self.profile.static_scores)
         # DaemonSet-style pins (one matchFields metadata.name In [node]): one compiled base class per distinct
         # rest-of-the-pod, shared by every pinned class (each keeps its one-node candidate list).
         pin_ok = "NodeAffinity" in filters
-        bases: dict[tuple, StaticClass] = {}
         for i, p in enumerate(pods):
             pin = pinned_node(p) if pin_ok else None
-            if pin is None:
-                k = class_key(p)
-                c = keys.get(k)
-                if c is None:
-                    c = keys[k] = len(classes)
-                    classes.append(compile_class(cluster, p, labels, filters=filters))
-            else:
-                bk = pinned_base_key(p)
-                k = (bk, pin)
-                c = keys.get(k)
-                if c is None:
-                    base = bases.get(bk)
-                    if base is None:
-                        base = bases[bk] = compile_class(cluster, pinned_base(p), labels, filters=filters)
-                    c = keys[k] = len(classes)
-                    classes.append(pinned_class(cluster, base, pin))
+            k = class_key(p) if pin is None else (pinned_base_key(p), pin)
+            c = keys.get(k)
+            if c is None:
+                sc = known.get(k)
+                if sc is None:
+                    if pin is None:
+                        sc = compile_class(cluster, p, labels, filters=filters, added_affinity=added,
+                                           statics=statics)
+                    else:
+                        bk = pinned_base_key(p)
+                        base = known.get(bk)
+                        if base is None:
+                            base = known[bk] = compile_class(cluster, pinned_base(p), labels, filters=filters,
+                                                             added_affinity=added, statics=statics)
+                        sc = pinned_class(cluster, base, pin)
+                    known[k] = sc
+                c = keys[k] = len(classes)
+                classes.append(sc)
             pod_cls[i] = c
         return classes, pod_cls
 
 
-def _class_arrays(classes: list[StaticClass], n: int) -> tuple:
+def static_rows(cp: CompiledProfile, classes: list[StaticClass]) -> Optional[np.ndarray]:
+    """int64 [C, X, N] raw scores of the registered static score plugins per class, None when none."""
+    if not cp.static_names:
+        return None
+    return np.ascontiguousarray(np.stack([c.static_raw for c in classes]))
+
+
+def class_arrays(classes: list[StaticClass], n: int) -> tuple:
     """Stack per-class static data into the flat arrays schedule_batch reads. Score rows are shared between
     classes holding the same array object (pinned classes share their base's) or, for taints, all-zero rows."""
     C = len(classes)
@@ -297,7 +396,7 @@ def _class_arrays(classes: list[StaticClass], n: int) -> tuple:
     return (code, cand_off, cand_len, cand_flat, conflict, aff_row, aff_rows, taint_row, np.stack(trows))
 
 
-def _fit_reasons(cluster: Cluster, bits: int) -> list[str]:
+def fit_reasons(cluster: Cluster, bits: int) -> list[str]:
     """Reasons in upstream's check order: pods, cpu, memory, ephemeral-storage, then scalar resources
     (a Go map, so unordered upstream; kpack sorts them by name to be independent of column history)."""
     out = []
@@ -309,7 +408,7 @@ def _fit_reasons(cluster: Cluster, bits: int) -> list[str]:
     return out + [f"Insufficient {names[r]}" for r in base] + [f"Insufficient {n}" for n in scalars]
 
 
-def _static_histogram(cluster: Cluster, cls: StaticClass) -> Counter:
+def static_histogram(cluster: Cluster, cls: StaticClass) -> Counter:
     nodes = range(len(cluster.node_names)) if cls.candidates is None else cls.candidates
     h: Counter = Counter()
     for n in np.asarray(nodes)[cls.code[np.asarray(nodes, dtype=np.int64)] != 0]:
@@ -328,7 +427,7 @@ def fit_error_message(n_nodes: int, hist: Counter) -> str:
     return msg
 
 
-def _fit_error(cluster: Cluster, cls: StaticClass, static_hist: Counter, fail_row: np.ndarray) -> str:
+def fit_error(cluster: Cluster, cls: StaticClass, static_hist: Counter, fail_row: np.ndarray) -> str:
     n = len(cluster.node_names)
     if cls.conflict:
         return fit_error_message(n, Counter({REASON_CONFLICT: 1})).replace(f"1 {REASON_CONFLICT}", REASON_CONFLICT)

@@ -37,6 +37,10 @@ def _check_width(columns: int) -> None:
                            "ephemeral-storage and pods)")
 
 
+REGION_KEYS = ("failure-domain.beta.kubernetes.io/region", "topology.kubernetes.io/region")
+ZONE_KEYS = ("failure-domain.beta.kubernetes.io/zone", "topology.kubernetes.io/zone")
+
+
 def assign_devices(free_row: np.ndarray, count: int, milli: int) -> bool:
     """Reserve devices for a bound pod (best-fit device for a share, lowest-index free devices otherwise)."""
     if milli < 1000:
@@ -90,6 +94,7 @@ class Cluster:
         self.generation = 0
         self.node_generation = 0
         self._set_nodes(nodes)
+        self._order_init()
         for o in objects or ():
             self.add_object(o)
         if pods:
@@ -170,6 +175,102 @@ class Cluster:
         if nodes_changed:
             self.node_generation += 1
 
+    # --- node order (kube-scheduler's node tree) ---------------------------------------------------
+    def zone_keys(self) -> list[str]:
+        """Each node's zone key as upstream utilnode.GetZoneKey: region + ":\\x00:" + zone (the beta
+        failure-domain labels when present, else the topology.kubernetes.io ones), "" when both are empty."""
+        n = len(self.node_names)
+
+        def first(keys: tuple[str, ...]) -> np.ndarray:
+            out = np.full(n, -1, dtype=np.int64)
+            for k in keys:
+                col = self.label_key_index.get(k)
+                if col is not None:
+                    codes = self.label_codes[:, col]
+                    take = (out < 0) & (codes >= 0)      # present (even if empty) wins, as upstream
+                    out[take] = codes[take]
+            return out
+        region, zone = first(REGION_KEYS), first(ZONE_KEYS)
+        if (region < 0).all() and (zone < 0).all():
+            return [""] * n
+        vals = self.label_values
+        out = []
+        for r, z in zip(region.tolist(), zone.tolist()):
+            rv, zv = (vals[r] if r >= 0 else ""), (vals[z] if z >= 0 else "")
+            out.append(rv + ":\x00:" + zv if rv or zv else "")
+        return out
+
+    def _order_init(self) -> None:
+        self._node_seq = list(range(len(self.node_names)))
+        self._zone_seq: dict[str, int] = {}
+        for z in self.zone_keys():
+            self._zone_seq.setdefault(z, len(self._zone_seq))
+        self._next_seq = len(self._node_seq) + len(self._zone_seq)
+        self._order_cache: tuple = (-1, None)
+
+    def _order_update(self, old_zones: list[str], old_seq: list[int], keep: np.ndarray) -> None:
+        """After a node change: kept nodes keep their place unless their zone changed (then they move to the
+        end of the new zone); new nodes go to the end of their zone; zones keep their order, new zones
+        go last, emptied zones are dropped."""
+        seq = []
+        zkeys = self.zone_keys()
+        for j, z in enumerate(zkeys):
+            if j < len(keep) and z == old_zones[keep[j]]:
+                seq.append(old_seq[keep[j]])
+            else:
+                seq.append(self._next_seq)
+                self._next_seq += 1
+        self._node_seq = seq
+        zones = {}
+        for j in sorted(range(len(seq)), key=seq.__getitem__):
+            z = zkeys[j]
+            if z not in zones:
+                zones[z] = self._zone_seq.get(z)
+                if zones[z] is None:
+                    zones[z] = self._next_seq
+                    self._next_seq += 1
+        self._zone_seq = zones
+        self._order_cache = (-1, None)
+
+    def visit_order(self) -> Optional[np.ndarray]:
+        """Node rows in kube-scheduler's visit order (zones round robin: the first node of every zone, then
+        the second, ...), or None when that is the row order (one zone, or no zone labels)."""
+        gen, order = self._order_cache
+        if gen == self.node_generation:
+            return order
+        order = None
+        if len(self._zone_seq) > 1:
+            by_zone: dict[str, list[int]] = {}
+            zkeys = self.zone_keys()
+            for j in sorted(range(len(self._node_seq)), key=self._node_seq.__getitem__):
+                by_zone.setdefault(zkeys[j], []).append(j)
+            lists = [by_zone[z] for z in sorted(by_zone, key=self._zone_seq.__getitem__)]
+            out = []
+            for i in range(max(len(x) for x in lists)):
+                out += [x[i] for x in lists if i < len(x)]
+            arr = np.array(out, dtype=np.int64)
+            order = None if np.array_equal(arr, np.arange(len(arr))) else arr
+        self._order_cache = (self.node_generation, order)
+        return order
+
+    def permuted(self, order: np.ndarray) -> "Cluster":
+        """A working copy whose node rows are in `order` (see `visit_order`); `unpermute` maps it back."""
+        w = self.working()
+        for a in ("allocatable", "requested", "nonzero_requested", "unschedulable", "label_codes", "node_taints",
+                  "gpu_free", "gpu_tags"):
+            setattr(w, a, np.ascontiguousarray(getattr(self, a)[order]))
+        w.node_names = [self.node_names[i] for i in order.tolist()]
+        w.node_index = {n: i for i, n in enumerate(w.node_names)}
+        w._nodes = [self._nodes[i] for i in order.tolist()]
+        return w
+
+    def unpermute(self, work: "Cluster", order: np.ndarray) -> "Cluster":
+        """A working copy in row order holding what `work` (from `permuted(order)`) placed."""
+        w = self.working()
+        for a in ("requested", "nonzero_requested", "gpu_free", "gpu_tags"):
+            getattr(w, a)[order] = getattr(work, a)
+        return w
+
     # --- node changes -------------------------------------------------------------------------------
     def _node_row(self, name: str) -> int:
         i = self.node_index.get(name) if isinstance(name, str) else None
@@ -235,7 +336,9 @@ class Cluster:
                 new[:len(keep)] = old[keep]
                 moved[a] = new
             self.__dict__.update(moved)
+            old_zones, old_seq = self.zone_keys(), self._node_seq
             self._set_nodes(nodes)
+            self._order_update(old_zones, old_seq, keep)
         except Exception:
             self.__dict__.clear()
             self.__dict__.update(snapshot)
@@ -576,7 +679,8 @@ class Cluster:
             setattr(c, a, getattr(self, a).copy())
         for a in ("resource_names", "node_names", "label_keys", "label_values", "taints"):
             setattr(c, a, list(getattr(self, a)))
-        for a in ("resource_index", "node_index", "label_key_index", "label_value_index", "objects"):
+        c._node_seq = list(self._node_seq)
+        for a in ("resource_index", "node_index", "label_key_index", "label_value_index", "objects", "_zone_seq"):
             setattr(c, a, dict(getattr(self, a)))
         c._nodes = list(self._nodes) if isinstance(self._nodes, list) else self._nodes.rebind(c)
         c.table = self.table.copy()

@@ -10,7 +10,7 @@ from typing import Optional
 
 import numpy as np
 
-from ..predicates import class_key, compile_class, _Labels
+from ..predicates import NodeLabels, class_key, compile_class
 from ..profile import Profile
 from ..resources import COL_CPU, COL_MEMORY, COL_PODS
 from ..state import Cluster
@@ -58,7 +58,7 @@ class NumpyScheduler:
         """Place pods in order (mutates cluster.requested / nonzero_requested); node index per pod or -1."""
         alloc, req, nzr = cluster.allocatable, cluster.requested, cluster.nonzero_requested
         N = alloc.shape[0]
-        labels = _Labels(cluster)
+        labels = NodeLabels(cluster)
         filters = set(self.profile.filters)
         sreq, snz = cluster.pod_vectors(list(specs))
         classes = {}

@@ -158,7 +158,8 @@ def bench_scenario(name: str, runs: int = 3, modes=("exhaustive", "sampled"), ba
         pods = len(res.node_index)
         main = res.node_index
         note = (f"prefix of {sc.n_pods:,} pods; " if pods < sc.n_pods else "")
-        note += f"{stats.engine}: {stats.indexed_pods} indexed + {stats.scan_pods} scan"
+        note += (f"{stats.engine}: {stats.indexed_pods} indexed + {stats.blocked_pods} blocked + "
+                 f"{stats.scan_pods} scan")
         if stats.types:
             note += f"; {stats.types} types, {stats.buckets} buckets"
         r_fast = _row(name, mode, f"kpack ({MAIN_ENGINE}: {stats.engine})", times, pods, placed=res.scheduled,

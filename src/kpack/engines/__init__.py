@@ -37,13 +37,15 @@ class EngineStats:
     def __init__(self) -> None:
         self.engine = ""
         self.indexed_pods = 0
+        self.blocked_pods = 0
         self.scan_pods = 0
         self.buckets = 0
         self.types = 0
 
     def __repr__(self) -> str:
         return (f"EngineStats(engine={self.engine!r}, indexed_pods={self.indexed_pods}, "
-                f"scan_pods={self.scan_pods}, types={self.types}, buckets={self.buckets})")
+                f"blocked_pods={self.blocked_pods}, scan_pods={self.scan_pods}, types={self.types}, "
+                f"buckets={self.buckets})")
 
 
 def check_engine(engine: str) -> str:
@@ -98,7 +100,8 @@ def _static_types(cluster, arrays, full_classes: np.ndarray) -> tuple[np.ndarray
 
 def place(engine: str, cluster, cp, arrays, spec_cls: np.ndarray, spec_req: np.ndarray, spec_nz: np.ndarray,
           pod_spec: Optional[np.ndarray], rng: np.ndarray, start: np.ndarray, out: np.ndarray,
-          fail: np.ndarray, stats: Optional[EngineStats] = None) -> EngineStats:
+          fail: np.ndarray, stats: Optional[EngineStats] = None,
+          static_rows: Optional[np.ndarray] = None) -> EngineStats:
     """Place pods in order: pod p is spec `pod_spec[p]` (None: pod p is spec p). Mutates cluster.requested,
     cluster.nonzero_requested, rng, start; fills out (node or -1) and fail (fit failure counts)."""
     stats = stats or EngineStats()
@@ -107,6 +110,19 @@ def place(engine: str, cluster, cp, arrays, spec_cls: np.ndarray, spec_req: np.n
         pod_spec = np.arange(n_pods, dtype=np.int32)
     engine = check_engine(engine)
     alloc, req, nz = cluster.allocatable, cluster.requested, cluster.nonzero_requested
+    if static_rows is not None:
+        # Registered static score plugins: only the numba scan computes them; auto routes there.
+        if engine not in ("auto", "numba"):
+            raise ValueError(f"engine={engine!r} does not compute the registered score plugin(s) "
+                             f"{', '.join(cp.static_names)}: use engine 'numba' or 'auto'")
+        stats.engine = "numba"
+        stats.scan_pods = n_pods
+        K.schedule_batch_static(alloc, req, nz, cp.check_col, cp.fit_filter_on, np.ascontiguousarray(spec_cls[pod_spec]),
+                                np.ascontiguousarray(spec_req[pod_spec]), np.ascontiguousarray(spec_nz[pod_spec]),
+                                *arrays, cp.weights, cp.fit_col, cp.fit_kind, cp.fit_w, cp.strategy, cp.shape_u,
+                                cp.shape_s, cp.bal_col, cp.bal_kind, cp.pct, rng, start, out, fail, static_rows,
+                                cp.static_mode, cp.static_w)
+        return stats
     types = None
     if engine == "auto":
         engine, types = _auto_engine(cluster, cp, arrays, spec_cls, n_pods)
@@ -117,13 +133,13 @@ def place(engine: str, cluster, cp, arrays, spec_cls: np.ndarray, spec_req: np.n
             cp.bal_col, cp.bal_kind)
     p_done = 0
     if engine == "blocked" and n_pods:
-        p_done = _run_blocked(cluster, cp, arrays, spec_cls, spec_req, spec_nz, pod_spec, rng, start, out, fail)
+        p_done = stats.blocked_pods = _run_blocked(cluster, cp, arrays, spec_cls, spec_req, spec_nz, pod_spec,
+                                                   rng, start, out, fail)
         if p_done < n_pods:
             engine = stats.engine = _scan_engine()        # not eligible (see blocked.eligible)
     if engine == "indexed" and n_pods:
-        p_done = _run_indexed(cluster, cp, arrays, spec_cls, spec_req, spec_nz, pod_spec, rng, start, out, fail,
-                              prof, stats, types)
-    stats.indexed_pods = p_done
+        p_done = stats.indexed_pods = _run_indexed(cluster, cp, arrays, spec_cls, spec_req, spec_nz, pod_spec,
+                                                   rng, start, out, fail, prof, stats, types)
     stats.scan_pods = n_pods - p_done
     if p_done < n_pods:
         ps = pod_spec[p_done:]

@@ -20,7 +20,7 @@ from numba import njit
 
 from ..kernels import splitmix64
 from .fragmentation import frag_from_stats, level_stats
-from .openb import MILLI_PER_GPU, NodeTable
+from .tables import MILLI_PER_GPU, NodeTable
 
 FULL = MILLI_PER_GPU
 N_TAGS = 9  # share + 1..8 GPUs

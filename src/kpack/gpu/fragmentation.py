@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 from numba import njit
 
-from .openb import PodTable, spec_masks
+from .tables import PodTable, spec_masks
 
 POPULARITY_THRESHOLD = 0.95
 

@@ -8,7 +8,7 @@ device, optionally limited to models by `kpack.io/gpu-models: "A100,V100"`.
 """
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Optional, Sequence
 
 import numpy as np
 from numba import njit
@@ -18,7 +18,7 @@ from ..models import GPU_MODEL_LABEL, Pod
 from ..resources import COL_CPU, COL_PODS
 from .devices import best_fit_device, random_device
 from .fragmentation import node_frag_direct, typical_pods
-from .openb import PodTable, spec_masks
+from .tables import PodTable, spec_masks
 from .policies import (BEST_FIT, DOT_PRODUCT, FGD, GPU_CLUSTERING, GPU_PACKING, RANDOM, best_fit_raw_score,
                        dot_product_score, fgd_quantise, gpu_clustering_score, gpu_packing_score)
 
@@ -71,7 +71,7 @@ def _fgd_choice(free_row, cpu_left, cpu_req, k, g, model, tp_cpu, tp_gpu, tp_num
 
 @njit(cache=True, nogil=True, error_model="numpy")
 def _policy_score(policy, n, cpu_left, cpu_req, k, g, free, model, ndev_n, tags, tp_cpu, tp_gpu, tp_num, tp_mask,
-                  tp_p, scratch):
+                  tp_p, scratch, cpu_max, gpu_max):
     free_row = free[n]
     R = np.int64(0)
     nfull = 0
@@ -81,13 +81,13 @@ def _policy_score(policy, n, cpu_left, cpu_req, k, g, free, model, ndev_n, tags,
             nfull += 1
     gpu_total = np.int64(k) * g
     if policy == DOT_PRODUCT:
-        return dot_product_score(cpu_left, R, cpu_req, gpu_total)
+        return dot_product_score(cpu_left, R, cpu_req, gpu_total, cpu_max, gpu_max)
     if policy == GPU_CLUSTERING:
-        return gpu_clustering_score(tags[n], R, k, g)
+        return gpu_clustering_score(tags[n], R, k, g, gpu_max)
     if policy == GPU_PACKING:
         return gpu_packing_score(free_row, ndev_n, nfull, k, g)
     if policy == BEST_FIT:
-        return best_fit_raw_score(cpu_left, R, cpu_req, gpu_total)
+        return best_fit_raw_score(cpu_left, R, cpu_req, gpu_total, cpu_max, gpu_max)
     if policy == FGD:
         s, _ = _fgd_choice(free_row, cpu_left, cpu_req, k, g, model[n], tp_cpu, tp_gpu, tp_num, tp_mask, tp_p,
                            scratch)
@@ -102,7 +102,7 @@ def schedule_gpu_batch(alloc, req, nz, check_col, fit_filter_on, pod_cls, pod_re
                        fit_col, fit_kind, fit_w, strategy, shape_u, shape_s, bal_col, bal_kind,
                        pct, rng, start, out_node, fail_counts,
                        gpu_col, free, model, ndev, tags, pod_k, pod_g, policy, policy_w,
-                       tp_cpu, tp_gpu, tp_num, tp_mask, tp_p, out_dev):
+                       tp_cpu, tp_gpu, tp_num, tp_mask, tp_p, out_dev, cpu_max, gpu_max):
     """kernels.schedule_batch plus GPU devices: the device filter (its failures count as
     "Insufficient nvidia.com/gpu"), the policy score (weight policy_w, added to the kube plugins'
     total) and the policy's device choice; out_dev[p] is the shared device (-1 for whole devices)."""
@@ -148,7 +148,7 @@ def schedule_gpu_batch(alloc, req, nz, check_col, fit_filter_on, pod_cls, pod_re
                     n = feasible[i]
                     pscore[i] = _policy_score(policy, n, alloc[n, COL_CPU] - req[n, COL_CPU], preq[COL_CPU],
                                               k_gpu, g, free, model, ndev[n], tags, tp_cpu, tp_gpu, tp_num,
-                                              tp_mask, tp_p, scratch)
+                                              tp_mask, tp_p, scratch, cpu_max, gpu_max)
                 if policy == BEST_FIT:   # integer min-max normalisation over the feasible nodes
                     lo = pscore[0]
                     hi = pscore[0]
@@ -177,6 +177,14 @@ def schedule_gpu_batch(alloc, req, nz, check_col, fit_filter_on, pod_cls, pod_re
         K.commit(req, nz, chosen, preq, pnz)
 
 
+def normalisers(cluster) -> tuple[int, int]:
+    """(largest node cpu in millicores, largest node GPU in milli-GPU): the policies' normalisers, from the
+    cluster itself so every node scores within 0..100 (1 when the cluster has none, to avoid dividing by 0)."""
+    cpu = int(cluster.allocatable[:, COL_CPU].max()) if len(cluster.node_names) else 0
+    gpu = int(cluster.gpu_free.shape[1]) * FULL
+    return max(cpu, 1), max(gpu, 1)
+
+
 def devices_fit_all(free: np.ndarray, k: int, g: int) -> np.ndarray:
     """devices_fit for every node at once (NumPy), for explain."""
     if k == 0:
@@ -203,19 +211,35 @@ def node_model_codes(cluster, models: tuple[str, ...]) -> np.ndarray:
     return lut[cluster.label_codes[:, k]]
 
 
-def typical_pod_arrays(pods: Sequence[Pod], models: tuple[str, ...]) -> tuple:
-    """FGD's target workload M from the pods being scheduled (FGD.md section 2 step 1) as kernel arrays."""
-    if not pods:
+def typical_pod_arrays(pods: Sequence[Pod], models: tuple[str, ...], counts: Optional[np.ndarray] = None) -> tuple:
+    """FGD's target workload M (FGD.md section 2 step 1) as kernel arrays, from `pods` (pod i counted
+    counts[i] times; once each when None)."""
+    if counts is None:
+        counts = np.ones(len(pods), dtype=np.int64)
+    keep = np.flatnonzero(counts > 0)
+    if not len(keep):
         z = np.zeros(0, np.int64)
         return z, z, z, z, np.zeros(0, np.float64)
-    table = PodTable(np.array([p.name for p in pods], dtype=object),
-                     np.array([p.requests.get("cpu", 0) for p in pods], dtype=np.int64),
-                     np.zeros(len(pods), dtype=np.int64),
-                     np.array([p.gpu_count for p in pods], dtype=np.int32),
-                     np.array([p.gpu_per_device if p.gpu_count else 0 for p in pods], dtype=np.int32),
-                     np.array(["|".join(p.gpu_models) for p in pods], dtype=object))
+    pods = [pods[i] for i in keep.tolist()]
+    rep = counts[keep]
+    table = PodTable(np.repeat(np.array([p.name for p in pods], dtype=object), rep),
+                     np.repeat(np.array([p.requests.get("cpu", 0) for p in pods], dtype=np.int64), rep),
+                     np.zeros(int(rep.sum()), dtype=np.int64),
+                     np.repeat(np.array([p.gpu_count for p in pods], dtype=np.int32), rep),
+                     np.repeat(np.array([p.gpu_per_device if p.gpu_count else 0 for p in pods], dtype=np.int32), rep),
+                     np.repeat(np.array(["|".join(p.gpu_models) for p in pods], dtype=object), rep))
     tp = typical_pods(table)
     return tp.cpu_milli, tp.gpu_milli, tp.num_gpu, tp.masks(models), tp.popularity
+
+
+def target_workload(cluster, pods: Sequence[Pod], explicit: Optional[Sequence[Pod]]) -> tuple[list, np.ndarray]:
+    """FGD's target workload: `explicit` when given; else the pods bound in the cluster plus the batch, so
+    scheduling one pod per call does not shrink the workload to that one pod."""
+    if explicit is not None:
+        return list(explicit), np.ones(len(explicit), dtype=np.int64)
+    specs, spec_idx, _ = cluster.bound_columns()
+    counts = np.bincount(spec_idx, minlength=len(specs)).astype(np.int64)
+    return list(specs) + list(pods), np.concatenate([counts, np.ones(len(pods), dtype=np.int64)])
 
 
 def pod_gpu_arrays(pods: Sequence[Pod]) -> tuple[np.ndarray, np.ndarray]:

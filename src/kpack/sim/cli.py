@@ -97,7 +97,7 @@ def cmd_simulate(args) -> int:
         from .sweep import parse_list, run_sweep
         configs = args.config or ["default"]
         policies = parse_list(args.policy) if args.policy else []
-        from ..gpu.experiment import parse_seeds
+        from ..experiments.fgd import parse_seeds
         seeds = parse_seeds(args.seeds) if args.seeds else [args.seed]
         table, path = run_sweep(args.trace, policies, configs, seeds, args.out or "sim-sweep", window=args.window,
                                 workers=args.workers, ray_address=args.ray)

@@ -42,8 +42,8 @@ def import_openb(nodes_csv: str | Path, pods_csv: str | Path, out: str | Path,
     instead: the experiment's shuffled and inflated arrival order (one pod per second, none leaving), and
     the draws that follow it (node tie-break ranks, the policy kernel's seed), so `kpack simulate --policy P`
     on it places every pod exactly as the experiment does."""
-    from ..gpu.experiment import TUNE_RATIO, inflate
-    from ..gpu.openb import read_nodes, read_pods
+    from ..experiments.fgd import TUNE_RATIO, inflate
+    from ..experiments.openb import read_nodes, read_pods
     nodes = read_nodes(nodes_csv)
     pods = read_pods(pods_csv)
     out = Path(out)

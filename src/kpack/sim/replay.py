@@ -389,8 +389,8 @@ class PolicyBackend:
         return np.array(out, np.int64)
 
     def schedule(self, cls: np.ndarray) -> tuple[np.ndarray, np.ndarray, list]:
-        from ..gpu.openb import spec_masks
-        from ..gpu.policies import schedule_trace_state
+        from ..gpu.tables import spec_masks
+        from ..experiments.trace import schedule_trace_state
         c = self.classes
         specs = c.specs
         P = len(cls)
@@ -548,7 +548,7 @@ class Replay:
     def _typical(self, nd: dict):
         """FGD's target workload: recorded by the openb importer, else every pod of the trace."""
         from ..gpu.fragmentation import typical_pods
-        from ..gpu.openb import PodTable as OpenbPods
+        from ..gpu.tables import PodTable as OpenbPods
         tp = self.trace.metadata.get("typical_pods")
         if tp:
             rows = np.repeat(np.arange(len(tp)), [r[4] for r in tp])
@@ -1000,7 +1000,7 @@ def dispatch_workload_event(cp: Any, e: dict) -> None:
 def backend_unallocated(b: PolicyBackend) -> float:
     """The FGD experiment's headline number (experiment.run_fgd): 100 - allocated GPU % when the arrived GPU
     demand reaches 100 % of capacity (binned per arrived %, as the experiment bins it)."""
-    from ..gpu.experiment import bin_curve
+    from ..experiments.fgd import bin_curve
     if not b.ev_arrived or not b.cap_gpu:
         return float("nan")
     arrived = 100.0 * np.concatenate(b.ev_arrived) / b.cap_gpu

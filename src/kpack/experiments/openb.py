@@ -7,66 +7,15 @@ Only the columns the FGD experiment uses are read; every value is validated and 
 from __future__ import annotations
 
 import csv
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-MILLI_PER_GPU = 1000
-MAX_DEVICES_PER_NODE = 64  # device table width guard; openb nodes have at most 8 GPUs
+from ..gpu.tables import MAX_DEVICES_PER_NODE, MILLI_PER_GPU, NodeTable, PodTable
 
 NODE_COLUMNS = ("sn", "cpu_milli", "memory_mib", "gpu", "model")
 POD_COLUMNS = ("name", "cpu_milli", "memory_mib", "num_gpu", "gpu_milli")
 POD_OPTIONAL_COLUMNS = ("gpu_spec",)  # absent in the multigpu* traces; absent means unconstrained
-
-
-@dataclass(frozen=True)
-class NodeTable:
-    """The GPU nodes, one row each, in file order."""
-
-    names: np.ndarray  # object (str)
-    cpu_milli: np.ndarray  # int64
-    memory_mib: np.ndarray  # int64
-    num_gpu: np.ndarray  # int32
-    model_code: np.ndarray  # int32, index into ``models`` (-1 for a node without GPUs)
-    models: tuple[str, ...]  # distinct GPU model names, sorted
-
-    def __len__(self) -> int:
-        return len(self.names)
-
-    @property
-    def total_gpu_milli(self) -> int:
-        return int(self.num_gpu.astype(np.int64).sum()) * MILLI_PER_GPU
-
-
-@dataclass(frozen=True)
-class PodTable:
-    """The pods of one trace, one row each, in file order."""
-
-    names: np.ndarray  # object (str)
-    cpu_milli: np.ndarray  # int64
-    memory_mib: np.ndarray  # int64
-    num_gpu: np.ndarray  # int32
-    gpu_milli: np.ndarray  # int32, per GPU
-    gpu_spec: np.ndarray  # object (str), '' when unconstrained
-
-    def __len__(self) -> int:
-        return len(self.names)
-
-    @property
-    def gpu_demand_milli(self) -> np.ndarray:
-        return self.num_gpu.astype(np.int64) * self.gpu_milli.astype(np.int64)
-
-    def take(self, index: np.ndarray) -> "PodTable":
-        """Rows ``index`` (in that order) as a new table."""
-        return PodTable(
-            self.names[index],
-            self.cpu_milli[index],
-            self.memory_mib[index],
-            self.num_gpu[index],
-            self.gpu_milli[index],
-            self.gpu_spec[index],
-        )
 
 
 def _read_rows(path: Path, required: tuple[str, ...]) -> tuple[list[str], list[list[str]]]:
@@ -176,27 +125,3 @@ def read_pods(path: str | Path) -> PodTable:
         if spec[i] and any(part.strip() == "" for part in spec[i].split("|")):
             raise ValueError(f"{path}: row {i + 2}: column 'gpu_spec': malformed model list {spec[i]!r}")
     return PodTable(names, cpu, mem, ngpu.astype(np.int32), gmilli.astype(np.int32), spec)
-
-
-def spec_masks(gpu_spec: np.ndarray, models: tuple[str, ...]) -> np.ndarray:
-    """int64 bit mask of allowed model codes per pod; -1 (all bits) when unconstrained.
-
-    A constrained spec that names no model present in the cluster gets mask 0 (fits nowhere).
-    """
-    code_of = {m: k for k, m in enumerate(models)}
-    cache: dict[str, int] = {}
-    out = np.empty(len(gpu_spec), dtype=np.int64)
-    for i, s in enumerate(gpu_spec):
-        if s == "":
-            out[i] = -1
-            continue
-        m = cache.get(s)
-        if m is None:
-            m = 0
-            for part in s.split("|"):
-                code = code_of.get(part.strip())
-                if code is not None:
-                    m |= 1 << code
-            cache[s] = m
-        out[i] = m
-    return out

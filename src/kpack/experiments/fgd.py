@@ -20,10 +20,12 @@ from pathlib import Path
 
 import numpy as np
 
-from .devices import empty_device_table
-from .fragmentation import TypicalPods, typical_pods
-from .openb import NodeTable, PodTable, read_nodes, read_pods, spec_masks
-from .policies import POLICIES, get_policy, schedule_trace
+from ..gpu.devices import empty_device_table
+from ..gpu.fragmentation import TypicalPods, typical_pods
+from ..gpu.policies import POLICIES, get_policy
+from ..gpu.tables import NodeTable, PodTable, spec_masks
+from .openb import read_nodes, read_pods
+from .trace import schedule_trace
 
 TUNE_RATIO = 1.3
 N_BINS = 131  # arrived 0..130 %

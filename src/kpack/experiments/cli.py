@@ -1,7 +1,7 @@
 """``kpack experiment fgd`` / ``kpack experiment sweep``: the FGD-paper GPU-sharing experiment from the shell.
 
 ``register(subparsers)`` adds the ``experiment`` command to the main kpack parser; ``main()`` runs it
-standalone (``python -m kpack.gpu.cli experiment fgd ...``).
+standalone (``python -m kpack.experiments.cli experiment fgd ...``).
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .experiment import TUNE_RATIO, export, parse_policies, parse_seeds, run_fgd, summarize, sweep
-from .policies import POLICIES
+from .fgd import TUNE_RATIO, export, parse_policies, parse_seeds, run_fgd, summarize, sweep
+from ..gpu.policies import POLICIES
 
 PAPER_DEFAULT = {  # FGD.md section 7, median unallocated GPU % on `default`
     "random": 13.75, "dot-product": 9.45, "gpu-clustering": 8.42, "gpu-packing": 8.20, "best-fit": 7.09,

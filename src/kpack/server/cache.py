@@ -1,0 +1,177 @@
+"""NodeCache: the extender's own view of the cluster (nodes, bound pods) and the kpack.Cluster over it."""
+from __future__ import annotations
+
+from collections import OrderedDict
+from typing import Iterable, Optional
+
+import numpy as np
+
+from ..models import Node, Pod
+from ..state import Cluster
+
+
+class CacheError(ValueError):
+    """A change the cache refuses (a conflicting bind, a pod without a node); `status` is the HTTP code."""
+
+    def __init__(self, message: str, status: int = 409):
+        super().__init__(message)
+        self.status = status
+
+
+class NodeCache:
+    """Nodes by name and bound pods by namespace/name: the only writer of the extender's cluster state.
+
+    Every change bumps `generation`. `cluster()` returns a kpack.Cluster of the cached nodes and the pods
+    bound to them; a bind updates it in place, a node or pod replacement marks it stale and the next call
+    rebuilds it (the Cluster of main has no node/unbind methods yet: using them will change only this
+    class).
+    `cluster_for(nodes)` builds (and keeps a few of) clusters over nodes sent in full by kube-scheduler
+    (extenders without nodeCacheCapable), with the pods this cache knows to be bound on them.
+    """
+
+    def __init__(self, nodes: Iterable[Node] = (), pods: Iterable[Pod] = (), *,
+                 cluster: Optional[Cluster] = None):
+        self._nodes: dict[str, Node] = {}
+        self._pods: dict[str, Pod] = {}          # namespace/name -> bound Pod (node_name set)
+        self._uids: dict[str, str] = {}          # namespace/name -> pod UID, when known
+        self.generation = 0
+        self._cluster: Optional[Cluster] = None
+        self._cluster_gen = -1
+        self._full: OrderedDict[tuple, Cluster] = OrderedDict()
+        if cluster is not None:
+            for n in cluster.nodes:
+                self._nodes[n.name] = n
+            if hasattr(cluster, "pods_on"):   # the Cluster API of API.md (bound_pods() becomes a table)
+                pairs = [(p, n) for n in cluster.node_names for p in cluster.pods_on(n)]
+            else:
+                pairs = cluster.bound_pods()
+            for p, node in pairs:
+                self._pods[p.key] = p if p.node_name == node else p.model_copy(update={"node_name": node})
+            # A private fork, used as it is until the first change that a bind cannot express.
+            self._cluster, self._cluster_gen = cluster.copy(), 0
+        for n in nodes:
+            self.put_node(n)
+        for p in pods:
+            self.put_pod(p)
+
+    @classmethod
+    def from_cluster(cls, cluster: Cluster) -> "NodeCache":
+        return cls(cluster=cluster)
+
+    # --- reads --------------------------------------------------------------------------------------
+    def __contains__(self, node_name: str) -> bool:
+        return node_name in self._nodes
+
+    @property
+    def node_names(self) -> list[str]:
+        return list(self._nodes)
+
+    def node(self, name: str) -> Optional[Node]:
+        return self._nodes.get(name)
+
+    def pod(self, key: str) -> Optional[Pod]:
+        return self._pods.get(key)
+
+    def uid(self, key: str) -> str:
+        return self._uids.get(key, "")
+
+    def bound_pods(self) -> list[Pod]:
+        return list(self._pods.values())
+
+    def cluster(self) -> Cluster:
+        """The cached nodes and the pods bound to them as a kpack.Cluster (rebuilt only after a change that
+        a bind cannot express). Treat it as read-only: change state through this class."""
+        if self._cluster is None or self._cluster_gen != self.generation:
+            nodes = list(self._nodes.values())
+            self._cluster = Cluster(nodes, [p for p in self._pods.values() if p.node_name in self._nodes])
+            self._cluster_gen = self.generation
+        return self._cluster
+
+    def cluster_for(self, signature: tuple, nodes: list[Node]) -> Cluster:
+        """A cluster over `nodes` (kube-scheduler's full Node objects) with the known pods bound on them.
+        `signature` identifies the node set and versions; equal signatures reuse the cluster."""
+        key = (signature, self.generation)
+        c = self._full.get(key)
+        if c is None:
+            names = {n.name for n in nodes}
+            c = Cluster(nodes, [p for p in self._pods.values() if p.node_name in names])
+            self._full[key] = c
+            while len(self._full) > 4:
+                self._full.popitem(last=False)
+        else:
+            self._full.move_to_end(key)
+        return c
+
+    # --- changes ------------------------------------------------------------------------------------
+    def put_node(self, node: Node) -> bool:
+        """Add or replace a node (matched by name); False when it equals the cached one (no change)."""
+        old = self._nodes.get(node.name)
+        if old == node:
+            return False
+        self._nodes[node.name] = node
+        self.generation += 1
+        return True
+
+    def remove_node(self, name: str) -> list[Pod]:
+        """Forget a node and the pods bound to it (they are returned)."""
+        if name not in self._nodes:
+            raise CacheError(f"node {name!r} is not in the node cache", 404)
+        del self._nodes[name]
+        gone = [p for p in self._pods.values() if p.node_name == name]
+        for p in gone:
+            del self._pods[p.key]
+            self._uids.pop(p.key, None)
+        self.generation += 1
+        return gone
+
+    def put_pod(self, pod: Pod, uid: str = "") -> bool:
+        """Add or replace a bound pod (spec.nodeName set), e.g. one kube-scheduler bound itself."""
+        if not pod.node_name:
+            raise CacheError(f"pod {pod.key!r}: spec.nodeName is required (the cache holds bound pods)", 400)
+        if self._pods.get(pod.key) == pod and self._uids.get(pod.key, "") == uid:
+            return False
+        self._pods[pod.key] = pod
+        self._set_uid(pod.key, uid)
+        self.generation += 1
+        return True
+
+    def remove_pod(self, key: str) -> Pod:
+        p = self._pods.pop(key, None)
+        if p is None:
+            raise CacheError(f"pod {key!r} is not bound in the node cache", 404)
+        self._uids.pop(key, None)
+        self.generation += 1
+        return p
+
+    def bind(self, pod: Pod, node_name: str, uid: str = "") -> bool:
+        """Record `pod` as bound to `node_name`. Binding it again to the same node changes nothing (False);
+        to another node is a conflict, unless the UID differs: then the name belongs to a new pod (names are
+        unique at any one time in Kubernetes) and the old one, whose deletion we missed, is replaced."""
+        old = self._pods.get(pod.key)
+        if old is not None:
+            old_uid = self._uids.get(pod.key, "")
+            same_pod = not uid or not old_uid or uid == old_uid
+            if same_pod and old.node_name == node_name:
+                if uid and not old_uid:
+                    self._uids[pod.key] = uid
+                return False
+            if same_pod:
+                raise CacheError(f"pod {pod.key!r} is already bound to node {old.node_name!r}; "
+                                 f"cannot bind it to {node_name!r}")
+        bound = pod.model_copy(update={"node_name": node_name})
+        self._pods[pod.key] = bound
+        self._set_uid(pod.key, uid)
+        fresh = self._cluster is not None and self._cluster_gen == self.generation
+        self.generation += 1
+        if fresh and old is None and node_name in self._nodes:
+            # A new bound pod is the one change the Cluster of main applies in place: no rebuild.
+            c = self._cluster
+            c.bind([bound], np.array([c.node_index[node_name]], dtype=np.int32))
+            self._cluster_gen = self.generation
+        return True
+
+    def _set_uid(self, key: str, uid: str) -> None:
+        if uid:
+            self._uids[key] = uid
+        else:
+            self._uids.pop(key, None)
