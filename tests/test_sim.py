@@ -1,4 +1,5 @@
 """Trace format, generator, replay semantics, determinism, openb agreement, control-plane hook, sweeps."""
+
 from __future__ import annotations
 
 import json
@@ -47,7 +48,9 @@ def test_schema_missing_column(tmp_path):
 
 def test_schema_mistyped_column(tmp_path):
     write_table(tmp_path, NODES_FILE, {"name": ["n1"], "cpu": [1000], "memory": [GI]})
-    pq.write_table(pa.table({"name": ["a"], "arrival": [0], "cpu": ["100m"], "memory": [1]}), tmp_path / PODS_FILE)
+    pq.write_table(
+        pa.table({"name": ["a"], "arrival": [0], "cpu": ["100m"], "memory": [1]}), tmp_path / PODS_FILE
+    )
     with pytest.raises(TraceError, match=r"pods\.parquet: column 'cpu': expected int64, got string"):
         TraceDir(tmp_path)
 
@@ -60,16 +63,20 @@ def test_schema_unsorted_and_negative(tmp_path):
     pq.write_table(pa.table(_pods(cpu=[100, -1])), tmp_path / PODS_FILE)
     with pytest.raises(TraceError, match=r"pods\.parquet: column 'cpu': negative request -1"):
         TraceDir(tmp_path).read(PODS_FILE)
-    with pytest.raises(TraceError, match="not sorted"):      # the writer refuses too
+    with pytest.raises(TraceError, match="not sorted"):  # the writer refuses too
         write_table(tmp_path / "w", PODS_FILE, _pods(arrival=[5, 0]))
 
 
 def test_schema_events_and_unknown_columns(tmp_path):
     write_table(tmp_path, NODES_FILE, {"name": ["n1"], "cpu": [1000], "memory": [GI]})
     write_table(tmp_path, PODS_FILE, _pods())
-    pq.write_table(pa.table({"time": [0], "kind": ["Node"], "action": ["explode"], "name": ["n1"]}),
-                   tmp_path / EVENTS_FILE)
-    with pytest.raises(TraceError, match=r"events\.parquet: column 'action': 'explode' is not an action of Node"):
+    pq.write_table(
+        pa.table({"time": [0], "kind": ["Node"], "action": ["explode"], "name": ["n1"]}),
+        tmp_path / EVENTS_FILE,
+    )
+    with pytest.raises(
+        TraceError, match=r"events\.parquet: column 'action': 'explode' is not an action of Node"
+    ):
         TraceDir(tmp_path).read(EVENTS_FILE)
     pq.write_table(pa.table({**_pods(), "colour": ["x", "y"]}), tmp_path / PODS_FILE)
     with pytest.raises(TraceError, match="unknown column 'colour'"):
@@ -78,18 +85,21 @@ def test_schema_events_and_unknown_columns(tmp_path):
 
 def test_written_files_are_dictionary_encoded_with_row_groups(tmp_path):
     from kpack.sim.gen import generate
+
     generate(tmp_path, 20, 3000, seed=1, chunk=1000)
     pf = pq.ParquetFile(tmp_path / PODS_FILE)
     assert pf.metadata.num_row_groups >= 3
     assert pa.types.is_dictionary(pf.schema_arrow.field("owner_name").type)
-    t = TraceDir(tmp_path).read(PODS_FILE)     # validates every batch
+    t = TraceDir(tmp_path).read(PODS_FILE)  # validates every batch
     assert t.num_rows >= 3000
 
 
 # --- replay semantics -------------------------------------------------------------------------------
 def test_departure_frees_capacity(tmp_path):
-    tr = small_trace(tmp_path / "t", {"name": ["a", "b"], "arrival": [0, 1], "duration": [10, 5],
-                                      "cpu": [1000, 1000], "memory": [GI, GI]})
+    tr = small_trace(
+        tmp_path / "t",
+        {"name": ["a", "b"], "arrival": [0, 1], "duration": [10, 5], "cpu": [1000, 1000], "memory": [GI, GI]},
+    )
     res = Replay(tr, SimOptions()).run(tmp_path / "o")
     p = placements(tmp_path / "o")
     assert p["a"]["start"] == 0 and p["a"]["end"] == 10
@@ -98,17 +108,33 @@ def test_departure_frees_capacity(tmp_path):
 
 
 def test_pending_retried_in_priority_then_arrival_order(tmp_path):
-    tr = small_trace(tmp_path / "t", {
-        "name": ["run", "low-early", "high", "low-late"], "arrival": [0, 1, 2, 3], "duration": [10, 10, 10, 10],
-        "cpu": [1000] * 4, "memory": [GI] * 4, "priority": [0, 0, 10, 0]})
+    tr = small_trace(
+        tmp_path / "t",
+        {
+            "name": ["run", "low-early", "high", "low-late"],
+            "arrival": [0, 1, 2, 3],
+            "duration": [10, 10, 10, 10],
+            "cpu": [1000] * 4,
+            "memory": [GI] * 4,
+            "priority": [0, 0, 10, 0],
+        },
+    )
     Replay(tr, SimOptions()).run(tmp_path / "o")
     p = placements(tmp_path / "o")
     assert [p[n]["start"] for n in ("run", "high", "low-early", "low-late")] == [0, 10, 20, 30]
 
 
 def test_fixed_departure_of_a_pending_pod_deletes_it(tmp_path):
-    tr = small_trace(tmp_path / "t", {"name": ["a", "b"], "arrival": [0, 1], "departure": [10, 5],
-                                      "cpu": [1000, 1000], "memory": [GI, GI]})
+    tr = small_trace(
+        tmp_path / "t",
+        {
+            "name": ["a", "b"],
+            "arrival": [0, 1],
+            "departure": [10, 5],
+            "cpu": [1000, 1000],
+            "memory": [GI, GI],
+        },
+    )
     res = Replay(tr, SimOptions()).run(tmp_path / "o")
     p = placements(tmp_path / "o")
     assert p["b"]["outcome"] == "deleted-pending" and p["b"]["start"] is None
@@ -116,8 +142,13 @@ def test_fixed_departure_of_a_pending_pod_deletes_it(tmp_path):
 
 
 def test_node_add_and_failure(tmp_path):
-    nodes = {"name": ["n1", "n2"], "cpu": [1000, 1000], "memory": [GI, GI], "add_time": [0, 20],
-             "fail_time": pa.array([5, None], pa.int64())}
+    nodes = {
+        "name": ["n1", "n2"],
+        "cpu": [1000, 1000],
+        "memory": [GI, GI],
+        "add_time": [0, 20],
+        "fail_time": pa.array([5, None], pa.int64()),
+    }
     tr = small_trace(tmp_path / "t", {"name": ["a"], "arrival": [0], "cpu": [500], "memory": [GI]}, nodes)
     res = Replay(tr, SimOptions()).run(tmp_path / "o")
     p = placements(tmp_path / "o")
@@ -127,18 +158,22 @@ def test_node_add_and_failure(tmp_path):
 
 def test_pruned_retries_place_exactly_like_retrying_everything(tmp_path):
     from kpack.sim.gen import generate
+
     generate(tmp_path / "t", 12, 600, seed=5, load=1.2)
     a = Replay(tmp_path / "t", SimOptions(seed=3)).run(tmp_path / "a")
     b = Replay(tmp_path / "t", SimOptions(seed=3, retry_all=True)).run(tmp_path / "b")
     assert a.summary["scheduling_attempts"] < b.summary["scheduling_attempts"]
     assert a.summary["max_pending"] > 0
     pa_, pb_ = placements(tmp_path / "a"), placements(tmp_path / "b")
-    assert {k: (v["node"], v["start"]) for k, v in pa_.items()} == {k: (v["node"], v["start"]) for k, v in pb_.items()}
+    assert {k: (v["node"], v["start"]) for k, v in pa_.items()} == {
+        k: (v["node"], v["start"]) for k, v in pb_.items()
+    }
 
 
 def test_determinism_byte_identical(tmp_path):
     from kpack.sim.cli import simulate, variant
     from kpack.sim.gen import generate
+
     generate(tmp_path / "t", 15, 800, seed=2)
     for d in ("o1", "o2"):
         simulate(tmp_path / "t", tmp_path / d, [variant(None, None), variant("best-fit", None)], seed=4)
@@ -180,23 +215,41 @@ class FakeControlPlane:
 
 def test_events_feed_a_control_plane(tmp_path):
     nodes = {"name": ["n1", "n2"], "cpu": [1000, 400], "memory": [GI, GI]}
-    events = {"time": [1, 2, 3, 4, 4, 6], "kind": ["Deployment", "Deployment", "Deployment", "Node", "Node",
-                                                   "DaemonSet"],
-              "action": ["create", "update", "rollback", "cordon", "fail", "delete"],
-              "name": ["web", "web", "web", "n2", "n1", "agent"],
-              "replicas": pa.array([3, 5, None, None, None, None], pa.int64()),
-              "manifest": [json.dumps({"kind": "Deployment", "metadata": {"name": "web"}, "spec": {"replicas": 1}}),
-                           None, None, None, None, None]}
-    tr = small_trace(tmp_path / "t", {"name": ["a"], "arrival": [0], "cpu": [500], "memory": [GI]}, nodes, events)
+    events = {
+        "time": [1, 2, 3, 4, 4, 6],
+        "kind": ["Deployment", "Deployment", "Deployment", "Node", "Node", "DaemonSet"],
+        "action": ["create", "update", "rollback", "cordon", "fail", "delete"],
+        "name": ["web", "web", "web", "n2", "n1", "agent"],
+        "replicas": pa.array([3, 5, None, None, None, None], pa.int64()),
+        "manifest": [
+            json.dumps({"kind": "Deployment", "metadata": {"name": "web"}, "spec": {"replicas": 1}}),
+            None,
+            None,
+            None,
+            None,
+            None,
+        ],
+    }
+    tr = small_trace(
+        tmp_path / "t", {"name": ["a"], "arrival": [0], "cpu": [500], "memory": [GI]}, nodes, events
+    )
     with pytest.raises(TraceError, match="need a control plane"):
         Replay(tr, SimOptions()).run(None)
     cp = FakeControlPlane()
     res = Replay(tr, SimOptions(control_plane=cp)).run(None)
-    assert cp.calls == [("apply", "Deployment", "web", {"replicas": 3}), ("step", 1),
-                        ("apply", "Deployment", "web", {"replicas": 5}), ("step", 2),
-                        ("rollback", "Deployment", "web", None), ("step", 3),
-                        ("cordon", "n2"), ("fail_node", "n1"), ("step", 4), ("delete", "DaemonSet", "agent"),
-                        ("step", 6)]
+    assert cp.calls == [
+        ("apply", "Deployment", "web", {"replicas": 3}),
+        ("step", 1),
+        ("apply", "Deployment", "web", {"replicas": 5}),
+        ("step", 2),
+        ("rollback", "Deployment", "web", None),
+        ("step", 3),
+        ("cordon", "n2"),
+        ("fail_node", "n1"),
+        ("step", 4),
+        ("delete", "DaemonSet", "agent"),
+        ("step", 6),
+    ]
     # n1 failed with the pod on it, n2 is too small: the pod is evicted and stays pending
     assert res.summary["evictions"] == 1 and res.summary["pending_at_end"] == 1
 
@@ -205,9 +258,10 @@ def test_events_feed_a_control_plane(tmp_path):
 @pytest.mark.skipif(not (OPENB / "openb_pod_list_default.csv").is_file(), reason="openb trace not available")
 def test_openb_import_replays_the_fgd_experiment(tmp_path):
     from kpack.experiments.fgd import run_fgd
+
     lines = (OPENB / "openb_pod_list_default.csv").read_text().splitlines()
     pods_csv = tmp_path / "openb_pod_list_prefix.csv"
-    pods_csv.write_text("\n".join(lines[:1201]) + "\n")     # 1,200 pods
+    pods_csv.write_text("\n".join(lines[:1201]) + "\n")  # 1,200 pods
     nodes_csv = OPENB / "openb_node_list_gpu_node.csv"
     for policy, seed in (("fgd", 7), ("best-fit", 3)):
         exp = run_fgd(nodes_csv, pods_csv, policy, seed)
@@ -224,25 +278,32 @@ def test_openb_import_replays_the_fgd_experiment(tmp_path):
 
 def test_openb_import_times(tmp_path):
     csv = tmp_path / "openb_pod_list_x.csv"
-    csv.write_text("name,cpu_milli,memory_mib,num_gpu,gpu_milli,gpu_spec,qos,pod_phase,creation_time,"
-                   "deletion_time,scheduled_time\n"
-                   "p1,1000,100,1,500,,LS,Running,50,70,50\np0,1000,100,0,0,,LS,Running,10,100,10\n")
+    csv.write_text(
+        "name,cpu_milli,memory_mib,num_gpu,gpu_milli,gpu_spec,qos,pod_phase,creation_time,"
+        "deletion_time,scheduled_time\n"
+        "p1,1000,100,1,500,,LS,Running,50,70,50\np0,1000,100,0,0,,LS,Running,10,100,10\n"
+    )
     nodes = tmp_path / "nodes.csv"
     nodes.write_text("sn,cpu_milli,memory_mib,gpu,model\nn0,4000,1000,2,V100\n")
     import_openb(nodes, csv, tmp_path / "t")
     t = TraceDir(tmp_path / "t").read(PODS_FILE).to_pylist()
-    assert [(r["name"], r["arrival"], r["departure"], r["gpu_milli"]) for r in t] == [("p0", 0, 90, None),
-                                                                                     ("p1", 40, 60, 500)]
+    assert [(r["name"], r["arrival"], r["departure"], r["gpu_milli"]) for r in t] == [
+        ("p0", 0, 90, None),
+        ("p1", 40, 60, 500),
+    ]
     res = Replay(tmp_path / "t", SimOptions()).run(None)
     assert res.summary["placements"] == 2 and res.summary["departures"] == 2
 
 
 def test_import_manifests(tmp_path):
     from kpack.sim.importers import import_manifests
+
     f = tmp_path / "nodes.yaml"
-    f.write_text("apiVersion: v1\nkind: Node\nmetadata: {name: a, labels: {zone: z1}}\n"
-                 "spec: {taints: [{key: k, value: v, effect: NoSchedule}]}\n"
-                 "status: {allocatable: {cpu: '4', memory: 8Gi, pods: '110', example.com/fpga: '2'}}\n")
+    f.write_text(
+        "apiVersion: v1\nkind: Node\nmetadata: {name: a, labels: {zone: z1}}\n"
+        "spec: {taints: [{key: k, value: v, effect: NoSchedule}]}\n"
+        "status: {allocatable: {cpu: '4', memory: 8Gi, pods: '110', example.com/fpga: '2'}}\n"
+    )
     import_manifests([f], tmp_path / "t")
     n = TraceDir.__new__(TraceDir)
     row = pq.read_table(tmp_path / "t" / NODES_FILE).to_pylist()[0]
@@ -254,14 +315,28 @@ def test_import_manifests(tmp_path):
 # --- CLI, sweeps, report in a browser -------------------------------------------------------------------
 def test_cli_gen_simulate_compare(tmp_path, capsys):
     from kpack.cli import main
-    assert main(["gen", "--nodes", "10", "--pods", "300", "--seed", "1", "--out", str(tmp_path / "t"),
-                 "--quiet"]) == 0
-    assert main(["simulate", str(tmp_path / "t"), "--out", str(tmp_path / "o"), "--quiet",
-                 "--compare", "fgd"]) == 0
+
+    assert (
+        main(
+            ["gen", "--nodes", "10", "--pods", "300", "--seed", "1", "--out", str(tmp_path / "t"), "--quiet"]
+        )
+        == 0
+    )
+    assert (
+        main(["simulate", str(tmp_path / "t"), "--out", str(tmp_path / "o"), "--quiet", "--compare", "fgd"])
+        == 0
+    )
     out = capsys.readouterr().out
     assert "report:" in out
-    for f in ("report.html", "utilisation.png", "pending.png", "wait.png", "default/summary.json",
-              "fgd/metrics.parquet", "fgd/placements.parquet"):
+    for f in (
+        "report.html",
+        "utilisation.png",
+        "pending.png",
+        "wait.png",
+        "default/summary.json",
+        "fgd/metrics.parquet",
+        "fgd/placements.parquet",
+    ):
         assert (tmp_path / "o" / f).is_file(), f
     assert main(["simulate", str(tmp_path / "nope")]) == 2
     assert "not a trace directory" in capsys.readouterr().err
@@ -270,10 +345,14 @@ def test_cli_gen_simulate_compare(tmp_path, capsys):
 def test_sweep_local_pool(tmp_path):
     from kpack.sim.gen import generate
     from kpack.sim.sweep import run_sweep
+
     generate(tmp_path / "t", 8, 200, seed=1)
     table, path = run_sweep([str(tmp_path / "t")], ["fgd"], ["default"], [0, 1], tmp_path / "s", workers=2)
     assert path.is_file() and table.num_rows == 2
-    assert table.column("variant").to_pylist() == ["fgd", "fgd"] and table.column("seed").to_pylist() == [0, 1]
+    assert table.column("variant").to_pylist() == ["fgd", "fgd"] and table.column("seed").to_pylist() == [
+        0,
+        1,
+    ]
 
 
 def test_sweep_on_ray(tmp_path):
@@ -281,22 +360,30 @@ def test_sweep_on_ray(tmp_path):
     del ray
     from kpack.sim.gen import generate
     from kpack.sim.sweep import run_sweep
+
     generate(tmp_path / "t", 8, 200, seed=1)
     local, _ = run_sweep([str(tmp_path / "t")], ["best-fit"], ["default"], [0, 1], tmp_path / "a", workers=1)
-    table, path = run_sweep([str(tmp_path / "t")], ["best-fit"], ["default"], [0, 1], tmp_path / "s",
-                            ray_address="local")
+    table, path = run_sweep(
+        [str(tmp_path / "t")], ["best-fit"], ["default"], [0, 1], tmp_path / "s", ray_address="local"
+    )
     assert table.drop(["replay_s"]).equals(local.drop(["replay_s"]))
 
 
 def test_report_renders_in_a_browser(tmp_path):
     import shutil
-    chromium = shutil.which("chromium") or ("/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None)
+
+    chromium = shutil.which("chromium") or (
+        "/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None
+    )
     if chromium is None:
         pytest.skip("no browser: /usr/bin/chromium is missing (apt-get install -y chromium)")
-    sync = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install playwright)")
+    sync = pytest.importorskip(
+        "playwright.sync_api", reason="playwright is not installed (pip install playwright)"
+    )
     from kpack.sim.cli import simulate, variant
     from kpack.sim.gen import generate
     from kpack.sim.report import fmt, lookup
+
     generate(tmp_path / "t", 10, 300, seed=1)
     simulate(tmp_path / "t", tmp_path / "o", [variant(None, None), variant("fgd", None)], seed=1)
     summaries = [json.loads((tmp_path / "o" / d / "summary.json").read_text()) for d in ("default", "fgd")]
@@ -306,19 +393,23 @@ def test_report_renders_in_a_browser(tmp_path):
         page.goto((tmp_path / "o" / "report.html").as_uri())
         widths = page.eval_on_selector_all("img", "els => els.map(e => e.complete ? e.naturalWidth : 0)")
         assert len(widths) == 3 and min(widths) > 0
-        cells = page.eval_on_selector_all("td[data-key]", "els => els.map(e => [e.dataset.run, e.dataset.key, "
-                                                           "e.textContent])")
+        cells = page.eval_on_selector_all(
+            "td[data-key]", "els => els.map(e => [e.dataset.run, e.dataset.key, e.textContent])"
+        )
         assert len(cells) > 20
         for run, key, text in cells:
             v = lookup(summaries[int(run)], key)
             assert text == (fmt(v) if v is not None else ""), (run, key)
-        reasons = page.eval_on_selector_all("table.reasons[data-run='0'] td.num", "els => els.map(e => e.textContent)")
+        reasons = page.eval_on_selector_all(
+            "table.reasons[data-run='0'] td.num", "els => els.map(e => e.textContent)"
+        )
         assert reasons == [str(n) for _, n in summaries[0]["top_pending_reasons"]]
         browser.close()
 
 
 def test_cluster_unbind_rows_and_compact():
     from kpack import Cluster, Node, Pod
+
     c = Cluster([Node(name="n", allocatable={"cpu": "4", "memory": "4Gi", "pods": "10"})])
     for i in range(4):
         c.bind(Pod(name=f"p{i}", requests={"cpu": "1"}), "n")

@@ -473,7 +473,8 @@ class Cluster:
         rows = np.asarray(rows, dtype=np.int64)
         if not len(rows):
             return
-        if rows.min() < 0 or rows.max() >= t.n or not t.alive[rows].all() or len(np.unique(rows)) != len(rows):
+        if (rows.min() < 0 or rows.max() >= t.n or not t.alive[rows].all()
+                or len(np.unique(rows)) != len(rows)):
             raise ClusterError("unbind_rows: rows must be distinct rows of bound pods")
         specs = t.specs
         sp = t.spec[rows]

@@ -1,4 +1,5 @@
 """Seeded synthetic trace generator: node pools and shapes, heavy-tailed pods, diurnal arrivals, streamed."""
+
 from __future__ import annotations
 
 import math
@@ -17,38 +18,73 @@ DAY = 86_400
 ZONES = ("zone-a", "zone-b", "zone-c")
 # (pool, share of nodes, [(cpu cores, memory GiB, GPUs, gpu model, weight)], taint or None)
 POOLS = (
-    ("general", 0.70, [(4, 16, 0, "", 2), (8, 32, 0, "", 4), (16, 64, 0, "", 3), (32, 128, 0, "", 1),
-                       (64, 256, 0, "", 0.5)], None),
+    (
+        "general",
+        0.70,
+        [
+            (4, 16, 0, "", 2),
+            (8, 32, 0, "", 4),
+            (16, 64, 0, "", 3),
+            (32, 128, 0, "", 1),
+            (64, 256, 0, "", 0.5),
+        ],
+        None,
+    ),
     ("highmem", 0.12, [(16, 128, 0, "", 2), (32, 256, 0, "", 1)], ("dedicated", "highmem", "NoSchedule")),
     ("spot", 0.13, [(8, 32, 0, "", 2), (16, 64, 0, "", 1)], ("lifecycle", "spot", "NoSchedule")),
     ("gpu", 0.05, [(32, 256, 4, "V100", 1), (64, 512, 8, "A100", 1)], (GPU, "present", "NoSchedule")),
 )
 CPU_CHOICES = np.array([50, 100, 250, 500, 1000, 2000, 4000, 8000, 16000], dtype=np.int64)
-DAEMONSETS = (("log-agent", 100, 128 * MI, None), ("node-exporter", 50, 64 * MI, None),
-              ("gpu-device-plugin", 50, 64 * MI, "gpu"))
+DAEMONSETS = (
+    ("log-agent", 100, 128 * MI, None),
+    ("node-exporter", 50, 64 * MI, None),
+    ("gpu-device-plugin", 50, 64 * MI, "gpu"),
+)
 
 
 def _templates(rng: np.random.Generator, n: int) -> list[dict]:
     """Pod templates (one scheduling class each): heavy-tailed cpu, memory per core, pools, priorities."""
-    p = 1.0 / (np.arange(1, len(CPU_CHOICES) + 1) ** 1.1)   # power law over the size ladder
+    p = 1.0 / (np.arange(1, len(CPU_CHOICES) + 1) ** 1.1)  # power law over the size ladder
     out = []
     for i in range(n):
         cpu = int(rng.choice(CPU_CHOICES, p=p / p.sum()))
         mem = max(64 * MI, int(cpu * rng.choice([1, 2, 4, 8]) * GI // 1000))
-        t = {"cpu": cpu, "memory": mem, "gpu": 0, "selector": [], "tolerations": [], "priority": 0,
-             "owner_kind": "Deployment", "owner_name": f"app-{i}", "gpu_models": ""}
+        t = {
+            "cpu": cpu,
+            "memory": mem,
+            "gpu": 0,
+            "selector": [],
+            "tolerations": [],
+            "priority": 0,
+            "owner_kind": "Deployment",
+            "owner_name": f"app-{i}",
+            "gpu_models": "",
+        }
         u = rng.random()
         if u < 0.06:
-            t.update(gpu=int(rng.choice([1, 1, 2, 4])), selector=[("pool", "gpu")],
-                     tolerations=[{"key": GPU, "operator": "Exists", "value": "", "effect": "NoSchedule"}],
-                     owner_kind="Job", owner_name=f"train-{i}")
+            t.update(
+                gpu=int(rng.choice([1, 1, 2, 4])),
+                selector=[("pool", "gpu")],
+                tolerations=[{"key": GPU, "operator": "Exists", "value": "", "effect": "NoSchedule"}],
+                owner_kind="Job",
+                owner_name=f"train-{i}",
+            )
         elif u < 0.20:
-            t.update(selector=[("pool", "highmem")], memory=mem * 4,
-                     tolerations=[{"key": "dedicated", "operator": "Equal", "value": "highmem",
-                                   "effect": "NoSchedule"}])
+            t.update(
+                selector=[("pool", "highmem")],
+                memory=mem * 4,
+                tolerations=[
+                    {"key": "dedicated", "operator": "Equal", "value": "highmem", "effect": "NoSchedule"}
+                ],
+            )
         elif u < 0.40:
-            t.update(tolerations=[{"key": "lifecycle", "operator": "Equal", "value": "spot",
-                                   "effect": "NoSchedule"}], owner_kind="Job", owner_name=f"batch-{i}")
+            t.update(
+                tolerations=[
+                    {"key": "lifecycle", "operator": "Equal", "value": "spot", "effect": "NoSchedule"}
+                ],
+                owner_kind="Job",
+                owner_name=f"batch-{i}",
+            )
         elif u < 0.50:
             t.update(selector=[("topology.kubernetes.io/zone", ZONES[i % 3])])
         t["priority"] = int(rng.choice([0, 0, 0, 100, 1000]))
@@ -69,8 +105,11 @@ def _nodes(rng: np.random.Generator, n: int, horizon: int) -> dict:
         cols[GPU].append(g)
         cols["gpu_model"].append(model)
         zone = ZONES[int(rng.integers(3))]
-        labels = [("pool", name), ("topology.kubernetes.io/zone", zone), ("node.kubernetes.io/instance-type",
-                                                                        f"{name}-{c}c{m}g")]
+        labels = [
+            ("pool", name),
+            ("topology.kubernetes.io/zone", zone),
+            ("node.kubernetes.io/instance-type", f"{name}-{c}c{m}g"),
+        ]
         if model:
             labels.append(("nvidia.com/gpu.product", model))
         cols["labels"].append(labels)
@@ -91,8 +130,17 @@ def _nodes(rng: np.random.Generator, n: int, horizon: int) -> dict:
     return cols
 
 
-def generate(out: str | Path, nodes: int, pods: int, seed: int = 0, *, load: float = 0.8,
-             templates: int = 48, chunk: int = 500_000, progress: Optional[callable] = None) -> dict:
+def generate(
+    out: str | Path,
+    nodes: int,
+    pods: int,
+    seed: int = 0,
+    *,
+    load: float = 0.8,
+    templates: int = 48,
+    chunk: int = 500_000,
+    progress: Optional[callable] = None,
+) -> dict:
     """Write a trace of `nodes` nodes and `pods` pods (2 events each: arrival and departure) to `out`.
 
     Arrivals are a diurnal Poisson process (rate x (1 + 0.5 sin)) scaled so that the mean cpu load is about
@@ -106,16 +154,22 @@ def generate(out: str | Path, nodes: int, pods: int, seed: int = 0, *, load: flo
     pop = 1.0 / np.arange(1, templates + 1) ** 1.2
     pop /= pop.sum()
     med, sigma, cap = 20 * 60.0, 1.6, 3 * DAY
-    mean_dur = med * math.exp(sigma ** 2 / 2)
+    mean_dur = med * math.exp(sigma**2 / 2)
     cpu_mean = float(sum(p * t["cpu"] for p, t in zip(pop, tmpl)))
     # Node cpu mean from the pool mix (estimated before drawing nodes, so the rate does not depend on them).
     shapes = [(share * s[4] / sum(x[4] for x in sh), s[0]) for _, share, sh, _ in POOLS for s in sh]
     node_cpu = 1000 * sum(w * c for w, c in shapes) / sum(w for w, _ in shapes)
-    rate = load * nodes * node_cpu / (cpu_mean * mean_dur)           # pods per second
+    rate = load * nodes * node_cpu / (cpu_mean * mean_dur)  # pods per second
     horizon = int(max(1, pods / rate)) if pods else DAY
     ncols = _nodes(rng, nodes, horizon)
-    meta = {"generator": "kpack gen", "seed": seed, "nodes": nodes, "pods": pods, "horizon_s": horizon,
-            "load": load}
+    meta = {
+        "generator": "kpack gen",
+        "seed": seed,
+        "nodes": nodes,
+        "pods": pods,
+        "horizon_s": horizon,
+        "load": load,
+    }
     write_table(out, NODES_FILE, ncols, meta)
     (out / EVENTS_FILE).unlink(missing_ok=True)
 
@@ -123,8 +177,9 @@ def generate(out: str | Path, nodes: int, pods: int, seed: int = 0, *, load: flo
     T = {
         "namespace": pa.array(["default"] * templates, pa.string()),
         "selector": pa.array([t["selector"] for t in tmpl], pa.map_(pa.string(), pa.string())),
-        "tolerations": pa.array([t["tolerations"] for t in tmpl], arrow_schema(PODS_FILE)
-                                .field("tolerations").type),
+        "tolerations": pa.array(
+            [t["tolerations"] for t in tmpl], arrow_schema(PODS_FILE).field("tolerations").type
+        ),
         "owner_kind": pa.array([t["owner_kind"] for t in tmpl], pa.string()),
         "owner_name": pa.array([t["owner_name"] for t in tmpl], pa.string()),
     }
@@ -142,8 +197,21 @@ def generate(out: str | Path, nodes: int, pods: int, seed: int = 0, *, load: flo
     ds_rows.sort(key=lambda r: r[0])
     ds_time = np.array([r[0] for r in ds_rows], np.int64)
 
-    cols = ["name", "namespace", "arrival", "duration", "cpu", "memory", GPU, "node_selector", "tolerations",
-            "priority", "owner_kind", "owner_name", "pinned_node"]
+    cols = [
+        "name",
+        "namespace",
+        "arrival",
+        "duration",
+        "cpu",
+        "memory",
+        GPU,
+        "node_selector",
+        "tolerations",
+        "priority",
+        "owner_kind",
+        "owner_name",
+        "pinned_node",
+    ]
     schema = arrow_schema(PODS_FILE, columns=cols)
     all_tol = [{"key": "", "operator": "Exists", "value": "", "effect": ""}]
     written, ds_done, t0, seq = 0, 0, 0.0, 0
@@ -153,16 +221,16 @@ def generate(out: str | Path, nodes: int, pods: int, seed: int = 0, *, load: flo
             # Candidate window sized for ~chunk accepted arrivals (thinning of the diurnal rate).
             span = max(1.0, chunk / rate)
             if written >= pods:
-                span = float(2 ** 62)
+                span = float(2**62)
             n_cand = int(rng.poisson(lam_max * span)) if written < pods else 0
             times = np.sort(t0 + rng.random(n_cand) * span)
             keep = rng.random(n_cand) < (1 + 0.5 * np.sin(2 * np.pi * times / DAY)) / 1.5
-            times = np.floor(times[keep]).astype(np.int64)[:pods - written]
+            times = np.floor(times[keep]).astype(np.int64)[: pods - written]
             t1 = t0 + span
             k = len(times)
             ti = rng.choice(templates, size=k, p=pop).astype(np.int32)
             dur = np.minimum(cap, np.ceil(rng.lognormal(math.log(med), sigma, k))).astype(np.int64)
-            e = np.searchsorted(ds_time, t1 if written + k < pods else 2 ** 62, side="left")
+            e = np.searchsorted(ds_time, t1 if written + k < pods else 2**62, side="left")
             ds = ds_rows[ds_done:e]
             ds_done = e
             nd = len(ds)
@@ -170,29 +238,40 @@ def generate(out: str | Path, nodes: int, pods: int, seed: int = 0, *, load: flo
             order = np.argsort(arrival, kind="stable")
             idx_t = pa.array(np.maximum(ti, 0))
             names = pc.binary_join_element_wise(
-                pc.take(T["owner_name"], idx_t),
-                pc.cast(pa.array(np.arange(seq, seq + k)), pa.string()), "-")
+                pc.take(T["owner_name"], idx_t), pc.cast(pa.array(np.arange(seq, seq + k)), pa.string()), "-"
+            )
             seq += k
-            ds_kw = {"name": [f"{r[1]}-{r[2]}" for r in ds], "owner_name": [r[1] for r in ds],
-                     "pinned_node": [r[2] for r in ds]}
+            ds_kw = {
+                "name": [f"{r[1]}-{r[2]}" for r in ds],
+                "owner_name": [r[1] for r in ds],
+                "pinned_node": [r[2] for r in ds],
+            }
             chunk_cols = {
                 "name": pa.concat_arrays([pa.array(ds_kw["name"], pa.string()), names]),
-                "namespace": pa.concat_arrays([pa.array(["kube-system"] * nd, pa.string()), pc.take(T["namespace"], idx_t)]),
+                "namespace": pa.concat_arrays(
+                    [pa.array(["kube-system"] * nd, pa.string()), pc.take(T["namespace"], idx_t)]
+                ),
                 "arrival": arrival,
                 "duration": pa.concat_arrays([pa.nulls(nd, pa.int64()), pa.array(dur)]),
                 "cpu": np.concatenate([np.array([r[3] for r in ds], np.int64), t_cpu[ti]]),
                 "memory": np.concatenate([np.array([r[4] for r in ds], np.int64), t_mem[ti]]),
                 GPU: np.concatenate([np.zeros(nd, np.int64), t_gpu[ti]]),
-                "node_selector": pa.concat_arrays([pa.array([[]] * nd, T["selector"].type),
-                                                   pc.take(T["selector"], idx_t)]),
-                "tolerations": pa.concat_arrays([pa.array([all_tol] * nd, T["tolerations"].type),
-                                                 pc.take(T["tolerations"], idx_t)]),
+                "node_selector": pa.concat_arrays(
+                    [pa.array([[]] * nd, T["selector"].type), pc.take(T["selector"], idx_t)]
+                ),
+                "tolerations": pa.concat_arrays(
+                    [pa.array([all_tol] * nd, T["tolerations"].type), pc.take(T["tolerations"], idx_t)]
+                ),
                 "priority": np.concatenate([np.full(nd, 2000, np.int64), t_pri[ti]]),
-                "owner_kind": pa.concat_arrays([pa.array(["DaemonSet"] * nd, pa.string()), pc.take(T["owner_kind"], idx_t)]),
-                "owner_name": pa.concat_arrays([pa.array(ds_kw["owner_name"], pa.string()),
-                                                pc.take(T["owner_name"], idx_t)]),
-                "pinned_node": pa.concat_arrays([pa.array(ds_kw["pinned_node"], pa.string()),
-                                                 pa.nulls(k, pa.string())]),
+                "owner_kind": pa.concat_arrays(
+                    [pa.array(["DaemonSet"] * nd, pa.string()), pc.take(T["owner_kind"], idx_t)]
+                ),
+                "owner_name": pa.concat_arrays(
+                    [pa.array(ds_kw["owner_name"], pa.string()), pc.take(T["owner_name"], idx_t)]
+                ),
+                "pinned_node": pa.concat_arrays(
+                    [pa.array(ds_kw["pinned_node"], pa.string()), pa.nulls(k, pa.string())]
+                ),
             }
             tab = pa.table(chunk_cols).take(pa.array(order))
             tab = pa.table({c: tab.column(c).cast(schema.field(c).type) for c in cols}, schema=schema)

@@ -1,4 +1,5 @@
 """PNG plots of replays (matplotlib Agg): utilisation, pending pods over time, wait-time distribution."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -12,8 +13,10 @@ PLOTS = ("utilisation", "pending", "wait")
 
 def _figure():
     import matplotlib
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
     return plt
 
 
@@ -40,8 +43,12 @@ def write_plots(runs: list[tuple[str, object, np.ndarray]], out: str | Path) -> 
 
     fig, ax = plt.subplots(figsize=(8, 3.2))
     for k, (label, m, _) in enumerate(runs):
-        ax.plot(np.asarray(m.column("time").to_numpy(), float) / 3600, m.column("pending").to_numpy(),
-                styles[k % 4], label=label)
+        ax.plot(
+            np.asarray(m.column("time").to_numpy(), float) / 3600,
+            m.column("pending").to_numpy(),
+            styles[k % 4],
+            label=label,
+        )
     ax.set(xlabel="time (h)", ylabel="pending pods", title="Pending pods over time")
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
@@ -54,8 +61,13 @@ def write_plots(runs: list[tuple[str, object, np.ndarray]], out: str | Path) -> 
         n = hist.sum()
         cdf = np.cumsum(hist) / n if n else np.zeros(len(hist))
         ax.step(np.maximum(WAIT_EDGES, 0.5), 100 * cdf, styles[k % 4], where="post", label=label)
-    ax.set(xscale="log", xlabel="wait before first placement (s; <1 s shown at 0.5)", ylabel="pods placed (%)",
-           title="Wait-time distribution (CDF)", ylim=(0, 100.5))
+    ax.set(
+        xscale="log",
+        xlabel="wait before first placement (s; <1 s shown at 0.5)",
+        ylabel="pods placed (%)",
+        title="Wait-time distribution (CDF)",
+        ylim=(0, 100.5),
+    )
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
     fig.tight_layout()

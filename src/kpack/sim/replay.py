@@ -8,6 +8,7 @@ in (time, -priority) order: placing them one call at a time would give the same 
 changes the cluster in between. With `window` > 0, event times are rounded up to a multiple of `window`
 seconds first (an approximation: a pod sees departures up to `window` seconds early; documented).
 """
+
 from __future__ import annotations
 
 import heapq
@@ -23,7 +24,15 @@ import numpy as np
 import pyarrow as pa
 
 from ..batch import PodBatch, cluster_from_arrays
-from ..models import GPU_MODEL_LABEL, quantities, NodeAffinity, NodeSelectorRequirement, NodeSelectorTerm, Pod, Taint
+from ..models import (
+    GPU_MODEL_LABEL,
+    NodeAffinity,
+    NodeSelectorRequirement,
+    NodeSelectorTerm,
+    Pod,
+    Taint,
+    quantities,
+)
 from ..profile import Profile
 from ..resources import BASE_RESOURCES
 from ..scheduler import Scheduler
@@ -37,6 +46,7 @@ NEVER = np.iinfo(np.int64).max
 @dataclass
 class SimOptions:
     """What to replay with: a kube-scheduler profile (default) or an FGD-paper GPU `policy` by name."""
+
     profile: Optional[Profile] = None
     policy: Optional[str] = None
     seed: int = 0
@@ -46,7 +56,7 @@ class SimOptions:
     quiet: bool = True
     control_plane: Any = None
     label: str = ""
-    retry_all: bool = False      # retry every pending pod whenever capacity frees (no pruning; for tests)
+    retry_all: bool = False  # retry every pending pod whenever capacity frees (no pruning; for tests)
 
 
 @dataclass
@@ -74,8 +84,11 @@ def _nested_ids(arr: pa.Array, fields: tuple[str, ...]) -> tuple[np.ndarray, lis
         return np.zeros(n, np.int64), [[]]
     arr = arr.fill_null([]) if arr.null_count else arr
     offsets = arr.offsets.to_numpy()
-    flat = arr.values if not pa.types.is_map(arr.type) else pa.StructArray.from_arrays(
-        [arr.keys, arr.items], names=["key", "value"])
+    flat = (
+        arr.values
+        if not pa.types.is_map(arr.type)
+        else pa.StructArray.from_arrays([arr.keys, arr.items], names=["key", "value"])
+    )
     if len(flat) == 0:
         return np.zeros(n, np.int64), [[]]
     parts = []
@@ -112,11 +125,20 @@ class PodClasses:
         names = b.schema.names
         cols = []
         for r in self.resources:
-            cols.append(b.column(r).fill_null(0).to_numpy(zero_copy_only=False).astype(np.int64)
-                        if r in names else np.zeros(n, np.int64))
+            cols.append(
+                b.column(r).fill_null(0).to_numpy(zero_copy_only=False).astype(np.int64)
+                if r in names
+                else np.zeros(n, np.int64)
+            )
         for c in ("gpu_milli", "priority"):
-            cols.append(b.column(c).fill_null(-1 if c == "gpu_milli" else 0).to_numpy(zero_copy_only=False)
-                        .astype(np.int64) if c in names else np.full(n, -1 if c == "gpu_milli" else 0, np.int64))
+            cols.append(
+                b.column(c)
+                .fill_null(-1 if c == "gpu_milli" else 0)
+                .to_numpy(zero_copy_only=False)
+                .astype(np.int64)
+                if c in names
+                else np.full(n, -1 if c == "gpu_milli" else 0, np.int64)
+            )
         strs = {}
         for c in ("gpu_models", "pinned_node"):
             if c in names:
@@ -127,7 +149,10 @@ class PodClasses:
                 strs[c] = []
                 cols.append(np.full(n, -1, np.int64))
         nested = {}
-        for c, f in (("node_selector", ("key", "value")), ("tolerations", ("key", "operator", "value", "effect"))):
+        for c, f in (
+            ("node_selector", ("key", "value")),
+            ("tolerations", ("key", "operator", "value", "effect")),
+        ):
             if c in names:
                 ids, vals = _nested_ids(b.column(c), f)
             else:
@@ -140,10 +165,13 @@ class PodClasses:
         R = len(self.resources)
         for j, row in enumerate(uniq.tolist()):
             gm, sel, tol = row[R + 2], row[R + 4], row[R + 5]
-            key = (tuple(row[:R + 2]), strs["gpu_models"][gm] if gm >= 0 else "",
-                   strs["pinned_node"][row[R + 3]] if row[R + 3] >= 0 else "",
-                   tuple(sorted(map(tuple, nested["node_selector"][sel]))),
-                   tuple(tuple(sorted(t.items())) for t in nested["tolerations"][tol]))
+            key = (
+                tuple(row[: R + 2]),
+                strs["gpu_models"][gm] if gm >= 0 else "",
+                strs["pinned_node"][row[R + 3]] if row[R + 3] >= 0 else "",
+                tuple(sorted(map(tuple, nested["node_selector"][sel]))),
+                tuple(tuple(sorted(t.items())) for t in nested["tolerations"][tol]),
+            )
             c = self.index.get(key)
             if c is None:
                 c = self.index[key] = len(self.specs)
@@ -156,15 +184,28 @@ class PodClasses:
         R = len(self.resources)
         req = quantities({r: int(v) for r, v in zip(self.resources, vec[:R]) if v and r != "pods"})
         gm, prio = vec[R], vec[R + 1]
-        kw: dict = {"name": f"c{len(self.specs)}", "namespace": "sim", "requests": req, "priority": int(prio),
-                    "node_selector": dict(sel), "tolerations": [dict(t) for t in tol]}
+        kw: dict = {
+            "name": f"c{len(self.specs)}",
+            "namespace": "sim",
+            "requests": req,
+            "priority": int(prio),
+            "node_selector": dict(sel),
+            "tolerations": [dict(t) for t in tol],
+        }
         if gm >= 0:
             kw["gpu_milli"] = int(gm)
         if models:
             kw["gpu_models"] = [m for m in models.split("|") if m]
         if pin:
-            kw["affinity"] = NodeAffinity(required=[NodeSelectorTerm(match_fields=[
-                NodeSelectorRequirement(key="metadata.name", operator="In", values=[pin])])])
+            kw["affinity"] = NodeAffinity(
+                required=[
+                    NodeSelectorTerm(
+                        match_fields=[
+                            NodeSelectorRequirement(key="metadata.name", operator="In", values=[pin])
+                        ]
+                    )
+                ]
+            )
         p = Pod(**kw)
         self.specs.append(p)
         self.gpu_k.append(p.gpu_count)
@@ -186,20 +227,38 @@ def read_nodes(trace: TraceDir) -> dict:
             alloc[:, j] = t.column(r).fill_null(0).to_numpy(zero_copy_only=False)
         elif r == "pods":
             alloc[:, j] = 110
+
     def col(c, default):
         return t.column(c).to_pylist() if c in t.column_names else [default] * n
+
     labels = [dict(x or []) for x in col("labels", [])]
     for i, m in enumerate(col("gpu_model", "")):
         if m:
             labels[i][GPU_MODEL_LABEL] = m
-    times = {c: (t.column(c).fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
-                 if c in t.column_names else np.full(n, -1, np.int64)) for c in ("add_time", "remove_time", "fail_time")}
-    rank = (t.column("tiebreak_rank").to_numpy(zero_copy_only=False).astype(np.int64)
-            if "tiebreak_rank" in t.column_names else None)
-    return {"names": names, "resources": res, "alloc": alloc, "labels": labels,
-            "taints": [x or [] for x in col("taints", [])], "unschedulable": np.array(col("unschedulable", False),
-                                                                                       dtype=bool),
-            "times": times, "rank": rank, "gpu_model": col("gpu_model", "")}
+    times = {
+        c: (
+            t.column(c).fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
+            if c in t.column_names
+            else np.full(n, -1, np.int64)
+        )
+        for c in ("add_time", "remove_time", "fail_time")
+    }
+    rank = (
+        t.column("tiebreak_rank").to_numpy(zero_copy_only=False).astype(np.int64)
+        if "tiebreak_rank" in t.column_names
+        else None
+    )
+    return {
+        "names": names,
+        "resources": res,
+        "alloc": alloc,
+        "labels": labels,
+        "taints": [x or [] for x in col("taints", [])],
+        "unschedulable": np.array(col("unschedulable", False), dtype=bool),
+        "times": times,
+        "rank": rank,
+        "gpu_model": col("gpu_model", ""),
+    }
 
 
 def build_cluster(nd: dict):
@@ -217,10 +276,17 @@ def build_cluster(nd: dict):
     for i, ts in enumerate(nd["taints"]):
         for j, x in enumerate(ts):
             nt[i, j] = taints.setdefault((x["key"], x.get("value") or "", x["effect"]), len(taints))
-    return cluster_from_arrays(nd["names"], nd["resources"], nd["alloc"], label_keys=keys,
-                               label_values=list(values), label_codes=codes,
-                               taints=[Taint(key=k, value=v, effect=e) for k, v, e in taints],
-                               node_taints=nt, unschedulable=nd["unschedulable"] | (nd["times"]["add_time"] > 0))
+    return cluster_from_arrays(
+        nd["names"],
+        nd["resources"],
+        nd["alloc"],
+        label_keys=keys,
+        label_values=list(values),
+        label_codes=codes,
+        taints=[Taint(key=k, value=v, effect=e) for k, v, e in taints],
+        node_taints=nt,
+        unschedulable=nd["unschedulable"] | (nd["times"]["add_time"] > 0),
+    )
 
 
 # --- placement backends -------------------------------------------------------------------------------
@@ -242,6 +308,7 @@ class KubeBackend:
     def schedule(self, cls: np.ndarray) -> tuple[np.ndarray, np.ndarray, list]:
         """Place pods of classes `cls` in order. Returns (node per pod, cluster row per pod, reasons)."""
         from ..gpu.plugins import needs_devices
+
         P = len(cls)
         node = np.full(P, -1, np.int32)
         rows = np.full(P, -1, np.int64)
@@ -259,8 +326,10 @@ class KubeBackend:
             c = self.cluster
             n0 = c.table.n
             if kinds[seg[0]]:
-                pods = [specs[k].model_copy(update={"name": f"p{self.calls}-{i}"})
-                        for i, k in enumerate(cls[seg].tolist())]
+                pods = [
+                    specs[k].model_copy(update={"name": f"p{self.calls}-{i}"})
+                    for i, k in enumerate(cls[seg].tolist())
+                ]
                 res = self.scheduler.schedule(c, pods)
             else:
                 uniq, inv = np.unique(cls[seg], return_inverse=True)
@@ -282,7 +351,7 @@ class KubeBackend:
         bound: filters and other pods can only lower it). GPU classes are not bounded here."""
         k, g = self.classes.gpu_k[c], self.classes.gpu_g[c]
         if k and (g < 1000 or not self.bound_gpu):
-            return 1 << 62          # GPU pods: not bounded here
+            return 1 << 62  # GPU pods: not bounded here
         cl = self.cluster
         vec = self._vec.get(c)
         if vec is None:
@@ -293,9 +362,13 @@ class KubeBackend:
         cols = np.flatnonzero((vec > 0) & (np.arange(len(vec)) != (gcol if k else -1)))
         free = cl.allocatable[nodes][:, cols] - cl.requested[nodes][:, cols]
         per = np.min(free // vec[cols], axis=1)
-        if k:   # whole devices: fully free ones decide (as the device-aware filter does)
-            per = np.minimum(per, (cl.gpu_free[nodes] == 1000).sum(axis=1) // k if cl.gpu_free.shape[1]
-                             else np.zeros(len(nodes), np.int64))
+        if k:  # whole devices: fully free ones decide (as the device-aware filter does)
+            per = np.minimum(
+                per,
+                (cl.gpu_free[nodes] == 1000).sum(axis=1) // k
+                if cl.gpu_free.shape[1]
+                else np.zeros(len(nodes), np.int64),
+            )
         return int(np.maximum(per, 0).sum())
 
     def maybe_compact(self, live_rows: np.ndarray) -> Optional[np.ndarray]:
@@ -328,6 +401,7 @@ class PolicyBackend:
     def __init__(self, nd: dict, classes: PodClasses, opts: SimOptions, typical: Any, meta: dict):
         from ..gpu.devices import FULL
         from ..gpu.policies import get_policy
+
         self.pol = get_policy(opts.policy)
         self.classes = classes
         names = nd["names"]
@@ -336,8 +410,10 @@ class PolicyBackend:
         ndev = nd["alloc"][:, ri[GPU]] if GPU in ri else np.zeros(N, np.int64)
         self.models = tuple(sorted({m for m, g in zip(nd["gpu_model"], ndev.tolist()) if g > 0 and m}))
         code_of = {m: k for k, m in enumerate(self.models)}
-        self.model = np.array([code_of.get(m, -1) if g > 0 else -1 for m, g in zip(nd["gpu_model"], ndev.tolist())],
-                              dtype=np.int32)
+        self.model = np.array(
+            [code_of.get(m, -1) if g > 0 else -1 for m, g in zip(nd["gpu_model"], ndev.tolist())],
+            dtype=np.int32,
+        )
         self.ndev = ndev.astype(np.int32)
         self.free = np.zeros((N, max(1, int(ndev.max()) if N else 1)), np.int32)
         for n, g in enumerate(ndev.tolist()):
@@ -350,23 +426,26 @@ class PolicyBackend:
         if nd["rank"] is not None:
             self.rank = nd["rank"]
         else:
-            self.rank = rng.permutation(N).astype(np.int64)[np.argsort(np.argsort(np.array(names, dtype=str)))]
+            self.rank = rng.permutation(N).astype(np.int64)[
+                np.argsort(np.argsort(np.array(names, dtype=str)))
+            ]
         seed = meta.get("policy_seed")
-        self.rng = np.array([np.uint64(int(seed) if seed is not None else int(rng.integers(0, 2**63 - 1)))],
-                            dtype=np.uint64)
+        self.rng = np.array(
+            [np.uint64(int(seed) if seed is not None else int(rng.integers(0, 2**63 - 1)))], dtype=np.uint64
+        )
         self.tags = np.zeros((N, 9), np.int32)
         self.hosts = np.zeros(N, bool)
         self.count = np.zeros(N, np.int64)
         self.tp = typical
         self.tp_mask = typical.masks(self.models)
-        self.dev = np.zeros(0, np.int64)       # per cluster row: device (sharing) or device bit mask (whole)
+        self.dev = np.zeros(0, np.int64)  # per cluster row: device (sharing) or device bit mask (whole)
         self.row_node = np.zeros(0, np.int32)
         self.row_cls = np.zeros(0, np.int32)
         self.n_rows = 0
         self.free_rows: list[int] = []
         self.calls = 0
         self.cap_gpu = int(ndev.sum()) * FULL
-        self.arrived = 0            # GPU milli of arrivals, and allocation after each arrival (paper metric)
+        self.arrived = 0  # GPU milli of arrivals, and allocation after each arrival (paper metric)
         self.ev_arrived: list[np.ndarray] = []
         self.ev_alloc: list[np.ndarray] = []
         self.res_names = ["cpu", "memory", GPU]
@@ -382,15 +461,16 @@ class PolicyBackend:
             for a in ("dev", "row_node", "row_cls"):
                 old = getattr(self, a)
                 new = np.zeros(cap, old.dtype)
-                new[:len(old)] = old
+                new[: len(old)] = old
                 setattr(self, a, new)
         out.extend(range(self.n_rows, self.n_rows + extra))
         self.n_rows += extra
         return np.array(out, np.int64)
 
     def schedule(self, cls: np.ndarray) -> tuple[np.ndarray, np.ndarray, list]:
-        from ..gpu.tables import spec_masks
         from ..experiments.trace import schedule_trace_state
+        from ..gpu.tables import spec_masks
+
         c = self.classes
         specs = c.specs
         P = len(cls)
@@ -404,10 +484,33 @@ class PolicyBackend:
         tp = self.tp
         self.calls += 1
         ev_arr, ev_alloc, _, _, placed = schedule_trace_state(
-            self.pol.code, self.pol.sharing_device, self.free, self.ndev, self.cpu, self.mem, self.model, self.rank,
-            ci[cls], mi[cls], ki[cls], gi[cls], mask[cls], pod_spec, int(pod_spec.max()) + 1 if P else 0,
-            tp.cpu_milli, tp.gpu_milli, tp.num_gpu, self.tp_mask, tp.level_of, tp.popularity, tp.levels,
-            self.rng, self.tags, self.hosts, out_dev)
+            self.pol.code,
+            self.pol.sharing_device,
+            self.free,
+            self.ndev,
+            self.cpu,
+            self.mem,
+            self.model,
+            self.rank,
+            ci[cls],
+            mi[cls],
+            ki[cls],
+            gi[cls],
+            mask[cls],
+            pod_spec,
+            int(pod_spec.max()) + 1 if P else 0,
+            tp.cpu_milli,
+            tp.gpu_milli,
+            tp.num_gpu,
+            self.tp_mask,
+            tp.level_of,
+            tp.popularity,
+            tp.levels,
+            self.rng,
+            self.tags,
+            self.hosts,
+            out_dev,
+        )
         ok = placed >= 0
         rows = np.full(P, -1, np.int64)
         r = self._rows(int(ok.sum()))
@@ -422,12 +525,19 @@ class PolicyBackend:
         self.ev_alloc.append(base + ev_alloc)
         if P:
             self.arrived += int(ev_arr[-1])
-        reasons = [None if k else "0/{} nodes are available: insufficient resources (policy {}).".format(
-            len(self.cpu), self.pol.name) for k in ok.tolist()]
+        reasons = [
+            None
+            if k
+            else "0/{} nodes are available: insufficient resources (policy {}).".format(
+                len(self.cpu), self.pol.name
+            )
+            for k in ok.tolist()
+        ]
         return placed.astype(np.int32), rows, reasons
 
     def release(self, rows: np.ndarray) -> None:
         from ..gpu.devices import FULL
+
         specs = self.classes.specs
         for r in rows.tolist():
             n = int(self.row_node[r])
@@ -472,11 +582,22 @@ class PolicyBackend:
 
     def usage(self, present: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         from ..gpu.devices import FULL
+
         mem = np.where(self.down, self.mem + (1 << 60), self.mem)
-        used = np.array([(self.cap_cpu - self.cpu)[present].sum(), (self.cap_mem - mem)[present].sum(),
-                         (self.ndev.astype(np.int64) * FULL - self.free.sum(axis=1))[present].sum()])
-        cap = np.array([self.cap_cpu[present].sum(), self.cap_mem[present].sum(),
-                        self.ndev[present].astype(np.int64).sum() * FULL])
+        used = np.array(
+            [
+                (self.cap_cpu - self.cpu)[present].sum(),
+                (self.cap_mem - mem)[present].sum(),
+                (self.ndev.astype(np.int64) * FULL - self.free.sum(axis=1))[present].sum(),
+            ]
+        )
+        cap = np.array(
+            [
+                self.cap_cpu[present].sum(),
+                self.cap_mem[present].sum(),
+                self.ndev[present].astype(np.int64).sum() * FULL,
+            ]
+        )
         return used, cap
 
     def free_matrix(self) -> tuple[np.ndarray, np.ndarray]:
@@ -514,14 +635,16 @@ class _Slots:
             new[:old] = arr
             setattr(self, a, new)
         # free slots, lowest first (deterministic)
-        self.stack = np.concatenate([np.arange(cap - 1, old - 1, -1), self.stack[:self.top]]).astype(np.int64)
+        self.stack = np.concatenate([np.arange(cap - 1, old - 1, -1), self.stack[: self.top]]).astype(
+            np.int64
+        )
         self.top = len(self.stack)
         self.cap = cap
 
     def alloc(self, k: int) -> np.ndarray:
         if k > self.top:
             self._grow(max(2 * self.cap, self.cap + k))
-        out = self.stack[self.top - k:self.top][::-1].copy()
+        out = self.stack[self.top - k : self.top][::-1].copy()
         self.top -= k
         return out
 
@@ -531,7 +654,7 @@ class _Slots:
         k = len(slots)
         if self.top + k > len(self.stack):
             self.stack = np.concatenate([self.stack, np.zeros(k, np.int64)])
-        self.stack[self.top:self.top + k] = slots[::-1]
+        self.stack[self.top : self.top + k] = slots[::-1]
         self.top += k
 
 
@@ -549,6 +672,7 @@ class Replay:
         """FGD's target workload: recorded by the openb importer, else every pod of the trace."""
         from ..gpu.fragmentation import typical_pods
         from ..gpu.tables import PodTable as OpenbPods
+
         tp = self.trace.metadata.get("typical_pods")
         if tp:
             rows = np.repeat(np.arange(len(tp)), [r[4] for r in tp])
@@ -560,7 +684,9 @@ class Replay:
             cols = ["cpu", GPU, "gpu_milli", "gpu_models"]
             names = self.trace.files[PODS_FILE].schema_arrow.names
             parts: dict = {c: [] for c in cols}
-            for b in self.trace.iter_batches(PODS_FILE, columns=[c for c in cols if c in names] + ["arrival"]):
+            for b in self.trace.iter_batches(
+                PODS_FILE, columns=[c for c in cols if c in names] + ["arrival"]
+            ):
                 for c in cols:
                     parts[c].append(b.column(c).to_pylist() if c in names else [None] * b.num_rows)
             cpu = np.array(sum(parts["cpu"], []), np.int64)
@@ -568,7 +694,9 @@ class Replay:
             g = np.array([x if x is not None else 1000 for x in sum(parts["gpu_milli"], [])], np.int32)
             gm = np.where(k > 0, g, 0).astype(np.int32)
             spec = np.array([x or "" for x in sum(parts["gpu_models"], [])], dtype=object)
-        table = OpenbPods(np.array([""] * len(cpu), dtype=object), cpu, np.zeros(len(cpu), np.int64), k, gm, spec)
+        table = OpenbPods(
+            np.array([""] * len(cpu), dtype=object), cpu, np.zeros(len(cpu), np.int64), k, gm, spec
+        )
         return typical_pods(table)
 
     def _pod_stream(self):
@@ -577,19 +705,37 @@ class Replay:
         for b in self.trace.iter_batches(PODS_FILE):
             n = b.num_rows
             arr = b.column("arrival").to_numpy(zero_copy_only=False).astype(np.int64)
-            dep = (b.column("departure").fill_null(NEVER).to_numpy(zero_copy_only=False).astype(np.int64)
-                   if "departure" in names else np.full(n, NEVER, np.int64))
-            dur = (b.column("duration").fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
-                   if "duration" in names else np.full(n, -1, np.int64))
+            dep = (
+                b.column("departure").fill_null(NEVER).to_numpy(zero_copy_only=False).astype(np.int64)
+                if "departure" in names
+                else np.full(n, NEVER, np.int64)
+            )
+            dur = (
+                b.column("duration").fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
+                if "duration" in names
+                else np.full(n, -1, np.int64)
+            )
             if w:
                 arr = -(-arr // w) * w
                 dep = np.where(dep == NEVER, NEVER, -(-np.minimum(dep, NEVER - w) // w) * w)
+
             def strs(c, default):
-                return (np.array(b.column(c).to_pylist(), dtype=object) if c in names
-                        else np.full(n, default, dtype=object))
-            yield {"arrival": arr, "dep": dep, "dur": dur, "cls": self.classes.encode(b),
-                   "name": strs("name", ""), "ns": strs("namespace", "default"),
-                   "owner_kind": strs("owner_kind", None), "owner_name": strs("owner_name", None)}
+                return (
+                    np.array(b.column(c).to_pylist(), dtype=object)
+                    if c in names
+                    else np.full(n, default, dtype=object)
+                )
+
+            yield {
+                "arrival": arr,
+                "dep": dep,
+                "dur": dur,
+                "cls": self.classes.encode(b),
+                "name": strs("name", ""),
+                "ns": strs("namespace", "default"),
+                "owner_kind": strs("owner_kind", None),
+                "owner_name": strs("owner_name", None),
+            }
 
     # -- run ---------------------------------------------------------------------------------------
     def run(self, out_dir: Optional[str | Path] = None) -> SimResult:
@@ -608,8 +754,10 @@ class Replay:
         node_idx = {n: i for i, n in enumerate(names)}
         times = nd["times"]
         w = opts.window
+
         def q(a):
             return np.where(a < 0, a, -(-a // w) * w) if w else a
+
         # node timeline: (time, order, action, node)
         nev = []
         for col, act in (("add_time", "add"), ("remove_time", "remove"), ("fail_time", "fail")):
@@ -626,20 +774,28 @@ class Replay:
                 t = int(q(np.array([e["time"]]))[0])
                 if e["kind"] == "Node":
                     if e["name"] not in node_idx:
-                        raise TraceError(f"{self.trace.dir / EVENTS_FILE}: column 'name': {e['name']!r} is not a "
-                                         "node of nodes.parquet")
+                        raise TraceError(
+                            f"{self.trace.dir / EVENTS_FILE}: column 'name': {e['name']!r} is not a "
+                            "node of nodes.parquet"
+                        )
                     nev.append((t, 3, e["action"], e["name"]))
                 else:
                     workload_events.append((t, e))
             nev.sort(key=lambda x: (x[0], x[1]))
             if workload_events and opts.control_plane is None:
-                raise TraceError(f"{self.trace.dir / EVENTS_FILE}: Deployment/DaemonSet events need a control "
-                                 "plane (the controllers of issue 10); replay them with control_plane=...")
+                raise TraceError(
+                    f"{self.trace.dir / EVENTS_FILE}: Deployment/DaemonSet events need a control "
+                    "plane (the controllers of issue 10); replay them with control_plane=..."
+                )
         cp = opts.control_plane
         stats = self.trace.files[PODS_FILE].metadata
         horizon = 0
         for g in range(stats.num_row_groups):
-            st = stats.row_group(g).column(self.trace.files[PODS_FILE].schema_arrow.names.index("arrival")).statistics
+            st = (
+                stats.row_group(g)
+                .column(self.trace.files[PODS_FILE].schema_arrow.names.index("arrival"))
+                .statistics
+            )
             if st is not None and st.has_min_max:
                 horizon = max(horizon, int(st.max))
         horizon = max(horizon, max((e[0] for e in nev), default=0), 1)
@@ -710,14 +866,17 @@ class Replay:
                 pos += k
                 if take < len(a):
                     break
-                lim = min(lim, int(ends[take - 1:].min()) if take else lim, int(prev_min[-1]) if len(a) else lim)
+                lim = min(
+                    lim, int(ends[take - 1 :].min()) if take else lim, int(prev_min[-1]) if len(a) else lim
+                )
             return np.concatenate(got) if got else np.zeros(0, np.int64)
 
         # outputs
         out = Path(out_dir) if out_dir is not None else None
         pw = _PlacementWriter(out / "placements.parquet" if out else None)
-        met: dict[str, list] = {k: [] for k in ("time", "pending", "running", "placements_per_s", "fragmentation",
-                                                "nodes")}
+        met: dict[str, list] = {
+            k: [] for k in ("time", "pending", "running", "placements_per_s", "fragmentation", "nodes")
+        }
         res_names = backend.res_names
         for r in res_names:
             met[f"alloc_{r}"] = []
@@ -734,13 +893,18 @@ class Replay:
         next_sample = 0
         last_sample_t, last_placed = 0, 0
         t_place = 0.0
-        ref = np.zeros(2, np.float64)      # running sum of (cpu, memory) requests of arrivals
+        ref = np.zeros(2, np.float64)  # running sum of (cpu, memory) requests of arrivals
         n_ref = 0
         ne = 0
         we = 0
         from tqdm import tqdm
-        bar = tqdm(total=self.trace.n_rows(PODS_FILE), unit="pod", disable=opts.quiet or not sys.stderr.isatty(),
-                   desc=opts.label or "simulate")
+
+        bar = tqdm(
+            total=self.trace.n_rows(PODS_FILE),
+            unit="pod",
+            disable=opts.quiet or not sys.stderr.isatty(),
+            desc=opts.label or "simulate",
+        )
 
         def finish(slots: np.ndarray, t_end: Optional[int], outcome: str) -> None:
             pw.add(S, slots, t_end, outcome, names)
@@ -761,8 +925,12 @@ class Replay:
 
         while True:
             t_arr = peek()
-            t = min(t_arr, heap[0] if heap else NEVER, nev[ne][0] if ne < len(nev) else NEVER,
-                    workload_events[we][0] if we < len(workload_events) else NEVER)
+            t = min(
+                t_arr,
+                heap[0] if heap else NEVER,
+                nev[ne][0] if ne < len(nev) else NEVER,
+                workload_events[we][0] if we < len(workload_events) else NEVER,
+            )
             if t == NEVER:
                 break
             # 1. departures at t
@@ -825,8 +993,11 @@ class Replay:
                 made = cp.step(t)
                 new_pods = [p for p in (made or []) if isinstance(p, Pod)]
             # 3. one scheduling call: (pending, if capacity freed) + arrivals until the next other event
-            t_next = min(heap[0] if heap else NEVER, nev[ne][0] if ne < len(nev) else NEVER,
-                         workload_events[we][0] if we < len(workload_events) else NEVER)
+            t_next = min(
+                heap[0] if heap else NEVER,
+                nev[ne][0] if ne < len(nev) else NEVER,
+                workload_events[we][0] if we < len(workload_events) else NEVER,
+            )
             pending = pending[S.state[pending] == PENDING] if len(pending) else pending
             retry = np.zeros(0, np.int64)
             if freed and len(pending):
@@ -867,8 +1038,9 @@ class Replay:
                 counts["placements"] += len(placed)
                 wt = start[first] - S.arrival[placed[first]]
                 if len(wt):
-                    wait_hist += np.bincount(np.searchsorted(WAIT_EDGES, wt, side="right") - 1,
-                                             minlength=len(WAIT_EDGES))[:len(WAIT_EDGES)]
+                    wait_hist += np.bincount(
+                        np.searchsorted(WAIT_EDGES, wt, side="right") - 1, minlength=len(WAIT_EDGES)
+                    )[: len(WAIT_EDGES)]
                     wait_sum += int(wt.sum())
                     wait_max = max(wait_max, int(wt.max()))
                 failed = np.flatnonzero(~ok)
@@ -883,7 +1055,11 @@ class Replay:
                 freed = False
             # compaction of the cluster's pod table (rows of finished pods)
             if counts["placements"] and hasattr(backend, "cluster"):
-                bound = np.flatnonzero(S.state == BOUND) if backend.cluster.table.n >= backend.compact_at else None
+                bound = (
+                    np.flatnonzero(S.state == BOUND)
+                    if backend.cluster.table.n >= backend.compact_at
+                    else None
+                )
                 if bound is not None:
                     newrows = backend.maybe_compact(S.row[bound])
                     if newrows is not None:
@@ -910,8 +1086,12 @@ class Replay:
         finish(pend, None, "pending")
         pw.close()
         t_run = time.perf_counter() - t_start
-        metrics = pa.table({k: pa.array(v, pa.int64() if k in ("time", "pending", "running", "nodes")
-                                        else pa.float64()) for k, v in met.items()})
+        metrics = pa.table(
+            {
+                k: pa.array(v, pa.int64() if k in ("time", "pending", "running", "nodes") else pa.float64())
+                for k, v in met.items()
+            }
+        )
         placed_total = int(wait_hist.sum())
         events = seq + counts["departures"] + counts["deleted_pending"] + len(nev) + len(workload_events)
         summary = {
@@ -938,17 +1118,23 @@ class Replay:
             "mean_allocation": {r: mean(met[f"alloc_{r}"]) for r in res_names},
             "peak_allocation": {r: float(max(met[f"alloc_{r}"], default=0.0)) for r in res_names},
             "mean_fragmentation": mean(met["fragmentation"]),
-            "top_pending_reasons": [[k, int(v)] for k, v in sorted(reasons.items(), key=lambda kv: (-kv[1], kv[0]))
-                                    [:10]],
+            "top_pending_reasons": [
+                [k, int(v)] for k, v in sorted(reasons.items(), key=lambda kv: (-kv[1], kv[0]))[:10]
+            ],
         }
         if isinstance(backend, PolicyBackend):
             summary["unallocated_gpu_pct"] = backend_unallocated(backend)
-        timing = {"run_s": t_run, "placement_s": t_place, "bookkeeping_s": t_run - t_place,
-                  "events_per_s": events / t_run if t_run > 0 else 0.0}
+        timing = {
+            "run_s": t_run,
+            "placement_s": t_place,
+            "bookkeeping_s": t_run - t_place,
+            "events_per_s": events / t_run if t_run > 0 else 0.0,
+        }
         return SimResult(summary, metrics, pw.path, wait_hist, timing)
 
-    def _retry_set(self, S: _Slots, pending: np.ndarray, node_freed_at: np.ndarray, fail_g: np.ndarray
-                   ) -> np.ndarray:
+    def _retry_set(
+        self, S: _Slots, pending: np.ndarray, node_freed_at: np.ndarray, fail_g: np.ndarray
+    ) -> np.ndarray:
         """The pending pods worth retrying, in queue order. A pod failed when no node fit it; since then only
         nodes freed after that failure gained capacity, so a class whose request fits none of them is
         skipped, and at most as many of its pods as those nodes can hold are tried (the rest would fail:
@@ -980,8 +1166,11 @@ def dispatch_workload_event(cp: Any, e: dict) -> None:
     """Feed one Deployment/DaemonSet event of events.parquet to a ControlPlane-like object (duck typed)."""
     kind, act, ns, name = e["kind"], e["action"], e.get("namespace") or "default", e["name"]
     if act in ("create", "update"):
-        manifest = json.loads(e["manifest"]) if e.get("manifest") else {
-            "apiVersion": "apps/v1", "kind": kind, "metadata": {"name": name, "namespace": ns}}
+        manifest = (
+            json.loads(e["manifest"])
+            if e.get("manifest")
+            else {"apiVersion": "apps/v1", "kind": kind, "metadata": {"name": name, "namespace": ns}}
+        )
         manifest.setdefault("kind", kind)
         manifest.setdefault("metadata", {}).setdefault("name", name)
         manifest["metadata"].setdefault("namespace", ns)
@@ -1001,6 +1190,7 @@ def backend_unallocated(b: PolicyBackend) -> float:
     """The FGD experiment's headline number (experiment.run_fgd): 100 - allocated GPU % when the arrived GPU
     demand reaches 100 % of capacity (binned per arrived %, as the experiment bins it)."""
     from ..experiments.fgd import bin_curve
+
     if not b.ev_arrived or not b.cap_gpu:
         return float("nan")
     arrived = 100.0 * np.concatenate(b.ev_arrived) / b.cap_gpu
@@ -1017,12 +1207,21 @@ class _PlacementWriter:
 
     OUTCOMES = ["completed", "deleted-pending", "running", "pending"]
 
-    SCHEMA = pa.schema([("pod", pa.string()), ("namespace", pa.dictionary(pa.int32(), pa.string())),
-                        ("owner_kind", pa.dictionary(pa.int32(), pa.string())),
-                        ("owner_name", pa.dictionary(pa.int32(), pa.string())),
-                        ("node", pa.dictionary(pa.int32(), pa.string())), ("arrival", pa.int64()),
-                        ("start", pa.int64()), ("end", pa.int64()), ("wait", pa.int64()),
-                        ("evictions", pa.int32()), ("outcome", pa.dictionary(pa.int32(), pa.string()))])
+    SCHEMA = pa.schema(
+        [
+            ("pod", pa.string()),
+            ("namespace", pa.dictionary(pa.int32(), pa.string())),
+            ("owner_kind", pa.dictionary(pa.int32(), pa.string())),
+            ("owner_name", pa.dictionary(pa.int32(), pa.string())),
+            ("node", pa.dictionary(pa.int32(), pa.string())),
+            ("arrival", pa.int64()),
+            ("start", pa.int64()),
+            ("end", pa.int64()),
+            ("wait", pa.int64()),
+            ("evictions", pa.int32()),
+            ("outcome", pa.dictionary(pa.int32(), pa.string())),
+        ]
+    )
 
     def __init__(self, path: Optional[Path]):
         self.path = path
@@ -1031,6 +1230,7 @@ class _PlacementWriter:
         self.writer = None
         if path is not None:
             import pyarrow.parquet as pq
+
             path.parent.mkdir(parents=True, exist_ok=True)
             self.writer = pq.ParquetWriter(path, self.SCHEMA, compression="zstd")
 
@@ -1038,9 +1238,20 @@ class _PlacementWriter:
         if self.writer is None or not len(slots):
             return
         n = len(slots)
-        self.parts.append((S.name[slots], S.ns[slots], S.owner_kind[slots], S.owner_name[slots], S.node[slots],
-                           S.arrival[slots], S.start[slots], np.full(n, -1 if t_end is None else t_end, np.int64),
-                           S.evict[slots], np.full(n, self.OUTCOMES.index(outcome), np.int8)))
+        self.parts.append(
+            (
+                S.name[slots],
+                S.ns[slots],
+                S.owner_kind[slots],
+                S.owner_name[slots],
+                S.node[slots],
+                S.arrival[slots],
+                S.start[slots],
+                np.full(n, -1 if t_end is None else t_end, np.int64),
+                S.evict[slots],
+                np.full(n, self.OUTCOMES.index(outcome), np.int8),
+            )
+        )
         self.node_names = node_names
         self.rows += n
         if self.rows >= 65_536:
@@ -1052,16 +1263,27 @@ class _PlacementWriter:
         cols = [np.concatenate(c) for c in zip(*self.parts)]
         name, ns, ok_, on, node, arr, start, end, ev, out = cols
         nn = pa.array(list(self.node_names) + [None], pa.string())
+
         def dict_str(a):
             return pa.array(a.tolist(), pa.string()).dictionary_encode()
-        t = pa.table({
-            "pod": pa.array(name.tolist(), pa.string()), "namespace": dict_str(ns), "owner_kind": dict_str(ok_),
-            "owner_name": dict_str(on),
-            "node": nn.take(pa.array(np.where(node >= 0, node, len(nn) - 1))).dictionary_encode(),
-            "arrival": arr, "start": pa.array(start, mask=start < 0), "end": pa.array(end, mask=end < 0),
-            "wait": pa.array(start - arr, mask=start < 0), "evictions": ev,
-            "outcome": pa.DictionaryArray.from_arrays(pa.array(out.astype(np.int32)), pa.array(self.OUTCOMES)),
-        })
+
+        t = pa.table(
+            {
+                "pod": pa.array(name.tolist(), pa.string()),
+                "namespace": dict_str(ns),
+                "owner_kind": dict_str(ok_),
+                "owner_name": dict_str(on),
+                "node": nn.take(pa.array(np.where(node >= 0, node, len(nn) - 1))).dictionary_encode(),
+                "arrival": arr,
+                "start": pa.array(start, mask=start < 0),
+                "end": pa.array(end, mask=end < 0),
+                "wait": pa.array(start - arr, mask=start < 0),
+                "evictions": ev,
+                "outcome": pa.DictionaryArray.from_arrays(
+                    pa.array(out.astype(np.int32)), pa.array(self.OUTCOMES)
+                ),
+            }
+        )
         self.writer.write_table(t.cast(self.SCHEMA))
         self.parts = []
         self.rows = 0

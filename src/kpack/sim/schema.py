@@ -1,4 +1,5 @@
-"""The Parquet trace format (a directory of nodes/pods/events.parquet): schemas, writers, validating readers."""
+"""The Parquet trace format (nodes, pods, events .parquet in a directory): schemas, writers, validated reads."""
+
 from __future__ import annotations
 
 import json
@@ -15,12 +16,13 @@ from ..resources import BASE_RESOURCES
 FORMAT_VERSION = "kpack-trace/1"
 GPU = "nvidia.com/gpu"
 NODES_FILE, PODS_FILE, EVENTS_FILE = "nodes.parquet", "pods.parquet", "events.parquet"
-ROW_GROUP = 262_144          # rows per row group written by kpack (readers accept any)
+ROW_GROUP = 262_144  # rows per row group written by kpack (readers accept any)
 
 DICT_STR = pa.dictionary(pa.int32(), pa.string())
 TAINT = pa.struct([("key", pa.string()), ("value", pa.string()), ("effect", pa.string())])
-TOLERATION = pa.struct([("key", pa.string()), ("operator", pa.string()), ("value", pa.string()),
-                        ("effect", pa.string())])
+TOLERATION = pa.struct(
+    [("key", pa.string()), ("operator", pa.string()), ("value", pa.string()), ("effect", pa.string())]
+)
 LABELS = pa.map_(pa.string(), pa.string())
 
 
@@ -74,13 +76,17 @@ POD_COLUMNS = (
     Column("owner_name", DICT_STR, False, "owner name"),
     Column("pinned_node", DICT_STR, False, "DaemonSet pin: required matchFields metadata.name In [node]"),
 )
-EVENT_ACTIONS = {"Deployment": ("create", "update", "rollback", "delete"),
-                 "DaemonSet": ("create", "update", "rollback", "delete"),
-                 "Node": ("cordon", "uncordon", "fail", "remove")}
+EVENT_ACTIONS = {
+    "Deployment": ("create", "update", "rollback", "delete"),
+    "DaemonSet": ("create", "update", "rollback", "delete"),
+    "Node": ("cordon", "uncordon", "fail", "remove"),
+}
 EVENT_COLUMNS = (
     Column("time", pa.int64(), True, "seconds. Sorted"),
     Column("kind", DICT_STR, True, "Deployment | DaemonSet | Node"),
-    Column("action", DICT_STR, True, "create|update|rollback|delete (workloads), cordon|uncordon|fail|remove"),
+    Column(
+        "action", DICT_STR, True, "create|update|rollback|delete (workloads), cordon|uncordon|fail|remove"
+    ),
     Column("namespace", DICT_STR, False, "workload namespace (default 'default')"),
     Column("name", DICT_STR, True, "object name"),
     Column("replicas", pa.int64(), False, "Deployment replicas for create/update (null: from manifest)"),
@@ -96,8 +102,9 @@ def is_resource_column(name: str) -> bool:
     return name in BASE_RESOURCES or "/" in name
 
 
-def arrow_schema(file: str, extra_resources: tuple[str, ...] = (), columns: Optional[list[str]] = None
-                 ) -> pa.Schema:
+def arrow_schema(
+    file: str, extra_resources: tuple[str, ...] = (), columns: Optional[list[str]] = None
+) -> pa.Schema:
     """The Arrow schema kpack writes for `file` (all known columns, or `columns` in that order)."""
     known = {c.name: c.type for c in SCHEMAS[file]}
     for r in extra_resources:
@@ -108,8 +115,12 @@ def arrow_schema(file: str, extra_resources: tuple[str, ...] = (), columns: Opti
 
 def _same_type(actual: pa.DataType, expected: pa.DataType) -> bool:
     if pa.types.is_dictionary(expected):
-        return actual == expected or (pa.types.is_dictionary(actual) and pa.types.is_string(actual.value_type)) \
-            or pa.types.is_string(actual) or pa.types.is_large_string(actual)
+        return (
+            actual == expected
+            or (pa.types.is_dictionary(actual) and pa.types.is_string(actual.value_type))
+            or pa.types.is_string(actual)
+            or pa.types.is_large_string(actual)
+        )
     if pa.types.is_integer(expected):
         return pa.types.is_integer(actual)
     if pa.types.is_map(expected):
@@ -130,7 +141,9 @@ def check_schema(path: Path, schema: pa.Schema, file: str) -> None:
         if c is None:
             if file != EVENTS_FILE and is_resource_column(f.name):
                 if not pa.types.is_integer(f.type):
-                    raise TraceError(f"{path}: column {f.name!r}: resource columns must be int64, got {f.type}")
+                    raise TraceError(
+                        f"{path}: column {f.name!r}: resource columns must be int64, got {f.type}"
+                    )
                 continue
             raise TraceError(f"{path}: unknown column {f.name!r} (see docs/traces.md)")
         if not _same_type(f.type, c.type):
@@ -149,13 +162,20 @@ def check_batch(path: Path, batch: pa.RecordBatch, file: str, last_time: Optiona
                 raise TraceError(f"{path}: column {tcol!r}: not sorted (value {int(t[0])} after {last_time})")
             bad = np.flatnonzero(np.diff(t) < 0)
             if len(bad):
-                raise TraceError(f"{path}: column {tcol!r}: not sorted (value {int(t[bad[0] + 1])} after "
-                                 f"{int(t[bad[0]])})")
+                raise TraceError(
+                    f"{path}: column {tcol!r}: not sorted (value {int(t[bad[0] + 1])} after {int(t[bad[0]])})"
+                )
             if t[0] < 0:
                 raise TraceError(f"{path}: column {tcol!r}: negative time {int(t[0])}")
             last_time = int(t[-1])
     for name in batch.schema.names:
-        if is_resource_column(name) or name in ("gpu_milli", "duration", "departure", "remove_time", "fail_time"):
+        if is_resource_column(name) or name in (
+            "gpu_milli",
+            "duration",
+            "departure",
+            "remove_time",
+            "fail_time",
+        ):
             a = batch.column(name).to_numpy(zero_copy_only=False)
             a = a[~np.isnan(a)] if a.dtype.kind == "f" else a
             if len(a) and a.min() < 0:
@@ -167,17 +187,22 @@ def check_batch(path: Path, batch: pa.RecordBatch, file: str, last_time: Optiona
         dv = d.fill_null(np.iinfo(np.int64).max).to_numpy(zero_copy_only=False)
         if len(a) and (dv < a).any():
             i = int(np.flatnonzero(dv < a)[0])
-            raise TraceError(f"{path}: column 'departure': {int(dv[i])} before arrival {int(a[i])} "
-                             f"(pod {batch.column('name')[i].as_py()!r})")
+            raise TraceError(
+                f"{path}: column 'departure': {int(dv[i])} before arrival {int(a[i])} "
+                f"(pod {batch.column('name')[i].as_py()!r})"
+            )
     if file == EVENTS_FILE:
         kinds = batch.column("kind").to_pylist()
         acts = batch.column("action").to_pylist()
         for k, a in zip(kinds, acts):
             if k not in EVENT_ACTIONS:
-                raise TraceError(f"{path}: column 'kind': unknown value {k!r} (known: {', '.join(EVENT_ACTIONS)})")
+                raise TraceError(
+                    f"{path}: column 'kind': unknown value {k!r} (known: {', '.join(EVENT_ACTIONS)})"
+                )
             if a not in EVENT_ACTIONS[k]:
-                raise TraceError(f"{path}: column 'action': {a!r} is not an action of {k} "
-                                 f"({', '.join(EVENT_ACTIONS[k])})")
+                raise TraceError(
+                    f"{path}: column 'action': {a!r} is not an action of {k} ({', '.join(EVENT_ACTIONS[k])})"
+                )
     return last_time
 
 
@@ -205,8 +230,9 @@ class TraceDir:
         pf = self.files.get(file)
         return pf.metadata.num_rows if pf is not None else 0
 
-    def iter_batches(self, file: str, batch_size: int = 65_536,
-                     columns: Optional[list[str]] = None) -> Iterator[pa.RecordBatch]:
+    def iter_batches(
+        self, file: str, batch_size: int = 65_536, columns: Optional[list[str]] = None
+    ) -> Iterator[pa.RecordBatch]:
         """Stream `file` (validated batch by batch). An absent optional file yields nothing."""
         pf = self.files.get(file)
         if pf is None:
@@ -232,8 +258,14 @@ class TraceDir:
 class TraceWriter:
     """Streams one trace file: explicit row groups, dictionary-encoded strings, sorted-time check."""
 
-    def __init__(self, directory: str | Path, file: str, schema: pa.Schema, metadata: Optional[dict] = None,
-                 row_group: int = ROW_GROUP):
+    def __init__(
+        self,
+        directory: str | Path,
+        file: str,
+        schema: pa.Schema,
+        metadata: Optional[dict] = None,
+        row_group: int = ROW_GROUP,
+    ):
         self.path = Path(directory) / file
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.file = file
@@ -241,8 +273,9 @@ class TraceWriter:
         self.schema = schema.with_metadata(md)
         check_schema(self.path, self.schema, file)
         self.row_group = row_group
-        self.writer = pq.ParquetWriter(self.path, self.schema, compression="zstd", use_dictionary=True,
-                                       write_statistics=True)
+        self.writer = pq.ParquetWriter(
+            self.path, self.schema, compression="zstd", use_dictionary=True, write_statistics=True
+        )
         self.last: Optional[int] = None
         self.rows = 0
 
