@@ -1,4 +1,4 @@
-"""The Parquet trace format (nodes, pods, events .parquet in a directory): schemas, writers, validated reads."""
+"""The Parquet trace format (nodes, pods, events .parquet in a directory): schemas, writer, checked reads."""
 
 from __future__ import annotations
 
