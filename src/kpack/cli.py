@@ -25,7 +25,7 @@ from .validation import ManifestWarning
 
 # Modules that add their own subcommands with register(subparsers); missing ones are skipped.
 _PLUGINS = ("kpack.experiments.cli", "kpack.bench.cli", "kpack.server.cli", "kpack.solver.cli",
-            "kpack.controllers.cli")
+            "kpack.controllers.cli", "kpack.sim.cli")
 # Every error kpack raises for bad input is one of these (all ValueError subclasses, plus OSError for files):
 # the CLI prints them as one line. Anything else is a kpack bug and keeps its traceback.
 _ERRORS = (ManifestError, ProfileError, ClusterError, SchedulingError, ValidationError, ValueError, OSError)

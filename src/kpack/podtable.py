@@ -225,6 +225,44 @@ class PodTable:
         live = self.node[:self.n]
         live[live > node] -= 1
 
+    def compact(self) -> np.ndarray:
+        """Keep only alive rows (and the specs they use), renumbered in order. Returns old -> new row."""
+        live = self.live_rows()
+        mapping = np.full(self.n, -1, dtype=np.int64)
+        mapping[live] = np.arange(len(live))
+        used, new_spec = np.unique(self.spec[live], return_inverse=True)
+        specs = [self.specs[s] for s in used.tolist()]
+        self.specs = specs
+        self.spec_ids = {id(p): i for i, p in enumerate(specs)}
+        k = len(live)
+        self.spec = np.ascontiguousarray(new_spec.reshape(-1), dtype=np.int32)
+        self.node = self.node[live].copy()
+        self.ordinal = self.ordinal[live].copy()
+        self.alive = np.ones(k, dtype=np.bool_)
+        self.n = k
+        self.devices = {int(mapping[r]): h for r, h in self.devices.items()}
+        self.key_row = {}
+        self.stems = {}
+        self.groups = {}
+        own = np.flatnonzero(self.ordinal < 0)
+        for r in own.tolist():
+            p = specs[self.spec[r]]
+            self.key_row[p.key] = r
+            stem, o = split_ordinal(p.name)
+            if o >= 0:
+                self.stems.setdefault((p.namespace, stem), set()).add(o)
+        batch = np.flatnonzero(self.ordinal >= 0)
+        if len(batch):
+            order = batch[np.lexsort((self.ordinal[batch], self.spec[batch]))]
+            bounds = np.flatnonzero(np.diff(self.spec[order])) + 1
+            for grp in np.split(order, bounds):
+                sp = specs[int(self.spec[grp[0]])]
+                self.groups.setdefault((sp.namespace, sp.name), []).append(
+                    (self.ordinal[grp].astype(np.int64), grp.astype(np.int64)))
+        if k < 16:
+            self._reserve(16 - k)
+        return mapping
+
     def copy(self) -> "PodTable":
         t = PodTable.__new__(PodTable)
         t.specs = list(self.specs)

@@ -511,6 +511,57 @@ class Cluster:
             raise ClusterError(f"pod {key!r}: not bound in this cluster")
         return row
 
+    # --- batched changes for trace replay (kpack.sim, issue 11) ------------------------------------
+    def unbind_rows(self, rows: np.ndarray) -> None:
+        """Unbind many pods at once by pod-table row (rows as `bind`/`commit_*` appended them: a caller that
+        knows `table.n` before a commit knows its pods' rows). Releases resources and GPU devices exactly
+        like `unbind`; vectorised except for pods that hold GPU devices. Refuses dead or repeated rows."""
+        t = self.table
+        rows = np.asarray(rows, dtype=np.int64)
+        if not len(rows):
+            return
+        if (rows.min() < 0 or rows.max() >= t.n or not t.alive[rows].all()
+                or len(np.unique(rows)) != len(rows)):
+            raise ClusterError("unbind_rows: rows must be distinct rows of bound pods")
+        specs = t.specs
+        sp = t.spec[rows]
+        uniq, inv = np.unique(sp, return_inverse=True)
+        req, nz = self.pod_vectors([specs[s] for s in uniq.tolist()])
+        nodes = t.node[rows]
+        np.subtract.at(self.requested, nodes, req[inv])
+        np.subtract.at(self.nonzero_requested, nodes, nz[inv])
+        gpu = np.array([specs[s].gpu_count > 0 for s in uniq.tolist()], dtype=np.bool_)[inv]
+        for r, n, s in zip(rows[gpu].tolist(), nodes[gpu].tolist(), sp[gpu].tolist()):
+            for d, m in t.devices.get(r, ()):
+                self.gpu_free[n, d] += m
+            g = specs[s].gpu_per_device
+            self.gpu_tags[n, 0 if g < 1000 else min(specs[s].gpu_count, GPU_TAGS - 1)] -= 1
+        own = t.ordinal[rows] < 0
+        t.alive[rows] = False
+        for r in rows[own | gpu].tolist():
+            t.alive[r] = True      # remove() expects a live row (it clears the identity and devices)
+            t.remove(r)
+        self._touch(False)
+
+    def set_unschedulable(self, names: Sequence[str], unschedulable: bool) -> None:
+        """`cordon`/`uncordon` for many nodes without re-encoding the cluster (only the flag changes)."""
+        idx = [self._node_row(n) for n in names]
+        if not idx:
+            return
+        self.unschedulable = self.unschedulable.copy()
+        self.unschedulable[idx] = unschedulable
+        if isinstance(self._nodes, list):
+            for i in idx:
+                self._nodes[i] = self._nodes[i].model_copy(update={"unschedulable": unschedulable})
+        self._touch(True)
+
+    def compact_pods(self) -> np.ndarray:
+        """Drop the rows of unbound pods from the pod table (rows are otherwise never reused, so a long
+        replay would grow with every pod ever bound). Returns old row -> new row (-1: dropped)."""
+        mapping = self.table.compact()
+        self._touch(False)
+        return mapping
+
     # --- objects (Namespaces, Services, ReplicaSets, ...) ------------------------------------------
     def add_object(self, obj: Any) -> None:
         """Add or replace an API object other pods' scheduling consults (kind, namespace, name)."""

@@ -16,7 +16,27 @@ from ..gpu.devices import DEVICE_BEST_FIT, DEVICE_FGD, DEVICE_LOWEST_FREE, DEVIC
 def schedule_trace(policy, sharing_device, free, ndev, cpu, mem, model, rank,
                    pod_cpu, pod_mem, pod_k, pod_g, pod_mask, pod_spec, n_specs,
                    tp_cpu, tp_gpu, tp_num, tp_mask, tp_level, tp_p, levels, rng_seed):
-    """Place pods one by one (docs/fgd.md section 2 step 5). Mutates the node state arrays.
+    """Place pods one by one (docs/fgd.md section 2 step 5) on a cluster whose pods all arrive in this call.
+    Mutates the node state arrays. See ``schedule_trace_state``."""
+    rng = np.empty(1, dtype=np.uint64)
+    rng[0] = np.uint64(rng_seed)
+    tags = np.zeros((free.shape[0], N_TAGS), dtype=np.int32)
+    hosts = np.zeros(free.shape[0], dtype=np.bool_)
+    out_dev = np.empty(pod_cpu.shape[0], dtype=np.int64)
+    return schedule_trace_state(policy, sharing_device, free, ndev, cpu, mem, model, rank,
+                                pod_cpu, pod_mem, pod_k, pod_g, pod_mask, pod_spec, n_specs,
+                                tp_cpu, tp_gpu, tp_num, tp_mask, tp_level, tp_p, levels, rng, tags, hosts,
+                                out_dev)
+
+
+@njit(cache=True, nogil=True)
+def schedule_trace_state(policy, sharing_device, free, ndev, cpu, mem, model, rank,
+                         pod_cpu, pod_mem, pod_k, pod_g, pod_mask, pod_spec, n_specs,
+                         tp_cpu, tp_gpu, tp_num, tp_mask, tp_level, tp_p, levels, rng, tags, hosts, out_dev):
+    """Place pods one by one (docs/fgd.md section 2 step 5). Mutates the node state arrays, and the state that
+    persists between calls of a trace replay (kpack.sim): ``rng`` (uint64[1]), GpuClustering ``tags``,
+    ``hosts`` (node hosts a pod). ``out_dev[p]``: the shared device of a GPU-sharing pod, the bit mask of
+    the devices a whole-GPU pod took, -1 otherwise (so a replay can release them exactly).
 
     ``pod_spec`` numbers the distinct (cpu, mem, num_gpu, gpu_milli, model mask) request vectors.
     Filter and score results are cached per (spec, node) and stamped with the node's version, which
@@ -30,16 +50,12 @@ def schedule_trace(policy, sharing_device, free, ndev, cpu, mem, model, rank,
     N = free.shape[0]
     L = levels.shape[0]
     P = pod_cpu.shape[0]
-    rng = np.empty(1, dtype=np.uint64)
-    rng[0] = np.uint64(rng_seed)
 
     nfull = np.zeros(N, dtype=np.int32)
     R = np.zeros(N, dtype=np.int64)
     cnt_ge = np.zeros((N, max(L, 1)), dtype=np.int32)
     sum_lt = np.zeros((N, max(L, 1)), dtype=np.int64)
     Fn = np.zeros(N, dtype=np.float64)
-    tags = np.zeros((N, N_TAGS), dtype=np.int32)
-    hosts = np.zeros(N, dtype=np.bool_)  # node hosts at least one pod
     capacity = 0
     for n in range(N):
         refresh_node(n, free, cpu, model, nfull, R, cnt_ge, sum_lt, Fn, levels,
@@ -79,6 +95,7 @@ def schedule_trace(policy, sharing_device, free, ndev, cpu, mem, model, rank,
     arrived = 0
     allocated = 0
     for p in range(P):
+        out_dev[p] = -1
         c_p = pod_cpu[p]
         m_p = pod_mem[p]
         k = pod_k[p]
@@ -190,6 +207,16 @@ def schedule_trace(policy, sharing_device, free, ndev, cpu, mem, model, rank,
                     device = c_dev[sp, chosen]
                 else:
                     device = best_fit_device(free[chosen], g)
+            if k > 0 and g >= FULL:  # the k lowest-index fully free devices, as commit takes them
+                bits = np.int64(0)
+                left = k
+                for i in range(free.shape[1]):
+                    if left > 0 and free[chosen, i] == FULL:
+                        bits |= np.int64(1) << np.int64(i)
+                        left -= 1
+                out_dev[p] = bits
+            else:
+                out_dev[p] = device
             if sos:
                 sos_count_gaps(gap_count, free[chosen], cpu[chosen], sos_cpu, -1)
             allocated += commit(chosen, device, c_p, m_p, k, g, free, cpu, mem, tags)

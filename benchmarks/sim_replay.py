@@ -1,0 +1,91 @@
+"""Whole-process trace replay benchmark: `kpack simulate` (trace read to report written) as a subprocess.
+
+    python benchmarks/sim_replay.py TRACE_DIR [TRACE_DIR...] [--window 60] [--policy NAME] [--out DIR]
+
+Prints, per trace: events, wall seconds, events/s (whole process), the replay's placement vs bookkeeping
+split (timing.json) and the child's peak RSS. Generate traces first, e.g.
+`kpack gen --nodes 5000 --pods 500000 --seed 1 --out /tmp/g5k`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+
+def run(trace: str, window: int, policy: str | None, out: Path) -> dict:
+    cmd = [
+        sys.executable,
+        "-m",
+        "kpack.cli",
+        "simulate",
+        trace,
+        "--quiet",
+        "--window",
+        str(window),
+        "--out",
+        str(out),
+    ]
+    if policy:
+        cmd += ["--policy", policy]
+    code = (
+        "import resource, subprocess, sys, json; r = subprocess.run(sys.argv[1:]); "
+        "rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss; "
+        "print(json.dumps({'rc': r.returncode, 'maxrss_kb': rss}))"
+    )
+    t0 = time.perf_counter()
+    p = subprocess.run([sys.executable, "-c", code] + cmd, capture_output=True, text=True)
+    wall = time.perf_counter() - t0
+    info = json.loads(p.stdout.strip().splitlines()[-1])
+    if info["rc"] != 0:
+        raise SystemExit(f"simulate failed: {p.stderr}")
+    s = json.loads((out / "summary.json").read_text())
+    t = json.loads((out / "timing.json").read_text())
+    return {
+        "trace": trace,
+        "window": window,
+        "pods": s["pods"],
+        "events": s["events"],
+        "wall_s": wall,
+        "events_per_s": s["events"] / wall,
+        "replay_s": t["run_s"],
+        "placement_s": t["placement_s"],
+        "bookkeeping_pct": 100 * t["bookkeeping_s"] / t["run_s"],
+        "peak_rss_mb": info["maxrss_kb"] / 1024,
+        "max_running": None,
+        "placements": s["placements"],
+        "pending_at_end": s["pending_at_end"],
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("trace", nargs="+")
+    ap.add_argument("--window", type=int, default=0)
+    ap.add_argument("--policy")
+    ap.add_argument("--out")
+    a = ap.parse_args()
+    rows = []
+    for tr in a.trace:
+        out = Path(a.out or tempfile.mkdtemp(prefix="kpack-sim-")) / Path(tr).name
+        rows.append(run(tr, a.window, a.policy, out))
+        print(json.dumps(rows[-1]), flush=True)
+    print(
+        f"\n{'trace':30} {'events':>10} {'wall s':>8} {'events/s':>10} {'placement s':>11} "
+        f"{'bookkeep %':>10} "
+        f"{'peak RSS MB':>11}"
+    )
+    for r in rows:
+        print(
+            f"{r['trace'][-30:]:30} {r['events']:>10,} {r['wall_s']:>8.1f} {r['events_per_s']:>10,.0f} "
+            f"{r['placement_s']:>11.1f} {r['bookkeeping_pct']:>10.1f} {r['peak_rss_mb']:>11.0f}"
+        )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,62 @@
+"""Replay metrics: fragmentation, wait-time histogram statistics, and writing metrics/summary outputs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow.parquet as pq
+
+WAIT_EDGES = np.concatenate([[0, 1], np.logspace(0, 7, 57)[1:]])  # seconds; [0,1) then log bins to 1e7
+
+
+def fragmentation(backend: Any, present: np.ndarray, ref: np.ndarray) -> float:
+    """Share of free cpu (on present, schedulable nodes) that sits on nodes where the mean arriving pod
+    (cpu, memory) no longer fits: capacity in pieces too small for the typical workload."""
+    free, unsched = backend.free_matrix()
+    ok = present & ~unsched
+    if not ok.any() or ref[0] <= 0:
+        return 0.0
+    cpu = free[ok, 0].astype(np.float64)
+    fits = (cpu >= ref[0]) & (free[ok, 1] >= ref[1])
+    total = cpu[cpu > 0].sum()
+    return float(cpu[(~fits) & (cpu > 0)].sum() / total) if total > 0 else 0.0
+
+
+def mean(v: list) -> float:
+    return float(np.mean(v)) if v else 0.0
+
+
+def wait_stats(hist: np.ndarray, total: int, mx: int) -> dict:
+    n = int(hist.sum())
+    if not n:
+        return {"placed": 0, "mean": 0.0, "p50": 0.0, "p90": 0.0, "p99": 0.0, "max": 0}
+    cum = np.cumsum(hist)
+
+    def pct(q):  # upper edge of the bin holding the q-quantile (0 for the [0, 1) bin)
+        b = int(np.searchsorted(cum, q * n, side="left"))
+        return 0.0 if b == 0 else float(min(WAIT_EDGES[min(b + 1, len(WAIT_EDGES) - 1)], mx))
+
+    return {"placed": n, "mean": total / n, "p50": pct(0.5), "p90": pct(0.9), "p99": pct(0.99), "max": mx}
+
+
+def write_outputs(result: Any, out: str | Path) -> dict[str, Path]:
+    """metrics.parquet, summary.json and wait_hist.parquet of one replay (placements.parquet is streamed by
+    the replay itself). Timing goes to timing.json: it is the only output that differs between runs."""
+    import pyarrow as pa
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = {
+        "metrics": out / "metrics.parquet",
+        "summary": out / "summary.json",
+        "timing": out / "timing.json",
+        "wait_hist": out / "wait_hist.parquet",
+    }
+    pq.write_table(result.metrics, paths["metrics"], compression="zstd")
+    pq.write_table(pa.table({"wait_from_s": WAIT_EDGES, "pods": result.wait}), paths["wait_hist"])
+    paths["summary"].write_text(json.dumps(result.summary, indent=2, sort_keys=True) + "\n")
+    paths["timing"].write_text(json.dumps(result.timing, indent=2, sort_keys=True) + "\n")
+    return paths
