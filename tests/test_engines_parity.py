@@ -182,7 +182,6 @@ def test_auto_matches_reference(seed):
 
 
 def test_auto_chooses_by_structure():
-    import kpack.engines as E
     one = kpack.Cluster([kpack.Node(name=f"n{i}", allocatable={"cpu": "4", "memory": "8Gi", "pods": 20})
                          for i in range(400)])
     pod = kpack.Pod(name="p", requests={"cpu": "100m"})
@@ -233,7 +232,8 @@ def test_pinned_classes_share_base(seed, engine, monkeypatch):
     results = []
     for share in (True, False):
         if not share:
-            monkeypatch.setattr(SCH, "pinned_node", lambda p: None)   # every pinned pod compiles its own class
+            # every pinned pod compiles its own class
+            monkeypatch.setattr(SCH, "pinned_node", lambda p: None)
         c = base.copy()
         s = kpack.Scheduler(prof, seed=seed, engine=engine)
         res = s.schedule(c, pods) if seed % 2 else s.schedule_arrays(c, PodBatch.from_pods(pods))

@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 
 from kpack.experiments import cli as gpu_cli
-from kpack.gpu.devices import best_fit_device, empty_device_table, random_device
 from kpack.experiments.fgd import bin_curve, inflate, parse_seeds, run_fgd
+from kpack.experiments.openb import read_nodes, read_pods
+from kpack.gpu.devices import best_fit_device, empty_device_table, random_device
 from kpack.gpu.fragmentation import (
     cluster_frag_direct,
     empty_cluster_fragmentation_pct,
@@ -21,8 +22,6 @@ from kpack.gpu.fragmentation import (
     node_frag_direct,
     typical_pods,
 )
-from kpack.experiments.openb import read_nodes, read_pods
-from kpack.gpu.tables import PodTable, spec_masks
 from kpack.gpu.policies import (
     CPU_MAX,
     GPU_MAX,
@@ -35,6 +34,7 @@ from kpack.gpu.policies import (
     gpu_clustering_score,
     gpu_packing_score,
 )
+from kpack.gpu.tables import PodTable, spec_masks
 
 OPENB = Path(__file__).resolve().parents[2] / "shared" / "traces" / "openb"
 needs_openb = pytest.mark.skipif(not OPENB.is_dir(), reason=f"openb trace folder absent: {OPENB}")
@@ -172,7 +172,8 @@ def test_dot_product_score():
 def test_gpu_clustering_score():
     tags = np.zeros(9, dtype=np.int32)
     assert gpu_clustering_score(tags, 2000, 0, 0, GPU_MAX) == 0  # CPU-only pod
-    assert gpu_clustering_score(tags, 2000, 1, 500, GPU_MAX) == 25 + 18  # idle 2-GPU node: b = 25*6000//8000 = 18
+    # idle 2-GPU node: b = 25*6000//8000 = 18
+    assert gpu_clustering_score(tags, 2000, 1, 500, GPU_MAX) == 25 + 18
     tags[0] = 2  # hosts sharing pods only; R = 1500 -> b = 25*6500//8000 = 20
     assert gpu_clustering_score(tags, 1500, 1, 300, GPU_MAX) == 75 + 20
     assert gpu_clustering_score(tags, 1500, 1, 1000, GPU_MAX) == 20  # 1-gpu pod, node has only other tags

@@ -283,7 +283,8 @@ BAD = [
 def test_bad_input_rejected_without_changes(field, idx, mutate, message):
     rs = np.random.default_rng(11)
     args = random_case(rs, 50, K.REQUESTED_TO_CAPACITY_RATIO, 0, n_pods=20)
-    args[10][:] = -1                                     # no candidate subsets: cand_len/cand_flat as we set them
+    # no candidate subsets: cand_len/cand_flat as we set them
+    args[10][:] = -1
     args[11] = np.zeros(0, np.int32)
     args[idx] = mutate(args[idx])
     if field == "shape_u":

@@ -4,8 +4,19 @@ from . import controllers as controllers
 from .controllers import ControlPlane
 from .daemonset import daemonset_pods
 from .manifests import ManifestError, load_manifests
-from .models import (DaemonSet, Deployment, Node, NodeAffinity, NodeSelectorRequirement, NodeSelectorTerm, Pod,
-                     PreferredSchedulingTerm, ReplicaSet, Taint, Toleration)
+from .models import (
+    DaemonSet,
+    Deployment,
+    Node,
+    NodeAffinity,
+    NodeSelectorRequirement,
+    NodeSelectorTerm,
+    Pod,
+    PreferredSchedulingTerm,
+    ReplicaSet,
+    Taint,
+    Toleration,
+)
 from .profile import Profile, ProfileError
 from .scheduler import Explanation, Scheduler, ScheduleResult, SchedulingError
 from .state import Cluster, ClusterError
@@ -19,8 +30,8 @@ def plan(pods, node_shapes, time_limit: float = 10.0, costs=None, **kw):
 
 
 __version__ = "0.1.0"
-__all__ = ["Cluster", "ClusterError", "ControlPlane", "DaemonSet", "Deployment", "Explanation", "ManifestError",
-           "ManifestWarning",
-           "Node", "NodeAffinity", "NodeSelectorRequirement", "NodeSelectorTerm", "Pod", "PreferredSchedulingTerm",
-           "Profile", "ProfileError", "ReplicaSet", "ScheduleResult", "Scheduler", "SchedulingError", "Taint",
-           "Toleration", "daemonset_pods", "load_manifests", "plan"]
+__all__ = ["Cluster", "ClusterError", "ControlPlane", "DaemonSet", "Deployment", "Explanation",
+           "ManifestError", "ManifestWarning",
+           "Node", "NodeAffinity", "NodeSelectorRequirement", "NodeSelectorTerm", "Pod",
+           "PreferredSchedulingTerm", "Profile", "ProfileError", "ReplicaSet", "ScheduleResult", "Scheduler",
+           "SchedulingError", "Taint", "Toleration", "daemonset_pods", "load_manifests", "plan"]

@@ -214,7 +214,8 @@ def _check_unique(items: list, name: str) -> None:
         raise ClusterError(f"{name}: duplicate entry {dup!r}")
 
 
-def bind_arrays(cluster: Cluster, specs: Sequence[Pod], spec_index: np.ndarray, node_index: np.ndarray) -> None:
+def bind_arrays(cluster: Cluster, specs: Sequence[Pod], spec_index: np.ndarray,
+                node_index: np.ndarray) -> None:
     """Bind pods given as (spec, node) index arrays, as facts: pod i is `<spec name>-<i>` (-1 nodes skipped)."""
     specs = list(specs)
     if any(p.gpu_count for p in specs):
@@ -235,8 +236,14 @@ def bind_arrays(cluster: Cluster, specs: Sequence[Pod], spec_index: np.ndarray, 
 def schedule_batch_arrays(sched, cluster: Cluster, batch: PodBatch):
     """Implementation of `Scheduler.schedule_arrays` (see there)."""
     from . import engines as E
-    from .scheduler import (ScheduleResult, SchedulingError, class_arrays, fit_error, static_histogram,
-                            static_rows)
+    from .scheduler import (
+        ScheduleResult,
+        SchedulingError,
+        class_arrays,
+        fit_error,
+        static_histogram,
+        static_rows,
+    )
     if not isinstance(batch, PodBatch):
         raise SchedulingError(f"batch: expected kpack.batch.PodBatch, got {type(batch).__name__}")
     specs = batch.specs
@@ -251,7 +258,8 @@ def schedule_batch_arrays(sched, cluster: Cluster, batch: PodBatch):
     P = len(batch)
     n_nodes = len(cluster.node_names)
     if n_nodes == 0:
-        return ScheduleResult([None] * P, np.full(P, -1, np.int32), ["no nodes available to schedule pods"] * P, [])
+        return ScheduleResult([None] * P, np.full(P, -1, np.int32),
+                              ["no nodes available to schedule pods"] * P, [])
     spec_req, spec_nz = cluster.pod_vectors(specs)
     dup = cluster.table.check_new_batch(specs, batch.spec_index, np.arange(P), batch.ordinals)
     if dup is not None:

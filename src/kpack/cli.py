@@ -154,10 +154,12 @@ def _table(header: list[str], rows: list[list[str]]) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="kpack", description="Fast, faithful Kubernetes scheduling and bin packing.")
+    ap = argparse.ArgumentParser(prog="kpack",
+                                 description="Fast, faithful Kubernetes scheduling and bin packing.")
     sub = ap.add_subparsers(dest="command", required=True)
     for name, fn, help_ in (("schedule", cmd_schedule, "dry-run placement: a table of pod -> node/reason"),
-                            ("explain", cmd_explain, "filter reasons and per-plugin scores per node for one pod")):
+                            ("explain", cmd_explain,
+                             "filter reasons and per-plugin scores per node for one pod")):
         p = sub.add_parser(name, help=help_, description=help_)
         p.add_argument("-f", "--file", action="append", required=True, metavar="MANIFESTS",
                        help="YAML/JSON manifest file or directory (repeatable): Nodes, Pods, Deployments, "

@@ -47,7 +47,8 @@ def should_run(cluster: Cluster, ds: DaemonSet) -> tuple[np.ndarray, np.ndarray]
     run = match.copy()
     keep = match.copy()
     if nt.shape[1]:
-        tolerated = np.array([any(t.tolerates(x) for t in tols) for x in cluster.taints] + [True], dtype=np.bool_)
+        tolerated = np.array([any(t.tolerates(x) for t in tols) for x in cluster.taints] + [True],
+                             dtype=np.bool_)
         eff = np.append(cluster.taint_effect, 1)     # padding: PreferNoSchedule (never blocks)
         untol = ~tolerated[nt]
         run &= ~(untol & (eff[nt] != 1)).any(axis=1)

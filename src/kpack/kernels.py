@@ -417,7 +417,8 @@ def explain_pod(alloc, req, nz, check_col, fit_filter_on, preq, pnz, code, cand,
     pick = -1
     if k > 0:
         totals = score_feasible(alloc, req, nz, preq, pnz, feasible, k, aff, taint, weights,
-                                fit_col, fit_kind, fit_w, strategy, shape_u, shape_s, bal_col, bal_kind, scores)
+                                fit_col, fit_kind, fit_w, strategy, shape_u, shape_s, bal_col, bal_kind,
+                                scores)
         pick = 0 if k == 1 else select_host(totals, k, rng, False)
     return bits_out, feasible[:k], scores[:, :k], totals[:k], pick
 

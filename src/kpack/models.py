@@ -3,22 +3,51 @@ from __future__ import annotations
 
 from typing import Any, Literal, Optional
 
-from pydantic import (BaseModel, ConfigDict, Field, StrictBool, field_serializer, field_validator,
-                      model_validator)
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    field_serializer,
+    field_validator,
+    model_validator,
+)
 
 from .quantity import QuantityError, parse_quantity, resource_value
-from .resources import (CPU, DEFAULT_MEMORY_REQUEST, DEFAULT_MILLI_CPU_REQUEST, MEMORY, PODS,
-                        container_resource_error, is_extended, is_hugepages, is_native)
-from .validation import (INT32_MAX, MAX_REPLICAS, check_bool, check_gpu_devices, check_int,
-                         check_label_selector, check_node_affinity, check_quantity, check_rolling_update,
-                         check_shape, check_string_map, qualified_name_errors, selector_matches)
+from .resources import (
+    CPU,
+    DEFAULT_MEMORY_REQUEST,
+    DEFAULT_MILLI_CPU_REQUEST,
+    MEMORY,
+    PODS,
+    container_resource_error,
+    is_extended,
+    is_hugepages,
+    is_native,
+)
 from .topology.api import OwnerReference, PodAffinity, TopologySpreadConstraint, parse, validate_constraints
+from .validation import (
+    INT32_MAX,
+    MAX_REPLICAS,
+    check_bool,
+    check_gpu_devices,
+    check_int,
+    check_label_selector,
+    check_node_affinity,
+    check_quantity,
+    check_rolling_update,
+    check_shape,
+    check_string_map,
+    qualified_name_errors,
+    selector_matches,
+)
 
 TaintEffect = Literal["NoSchedule", "PreferNoSchedule", "NoExecute"]
 GPU_RESOURCE = "nvidia.com/gpu"
 GPU_MILLI_ANNOTATION = "kpack.io/gpu-milli"      # milli-GPU per device for a GPU-sharing pod (1..999)
 GPU_MODELS_ANNOTATION = "kpack.io/gpu-models"    # comma-separated GPU models the pod accepts
-GPU_MODEL_LABEL = "nvidia.com/gpu.product"       # the node's GPU model (as NVIDIA GPU feature discovery sets it)
+# the node's GPU model (as NVIDIA GPU feature discovery sets it)
+GPU_MODEL_LABEL = "nvidia.com/gpu.product"
 SELECTOR_OPERATORS = ("In", "NotIn", "Exists", "DoesNotExist", "Gt", "Lt")
 
 
@@ -151,7 +180,8 @@ class NodeAffinity(_Model):
             return None
         req = spec.get("requiredDuringSchedulingIgnoredDuringExecution")
         terms = None if req is None else (req.get("nodeSelectorTerms") or [])
-        return cls(required=terms, preferred=spec.get("preferredDuringSchedulingIgnoredDuringExecution") or [])
+        return cls(required=terms,
+                   preferred=spec.get("preferredDuringSchedulingIgnoredDuringExecution") or [])
 
 
 class _Named(_Model):

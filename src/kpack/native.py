@@ -226,7 +226,8 @@ def schedule_batch_native(alloc, req, nz, check_col, fit_filter_on, pod_cls, pod
     profile = _Profile(_p(check_col, _u8p), 1 if fit_filter_on else 0, int(strategy),
                        (ct.c_int64 * 4)(*(int(x) for x in weights)), fit_col.shape[0], _p(fit_col, _i64p),
                        _p(fit_kind, _i64p), _p(fit_w, _i64p), shape_u.shape[0], _p(shape_u, _i64p),
-                       _p(shape_s, _i64p), bal_col.shape[0], _p(bal_col, _i64p), _p(bal_kind, _i64p), int(pct))
+                       _p(shape_s, _i64p), bal_col.shape[0], _p(bal_col, _i64p), _p(bal_kind, _i64p),
+                       int(pct))
     classes = _Classes(C, _p(cls_code, _i8p), _p(per_class["cls_cand_off"], _i64p),
                        _p(per_class["cls_cand_len"], _i64p), cand_flat.shape[0], _p(cand_flat, _i32p),
                        _p(per_class["cls_conflict"], _u8p), _p(per_class["cls_aff_row"], _i64p),

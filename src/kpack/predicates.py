@@ -78,7 +78,8 @@ def pinned_base_key(pod: Pod) -> tuple:
     """Class key of a pinned pod's base (the pod without its required node affinity)."""
     aff = pod.affinity.model_dump_json(exclude={"required"})
     models = tuple(pod.gpu_models) if pod.gpu_count else ()
-    return ("pinned-base", tuple(sorted(pod.node_selector.items())), aff, toleration_key(pod), pod.node_name, models)
+    return ("pinned-base", tuple(sorted(pod.node_selector.items())), aff, toleration_key(pod), pod.node_name,
+            models)
 
 
 def pinned_base(pod: Pod) -> Pod:
@@ -97,7 +98,8 @@ def pinned_class(cluster: Cluster, base: "StaticClass", node: str) -> "StaticCla
 
 
 def compile_class(cluster: Cluster, pod: Pod, labels: Optional[NodeLabels] = None,
-                  filters: Optional[set[str]] = None, added_affinity=None, statics: tuple = ()) -> StaticClass:
+                  filters: Optional[set[str]] = None, added_affinity=None,
+                  statics: tuple = ()) -> StaticClass:
     """Static filter codes and static score inputs for pods like `pod` (None filters: all enabled). Each
     plugin's rule lives in its kpack.plugins module; this applies them in upstream's filter order."""
     labels = labels or NodeLabels(cluster)

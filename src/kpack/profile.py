@@ -16,18 +16,19 @@ from .validation import check_config_shape
 # Upstream's default MultiPoint plugin list (getDefaultPlugins), in order, with score weights.
 DEFAULT_MULTIPOINT = (("SchedulingGates", 0), ("PrioritySort", 0), ("NodeUnschedulable", 0), ("NodeName", 0),
                       ("TaintToleration", 3), ("NodeAffinity", 2), ("NodePorts", 0), ("NodeResourcesFit", 1),
-                      ("VolumeRestrictions", 0), ("NodeVolumeLimits", 0), ("VolumeBinding", 0), ("VolumeZone", 0),
-                      ("PodTopologySpread", 2), ("InterPodAffinity", 2), ("DefaultPreemption", 0),
-                      ("NodeResourcesBalancedAllocation", 1), ("ImageLocality", 1), ("DefaultBinder", 0))
+                      ("VolumeRestrictions", 0), ("NodeVolumeLimits", 0), ("VolumeBinding", 0),
+                      ("VolumeZone", 0), ("PodTopologySpread", 2), ("InterPodAffinity", 2),
+                      ("DefaultPreemption", 0), ("NodeResourcesBalancedAllocation", 1), ("ImageLocality", 1),
+                      ("DefaultBinder", 0))
 FILTER_PLUGINS = FILTER_ORDER
 # Score plugins kpack computes (kernel slots) and their default weights.
 DEFAULT_SCORE_WEIGHTS = {n: w for n, w in DEFAULT_MULTIPOINT if w and REGISTRY[n].modelled}
 GPU_SCORE_PLUGINS = tuple(n for n, s in REGISTRY.items() if s.score and s.engines == ("numba",))
 STRATEGIES = ("LeastAllocated", "MostAllocated", "RequestedToCapacityRatio")
-CONFIG_FIELDS = ("apiVersion", "kind", "parallelism", "leaderElection", "clientConnection", "healthzBindAddress",
-                 "metricsBindAddress", "enableProfiling", "enableContentionProfiling", "percentageOfNodesToScore",
-                 "podInitialBackoffSeconds", "podMaxBackoffSeconds", "profiles", "extenders",
-                 "delayCacheUntilActive")
+CONFIG_FIELDS = ("apiVersion", "kind", "parallelism", "leaderElection", "clientConnection",
+                 "healthzBindAddress", "metricsBindAddress", "enableProfiling", "enableContentionProfiling",
+                 "percentageOfNodesToScore", "podInitialBackoffSeconds", "podMaxBackoffSeconds", "profiles",
+                 "extenders", "delayCacheUntilActive")
 EXTENSION_POINTS = ("multiPoint", "preEnqueue", "queueSort", "preFilter", "filter", "postFilter", "preScore",
                     "score", "reserve", "permit", "preBind", "bind", "postBind")
 

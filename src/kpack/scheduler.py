@@ -2,8 +2,8 @@
 kube-scheduler style results (`schedule`) and per-node reasons and scores (`explain`)."""
 from __future__ import annotations
 
-from collections import Counter
 import weakref
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Optional, Sequence
 
@@ -11,17 +11,30 @@ import numpy as np
 
 from . import engines as E
 from . import kernels as K
+from .gpu import plugins as _gpu
 from .models import GPU_RESOURCE, Pod
-from .predicates import (REASON_ABSENT, REASON_CONFLICT, StaticClass, NodeLabels, class_key, compile_class,
-                         REASONS, pinned_base, pinned_base_key, pinned_class, pinned_node, static_reason)
 from .plugins import NORMALIZE_MODES, REGISTRY
+from .predicates import (
+    REASON_ABSENT,
+    REASON_CONFLICT,
+    REASONS,
+    NodeLabels,
+    StaticClass,
+    class_key,
+    compile_class,
+    pinned_base,
+    pinned_base_key,
+    pinned_class,
+    pinned_node,
+    static_reason,
+)
 from .profile import Profile
 from .resources import COL_PODS, CPU, EPHEMERAL, MEMORY, is_extended, is_scalar
-from .gpu import plugins as _gpu
 from .state import Cluster
 from .topology import engine as topology
 
-SCORE_PLUGIN_NAMES = ("NodeResourcesFit", "NodeResourcesBalancedAllocation", "NodeAffinity", "TaintToleration")
+SCORE_PLUGIN_NAMES = ("NodeResourcesFit", "NodeResourcesBalancedAllocation", "NodeAffinity",
+                      "TaintToleration")
 ALL_SCORE_PLUGIN_NAMES = SCORE_PLUGIN_NAMES + topology.PLUGINS   # explain's rows (kpack.topology.kernel)
 _STRATEGY = {"LeastAllocated": K.LEAST_ALLOCATED, "MostAllocated": K.MOST_ALLOCATED,
              "RequestedToCapacityRatio": K.REQUESTED_TO_CAPACITY_RATIO}
@@ -300,8 +313,8 @@ class Scheduler:
         names = work.node_names
         arrays = class_arrays([cls], len(names))
         plan = topology.Plan(self.profile, work, [pod], np.zeros(1, np.int64), order)
-        bits, why, feasible, scores, totals, pick = topology.explain_pod(work, cp, arrays, preq, pnz, self.rng,
-                                                                         plan)
+        bits, why, feasible, scores, totals, pick = topology.explain_pod(work, cp, arrays, preq, pnz,
+                                                                         self.rng, plan)
         in_cand = np.zeros(len(names), dtype=np.bool_)
         in_cand[np.arange(len(names)) if cls.candidates is None else cls.candidates] = True
         filt: dict[str, Optional[str]] = {}

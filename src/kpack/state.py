@@ -1,7 +1,6 @@
 """ClusterState: nodes as rows of columnar int64 arrays, labels and taints as integer codes."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any, Iterable, Optional, Sequence
 
@@ -256,8 +255,8 @@ class Cluster:
     def permuted(self, order: np.ndarray) -> "Cluster":
         """A working copy whose node rows are in `order` (see `visit_order`); `unpermute` maps it back."""
         w = self.working()
-        for a in ("allocatable", "requested", "nonzero_requested", "unschedulable", "label_codes", "node_taints",
-                  "gpu_free", "gpu_tags"):
+        for a in ("allocatable", "requested", "nonzero_requested", "unschedulable", "label_codes",
+                  "node_taints", "gpu_free", "gpu_tags"):
             setattr(w, a, np.ascontiguousarray(getattr(self, a)[order]))
         w.node_names = [self.node_names[i] for i in order.tolist()]
         w.node_index = {n: i for i, n in enumerate(w.node_names)}
@@ -375,7 +374,8 @@ class Cluster:
         """Why `pod` does not fit node row `n` (resources, pods, GPU devices), or None."""
         need = {r: v for r, v in pod.requests.items() if v}
         if pod.gpu_count:
-            need.pop(GPU_RESOURCE)   # devices decide, as in the device-aware filter (sharing pods count 1 each)
+            # devices decide, as in the device-aware filter (sharing pods count 1 each)
+            need.pop(GPU_RESOURCE)
         for r, v in need.items():
             c = self.resource_index.get(r)
             have = 0 if c is None else int(self.allocatable[n, c] - self.requested[n, c])
@@ -702,7 +702,8 @@ class Cluster:
         rows = t.live_rows()
         specs = t.specs
         sp = t.spec[rows]
-        req, _ = self.pod_vectors(specs) if specs else (np.zeros((0, len(self.resource_names)), np.int64), None)
+        req, _ = self.pod_vectors(specs) if specs else (np.zeros((0, len(self.resource_names)), np.int64),
+                                                        None)
         cols = {
             "pod": [t.name(r) for r in rows.tolist()],
             "namespace": [specs[s].namespace for s in sp.tolist()],
@@ -723,13 +724,14 @@ class Cluster:
         treated as immutable)."""
         c = Cluster.__new__(Cluster)
         c.__dict__.update(self.__dict__)
-        for a in ("allocatable", "requested", "nonzero_requested", "unschedulable", "label_codes", "node_taints",
-                  "gpu_free", "gpu_tags", "taint_effect"):
+        for a in ("allocatable", "requested", "nonzero_requested", "unschedulable", "label_codes",
+                  "node_taints", "gpu_free", "gpu_tags", "taint_effect"):
             setattr(c, a, getattr(self, a).copy())
         for a in ("resource_names", "node_names", "label_keys", "label_values", "taints"):
             setattr(c, a, list(getattr(self, a)))
         c._node_seq = list(self._node_seq)
-        for a in ("resource_index", "node_index", "label_key_index", "label_value_index", "objects", "_zone_seq"):
+        for a in ("resource_index", "node_index", "label_key_index", "label_value_index", "objects",
+                  "_zone_seq"):
             setattr(c, a, dict(getattr(self, a)))
         c._nodes = list(self._nodes) if isinstance(self._nodes, list) else self._nodes.rebind(c)
         c.table = self.table.copy()
@@ -751,7 +753,8 @@ class Cluster:
         nodes = pa.table({
             "name": self.node_names,
             "unschedulable": [n.unschedulable for n in self._nodes],
-            "labels": pa.array([list(n.labels.items()) for n in self._nodes], pa.map_(pa.string(), pa.string())),
+            "labels": pa.array([list(n.labels.items()) for n in self._nodes],
+                               pa.map_(pa.string(), pa.string())),
             "taints": pa.array([[t.model_dump() for t in n.taints] for n in self._nodes],
                                pa.list_(pa.struct([("key", pa.string()), ("value", pa.string()),
                                                    ("effect", pa.string())]))),

@@ -35,8 +35,8 @@ from . import scenarios as S
 PREFIX = {"numpy": 1000, "python-ref": 25, "kpack-numba": 2000, "kpack-blocked": 2000}
 # Heterogeneous is measured on a prefix of its 1,000,000 pods, one run (see RESULTS.md for why).
 SCENARIO_LIMIT = {"Heterogeneous/100000Nodes/1000000Pods": {"kpack-numba": 1000, "kpack": 10000,
-                                                             "kpack-native": 10000, "kpack-blocked": 2000, "numpy": 100, "python-ref": 2,
-                                                             "runs": 1}}
+                                                             "kpack-native": 10000, "kpack-blocked": 2000,
+                                                             "numpy": 100, "python-ref": 2, "runs": 1}}
 MAIN_ENGINE = "auto"     # the row every baseline is compared with: Scheduler's default engine
 
 
@@ -135,7 +135,8 @@ def peak_rss_child(name: str, exhaustive: bool, n_pods: Optional[int]) -> Option
             "hwm = [l.split()[1] for l in open('/proc/self/status') if l.startswith('VmHWM:')] "
             "if sys.platform.startswith('linux') else []; print('VmHWM', *hwm)")
     try:
-        p = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        p = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             text=True)
         stdout, _ = p.communicate()
         if p.returncode != 0:
             return None
@@ -157,7 +158,8 @@ def bench_scenario(name: str, runs: int = 3, modes=("exhaustive", "sampled"), ba
     for mode in modes:
         ex = mode == "exhaustive"
         lim_fast = _limit(name, "kpack", None)
-        run_kpack(sc, ex, MAIN_ENGINE, lim_fast)    # warm-up: loads the Numba cache (cold start reported apart)
+        # warm-up: loads the Numba cache (cold start reported apart)
+        run_kpack(sc, ex, MAIN_ENGINE, lim_fast)
         times, res, stats = [], None, None
         for _ in range(runs):
             dt, res, stats = run_kpack(sc, ex, MAIN_ENGINE, lim_fast)
@@ -219,11 +221,11 @@ def bench_scenario(name: str, runs: int = 3, modes=("exhaustive", "sampled"), ba
         # Pure-Python oracle on a shorter prefix (its topology plugins recount every node per node: O(N^2) a pod,
         # far too slow at 5,000 nodes; tests/test_topology_vs_reference.py compares them on small clusters).
         if ref_mod is not None and stats.engine == "topology":
-            rows.append(Row(name, mode, "python-ref", 0, 0, float("nan"), float("nan"), float("nan"), float("nan"),
-                            note="skipped: O(N^2) per pod with topology plugins at this size"))
+            rows.append(Row(name, mode, "python-ref", 0, 0, float("nan"), float("nan"), float("nan"),
+                            float("nan"), note="skipped: O(N^2) per pod with topology plugins at this size"))
         elif ref_mod is None:
-            rows.append(Row(name, mode, "python-ref", 0, 0, float("nan"), float("nan"), float("nan"), float("nan"),
-                            note="tests/reference.py not importable: skipped"))
+            rows.append(Row(name, mode, "python-ref", 0, 0, float("nan"), float("nan"), float("nan"),
+                            float("nan"), note="tests/reference.py not importable: skipped"))
         else:
             if nodes is None:
                 nodes, bound = sc.nodes(), sc.bound_pods()

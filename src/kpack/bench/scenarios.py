@@ -51,8 +51,9 @@ class Scenario:
 
     def cluster(self) -> Cluster:
         """The cluster with its pre-bound pods, built from the arrays (this is part of the timed work)."""
-        c = cluster_from_arrays(self.node_names, list(BASE_RESOURCES), self.allocatable, label_keys=self.label_keys,
-                                label_values=self.label_values, label_codes=self.label_codes, taints=self.taints,
+        c = cluster_from_arrays(self.node_names, list(BASE_RESOURCES), self.allocatable,
+                                label_keys=self.label_keys, label_values=self.label_values,
+                                label_codes=self.label_codes, taints=self.taints,
                                 node_taints=self.node_taints)
         if len(self.bound_index):
             bind_arrays(c, self.bound_specs, self.bound_index, self.bound_node)
@@ -70,7 +71,8 @@ class Scenario:
                                         node_taints=self.node_taints).nodes)
 
     def bound_pods(self) -> list[Pod]:
-        return [self.bound_specs[int(s)].model_copy(update={"name": f"init-{j}", "node_name": self.node_names[int(n)]})
+        return [self.bound_specs[int(s)].model_copy(update={"name": f"init-{j}",
+                                                            "node_name": self.node_names[int(n)]})
                 for j, (s, n) in enumerate(zip(self.bound_index, self.bound_node))]
 
     def pods(self, limit: Optional[int] = None) -> list[Pod]:
@@ -145,12 +147,13 @@ def _constrained_spec(rng, i: int, n_zones: int, disks: list[str], teams: list[s
             {"matchExpressions": [{"key": "topology.kubernetes.io/zone", "operator": "In",
                                    "values": [ZONES[z] for z in zones]}]}]}}}
     if rng.random() < 0.4:
-        kw["tolerations"] = [{"key": "dedicated", "operator": "Equal", "value": teams[rng.integers(len(teams))],
-                              "effect": "NoSchedule"}]
+        kw["tolerations"] = [{"key": "dedicated", "operator": "Equal",
+                              "value": teams[rng.integers(len(teams))], "effect": "NoSchedule"}]
     return _pod(f"spec{i}", cpu, mem, **kw)
 
 
-def node_selector_taints(n_nodes: int = 5000, n_pods: int = 10000, n_specs: int = 50, seed: int = 1) -> Scenario:
+def node_selector_taints(n_nodes: int = 5000, n_pods: int = 10000, n_specs: int = 50,
+                         seed: int = 1) -> Scenario:
     """10 zones, disk labels, 20 % of nodes tainted (dedicated=<team>:NoSchedule), three node shapes; pods from
     `n_specs` specs with nodeSelector, required zone affinity and tolerations."""
     rng = np.random.default_rng(seed)
@@ -160,7 +163,8 @@ def node_selector_taints(n_nodes: int = 5000, n_pods: int = 10000, n_specs: int 
     specs = [_constrained_spec(rng, i, 10, DISKS, TEAMS) for i in range(n_specs)]
     return Scenario(name=f"NodeSelectorTaints/{n_nodes}Nodes/{n_pods}Pods", node_names=_names(n_nodes),
                     allocatable=alloc, label_keys=keys, label_values=values, label_codes=codes, taints=taints,
-                    node_taints=nt, specs=specs, spec_index=rng.integers(n_specs, size=n_pods).astype(np.int32),
+                    node_taints=nt, specs=specs,
+                    spec_index=rng.integers(n_specs, size=n_pods).astype(np.int32),
                     description="selectors, required affinity, tolerations; 50 specs")
 
 
@@ -184,7 +188,8 @@ def daemonsets(n_nodes: int = 5000, n_ds: int = 5, replicas: int = 20000, seed: 
     ][:n_ds]
     dss = [DaemonSet.from_k8s({"apiVersion": "apps/v1", "kind": "DaemonSet", "metadata": {"name": f"ds{i}"},
                                "spec": {"selector": {"matchLabels": {"app": f"ds{i}"}},
-                                        "template": {"metadata": {"labels": {"app": f"ds{i}"}}, "spec": spec}}})
+                                        "template": {"metadata": {"labels": {"app": f"ds{i}"}},
+                                                     "spec": spec}}})
            for i, spec in enumerate(ds_specs)]
     web = _pod("web", 500, 1024)
 
@@ -211,7 +216,8 @@ HETERO_SHAPES = [(4, 16, 110), (8, 32, 110), (8, 64, 110), (16, 32, 110), (16, 6
 POOLS = ["general", "compute", "memory", "gpu", "batch", "infra"]
 
 
-def heterogeneous(n_nodes: int = 100_000, n_pods: int = 1_000_000, n_specs: int = 300, seed: int = 3) -> Scenario:
+def heterogeneous(n_nodes: int = 100_000, n_pods: int = 1_000_000, n_specs: int = 300,
+                  seed: int = 3) -> Scenario:
     """~20 node shapes, zone/disk/pool labels, tainted pools (dedicated=<pool>:NoSchedule on gpu, batch and
     infra pools); pods drawn (Zipf-like weights) from `n_specs` specs with selectors, zone affinity and
     tolerations."""
@@ -247,7 +253,8 @@ def heterogeneous(n_nodes: int = 100_000, n_pods: int = 1_000_000, n_specs: int 
             zones = sorted(rng.choice(10, size=int(rng.integers(3, 8)), replace=False).tolist())
             kw["affinity"] = {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {
                 "nodeSelectorTerms": [{"matchExpressions": [
-                    {"key": "topology.kubernetes.io/zone", "operator": "In", "values": [ZONES[z] for z in zones]}]}]}}}
+                    {"key": "topology.kubernetes.io/zone", "operator": "In",
+                     "values": [ZONES[z] for z in zones]}]}]}}}
         if rng.random() < 0.2:
             kw.setdefault("node_selector", {})["disktype"] = disks[int(rng.integers(3))]
         specs.append(_pod(f"spec{i}", cpu, mem, **kw))

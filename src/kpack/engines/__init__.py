@@ -118,11 +118,13 @@ def place(engine: str, cluster, cp, arrays, spec_cls: np.ndarray, spec_req: np.n
                              f"{', '.join(cp.static_names)}: use engine 'numba' or 'auto'")
         stats.engine = "numba"
         stats.scan_pods = n_pods
-        K.schedule_batch_static(alloc, req, nz, cp.check_col, cp.fit_filter_on, np.ascontiguousarray(spec_cls[pod_spec]),
-                                np.ascontiguousarray(spec_req[pod_spec]), np.ascontiguousarray(spec_nz[pod_spec]),
-                                *arrays, cp.weights, cp.fit_col, cp.fit_kind, cp.fit_w, cp.strategy, cp.shape_u,
-                                cp.shape_s, cp.bal_col, cp.bal_kind, cp.pct, rng, start, out, fail, static_rows,
-                                cp.static_mode, cp.static_w)
+        K.schedule_batch_static(alloc, req, nz, cp.check_col, cp.fit_filter_on,
+                                np.ascontiguousarray(spec_cls[pod_spec]),
+                                np.ascontiguousarray(spec_req[pod_spec]),
+                                np.ascontiguousarray(spec_nz[pod_spec]), *arrays, cp.weights, cp.fit_col,
+                                cp.fit_kind, cp.fit_w, cp.strategy, cp.shape_u, cp.shape_s, cp.bal_col,
+                                cp.bal_kind, cp.pct, rng, start, out, fail, static_rows, cp.static_mode,
+                                cp.static_w)
         return stats
     types = None
     if engine == "auto":
@@ -246,8 +248,9 @@ def _run_indexed(cluster, cp, arrays, spec_cls, spec_req, spec_nz, pod_spec, rng
     cap = min(max_cap, INITIAL_BUCKETS)
     tab = _BucketTable(cap, N, R, nw, nsb, T)
     stats.types = T
-    while not IX.build_index(ntype, req, nz, talloc, tab.btype, tab.breq, tab.bnz, tab.balloc, tab.htab, tab.nb,
-                             tab.nbucket, tab.bits, tab.sbc, tab.bcount, tab.bnext, tab.bprev, tab.thead):
+    while not IX.build_index(ntype, req, nz, talloc, tab.btype, tab.breq, tab.bnz, tab.balloc, tab.htab,
+                             tab.nb, tab.nbucket, tab.bits, tab.sbc, tab.bcount, tab.bnext, tab.bprev,
+                             tab.thead):
         if cap >= max_cap:
             stats.buckets = int(tab.nb[0])
             return 0
@@ -255,12 +258,13 @@ def _run_indexed(cluster, cp, arrays, spec_cls, spec_req, spec_nz, pod_spec, rng
         tab = _BucketTable(cap, N, R, nw, nsb, T)
     done = 0
     while True:
-        done = int(IX.run(alloc, req, nz, cp.check_col, cp.fit_filter_on, pod_spec, spec_cls, spec_req, spec_nz,
-                          code, cand_off, cand_len, cand_flat, conflict, aff_row, aff_rows, taint_row, taint_rows,
-                          *prof, cp.pct, rng, start, out, fail, ntype, talloc, cls_toff, cls_tflat, taff, ttaint,
-                          tab.nbucket, tab.btype, tab.breq, tab.bnz, tab.balloc, tab.bits, tab.sbc, tab.bcount,
-                          tab.bnext, tab.bprev, tab.thead, tab.htab, tab.nb, tab.bc_spec, tab.bc_bits, tab.bc_tot,
-                          tab.bt_spec, tab.bt_to, done))
+        done = int(IX.run(alloc, req, nz, cp.check_col, cp.fit_filter_on, pod_spec, spec_cls, spec_req,
+                          spec_nz, code, cand_off, cand_len, cand_flat, conflict, aff_row, aff_rows,
+                          taint_row, taint_rows, *prof, cp.pct, rng, start, out, fail, ntype, talloc,
+                          cls_toff, cls_tflat, taff, ttaint, tab.nbucket, tab.btype, tab.breq, tab.bnz,
+                          tab.balloc, tab.bits, tab.sbc, tab.bcount, tab.bnext, tab.bprev, tab.thead,
+                          tab.htab, tab.nb, tab.bc_spec, tab.bc_bits, tab.bc_tot, tab.bt_spec, tab.bt_to,
+                          done))
         if done >= len(pod_spec) or cap >= max_cap:
             break
         cap = min(max_cap, cap * 4)
@@ -271,10 +275,11 @@ def _run_indexed(cluster, cp, arrays, spec_cls, spec_req, spec_nz, pod_spec, rng
 
 class _BucketTable:
     """The indexed engine's bucket arrays (see indexed.py); `grown` copies them into a larger table."""
-    FIELDS = (("btype", 0, np.int64), ("breq", "R", np.int64), ("bnz", 2, np.int64), ("balloc", "R", np.int64),
-              ("bits", "nw", np.uint64), ("sbc", "nsb", np.int32), ("bcount", 0, np.int64),
-              ("bnext", -1, np.int64), ("bprev", -1, np.int64), ("bc_spec", -1, np.int64),
-              ("bc_bits", 0, np.int64), ("bc_tot", 0, np.int64), ("bt_spec", -1, np.int64), ("bt_to", 0, np.int64))
+    FIELDS = (("btype", 0, np.int64), ("breq", "R", np.int64), ("bnz", 2, np.int64),
+              ("balloc", "R", np.int64), ("bits", "nw", np.uint64), ("sbc", "nsb", np.int32),
+              ("bcount", 0, np.int64), ("bnext", -1, np.int64), ("bprev", -1, np.int64),
+              ("bc_spec", -1, np.int64), ("bc_bits", 0, np.int64), ("bc_tot", 0, np.int64),
+              ("bt_spec", -1, np.int64), ("bt_to", 0, np.int64))
 
     def __init__(self, cap: int, N: int, R: int, nw: int, nsb: int, T: int, alloc_fields: bool = True):
         self.cap, self.N, self.R, self.nw, self.nsb, self.T = cap, N, R, nw, nsb, T

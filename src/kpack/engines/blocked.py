@@ -90,8 +90,8 @@ def _score(alloc, req, nz, n, preq, pnz, w_fit, w_bal, bal_on, fit_col, fit_kind
     t = np.int64(0)
     if w_fit > 0:
         if strategy == K.LEAST_ALLOCATED:
-            t += w_fit * K.fit_score(alloc, req, nz, n, preq, pnz, fit_col, fit_kind, fit_w, K.LEAST_ALLOCATED,
-                                     shape_u, shape_s)
+            t += w_fit * K.fit_score(alloc, req, nz, n, preq, pnz, fit_col, fit_kind, fit_w,
+                                     K.LEAST_ALLOCATED, shape_u, shape_s)
         elif strategy == K.MOST_ALLOCATED:
             t += w_fit * K.fit_score(alloc, req, nz, n, preq, pnz, fit_col, fit_kind, fit_w, K.MOST_ALLOCATED,
                                      shape_u, shape_s)
@@ -123,7 +123,8 @@ def run(alloc, req, nz, check_col, pod_spec, spec_cls, spec_req, spec_nz, spec_k
     S = nb * G
     segver = np.zeros(S, dtype=np.int64)
     to_find = K.num_feasible_nodes_to_find(N, pct)
-    ex_node = np.empty(3 * B, dtype=np.int64)        # nodes scanned one by one (head, last block, tail), in order
+    # nodes scanned one by one (head, last block, tail), in order
+    ex_node = np.empty(3 * B, dtype=np.int64)
     ex_sc = np.empty(3 * B, dtype=np.int64)
     ex_vb = np.empty(3 * B, dtype=np.int64)          # their visit block: 0 head, i-th block after it, nb tail
     wblk = np.empty(nb, dtype=np.int64)              # blocks wholly inside the window, in visit order
@@ -191,8 +192,8 @@ def run(alloc, req, nz, check_col, pod_spec, spec_cls, spec_req, spec_nz, spec_k
                             if not _feasible(alloc, req, n, crow, preq, check_col, any_req):
                                 continue
                             cnt += 1
-                            t = _score(alloc, req, nz, n, preq, pnz, w_fit, w_bal, bal_on, fit_col, fit_kind, fit_w,
-                                       strategy, shape_u, shape_s, bal_col, bal_kind, buf)
+                            t = _score(alloc, req, nz, n, preq, pnz, w_fit, w_bal, bal_on, fit_col, fit_kind,
+                                       fit_w, strategy, shape_u, shape_s, bal_col, bal_kind, buf)
                             if t > mx:
                                 mx = t
                                 tc = 0
@@ -236,8 +237,8 @@ def run(alloc, req, nz, check_col, pod_spec, spec_cls, spec_req, spec_nz, spec_k
             for n in range(b0 << bshift, s0):
                 if not _feasible(alloc, req, n, crow, preq, check_col, any_req):
                     continue
-                t = _score(alloc, req, nz, n, preq, pnz, w_fit, w_bal, bal_on, fit_col, fit_kind, fit_w, strategy,
-                           shape_u, shape_s, bal_col, bal_kind, buf)
+                t = _score(alloc, req, nz, n, preq, pnz, w_fit, w_bal, bal_on, fit_col, fit_kind, fit_w,
+                           strategy, shape_u, shape_s, bal_col, bal_kind, buf)
                 ex_node[nex] = n
                 ex_sc[nex] = t
                 ex_vb[nex] = nb

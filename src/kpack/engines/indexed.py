@@ -35,7 +35,8 @@ _H01 = np.uint64(0x0101010101010101)
 _HMUL = np.uint64(0xFF51AFD7ED558CCD)
 _HSEED = np.uint64(0x9E3779B97F4A7C15)
 WORD_BITS = 64
-SB_SHIFT = 10          # superblock = 1024 nodes = 16 words: per-bucket counts make selects skip whole superblocks
+# superblock = 1024 nodes = 16 words: per-bucket counts make selects skip whole superblocks
+SB_SHIFT = 10
 SB_WORDS = 1 << (SB_SHIFT - 6)
 
 
@@ -270,7 +271,8 @@ def run(alloc, req, nz, check_col, fit_filter_on, pod_spec, spec_cls, spec_req, 
             if cls_cand_len[c] == 0:
                 continue
             k = K.find_feasible(alloc, req, check_col, fit_filter_on, preq, cls_code[c], cls_cand_len[c],
-                                cand_flat[cls_cand_off[c]:], pct, start, feasible, tmp_fail, no_devices, 0, 1000, 0)
+                                cand_flat[cls_cand_off[c]:], pct, start, feasible, tmp_fail, no_devices, 0,
+                                1000, 0)
             if k == 0:
                 for r in range(R):
                     fail_counts[p, r] = tmp_fail[r]
@@ -280,9 +282,9 @@ def run(alloc, req, nz, check_col, fit_filter_on, pod_spec, spec_cls, spec_req, 
             else:
                 ar = cls_aff_row[c]
                 aff = aff_rows[ar] if ar >= 0 else empty
-                totals = K.score_feasible(alloc, req, nz, preq, pnz, feasible, k, aff, taint_rows[cls_taint_row[c]],
-                                          weights, fit_col, fit_kind, fit_w, strategy, shape_u, shape_s,
-                                          bal_col, bal_kind, scores)
+                totals = K.score_feasible(alloc, req, nz, preq, pnz, feasible, k, aff,
+                                          taint_rows[cls_taint_row[c]], weights, fit_col, fit_kind, fit_w,
+                                          strategy, shape_u, shape_s, bal_col, bal_kind, scores)
                 chosen = feasible[K.select_host(totals, k, rng, True)]
         else:
             # ---- all nodes: one filter and score per (type, state) bucket ----
@@ -353,10 +355,11 @@ def run(alloc, req, nz, check_col, fit_filter_on, pod_spec, spec_cls, spec_req, 
                     if tot < 0:
                         tot = np.int64(0)
                         if weights[K.P_FIT] > 0:
-                            tot += K.fit_score(balloc, breq, bnz, b, preq, pnz, fit_col, fit_kind, fit_w, strategy,
-                                               shape_u, shape_s) * weights[K.P_FIT]
+                            tot += K.fit_score(balloc, breq, bnz, b, preq, pnz, fit_col, fit_kind, fit_w,
+                                               strategy, shape_u, shape_s) * weights[K.P_FIT]
                         if do_bal:
-                            tot += K.balanced_score(balloc, breq, bnz, b, preq, pnz, bal_col, bal_kind) * bal_w
+                            tot += K.balanced_score(balloc, breq, bnz, b, preq, pnz, bal_col,
+                                                    bal_kind) * bal_w
                         bc_tot[b] = tot
                     if use_aff:
                         sa = taff[ar, t]

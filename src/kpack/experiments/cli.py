@@ -14,8 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .fgd import TUNE_RATIO, export, parse_policies, parse_seeds, run_fgd, summarize, sweep
 from ..gpu.policies import POLICIES
+from .fgd import TUNE_RATIO, export, parse_policies, parse_seeds, run_fgd, summarize, sweep
 
 PAPER_DEFAULT = {  # docs/fgd.md section 7, median unallocated GPU % on `default`
     "random": 13.75, "dot-product": 9.45, "gpu-clustering": 8.42, "gpu-packing": 8.20, "best-fit": 7.09,

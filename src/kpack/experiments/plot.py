@@ -6,8 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .fgd import RunResult, median_curves
 from ..gpu.policies import POLICIES
+from .fgd import RunResult, median_curves
 
 
 def plot_allocation(results: list[RunResult], png: str | Path, lo: float = 0.0, hi: float = 130.0,

@@ -5,8 +5,40 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from ..gpu.policies import BEST_FIT, CPU_MAX, DOT_PRODUCT, FGD_CONSOLIDATE, FGD_EXACT, FGD_SOS, FIRST_FIT, GPU_CLUSTERING, GPU_MAX, GPU_PACKING, MAX_SCORE, RANDOM, best_fit_raw_score, dot_product_score, fgd_exact_node, fgd_node, gpu_clustering_score, gpu_packing_score, sos_count_gaps, sos_delta
-from ..gpu.devices import DEVICE_BEST_FIT, DEVICE_FGD, DEVICE_LOWEST_FREE, DEVICE_RANDOM, FULL, N_TAGS, best_fit_device, commit, node_fits, rand_below, random_device, refresh_node
+from ..gpu.devices import (
+    DEVICE_FGD,
+    DEVICE_RANDOM,
+    FULL,
+    N_TAGS,
+    best_fit_device,
+    commit,
+    node_fits,
+    rand_below,
+    random_device,
+    refresh_node,
+)
+from ..gpu.policies import (
+    BEST_FIT,
+    CPU_MAX,
+    DOT_PRODUCT,
+    FGD_CONSOLIDATE,
+    FGD_EXACT,
+    FGD_SOS,
+    FIRST_FIT,
+    GPU_CLUSTERING,
+    GPU_MAX,
+    GPU_PACKING,
+    MAX_SCORE,
+    RANDOM,
+    best_fit_raw_score,
+    dot_product_score,
+    fgd_exact_node,
+    fgd_node,
+    gpu_clustering_score,
+    gpu_packing_score,
+    sos_count_gaps,
+    sos_delta,
+)
 
 # ----------------------------------------------------------------------------------------------
 # the online loop

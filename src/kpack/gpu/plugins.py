@@ -15,19 +15,31 @@ from numba import njit
 
 from .. import kernels as K
 from ..models import GPU_MODEL_LABEL, Pod
-from ..resources import COL_CPU, COL_PODS
+from ..resources import COL_CPU
 from .devices import best_fit_device, random_device
 from .fragmentation import node_frag_direct, typical_pods
-from .tables import PodTable, spec_masks
-from .policies import (BEST_FIT, DOT_PRODUCT, FGD, GPU_CLUSTERING, GPU_PACKING, RANDOM, best_fit_raw_score,
-                       dot_product_score, fgd_quantise, gpu_clustering_score, gpu_packing_score)
+from .policies import (
+    BEST_FIT,
+    DOT_PRODUCT,
+    FGD,
+    GPU_CLUSTERING,
+    GPU_PACKING,
+    RANDOM,
+    best_fit_raw_score,
+    dot_product_score,
+    fgd_quantise,
+    gpu_clustering_score,
+    gpu_packing_score,
+)
+from .tables import PodTable
 
 FULL = 1000
 N_TAGS = 9
 NO_POLICY = -1
 # Score plugin names as in the reference simulator (docs/fgd.md section 6) -> policy code.
-GPU_POLICY_CODES = {"RandomScore": RANDOM, "DotProductScore": DOT_PRODUCT, "GpuClusteringScore": GPU_CLUSTERING,
-                    "GpuPackingScore": GPU_PACKING, "BestFitScore": BEST_FIT, "FGDScore": FGD}
+GPU_POLICY_CODES = {"RandomScore": RANDOM, "DotProductScore": DOT_PRODUCT,
+                    "GpuClusteringScore": GPU_CLUSTERING, "GpuPackingScore": GPU_PACKING,
+                    "BestFitScore": BEST_FIT, "FGDScore": FGD}
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
@@ -70,8 +82,8 @@ def _fgd_choice(free_row, cpu_left, cpu_req, k, g, model, tp_cpu, tp_gpu, tp_num
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def _policy_score(policy, n, cpu_left, cpu_req, k, g, free, model, ndev_n, tags, tp_cpu, tp_gpu, tp_num, tp_mask,
-                  tp_p, scratch, cpu_max, gpu_max):
+def _policy_score(policy, n, cpu_left, cpu_req, k, g, free, model, ndev_n, tags, tp_cpu, tp_gpu, tp_num,
+                  tp_mask, tp_p, scratch, cpu_max, gpu_max):
     free_row = free[n]
     R = np.int64(0)
     nfull = 0
@@ -127,7 +139,8 @@ def schedule_gpu_batch(alloc, req, nz, check_col, fit_filter_on, pod_cls, pod_re
         if cls_cand_len[c] == 0:
             continue
         k = K.find_feasible(alloc, req, check_col, fit_filter_on, preq, cls_code[c], cls_cand_len[c],
-                            cand_flat[cls_cand_off[c]:], pct, start, feasible, tmp_fail, free, k_gpu, g, gpu_col)
+                            cand_flat[cls_cand_off[c]:], pct, start, feasible, tmp_fail, free, k_gpu, g,
+                            gpu_col)
         if k == 0:
             fail_counts[p, :] = tmp_fail
             continue
@@ -136,9 +149,9 @@ def schedule_gpu_batch(alloc, req, nz, check_col, fit_filter_on, pod_cls, pod_re
         else:
             ar = cls_aff_row[c]
             aff = aff_rows[ar] if ar >= 0 else empty
-            totals = K.score_feasible(alloc, req, nz, preq, pnz, feasible, k, aff, taint_rows[cls_taint_row[c]],
-                                      weights, fit_col, fit_kind, fit_w, strategy, shape_u, shape_s, bal_col,
-                                      bal_kind, scores)
+            totals = K.score_feasible(alloc, req, nz, preq, pnz, feasible, k, aff,
+                                      taint_rows[cls_taint_row[c]], weights, fit_col, fit_kind, fit_w,
+                                      strategy, shape_u, shape_s, bal_col, bal_kind, scores)
             if policy == RANDOM:
                 pick = np.int64(K.splitmix64(rng) % np.uint64(k))
                 for i in range(k):
@@ -164,8 +177,9 @@ def schedule_gpu_batch(alloc, req, nz, check_col, fit_filter_on, pod_cls, pod_re
         dev = -1
         if k_gpu > 0 and g < FULL:
             if policy == FGD:
-                _, dev = _fgd_choice(free[chosen], alloc[chosen, COL_CPU] - req[chosen, COL_CPU], preq[COL_CPU],
-                                     k_gpu, g, model[chosen], tp_cpu, tp_gpu, tp_num, tp_mask, tp_p, scratch)
+                _, dev = _fgd_choice(free[chosen], alloc[chosen, COL_CPU] - req[chosen, COL_CPU],
+                                     preq[COL_CPU], k_gpu, g, model[chosen], tp_cpu, tp_gpu, tp_num, tp_mask,
+                                     tp_p, scratch)
             elif policy == RANDOM:
                 dev = random_device(free[chosen], g, rng)
             else:
@@ -211,7 +225,8 @@ def node_model_codes(cluster, models: tuple[str, ...]) -> np.ndarray:
     return lut[cluster.label_codes[:, k]]
 
 
-def typical_pod_arrays(pods: Sequence[Pod], models: tuple[str, ...], counts: Optional[np.ndarray] = None) -> tuple:
+def typical_pod_arrays(pods: Sequence[Pod], models: tuple[str, ...],
+                       counts: Optional[np.ndarray] = None) -> tuple:
     """FGD's target workload M (docs/fgd.md section 2 step 1) as kernel arrays, from `pods` (pod i counted
     counts[i] times; once each when None)."""
     if counts is None:
@@ -226,13 +241,15 @@ def typical_pod_arrays(pods: Sequence[Pod], models: tuple[str, ...], counts: Opt
                      np.repeat(np.array([p.requests.get("cpu", 0) for p in pods], dtype=np.int64), rep),
                      np.zeros(int(rep.sum()), dtype=np.int64),
                      np.repeat(np.array([p.gpu_count for p in pods], dtype=np.int32), rep),
-                     np.repeat(np.array([p.gpu_per_device if p.gpu_count else 0 for p in pods], dtype=np.int32), rep),
+                     np.repeat(np.array([p.gpu_per_device if p.gpu_count else 0 for p in pods],
+                                        dtype=np.int32), rep),
                      np.repeat(np.array(["|".join(p.gpu_models) for p in pods], dtype=object), rep))
     tp = typical_pods(table)
     return tp.cpu_milli, tp.gpu_milli, tp.num_gpu, tp.masks(models), tp.popularity
 
 
-def target_workload(cluster, pods: Sequence[Pod], explicit: Optional[Sequence[Pod]]) -> tuple[list, np.ndarray]:
+def target_workload(cluster, pods: Sequence[Pod],
+                    explicit: Optional[Sequence[Pod]]) -> tuple[list, np.ndarray]:
     """FGD's target workload: `explicit` when given; else the pods bound in the cluster plus the batch, so
     scheduling one pod per call does not shrink the workload to that one pod."""
     if explicit is not None:

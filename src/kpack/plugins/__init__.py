@@ -1,8 +1,16 @@
 """kube-scheduler plugins: one module per plugin family, and REGISTRY, name -> PluginSpec."""
 from __future__ import annotations
 
-from . import (gpuscore, nodeaffinity, nodename, noderesources, nodeunschedulable, tainttoleration, topology,
-               unmodelled)
+from . import (
+    gpuscore,
+    nodeaffinity,
+    nodename,
+    noderesources,
+    nodeunschedulable,
+    tainttoleration,
+    topology,
+    unmodelled,
+)
 from .registry import PluginArgsError, PluginSpec
 
 REGISTRY: dict[str, PluginSpec] = {s.name: s for s in [

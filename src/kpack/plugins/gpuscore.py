@@ -4,5 +4,6 @@ from __future__ import annotations
 
 from .registry import PluginSpec
 
-NAMES = ("RandomScore", "DotProductScore", "GpuClusteringScore", "GpuPackingScore", "BestFitScore", "FGDScore")
+NAMES = ("RandomScore", "DotProductScore", "GpuClusteringScore", "GpuPackingScore", "BestFitScore",
+         "FGDScore")
 SPECS = [PluginSpec(n, score=True, engines=("numba",)) for n in NAMES]

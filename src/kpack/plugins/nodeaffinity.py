@@ -50,8 +50,8 @@ def parse_args(args: dict, where: str) -> dict:
 
 
 SPEC = PluginSpec("NodeAffinity", filter=True, score=True, default_weight=2, default_filter=True,
-                  args_kind="NodeAffinityArgs", args_fields=frozenset({"addedAffinity"}), parse_args=parse_args,
-                  slot=P_AFFINITY)
+                  args_kind="NodeAffinityArgs", args_fields=frozenset({"addedAffinity"}),
+                  parse_args=parse_args, slot=P_AFFINITY)
 
 
 class NodeLabels:

@@ -84,17 +84,20 @@ def parse_fit_args(args: dict, where: str) -> dict:
     ss = args.get("scoringStrategy")
     if ss is None:
         return out
-    ss = check_fields(ss, frozenset({"type", "resources", "requestedToCapacityRatio"}), f"{where}.scoringStrategy")
+    ss = check_fields(ss, frozenset({"type", "resources", "requestedToCapacityRatio"}),
+                      f"{where}.scoringStrategy")
     stype = ss.get("type", "")
     if stype not in STRATEGIES:
         raise PluginArgsError(f"{where}.scoringStrategy.type: Unsupported value: {stype!r}: "
                               f"supported values: {', '.join(STRATEGIES)}")
     out["scoring_strategy"] = stype
     # v1 defaulting: no (or an empty) resource list means cpu:1, memory:1.
-    out["fit_resources"] = _resources(ss.get("resources") or DEFAULT_RESOURCES, f"{where}.scoringStrategy.resources")
+    out["fit_resources"] = _resources(ss.get("resources") or DEFAULT_RESOURCES,
+                                      f"{where}.scoringStrategy.resources")
     rtcr = ss.get("requestedToCapacityRatio")
     if stype == "RequestedToCapacityRatio":
-        rtcr = check_fields(rtcr or {}, frozenset({"shape"}), f"{where}.scoringStrategy.requestedToCapacityRatio")
+        rtcr = check_fields(rtcr or {}, frozenset({"shape"}),
+                            f"{where}.scoringStrategy.requestedToCapacityRatio")
         out["shape"] = _shape(rtcr.get("shape"), f"{where}.scoringStrategy.requestedToCapacityRatio.shape")
     return out
 

@@ -10,7 +10,8 @@ from .registry import PluginSpec
 
 # v1.35 (kubernetes#134740): the key and value are no longer printed.
 REASON = "node(s) had untolerated taint(s)"
-SPEC = PluginSpec("TaintToleration", filter=True, score=True, default_weight=3, default_filter=True, slot=P_TAINT)
+SPEC = PluginSpec("TaintToleration", filter=True, score=True, default_weight=3, default_filter=True,
+                  slot=P_TAINT)
 NO_SCHEDULE, PREFER_NO_SCHEDULE, NO_EXECUTE = 0, 1, 2
 
 

@@ -14,7 +14,8 @@ def _fields_only(spec_name: str):
 
 _ARGS = {
     "VolumeBinding": ("VolumeBindingArgs", {"bindTimeoutSeconds", "shape"}),
-    "DefaultPreemption": ("DefaultPreemptionArgs", {"minCandidateNodesPercentage", "minCandidateNodesAbsolute"}),
+    "DefaultPreemption": ("DefaultPreemptionArgs",
+                          {"minCandidateNodesPercentage", "minCandidateNodesAbsolute"}),
     "DynamicResources": ("DynamicResourcesArgs", {"filterTimeout", "bindingTimeout"}),
 }
 _FILTERS = ("NodePorts", "VolumeRestrictions", "NodeVolumeLimits", "VolumeBinding", "VolumeZone",
