@@ -509,9 +509,11 @@ class ReferenceScheduler:
         if self._weight("NodeResourcesBalancedAllocation") > 0 and not self.balanced_skipped(pod):
             plugins["NodeResourcesBalancedAllocation"] = [self.balanced_score(pod, st) for st in feasible]
         if self._weight("NodeAffinity") > 0 and not self.affinity_skipped(pod):
-            plugins["NodeAffinity"] = self._normalize([self.affinity_raw(pod, st.node) for st in feasible], False)
+            plugins["NodeAffinity"] = self._normalize([self.affinity_raw(pod, st.node) for st in feasible],
+                                                      False)
         if self._weight("TaintToleration") > 0:
-            plugins["TaintToleration"] = self._normalize([self.taint_raw(pod, st.node) for st in feasible], True)
+            plugins["TaintToleration"] = self._normalize([self.taint_raw(pod, st.node) for st in feasible],
+                                                         True)
         if self._weight("PodTopologySpread") > 0:
             r = ref_spread_scores(pod, feasible, self.states, self.objects, self.profile)
             if r is not None:

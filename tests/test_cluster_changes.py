@@ -111,7 +111,8 @@ def test_gpu_devices_held_and_released():
 
 
 def test_node_changes():
-    c = kpack.Cluster([node("a"), node("b")], pods=[kpack.Pod(name="x", requests={"cpu": "1"}, node_name="b")])
+    c = kpack.Cluster([node("a"), node("b")],
+                      pods=[kpack.Pod(name="x", requests={"cpu": "1"}, node_name="b")])
     g = c.node_generation
     c.add_node(node("c", labels={"zone": "z1"}, taints=[{"key": "k", "effect": "NoSchedule"}]))
     assert c.node_names == ["a", "b", "c"] and c.node_generation > g
@@ -129,7 +130,8 @@ def test_node_changes():
     assert c.node_names == ["a", "c"] and c.n_bound == 0 and not c.requested.any()
     with pytest.raises(kpack.ClusterError, match="not a node"):
         c.remove_node("b")
-    res = kpack.Scheduler().schedule(c, [kpack.Pod(name="y", requests={"cpu": "1"}, node_selector={"zone": "z1"},
+    res = kpack.Scheduler().schedule(c,
+                                     [kpack.Pod(name="y", requests={"cpu": "1"}, node_selector={"zone": "z1"},
                                                    tolerations=[{"operator": "Exists"}])])
     assert res.node_names == ["c"]
 

@@ -54,7 +54,8 @@ def test_host_network_adds_network_unavailable_toleration():
     ds = {**DS, "spec": {**DS["spec"], "template": {**DS["spec"]["template"], "spec": {
         **DS["spec"]["template"]["spec"], "hostNetwork": True}}}}
     p = next(iter(kpack.daemonset_pods(cluster(), kpack.DaemonSet.from_k8s(ds)).values()))
-    assert ("node.kubernetes.io/network-unavailable", "NoSchedule") in {(t.key, t.effect) for t in p.tolerations}
+    assert ("node.kubernetes.io/network-unavailable",
+            "NoSchedule") in {(t.key, t.effect) for t in p.tolerations}
 
 
 def test_daemon_pods_scheduled_by_kernels_land_on_cordoned_and_report_upstream_reason():

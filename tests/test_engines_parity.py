@@ -118,7 +118,8 @@ def run_both(seed, n, n_pods, pct, n_specs, n_shapes, via_arrays, engine="indexe
     assert r1.node_index.tolist() == r2.node_index.tolist()
     assert r1.reasons == r2.reasons
     assert s1.rng[0] == s2.rng[0] and s1.start[0] == s2.start[0]
-    assert np.array_equal(c1.requested, c2.requested) and np.array_equal(c1.nonzero_requested, c2.nonzero_requested)
+    assert np.array_equal(c1.requested, c2.requested) and np.array_equal(c1.nonzero_requested,
+                                                                         c2.nonzero_requested)
     return r1, s2
 
 
@@ -177,8 +178,8 @@ def test_native_engine_matches_reference(seed, pct):
 def test_auto_matches_reference(seed):
     rng = np.random.default_rng(3000 + seed)
     for n_shapes, n_specs in ((1, 1), (4, 10)):           # few types (indexed) and many (scan)
-        run_both(seed, int(rng.choice([150, 420, 900])), n_pods=300, pct=[None, 100][seed % 2], n_specs=n_specs,
-                 n_shapes=n_shapes, via_arrays=True, engine="auto")
+        run_both(seed, int(rng.choice([150, 420, 900])), n_pods=300, pct=[None, 100][seed % 2],
+                 n_specs=n_specs, n_shapes=n_shapes, via_arrays=True, engine="auto")
 
 
 def test_auto_chooses_by_structure():
@@ -207,8 +208,10 @@ def _pinned_workload(rng, n):
                                            {"key": "disk", "operator": "In", "values": ["ssd"]}]}}]}}}]):
         spec = {"containers": [{"name": "c", "resources": {"requests": {
             "cpu": f"{int(rng.choice([100, 900, 2500]))}m", "memory": "256Mi"}}}], **extra}
-        dss.append(kpack.DaemonSet.from_k8s({"apiVersion": "apps/v1", "kind": "DaemonSet", "metadata": {"name": f"d{i}"},
-                                             "spec": {"selector": {"matchLabels": {"a": f"d{i}"}}, "template": {
+        dss.append(kpack.DaemonSet.from_k8s({"apiVersion": "apps/v1", "kind": "DaemonSet",
+                                             "metadata": {"name": f"d{i}"},
+                                             "spec": {"selector": {"matchLabels": {"a": f"d{i}"}},
+                                                      "template": {
                                                  "metadata": {"labels": {"a": f"d{i}"}}, "spec": spec}}}))
     pods = []
     for ds in dss:
@@ -250,7 +253,8 @@ def test_pinned_node_detection():
     from kpack.predicates import pinned_node
     ds = kpack.DaemonSet.from_k8s({"apiVersion": "apps/v1", "kind": "DaemonSet", "metadata": {"name": "d"},
                                    "spec": {"selector": {"matchLabels": {"a": "d"}}, "template": {
-                                       "metadata": {"labels": {"a": "d"}}, "spec": {"containers": [{"name": "c"}]}}}})
+                                       "metadata": {"labels": {"a": "d"}},
+                                       "spec": {"containers": [{"name": "c"}]}}}})
     assert pinned_node(daemon_pod(ds, "n1")) == "n1"
     two = {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [
         {"matchFields": [{"key": "metadata.name", "operator": "In", "values": ["a", "b"]}]}]}}}
@@ -278,7 +282,8 @@ def _eligible_spec(rng, i):
         kw["affinity"] = {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [
             {"matchExpressions": [{"key": "disk", "operator": "In", "values": ["ssd"]}]}]}}}
     if rng.random() < 0.3:
-        kw["tolerations"] = [{"key": "dedicated", "operator": "Equal", "value": "infra", "effect": "NoSchedule"}]
+        kw["tolerations"] = [{"key": "dedicated", "operator": "Equal", "value": "infra",
+                              "effect": "NoSchedule"}]
     return kpack.Pod(name=f"e{i}", requests=req, **kw)
 
 
@@ -295,8 +300,8 @@ def test_blocked_matches_reference(seed, monkeypatch):
         if rng.random() < 0.5:
             labels["disk"] = "ssd"
         taints = [TAINTS[0]] if rng.random() < 0.2 else ([TAINTS[3]] if rng.random() < 0.05 else [])
-        nodes.append(kpack.Node(name=f"n{i}", allocatable={"cpu": cpu, "memory": mem, "pods": pods}, labels=labels,
-                                taints=taints, unschedulable=bool(rng.random() < 0.05)))
+        nodes.append(kpack.Node(name=f"n{i}", allocatable={"cpu": cpu, "memory": mem, "pods": pods},
+                                labels=labels, taints=taints, unschedulable=bool(rng.random() < 0.05)))
     base = kpack.Cluster(nodes)
     specs = [_eligible_spec(rng, i) for i in range(int(rng.integers(1, 8)))]
     idx = rng.integers(len(specs), size=int(rng.integers(50, 600))).astype(np.int32)
@@ -326,7 +331,8 @@ def test_blocked_matches_reference(seed, monkeypatch):
     assert r1.node_index.tolist() == r2.node_index.tolist()
     assert r1.reasons == r2.reasons
     assert s1.rng[0] == s2.rng[0] and s1.start[0] == s2.start[0]
-    assert np.array_equal(c1.requested, c2.requested) and np.array_equal(c1.nonzero_requested, c2.nonzero_requested)
+    assert np.array_equal(c1.requested, c2.requested) and np.array_equal(c1.nonzero_requested,
+                                                                         c2.nonzero_requested)
 
 
 @pytest.mark.parametrize("seed", range(4))

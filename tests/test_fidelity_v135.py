@@ -111,7 +111,8 @@ def test_args_of_disabled_plugin_accepted_and_zero_weight_is_one():
                                    [{"name": "NodeResourcesBalancedAllocation",
                                      "args": {"resources": [{"name": "cpu"}]}},
                                     {"name": "NodeResourcesFit", "args": {"scoringStrategy": {
-                                        "type": "MostAllocated", "resources": [{"name": "cpu", "weight": 0}]}}}]))
+                                        "type": "MostAllocated",
+                                        "resources": [{"name": "cpu", "weight": 0}]}}}]))
     assert "NodeResourcesBalancedAllocation" not in p.score_weights
     assert p.balanced_resources == [("cpu", 1)] and p.fit_resources == [("cpu", 1)]
 
@@ -129,11 +130,13 @@ def test_added_affinity_filters_with_its_own_reason_and_scores():
             {"key": "pool", "operator": "In", "values": ["x", "y"]}]}]},
         "preferredDuringSchedulingIgnoredDuringExecution": [{"weight": 4, "preference": {"matchExpressions": [
             {"key": "pool", "operator": "In", "values": ["y"]}]}}]}}}]))
-    nodes = [node("a", labels={"pool": "x"}), node("b", labels={"pool": "y"}), node("c", labels={"pool": "z"})]
+    nodes = [node("a", labels={"pool": "x"}), node("b", labels={"pool": "y"}),
+             node("c", labels={"pool": "z"})]
     ex = kpack.Scheduler(prof).explain(kpack.Cluster(nodes), kpack.Pod(name="p"))
     assert ex.filter == {"a": None, "b": None, "c": "node(s) didn't match scheduler-enforced node affinity"}
     assert ex.scores["NodeAffinity"] == {"a": 0, "b": 100}
-    res = kpack.Scheduler(prof).schedule(kpack.Cluster(nodes), [kpack.Pod(name="p", node_selector={"pool": "y"})])
+    res = kpack.Scheduler(prof).schedule(kpack.Cluster(nodes),
+                                         [kpack.Pod(name="p", node_selector={"pool": "y"})])
     assert res.node_names == ["b"]
 
 

@@ -67,7 +67,8 @@ def pods_table(rows) -> PodTable:
 @needs_openb
 @pytest.mark.parametrize(
     "trace,expected",
-    [("default", 13.94), ("cpu050", 5.55), ("gpushare100", 13.64), ("multigpu50", 14.73), ("gpuspec33", 35.49)],
+    [("default", 13.94), ("cpu050", 5.55), ("gpushare100", 13.64), ("multigpu50", 14.73),
+     ("gpuspec33", 35.49)],
 )
 def test_empty_cluster_fragmentation_matches_fgd_md(trace, expected):
     nodes = read_nodes(OPENB / "openb_node_list_gpu_node.csv")
@@ -104,8 +105,8 @@ def _frag_case(free_row, cpu_left, model, tps, models=("A", "B")):
     tp_num = np.array([t[2] for t in tps], dtype=np.int64)
     tp_mask = spec_masks(np.array([t[3] for t in tps], dtype=object), models)
     tp_p = np.array([t[4] for t in tps], dtype=np.float64)
-    return node_frag_direct(np.array(free_row, dtype=np.int32), cpu_left, model, tp_cpu, tp_gpu, tp_num, tp_mask,
-                            tp_p)
+    return node_frag_direct(np.array(free_row, dtype=np.int32), cpu_left, model, tp_cpu, tp_gpu, tp_num,
+                            tp_mask, tp_p)
 
 
 def test_fragmentation_of_one_node_hand_computed():
@@ -126,7 +127,8 @@ def test_fragmentation_of_one_node_hand_computed():
     # whole GPU task: slivers 300 + 600
     assert _frag_case(free, 8000, 0, [(1000, 1000, 1, "", 1.0)]) == 900
     # mixture: 0.25 * 1900 + 0.75 * 300
-    assert _frag_case(free, 8000, 0, [(1000, 0, 0, "", 0.25), (1000, 500, 1, "", 0.75)]) == pytest.approx(700.0)
+    assert _frag_case(free, 8000, 0,
+                      [(1000, 0, 0, "", 0.25), (1000, 500, 1, "", 0.75)]) == pytest.approx(700.0)
 
 
 def test_level_stats_kernels_agree_with_direct_definition():
@@ -156,7 +158,8 @@ def test_level_stats_kernels_agree_with_direct_definition():
         after[i] -= g
         got = frag_after_change(R, cpu - 1000, model, cnt, sl, 1, int(row[i]), int(after[i]),
                                 tp_cpu, tp_gpu, tp_num, tp_mask, tp_level, tp_p, levels)
-        assert got == pytest.approx(node_frag_direct(after, cpu - 1000, model, tp_cpu, tp_gpu, tp_num, tp_mask, tp_p),
+        assert got == pytest.approx(node_frag_direct(after, cpu - 1000, model, tp_cpu, tp_gpu, tp_num,
+                                                     tp_mask, tp_p),
                                     abs=1e-9)
 
 
@@ -225,7 +228,8 @@ def _single_node_state(row, cpu_left, tps):
     sl = np.zeros((1, len(levels)), dtype=np.int64)
     level_stats(free[0], levels, cnt[0], sl[0])
     R = np.array([free[0].sum()], dtype=np.int64)
-    Fn = np.array([frag_from_stats(R[0], cpu[0], 0, cnt[0], sl[0], tp_cpu, tp_gpu, tp_num, tp_mask, tp_level, tp_p)])
+    Fn = np.array([frag_from_stats(R[0], cpu[0], 0, cnt[0], sl[0], tp_cpu, tp_gpu, tp_num, tp_mask, tp_level,
+                                   tp_p)])
     return free, cpu, model, R, cnt, sl, Fn, levels, tp_cpu, tp_gpu, tp_num, tp_mask, tp_level, tp_p
 
 
@@ -235,20 +239,20 @@ def test_fgd_score_and_device_choice():
     free, cpu, model, R, cnt, sl, Fn, levels, tp_cpu, tp_gpu, tp_num, tp_mask, tp_level, tp_p = st
     out = np.zeros(2, dtype=np.int64)
     # 500 on device 0 -> [500, 600], F' = 0 -> score 50; on device 1 -> [1000, 100], F' = 100 -> 47
-    d = fgd_node(0, 0, 1, 500, free, cpu, model, R, cnt, sl, Fn, levels, tp_cpu, tp_gpu, tp_num, tp_mask, tp_level,
-                 tp_p, out)
+    d = fgd_node(0, 0, 1, 500, free, cpu, model, R, cnt, sl, Fn, levels, tp_cpu, tp_gpu, tp_num, tp_mask,
+                 tp_level, tp_p, out)
     assert (out[0], out[1], d) == (50, 0, 0.0)
     # 450: device 0 -> [550, 600] F'=0 -> 50; device 1 -> [1000, 150] F'=150 -> 46. Device 0.
-    fgd_node(0, 0, 1, 450, free, cpu, model, R, cnt, sl, Fn, levels, tp_cpu, tp_gpu, tp_num, tp_mask, tp_level,
-             tp_p, out)
+    fgd_node(0, 0, 1, 450, free, cpu, model, R, cnt, sl, Fn, levels, tp_cpu, tp_gpu, tp_num, tp_mask,
+             tp_level, tp_p, out)
     assert (out[0], out[1]) == (50, 0)
     # 600: device 0 -> [400, 600], F'=400 -> 40; device 1 -> [1000, 0], F'=0 -> 50. Device 1.
-    fgd_node(0, 0, 1, 600, free, cpu, model, R, cnt, sl, Fn, levels, tp_cpu, tp_gpu, tp_num, tp_mask, tp_level,
-             tp_p, out)
+    fgd_node(0, 0, 1, 600, free, cpu, model, R, cnt, sl, Fn, levels, tp_cpu, tp_gpu, tp_num, tp_mask,
+             tp_level, tp_p, out)
     assert (out[0], out[1]) == (50, 1)
     # whole GPU: [0, 600] -> F' = 0 (600 >= 500 fits) -> 50, device -1 (lowest free chosen at commit)
-    fgd_node(0, 0, 1, 1000, free, cpu, model, R, cnt, sl, Fn, levels, tp_cpu, tp_gpu, tp_num, tp_mask, tp_level,
-             tp_p, out)
+    fgd_node(0, 0, 1, 1000, free, cpu, model, R, cnt, sl, Fn, levels, tp_cpu, tp_gpu, tp_num, tp_mask,
+             tp_level, tp_p, out)
     assert (out[0], out[1]) == (50, -1)
 
 
@@ -278,9 +282,9 @@ def _run_kernel(policy, free, cpu, mem, rank, pods, tps):
     out = schedule_trace(
         pol.code, pol.sharing_device, free, (free > 0).sum(1).astype(np.int32), np.array(cpu, dtype=np.int64),
         np.array(mem, dtype=np.int64), np.zeros(len(free), dtype=np.int32), np.array(rank, dtype=np.int64),
-        pc, pm, pk, pg, np.full(len(pods), -1, dtype=np.int64), np.arange(len(pods), dtype=np.int64), len(pods),
-        np.array([t[0] for t in tps], dtype=np.int64), tp_gpu, np.array([t[2] for t in tps], dtype=np.int64),
-        np.full(len(tps), -1, dtype=np.int64),
+        pc, pm, pk, pg, np.full(len(pods), -1, dtype=np.int64), np.arange(len(pods), dtype=np.int64),
+        len(pods), np.array([t[0] for t in tps], dtype=np.int64), tp_gpu,
+        np.array([t[2] for t in tps], dtype=np.int64), np.full(len(tps), -1, dtype=np.int64),
         np.array([np.searchsorted(levels, t[1]) if t[1] > 0 else -1 for t in tps], dtype=np.int64),
         np.array([t[3] for t in tps], dtype=np.float64), levels, 1,
     )
@@ -468,7 +472,8 @@ def test_parse_seeds():
     [
         ("name,cpu_milli,memory_mib,num_gpu\np,1,1,0\n", "missing column 'gpu_milli'"),
         (POD_HEADER + "p,abc,1,0,0,\n", r"row 2: column 'cpu_milli': not an integer: 'abc'"),
-        (POD_HEADER + "p,1000,1,0,0,\nq,1000,1,0,500,\n", r"row 3: column 'gpu_milli': value 500 for a pod with num_gpu=0"),
+        (POD_HEADER + "p,1000,1,0,0,\nq,1000,1,0,500,\n",
+         r"row 3: column 'gpu_milli': value 500 for a pod with num_gpu=0"),
         (POD_HEADER + "p,1000,1,2,500,\n", r"row 2: column 'gpu_milli': value 500 with num_gpu=2"),
         (POD_HEADER + "p,-5,1,0,0,\n", r"row 2: column 'cpu_milli': value -5 outside"),
         (POD_HEADER + "p,1000,1,1,1500,\n", r"row 2: column 'gpu_milli': value 1500 outside"),
@@ -554,7 +559,8 @@ def test_cli_sweep_and_table(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "tiny" in out and "fgd" in out
     summary = json.loads((tmp_path / "sw" / "summary.json").read_text())
-    assert {(s["trace"], s["policy"], s["n_seeds"]) for s in summary} == {("tiny", "fgd", 2), ("tiny", "random", 2)}
+    assert {(s["trace"], s["policy"], s["n_seeds"]) for s in summary} == {("tiny", "fgd", 2),
+                                                                          ("tiny", "random", 2)}
     gpu_cli.main(["experiment", "fgd", "--nodes", str(nodes), "--pods", str(pods), "--policy", "best-fit",
                   "--seed", "3"])
     assert "best-fit" in capsys.readouterr().out

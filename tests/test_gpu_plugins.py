@@ -6,7 +6,8 @@ import kpack
 
 
 def gpu_node(name, gpus, model="V100", cpu="64"):
-    return kpack.Node(name=name, allocatable={"cpu": cpu, "memory": "256Gi", "pods": 110, "nvidia.com/gpu": gpus},
+    return kpack.Node(name=name,
+                      allocatable={"cpu": cpu, "memory": "256Gi", "pods": 110, "nvidia.com/gpu": gpus},
                       labels={"nvidia.com/gpu.product": model})
 
 
@@ -163,7 +164,8 @@ def test_gpu_sharing_demo_through_the_cli(capsys):
 
     from kpack.cli import main
     d = Path(__file__).resolve().parents[1] / "datasets" / "gpu-sharing"
-    assert main(["schedule", "-f", str(d / "cluster.yaml"), "--config", str(d / "fgd-profile.yml"), "--json"]) == 0
+    assert main(["schedule", "-f", str(d / "cluster.yaml"), "--config", str(d / "fgd-profile.yml"),
+                 "--json"]) == 0
     import json
     rows = {r["pod"]: r for r in json.loads(capsys.readouterr().out)["placements"]}
     assert rows["default/infer-a"]["node"] in ("t4-a", "t4-b")          # kpack.io/gpu-models: T4

@@ -34,7 +34,8 @@ SETTINGS = dict(derandomize=True, deadline=None, database=None, print_blob=True,
 # --------------------------------------------------------------------------------------------------
 LABEL_KEYS = ["topology.kubernetes.io/zone", "disk", "num", "example.com/tier"]
 NODE_LABEL_VALUES = ["a", "b", "ssd", "0204", "0206", "3", "10", "-3", "", "x.y"]
-REQ_VALUES = ["a", "b", "ssd", "0204", "0205", "3", "10", "", "x.y", "bad value!", "abc", "99999999999999999999"]
+REQ_VALUES = ["a", "b", "ssd", "0204", "0205", "3", "10", "", "x.y", "bad value!", "abc",
+              "99999999999999999999"]
 REQ_KEYS = LABEL_KEYS + ["missing", "bad key!"]
 OPS = ["In", "NotIn", "Exists", "DoesNotExist", "Gt", "Lt"]
 TAINT_KEYS = ["dedicated", "gpu", "node.kubernetes.io/unschedulable"]
@@ -63,8 +64,10 @@ def nodes_st(draw, min_size=1, max_size=40):
                               (FOO, [0, 5]), (HUGE, [0, 4 * MI])):
             if draw(st.booleans()):
                 alloc[name] = draw(st.sampled_from(choices))
-        labels = draw(st.dictionaries(st.sampled_from(LABEL_KEYS), st.sampled_from(NODE_LABEL_VALUES), max_size=3))
-        taints = draw(st.lists(st.builds(dict, key=st.sampled_from(TAINT_KEYS), value=st.sampled_from(TAINT_VALUES),
+        labels = draw(st.dictionaries(st.sampled_from(LABEL_KEYS), st.sampled_from(NODE_LABEL_VALUES),
+                                      max_size=3))
+        taints = draw(st.lists(st.builds(dict, key=st.sampled_from(TAINT_KEYS),
+                                         value=st.sampled_from(TAINT_VALUES),
                                          effect=st.sampled_from(EFFECTS)), max_size=3))
         unsched = draw(st.sampled_from([False] * 6 + [True]))
         nodes.append(kpack.Node(name=f"n{i}", allocatable=alloc, labels=labels, taints=taints,
@@ -111,8 +114,8 @@ def toleration_st():
     exists = st.builds(lambda k, e: {"key": k, "operator": "Exists", "effect": e},
                        st.sampled_from(TAINT_KEYS + [""]), st.sampled_from(EFFECTS + [""]))
     equal = st.builds(lambda k, v, e, o: {"key": k, "operator": o, "value": v, "effect": e},
-                      st.sampled_from(TAINT_KEYS), st.sampled_from(TAINT_VALUES), st.sampled_from(EFFECTS + [""]),
-                      st.sampled_from(["Equal", ""]))
+                      st.sampled_from(TAINT_KEYS), st.sampled_from(TAINT_VALUES),
+                      st.sampled_from(EFFECTS + [""]), st.sampled_from(["Equal", ""]))
     return st.one_of(exists, equal)
 
 
@@ -121,7 +124,8 @@ def pod_st(draw, n_nodes, name="p", allow_node_name=True):
     req = {}
     for r, choices in (("cpu", [0, 100, 500, 1000, 2500, 3000, 5000]),
                        ("memory", [0, 128 * MI, GI, 3 * GI, 5000]),
-                       (EPHEMERAL_, [0, GI, 50 * GI]), (GPU, [0, 1, 2, 3]), (FOO, [0, 1, 3]), (HUGE, [0, 2 * MI])):
+                       (EPHEMERAL_, [0, GI, 50 * GI]), (GPU, [0, 1, 2, 3]), (FOO, [0, 1, 3]),
+                       (HUGE, [0, 2 * MI])):
         if draw(st.integers(0, 9)) < (5 if r in ("cpu", "memory") else 2):
             req[r] = draw(st.sampled_from(choices))
     kw = dict(name=name, requests=req)
@@ -129,8 +133,9 @@ def pod_st(draw, n_nodes, name="p", allow_node_name=True):
         kw["scoring_cpu"] = draw(st.sampled_from([0, 100, 700, 3000]))
         kw["scoring_memory"] = draw(st.sampled_from([0, 200 * MI, 2 * GI]))
     if draw(st.integers(0, 3)) == 0:
-        kw["node_selector"] = draw(st.dictionaries(st.sampled_from(LABEL_KEYS), st.sampled_from(NODE_LABEL_VALUES),
-                                                   min_size=1, max_size=2))
+        kw["node_selector"] = draw(st.dictionaries(st.sampled_from(LABEL_KEYS),
+                                                   st.sampled_from(NODE_LABEL_VALUES), min_size=1,
+                                                   max_size=2))
     aff = {}
     mode = draw(st.integers(0, 9))
     if mode in (1, 2, 3):
@@ -157,7 +162,8 @@ def pod_st(draw, n_nodes, name="p", allow_node_name=True):
 @st.composite
 def profile_st(draw):
     p = kpack.Profile.default()
-    p.scoring_strategy = draw(st.sampled_from(["LeastAllocated", "MostAllocated", "RequestedToCapacityRatio"]))
+    p.scoring_strategy = draw(st.sampled_from(["LeastAllocated", "MostAllocated",
+                                               "RequestedToCapacityRatio"]))
     res_names = ["cpu", "memory", EPHEMERAL_, GPU, FOO, "pods"]
     if draw(st.booleans()):
         chosen = draw(st.lists(st.sampled_from(res_names), min_size=1, max_size=4, unique=True))
@@ -233,9 +239,10 @@ def _r_term(rnd, n):
 
 def _r_toleration(rnd):
     if rnd.random() < 0.5:
-        return {"key": rnd.choice(TAINT_KEYS + [""]), "operator": "Exists", "effect": rnd.choice(EFFECTS + [""])}
-    return {"key": rnd.choice(TAINT_KEYS), "operator": rnd.choice(["Equal", ""]), "value": rnd.choice(TAINT_VALUES),
-            "effect": rnd.choice(EFFECTS + [""])}
+        return {"key": rnd.choice(TAINT_KEYS + [""]), "operator": "Exists",
+                "effect": rnd.choice(EFFECTS + [""])}
+    return {"key": rnd.choice(TAINT_KEYS), "operator": rnd.choice(["Equal", ""]),
+            "value": rnd.choice(TAINT_VALUES), "effect": rnd.choice(EFFECTS + [""])}
 
 
 def gen_node(rnd, i):
@@ -247,7 +254,8 @@ def gen_node(rnd, i):
         if rnd.random() < 0.5:
             alloc[name] = rnd.choice(choices)
     labels = {k: rnd.choice(NODE_LABEL_VALUES) for k in LABEL_KEYS if rnd.random() < 0.45}
-    taints = [{"key": rnd.choice(TAINT_KEYS), "value": rnd.choice(TAINT_VALUES), "effect": rnd.choice(EFFECTS)}
+    taints = [{"key": rnd.choice(TAINT_KEYS), "value": rnd.choice(TAINT_VALUES),
+               "effect": rnd.choice(EFFECTS)}
               for _ in range(rnd.choice([0, 0, 1, 1, 2, 3]))]
     return kpack.Node(name=f"n{i}", allocatable=alloc, labels=labels, taints=taints,
                       unschedulable=rnd.random() < 0.12)
@@ -255,8 +263,9 @@ def gen_node(rnd, i):
 
 def gen_pod(rnd, n, name, allow_node_name=True):
     req = {}
-    for r, choices in (("cpu", [0, 100, 500, 1000, 2500, 3000, 5000]), ("memory", [0, 128 * MI, GI, 3 * GI, 5000]),
-                       (EPHEMERAL_, [0, GI, 50 * GI]), (GPU, [0, 1, 2, 3]), (FOO, [0, 1, 3]), (HUGE, [0, 2 * MI])):
+    for r, choices in (("cpu", [0, 100, 500, 1000, 2500, 3000, 5000]),
+                       ("memory", [0, 128 * MI, GI, 3 * GI, 5000]), (EPHEMERAL_, [0, GI, 50 * GI]),
+                       (GPU, [0, 1, 2, 3]), (FOO, [0, 1, 3]), (HUGE, [0, 2 * MI])):
         if rnd.random() < (0.5 if r in ("cpu", "memory") else 0.2):
             req[r] = rnd.choice(choices)
     kw = dict(name=name, requests=req)
@@ -274,13 +283,16 @@ def gen_pod(rnd, n, name, allow_node_name=True):
         names = node_names(n) + ["ghost"]
         terms = []
         for _ in range(rnd.choice([1, 1, 2, 3])):
-            f = [{"key": "metadata.name", "operator": "In", "values": rnd.sample(names, rnd.randint(1, min(3, len(names))))}
+            f = [{"key": "metadata.name", "operator": "In",
+                  "values": rnd.sample(names, rnd.randint(1, min(3, len(names))))}
                  for _ in range(rnd.choice([1, 1, 2]))]
-            terms.append({"matchFields": f, "matchExpressions": [_r_requirement(rnd) for _ in range(rnd.choice([0, 0, 1]))]})
+            terms.append({"matchFields": f,
+                          "matchExpressions": [_r_requirement(rnd) for _ in range(rnd.choice([0, 0, 1]))]})
         aff["requiredDuringSchedulingIgnoredDuringExecution"] = {"nodeSelectorTerms": terms}
     if rnd.random() < 0.35:
         first = {"weight": rnd.randint(1, 100), "preference": {"matchExpressions": [_r_requirement(rnd)]}}
-        more = [{"weight": rnd.randint(1, 100), "preference": _r_term(rnd, n)} for _ in range(rnd.choice([0, 1, 2, 3]))]
+        more = [{"weight": rnd.randint(1, 100),
+                 "preference": _r_term(rnd, n)} for _ in range(rnd.choice([0, 1, 2, 3]))]
         aff["preferredDuringSchedulingIgnoredDuringExecution"] = [first] + more
     if aff:
         kw["affinity"] = {"nodeAffinity": aff}
@@ -470,12 +482,13 @@ def big_scenario(seed: int):
     n = rnd.randint(101, 260)
     nodes = []
     for i in range(n):
-        alloc = {"cpu": rnd.choice([0, 1000, 2000, 4000, 8000]), "memory": rnd.choice([0, GI, 4 * GI, 8 * GI]),
-                 "pods": rnd.choice([1, 2, 110, 110])}
+        alloc = {"cpu": rnd.choice([0, 1000, 2000, 4000, 8000]),
+                 "memory": rnd.choice([0, GI, 4 * GI, 8 * GI]), "pods": rnd.choice([1, 2, 110, 110])}
         if rnd.random() < 0.3:
             alloc[GPU] = rnd.choice([0, 1, 4])
         labels = {k: rnd.choice(NODE_LABEL_VALUES) for k in LABEL_KEYS if rnd.random() < 0.4}
-        taints = [{"key": rnd.choice(TAINT_KEYS), "value": rnd.choice(TAINT_VALUES), "effect": rnd.choice(EFFECTS)}
+        taints = [{"key": rnd.choice(TAINT_KEYS), "value": rnd.choice(TAINT_VALUES),
+                   "effect": rnd.choice(EFFECTS)}
                   for _ in range(rnd.choice([0, 0, 0, 1, 2]))]
         nodes.append(kpack.Node(name=f"n{i}", allocatable=alloc, labels=labels, taints=taints,
                                 unschedulable=rnd.random() < 0.05))

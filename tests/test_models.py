@@ -8,7 +8,8 @@ from kpack.resources import DEFAULT_MEMORY_REQUEST
 
 def test_node_from_k8s_allocatable_falls_back_to_capacity():
     n = kpack.Node.from_k8s({"kind": "Node", "metadata": {"name": "n", "labels": {"a": "b"}},
-                             "spec": {"unschedulable": True, "taints": [{"key": "k", "effect": "NoSchedule"}]},
+                             "spec": {"unschedulable": True,
+                                      "taints": [{"key": "k", "effect": "NoSchedule"}]},
                              "status": {"capacity": {"cpu": "2", "memory": "1Gi", "pods": "10"}}})
     assert n.allocatable == {"cpu": 2000, "memory": 2**30, "pods": 10}
     assert n.unschedulable and n.labels == {"a": "b"} and n.taints[0].value == ""

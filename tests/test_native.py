@@ -11,7 +11,8 @@ from kpack import kernels as K
 from kpack import native
 from kpack.scheduler import CompiledProfile, class_arrays
 
-pytestmark = pytest.mark.skipif(not native.available(), reason=f"native core not built: {native.load_error()}")
+pytestmark = pytest.mark.skipif(not native.available(),
+                                reason=f"native core not built: {native.load_error()}")
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -87,7 +88,8 @@ def random_case(rs: np.random.Generator, n: int, strategy: int, pct: int, n_pods
     fail = np.zeros((n_pods, R), dtype=np.int32)
     return [alloc, req, nz, check_col, bool(rs.random() < 0.9), pod_cls, pod_req, pod_nz,
             code, cand_off, cand_len, cand_flat, conflict, aff_row, aff_rows, taint_row, taint_rows, weights,
-            fit_col, fit_kind, fit_w, strategy, shape_u, shape_s, bal_col, bal_kind, pct, rng, start, out, fail]
+            fit_col, fit_kind, fit_w, strategy, shape_u, shape_s, bal_col, bal_kind, pct, rng, start, out,
+            fail]
 
 
 MUTATED = (1, 2, 27, 28, 29, 30)   # req, nz, rng, start, out_node, fail_counts
@@ -181,23 +183,28 @@ def scheduler_inputs(seed: int, profile: kpack.Profile, n_nodes: int = 160, n_po
     fail = np.zeros((n_pods, len(cluster.resource_names)), dtype=np.int32)
     rng = np.array([np.uint64(seed)], dtype=np.uint64)
     return [cluster.allocatable, cluster.requested.copy(), cluster.nonzero_requested.copy(), cp.check_col,
-            cp.fit_filter_on, pod_cls, pod_req, pod_nz, *arrays, cp.weights, cp.fit_col, cp.fit_kind, cp.fit_w,
-            cp.strategy, cp.shape_u, cp.shape_s, cp.bal_col, cp.bal_kind, cp.pct, rng,
+            cp.fit_filter_on, pod_cls, pod_req, pod_nz, *arrays, cp.weights, cp.fit_col, cp.fit_kind,
+            cp.fit_w, cp.strategy, cp.shape_u, cp.shape_s, cp.bal_col, cp.bal_kind, cp.pct, rng,
             np.zeros(1, dtype=np.int64), out, fail]
 
 
 PROFILES = {
     "default": {},
-    "most-allocated-sampled": {"percentageOfNodesToScore": 30, "pluginConfig": [{"name": "NodeResourcesFit", "args": {
+    "most-allocated-sampled": {"percentageOfNodesToScore": 30,
+                               "pluginConfig": [{"name": "NodeResourcesFit", "args": {
         "scoringStrategy": {"type": "MostAllocated", "resources": [
-            {"name": "cpu", "weight": 2}, {"name": "memory", "weight": 1}, {"name": "example.com/gpu", "weight": 5}]}}}]},
+            {"name": "cpu", "weight": 2}, {"name": "memory", "weight": 1},
+            {"name": "example.com/gpu", "weight": 5}]}}}]},
     "rtcr-descending": {"pluginConfig": [
         {"name": "NodeResourcesFit", "args": {"ignoredResourceGroups": ["example.com"], "scoringStrategy": {
-            "type": "RequestedToCapacityRatio", "resources": [{"name": "cpu", "weight": 1}, {"name": "memory", "weight": 3}],
-            "requestedToCapacityRatio": {"shape": [{"utilization": 0, "score": 10}, {"utilization": 70, "score": 3},
+            "type": "RequestedToCapacityRatio",
+            "resources": [{"name": "cpu", "weight": 1}, {"name": "memory", "weight": 3}],
+            "requestedToCapacityRatio": {"shape": [{"utilization": 0, "score": 10},
+                                                   {"utilization": 70, "score": 3},
                                                    {"utilization": 100, "score": 0}]}}}},
         {"name": "NodeResourcesBalancedAllocation", "args": {"resources": [
-            {"name": "cpu", "weight": 1}, {"name": "memory", "weight": 1}, {"name": "hugepages-2Mi", "weight": 1}]}}]},
+            {"name": "cpu", "weight": 1}, {"name": "memory", "weight": 1},
+            {"name": "hugepages-2Mi", "weight": 1}]}}]},
 }
 
 
@@ -233,10 +240,11 @@ def wide_case():
     return [alloc, np.zeros((N, R), np.int64), np.zeros((N, 2), np.int64), np.ones(R, np.bool_), True,
             np.zeros(1, np.int64), pod_req, np.zeros((1, 2), np.int64), np.zeros((1, N), np.int8),
             np.zeros(1, np.int64), np.full(1, -1, np.int64), np.zeros(0, np.int32), np.zeros(1, np.bool_),
-            np.full(1, -1, np.int64), np.zeros((1, N), np.int64), np.zeros(1, np.int64), np.zeros((1, N), np.int64),
-            np.array([1, 1, 2, 3]), np.array([0, 1]), np.array([0, 1]), np.array([1, 1]), K.LEAST_ALLOCATED,
-            np.array([0]), np.array([0]), np.array([0, 1]), np.array([2, 2]), 0, np.zeros(1, np.uint64),
-            np.zeros(1, np.int64), np.full(1, -1, np.int32), np.zeros((1, R), np.int32)]
+            np.full(1, -1, np.int64), np.zeros((1, N), np.int64), np.zeros(1, np.int64),
+            np.zeros((1, N), np.int64), np.array([1, 1, 2, 3]), np.array([0, 1]), np.array([0, 1]),
+            np.array([1, 1]), K.LEAST_ALLOCATED, np.array([0]), np.array([0]), np.array([0, 1]),
+            np.array([2, 2]), 0, np.zeros(1, np.uint64), np.zeros(1, np.int64), np.full(1, -1, np.int32),
+            np.zeros((1, R), np.int32)]
 
 
 def test_native_fit_filter_beyond_64_columns():
@@ -264,15 +272,18 @@ BAD = [
     ("fit_col", 18, lambda x: np.r_[x[:-1], 99], r"profile\.fit_col\[\d+\] = 99"),
     ("fit_w", 20, lambda x: -x, r"profile\.fit_w\[0\] = -\d+: not in valid range"),
     ("weights", 17, lambda x: np.array([1, -2, 0, 0]), r"profile\.weights\[1\] = -2"),
-    ("shape_u", 22, lambda x: np.zeros(len(x) + 1, np.int64), r"profile\.shape_u\[1\] = 0: utilization values must "
+    ("shape_u", 22, lambda x: np.zeros(len(x) + 1, np.int64),
+     r"profile\.shape_u\[1\] = 0: utilization values must "
                                                                r"be strictly increasing"),
     ("strategy", 21, lambda x: 7, r"profile\.strategy = 7"),
     ("pct", 26, lambda x: 101, r"profile\.pct = 101"),
     ("cand_flat", 11, lambda x: np.r_[x, -3].astype(np.int32), r"classes\.cand_flat\[\d+\] = -3"),
-    ("cls_taint_row", 15, lambda x: np.full_like(x, 3), r"classes\.taint_row\[0\] = 3: not in valid range \[0, 3\)"),
+    ("cls_taint_row", 15, lambda x: np.full_like(x, 3),
+     r"classes\.taint_row\[0\] = 3: not in valid range \[0, 3\)"),
     ("cls_aff_row", 13, lambda x: np.full_like(x, -2), r"classes\.aff_row\[0\] = -2"),
     ("cls_cand_len", 10, lambda x: np.r_[x[:-1], 10**6], r"classes\.cand_len\[4\] = 1000000"),
-    ("alloc", 0, lambda x: np.where(np.arange(x.size).reshape(x.shape) == 5, -1, x), r"cluster\.allocatable\[1, \d\] = -1"),
+    ("alloc", 0, lambda x: np.where(np.arange(x.size).reshape(x.shape) == 5, -1, x),
+     r"cluster\.allocatable\[1, \d\] = -1"),
     ("pod_req", 6, lambda x: x - 10**12, r"pods\.req\[0, 0\] = -\d+"),
     ("fit_kind", 19, lambda x: np.full_like(x, 5), r"profile\.fit_kind\[0\] = 5"),
     ("start", 28, lambda x: np.array([-1], np.int64), r"state\.start = -1"),

@@ -127,15 +127,18 @@ def test_selectors_and_tolerations():
 
 
 def test_daemonsets_reserve_room_on_every_node():
-    ds = kpack.DaemonSet.from_k8s({"apiVersion": "apps/v1", "kind": "DaemonSet", "metadata": {"name": "agent"},
+    ds = kpack.DaemonSet.from_k8s({"apiVersion": "apps/v1", "kind": "DaemonSet",
+                                   "metadata": {"name": "agent"},
                                    "spec": {"selector": {"matchLabels": {"app": "agent"}}, "template": {
                                        "metadata": {"labels": {"app": "agent"}},
                                        "spec": {"containers": [{"name": "c", "resources": {
                                            "requests": {"cpu": "1"}}}]}}}})
-    dep = kpack.Deployment.from_k8s({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"},
+    dep = kpack.Deployment.from_k8s({"apiVersion": "apps/v1", "kind": "Deployment",
+                                     "metadata": {"name": "web"},
                                      "spec": {"replicas": 8, "selector": {"matchLabels": {"app": "web"}},
                                               "template": {"metadata": {"labels": {"app": "web"}},
-                                                           "spec": {"containers": [{"name": "c", "resources": {
+                                                           "spec": {"containers": [{"name": "c",
+                                                                                    "resources": {
                                                                "requests": {"cpu": "1"}}}]}}}})
     shapes = [shape("s")]
     assert kpack.plan([dep], shapes, time_limit=5).node_count == 2

@@ -28,7 +28,8 @@ def free_slots(cluster, pod, labels):
     return vals[col]
 
 
-ARCH_FILTER = PluginSpec("ExampleArch", filter=True, static_filter=wrong_arch, reason="node(s) had the wrong arch")
+ARCH_FILTER = PluginSpec("ExampleArch", filter=True, static_filter=wrong_arch,
+                         reason="node(s) had the wrong arch")
 SLOTS_SCORE = PluginSpec("ExampleSlots", score=True, static_score=free_slots, normalize="max")
 
 
@@ -89,7 +90,8 @@ def test_other_engines_refuse_by_name(registered):
         with pytest.raises(ValueError, match="ExampleSlots"):
             kpack.Scheduler(profile(), engine=engine).schedule(cluster(), [kpack.Pod(name="p")])
     s = kpack.Scheduler(profile(), engine="auto")
-    s.schedule_arrays(cluster(), PodBatch([kpack.Pod(name="w", requests={"cpu": "1"})], np.zeros(20, np.int32)))
+    s.schedule_arrays(cluster(),
+                      PodBatch([kpack.Pod(name="w", requests={"cpu": "1"})], np.zeros(20, np.int32)))
     assert s.last_stats.engine == "numba"
 
 

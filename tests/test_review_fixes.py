@@ -62,7 +62,8 @@ def test_workload_needs_a_name(kind):
 
 
 def test_blocked_pods_are_not_counted_as_indexed():
-    nodes = [kpack.Node(name=f"n{i}", allocatable={"cpu": "4", "memory": "8Gi", "pods": 20}) for i in range(300)]
+    nodes = [kpack.Node(name=f"n{i}",
+                        allocatable={"cpu": "4", "memory": "8Gi", "pods": 20}) for i in range(300)]
     s = kpack.Scheduler(engine="blocked")
     s.schedule_arrays(kpack.Cluster(nodes), PodBatch([kpack.Pod(name="p", requests={"cpu": "100m"})],
                                                      np.zeros(200, np.int32)))
@@ -73,7 +74,8 @@ def test_blocked_pods_are_not_counted_as_indexed():
 def test_gpu_normalisers_come_from_the_cluster():
     from kpack.gpu.plugins import normalisers
     from kpack.gpu.policies import best_fit_raw_score, dot_product_score
-    big = kpack.Node(name="big", allocatable={"cpu": "256", "memory": "1Ti", "pods": 110, "nvidia.com/gpu": 16})
+    big = kpack.Node(name="big",
+                     allocatable={"cpu": "256", "memory": "1Ti", "pods": 110, "nvidia.com/gpu": 16})
     c = kpack.Cluster([big, kpack.Node(name="small", allocatable={"cpu": "8", "memory": "8Gi", "pods": 10})])
     cpu_max, gpu_max = normalisers(c)
     assert (cpu_max, gpu_max) == (256000, 16000)

@@ -12,7 +12,8 @@ def simple_cluster(n=3, cpu="4", memory="10000"):
 
 def test_schedule_binds_and_reports():
     c = simple_cluster()
-    res = kpack.Scheduler(seed=1).schedule(c, [kpack.Pod(name=f"p{i}", requests={"cpu": "3", "memory": "5000"})
+    res = kpack.Scheduler(seed=1).schedule(c,
+                                           [kpack.Pod(name=f"p{i}", requests={"cpu": "3", "memory": "5000"})
                                                for i in range(4)])
     assert sorted(x for x in res.node_names if x) == ["n0", "n1", "n2"]
     assert res.node_names[3] is None and res.node_index[3] == -1

@@ -26,7 +26,8 @@ def pod(name="p", **kw):
 
 
 def explain(nodes, p, profile=None, bound=(), seed=0):
-    return kpack.Scheduler(profile or kpack.Profile.default(), seed=seed).explain(kpack.Cluster(nodes, pods=list(bound)), p)
+    return kpack.Scheduler(profile or kpack.Profile.default(),
+                           seed=seed).explain(kpack.Cluster(nodes, pods=list(bound)), p)
 
 
 def schedule(nodes, pods, profile=None, bound=(), seed=0):
@@ -86,7 +87,8 @@ def test_rtcr_descending_shape_truncates_toward_zero():
     util 50 is past the last point -> 70."""
     shape = [(0, 10), (30, 7)]
     # cpu 1000/4000 -> util 25 (memory has the same util) -> 75
-    ex = explain([node("n1", cpu="4", memory="4000")], pod(requests={"cpu": "1", "memory": "1000"}), rtcr(shape))
+    ex = explain([node("n1", cpu="4", memory="4000")], pod(requests={"cpu": "1", "memory": "1000"}),
+                 rtcr(shape))
     assert ex.scores["NodeResourcesFit"]["n1"] == 75
     # util 11: 100 + (-30 * 11) / 30 = 100 - 11 = 89 ; util 1: 100 - 1 = 99 (floor would give 98)
     ex = explain([node("n1", cpu="100", memory="100")], pod(requests={"cpu": "1", "memory": "1"}),
@@ -141,7 +143,8 @@ def test_balanced_allocation_uses_real_requests():
 @pytest.mark.parametrize("requests", [{}, {"cpu": "0"}, {"cpu": "0", "memory": "0"}, {"nvidia.com/gpu": 1}])
 def test_best_effort_pod_skips_balanced_allocation(requests):
     """3.5: PreScore Skip when every configured (cpu, memory) real request is 0 (kubernetes#129138)."""
-    ex = explain([node("n1", **EX_NODE, **{"nvidia.com/gpu": 2}), node("n2", **EX_NODE, **{"nvidia.com/gpu": 2})],
+    ex = explain([node("n1", **EX_NODE, **{"nvidia.com/gpu": 2}),
+                  node("n2", **EX_NODE, **{"nvidia.com/gpu": 2})],
                  pod(requests=requests))
     assert "NodeResourcesBalancedAllocation" not in ex.scores
     assert "NodeResourcesFit" in ex.scores and "TaintToleration" in ex.scores
@@ -153,7 +156,8 @@ def test_best_effort_pod_skips_balanced_allocation(requests):
 # section 4: NodeAffinity
 # --------------------------------------------------------------------------------------------------
 def pref(weight, key, op="Exists", values=()):
-    return {"weight": weight, "preference": {"matchExpressions": [{"key": key, "operator": op, "values": list(values)}]}}
+    return {"weight": weight,
+            "preference": {"matchExpressions": [{"key": key, "operator": op, "values": list(values)}]}}
 
 
 def test_preferred_affinity_normalization_example():
@@ -198,14 +202,16 @@ AFF = "node(s) didn't match Pod's node affinity/selector"
         "exists-vals", "badkey", "empty"])
 def test_required_operators(term, feasible):
     nodes = [node("bare"), node("ssd", labels={"disk": "ssd"}), node("hdd", labels={"disk": "hdd"}),
-             node("n0206", labels={"disk": "x", "gen": "0206"}), node("n0204", labels={"disk": "y", "gen": "0204"})]
+             node("n0206", labels={"disk": "x", "gen": "0206"}),
+             node("n0204", labels={"disk": "y", "gen": "0204"})]
     ex = explain(nodes, pod(affinity=required(term)))
     assert {n for n, r in ex.filter.items() if r is None} == feasible
     assert all(r == AFF for r in ex.filter.values() if r is not None)
 
 
 def test_gt_never_matches_missing_label():
-    ex = explain([node("bare"), node("l", labels={"gen": "5"})], pod(affinity=required(expr("gen", "Lt", "9"))))
+    ex = explain([node("bare"), node("l", labels={"gen": "5"})],
+                 pod(affinity=required(expr("gen", "Lt", "9"))))
     assert ex.filter == {"bare": AFF, "l": None}
 
 
@@ -297,7 +303,8 @@ def test_taint_filter_first_untolerated_in_node_order():
     ({"key": "k", "value": "v", "effect": "NoSchedule"}, True),        # operator defaults to Equal
 ])
 def test_toleration_matching(tol, ok):
-    ex = explain([node("n", taints=[{"key": "k", "value": "v", "effect": "NoSchedule"}])], pod(tolerations=[tol]))
+    ex = explain([node("n", taints=[{"key": "k", "value": "v", "effect": "NoSchedule"}])],
+                 pod(tolerations=[tol]))
     assert ex.filter["n"] == (None if ok else "node(s) had untolerated taint(s)")
 
 
@@ -314,7 +321,8 @@ def test_cordoned_node(tols, ok):
 
 
 def test_cordon_is_checked_before_taints():
-    ex = explain([node("c", unschedulable=True, taints=[{"key": "k", "value": "v", "effect": "NoSchedule"}])], pod())
+    ex = explain([node("c", unschedulable=True, taints=[{"key": "k", "value": "v", "effect": "NoSchedule"}])],
+                 pod())
     assert ex.filter == {"c": "node(s) were unschedulable"}
 
 
@@ -340,9 +348,11 @@ def test_best_effort_pods_only_limited_by_pod_count():
 
 def test_request_equal_to_free_fits():
     bound = [pod("b", requests={"cpu": "1500m", "memory": "6000"}, node_name="n")]
-    ex = explain([node("n", cpu="4", memory="10000")], pod(requests={"cpu": "2500m", "memory": "4000"}), bound=bound)
+    ex = explain([node("n", cpu="4", memory="10000")], pod(requests={"cpu": "2500m", "memory": "4000"}),
+                 bound=bound)
     assert ex.filter == {"n": None}
-    ex = explain([node("n", cpu="4", memory="10000")], pod(requests={"cpu": "2501m", "memory": "4001"}), bound=bound)
+    ex = explain([node("n", cpu="4", memory="10000")], pod(requests={"cpu": "2501m", "memory": "4001"}),
+                 bound=bound)
     assert ex.filter == {"n": "Insufficient cpu, Insufficient memory"}
 
 
@@ -450,7 +460,8 @@ def test_pod_requests_init_containers_sidecars_overhead():
     # scoring: defaults per missing key in every container (init too):
     #          regular memory 1Gi + 200Mi(c2) + 100Mi(s1) = 1Gi+300Mi; i1 candidate memory 200Mi; i2 200Mi+100Mi
     p = k8s_pod([c("c1", cpu="100m", memory="1Gi"), c("c2", cpu="200m")],
-                init=[c("i1", cpu="500m"), c("s1", restart="Always", cpu="50m", memory="100Mi"), c("i2", cpu="400m")],
+                init=[c("i1", cpu="500m"), c("s1", restart="Always", cpu="50m", memory="100Mi"),
+                      c("i2", cpu="400m")],
                 overhead={"cpu": "10m", "memory": "1Mi"})
     assert p.requests == {"cpu": 510, "memory": GI + 101 * MI}
     assert (p.scoring_cpu, p.scoring_memory) == (510, GI + 301 * MI)
