@@ -33,7 +33,8 @@ class PodBatch:
         self.spec_index = np.ascontiguousarray(self.spec_index, dtype=np.int32)
         if self.ordinals is not None:
             self.ordinals = np.ascontiguousarray(self.ordinals, dtype=np.int64)
-            if self.ordinals.shape != self.spec_index.shape or (len(self.ordinals) and self.ordinals.min() < 0):
+            if self.ordinals.shape != self.spec_index.shape or (len(self.ordinals)
+                                                                and self.ordinals.min() < 0):
                 raise ValueError("PodBatch.ordinals: must be non-negative, one per pod")
         if self.spec_index.ndim != 1:
             raise ValueError("PodBatch.spec_index: must be a 1-D integer array")
@@ -216,7 +217,8 @@ def _check_unique(items: list, name: str) -> None:
 
 def bind_arrays(cluster: Cluster, specs: Sequence[Pod], spec_index: np.ndarray,
                 node_index: np.ndarray) -> None:
-    """Bind pods given as (spec, node) index arrays, as facts: pod i is `<spec name>-<i>` (-1 nodes skipped)."""
+    """Bind pods given as (spec, node) index arrays, as facts: pod i is `<spec name>-<i>`
+    (-1 nodes skipped)."""
     specs = list(specs)
     if any(p.gpu_count for p in specs):
         raise ClusterError("bind_arrays does not track GPU devices: bind GPU pods with Cluster.bind")

@@ -45,7 +45,8 @@ def _load(files: Sequence[str]) -> tuple[list[Node], list[Pod], list]:
     bound = [o for o in objs if isinstance(o, Pod) and o.node_name]
     sources = [o for o in objs if (isinstance(o, Pod) and not o.node_name)
                or isinstance(o, (Deployment, ReplicaSet, DaemonSet))]
-    # Namespaces, Services, StatefulSets, ReplicationControllers: objects PodTopologySpread/InterPodAffinity read
+    # Namespaces, Services, StatefulSets, ReplicationControllers: objects PodTopologySpread/InterPodAffinity
+    # read
     others = [o for o in objs if getattr(o, "kind", None) in TOPOLOGY_KINDS and not isinstance(o, ReplicaSet)]
     return nodes, bound, sources, others
 
@@ -53,7 +54,8 @@ def _load(files: Sequence[str]) -> tuple[list[Node], list[Pod], list]:
 def _expand(cluster: Cluster, sources: list) -> list[Pod]:
     """Pending pods and the pods workloads would create, in queue order (PrioritySort: priority desc,
     then manifest order). DaemonSet pods are pinned per node like the DaemonSet controller does; a
-    Deployment's pods are owned by its ReplicaSet, added to the cluster's objects (default spreading reads it)."""
+    Deployment's pods are owned by its ReplicaSet, added to the cluster's objects (default spreading
+    reads it)."""
     out: list[Pod] = []
     for w in sources:
         if isinstance(w, Pod):
@@ -126,7 +128,8 @@ def cmd_explain(args) -> int:
     cluster, queue, sched = _setup(args)
     matches = [i for i, p in enumerate(queue) if args.pod in (p.name, p.key)]
     if not matches:
-        raise CliError(f"--pod {args.pod}: no such pending pod (known: {', '.join(p.name for p in queue[:10])}"
+        raise CliError(f"--pod {args.pod}: no such pending pod "
+                       f"(known: {', '.join(p.name for p in queue[:10])}"
                        f"{', ...' if len(queue) > 10 else ''})")
     i = matches[0]
     sched.schedule(cluster, queue[:i])          # the queue ahead of the pod, as `schedule` would place it
@@ -142,13 +145,15 @@ def cmd_explain(args) -> int:
         rows.append([("* " if n == ex.selected else "  ") + n, "feasible" if reason is None else reason]
                     + [str(ex.scores[p].get(n, "")) for p in plugins] + [str(ex.total.get(n, ""))])
     weights = sched.profile.score_weights
-    print(f"pod {queue[i].key}: {len(ex.total)}/{len(cluster)} nodes feasible; selected: {ex.selected or '<none>'}")
+    print(f"pod {queue[i].key}: {len(ex.total)}/{len(cluster)} nodes feasible; "
+          f"selected: {ex.selected or '<none>'}")
     _table(["NODE", "FILTER"] + [f"{p}(x{weights.get(p, 0)})" for p in plugins] + ["TOTAL"], rows)
     return 0
 
 
 def _table(header: list[str], rows: list[list[str]]) -> None:
-    widths = [max(len(str(x)) for x in col) for col in zip(header, *rows)] if rows else [len(h) for h in header]
+    widths = ([max(len(str(x)) for x in col) for col in zip(header, *rows)] if rows
+              else [len(h) for h in header])
     for r in [header] + rows:
         print("  ".join(str(x).ljust(w) for x, w in zip(r, widths)).rstrip())
 

@@ -355,7 +355,8 @@ class Pod(_Named):
     @classmethod
     def _affinity(cls, v: Any) -> Any:
         # Accept the Kubernetes shape ({"nodeAffinity": {...}}) as well as kpack's NodeAffinity.
-        if isinstance(v, dict) and ("nodeAffinity" in v or "requiredDuringSchedulingIgnoredDuringExecution" in v
+        if isinstance(v, dict) and ("nodeAffinity" in v
+                                    or "requiredDuringSchedulingIgnoredDuringExecution" in v
                                     or "preferredDuringSchedulingIgnoredDuringExecution" in v):
             return NodeAffinity.from_k8s(v.get("nodeAffinity", v))
         return v
@@ -364,10 +365,12 @@ class Pod(_Named):
     def _gpu(self) -> "Pod":
         if self.gpu_milli is not None:
             if not 1 <= self.gpu_milli <= 1000:
-                raise ValueError(f"gpu_milli ({GPU_MILLI_ANNOTATION}): must be in 1..1000, got {self.gpu_milli}")
+                raise ValueError(f"gpu_milli ({GPU_MILLI_ANNOTATION}): must be in 1..1000, "
+                                 f"got {self.gpu_milli}")
             if self.gpu_milli < 1000 and self.requests.get(GPU_RESOURCE) != 1:
-                raise ValueError(f"gpu_milli ({GPU_MILLI_ANNOTATION}) {self.gpu_milli} shares one device: requests "
-                                 f"must ask for {GPU_RESOURCE}: 1, got {self.requests.get(GPU_RESOURCE, 0)}")
+                raise ValueError(f"gpu_milli ({GPU_MILLI_ANNOTATION}) {self.gpu_milli} shares one device: "
+                                 f"requests must ask for {GPU_RESOURCE}: 1, "
+                                 f"got {self.requests.get(GPU_RESOURCE, 0)}")
         return self
 
     @property

@@ -170,8 +170,8 @@ class PodTable:
 
     def add_batch(self, specs: Sequence[Pod], spec_index: np.ndarray, positions: np.ndarray,
                   nodes: np.ndarray, ordinals: Optional[np.ndarray] = None) -> np.ndarray:
-        """Append batch pods `<spec name>-<position>` (positions ascending), or `<spec name>-<ordinals[position]>`
-        (ascending within each spec). Returns their rows."""
+        """Append batch pods `<spec name>-<position>` (positions ascending), or
+        `<spec name>-<ordinals[position]>` (ascending within each spec). Returns their rows."""
         k = len(positions)
         self._reserve(k)
         local = np.array([self._spec_index(p) for p in specs], dtype=np.int32)

@@ -61,7 +61,8 @@ def pinned_node(pod: Pod) -> Optional[str]:
 
     For such a pod NodeAffinity's PreFilter leaves one candidate, on which the pin term matches, so its static
     class equals the class of the same pod without required affinity, restricted to that candidate
-    (`pinned_base`). The caller must have the NodeAffinity filter enabled (otherwise there is no PreFilter)."""
+    (`pinned_base`). The caller must have the NodeAffinity filter enabled (otherwise there is no
+    PreFilter)."""
     aff = pod.affinity
     if aff is None or aff.required is None or len(aff.required) != 1:
         return None

@@ -135,7 +135,8 @@ class Profile(BaseModel):
             if name in scores and name not in weights:
                 weights[name] = w or 1
         # upstream evaluation order for the built-in filters; registered static filters after them
-        self.filters = [f for f in FILTER_ORDER if f in filters] + [f for f in filters if REGISTRY[f].static_filter]
+        self.filters = ([f for f in FILTER_ORDER if f in filters]
+                        + [f for f in filters if REGISTRY[f].static_filter])
         self.score_weights = {n: w for n, w in weights.items() if REGISTRY[n].modelled}
 
     @staticmethod
@@ -178,8 +179,10 @@ class Profile(BaseModel):
                     disabled.add(name)
                     continue
                 weight = e.get("weight")
-                if weight is not None and (not isinstance(weight, int) or isinstance(weight, bool) or weight < 0):
-                    raise ProfileError(f"{at}.weight: Invalid value: {weight!r}: must be a non-negative integer")
+                if weight is not None and (not isinstance(weight, int) or isinstance(weight, bool)
+                                           or weight < 0):
+                    raise ProfileError(f"{at}.weight: Invalid value: {weight!r}: "
+                                       "must be a non-negative integer")
                 if weight is not None and weight > 100:
                     raise ProfileError(f"{at}.weight: Invalid value: {weight}: not in valid range [1-100]")
                 enabled.append((name, weight or 0))
@@ -234,10 +237,12 @@ class Profile(BaseModel):
         gpu = [n for n in self.score_weights if n in GPU_SCORE_PLUGINS]
         if len(gpu) > 1:
             raise ProfileError(f"plugins.score: at most one GPU policy plugin may be enabled, got {gpu}")
-        unknown = [n for n in self.score_weights if n not in DEFAULT_SCORE_WEIGHTS and n not in GPU_SCORE_PLUGINS
+        unknown = [n for n in self.score_weights
+                   if n not in DEFAULT_SCORE_WEIGHTS and n not in GPU_SCORE_PLUGINS
                    and not (n in REGISTRY and REGISTRY[n].static_score)]
         if unknown:
-            raise ProfileError(f"plugins.score: Invalid value: {unknown[0]!r}: not a score plugin kpack computes")
+            raise ProfileError(f"plugins.score: Invalid value: {unknown[0]!r}: "
+                               "not a score plugin kpack computes")
         if "NodeResourcesFit" in self.score_weights and not self.fit_resources:
             raise ProfileError("NodeResourcesFit.scoringStrategy.resources: Required value: "
                                "at least one resource is needed to score")

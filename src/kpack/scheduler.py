@@ -98,8 +98,8 @@ class CompiledProfile:
         self.shape_u = np.array([u for u, _ in profile.shape] or [0], dtype=np.int64)
         self.shape_s = np.array([s * 10 for _, s in profile.shape] or [0], dtype=np.int64)
         self.bal_col = np.array([ri.get(n, -1) for n, _ in profile.balanced_resources], dtype=np.int64)
-        self.bal_kind = np.array([resource_kind(n, use_requested=True) for n, _ in profile.balanced_resources],
-                                 dtype=np.int64)
+        self.bal_kind = np.array([resource_kind(n, use_requested=True)
+                                  for n, _ in profile.balanced_resources], dtype=np.int64)
         self.weights = np.array([profile.score_weights.get(n, 0) for n in SCORE_PLUGIN_NAMES], dtype=np.int64)
         ignored = set(profile.ignored_resources)
         groups = set(profile.ignored_resource_groups)
@@ -152,7 +152,8 @@ class Scheduler:
 
     # --- public ------------------------------------------------------------------------------------
     def schedule(self, cluster: Cluster, pods: Sequence[Pod]) -> ScheduleResult:
-        """Place `pods` in order and bind them into `cluster`. Raises before changing anything on bad input."""
+        """Place `pods` in order and bind them into `cluster`. Raises before changing anything on bad
+        input."""
         pods = list(pods)
         self._validate(cluster, pods)
         n_nodes = len(cluster.node_names)
@@ -176,8 +177,8 @@ class Scheduler:
         if topo_fail is not None:
             pass
         elif with_devices and cp.static_names:
-            raise SchedulingError(f"plugin(s) {', '.join(cp.static_names)}: registered static score plugins do "
-                                  "not combine with GPU device scheduling yet")
+            raise SchedulingError(f"plugin(s) {', '.join(cp.static_names)}: registered static score "
+                                  "plugins do not combine with GPU device scheduling yet")
         elif with_devices:
             shared = self._place_with_devices(view, cp, arrays, pods, pod_cls, pod_req, pod_nz, out, fail)
         else:
@@ -249,10 +250,12 @@ class Scheduler:
             return Explanation({n: REASON_CONFLICT for n in cluster.node_names}, {}, {}, None)
         if topology.needed(self.profile, work, [pod]):
             return self._explain_topology(work, pod, cls, preq, pnz, cp, order)
-        cand = np.arange(len(names), dtype=np.int64) if cls.candidates is None else cls.candidates.astype(np.int64)
+        cand = (np.arange(len(names), dtype=np.int64) if cls.candidates is None
+                else cls.candidates.astype(np.int64))
         aff = cls.affinity_raw if cls.affinity_raw is not None else np.zeros(0, dtype=np.int64)
         code, check_col, no_device = cls.code, cp.check_col, np.zeros(len(names), dtype=np.bool_)
-        if _gpu.needs_devices(self.profile, work, [pod]) and GPU_RESOURCE in work.resource_index and pod.gpu_count:
+        if _gpu.needs_devices(self.profile, work, [pod]) and GPU_RESOURCE in work.resource_index \
+                and pod.gpu_count:
             # Device-aware filter, as schedule runs it (GPU policy scores are not broken out here).
             check_col = check_col.copy()
             check_col[work.resource_index[GPU_RESOURCE]] = False
@@ -277,7 +280,8 @@ class Scheduler:
                 extra[name] = v
                 totals += cp.static_w[x] * v
             pick = int(K.select_host(totals, len(feasible), self.rng.copy(), False))
-        # Reasons per node, vectorised: static codes through a lookup table, fit failures only where they occur.
+        # Reasons per node, vectorised: static codes through a lookup table, fit failures only where
+        # they occur.
         reason = np.array([None] + [REASONS[c] for c in sorted(REASONS)], dtype=object)[
             np.searchsorted([0] + sorted(REASONS), np.maximum(cls.code, 0))]
         reason[cls.code == 0] = None
@@ -329,7 +333,8 @@ class Scheduler:
                 filt[n] = topology.REASONS[int(why[i])]
             else:
                 filt[n] = None
-        rows = [(p, name) for p, name in enumerate(ALL_SCORE_PLUGIN_NAMES) if len(feasible) and scores[p, 0] >= 0]
+        rows = [(p, name) for p, name in enumerate(ALL_SCORE_PLUGIN_NAMES)
+                if len(feasible) and scores[p, 0] >= 0]
         out_scores = {name: {names[n]: int(scores[p, j]) for j, n in enumerate(feasible)} for p, name in rows}
         total = {names[n]: int(totals[j]) for j, n in enumerate(feasible)}
         return Explanation(filt, out_scores, total, names[feasible[pick]] if pick >= 0 else None)
@@ -353,7 +358,8 @@ class Scheduler:
             if not isinstance(p, Pod):
                 raise SchedulingError(f"pods[{i}]: expected kpack.Pod, got {type(p).__name__}")
             if p.node_name is not None and p.node_name not in cluster.node_index:
-                raise SchedulingError(f"pod {p.key!r}: spec.nodeName {p.node_name!r} is not a node of this cluster")
+                raise SchedulingError(f"pod {p.key!r}: spec.nodeName {p.node_name!r} "
+                                      "is not a node of this cluster")
             if p.key in seen:
                 raise SchedulingError(f"pod {p.key!r}: duplicate pod in one schedule call")
             seen.add(p.key)
@@ -409,8 +415,9 @@ def static_rows(cp: CompiledProfile, classes: list[StaticClass]) -> Optional[np.
 
 
 def class_arrays(classes: list[StaticClass], n: int) -> tuple:
-    """Stack per-class static data into the flat arrays schedule_batch reads. Score rows are shared between
-    classes holding the same array object (pinned classes share their base's) or, for taints, all-zero rows."""
+    """Stack per-class static data into the flat arrays schedule_batch reads. Score rows are shared
+    between classes holding the same array object (pinned classes share their base's) or, for taints,
+    all-zero rows."""
     C = len(classes)
     code = np.stack([c.code for c in classes]) if C else np.zeros((0, n), np.int8)
     cand_len = np.array([-1 if c.candidates is None else len(c.candidates) for c in classes], dtype=np.int64)
@@ -482,7 +489,8 @@ def fit_error(cluster: Cluster, cls: StaticClass, static_hist: Counter, fail_row
               extra: Optional[Counter] = None) -> str:
     n = len(cluster.node_names)
     if cls.conflict:
-        return fit_error_message(n, Counter({REASON_CONFLICT: 1})).replace(f"1 {REASON_CONFLICT}", REASON_CONFLICT)
+        return fit_error_message(n, Counter({REASON_CONFLICT: 1})).replace(f"1 {REASON_CONFLICT}",
+                                                                           REASON_CONFLICT)
     h = Counter(static_hist)
     if fail_row[COL_PODS]:
         h["Too many pods"] += int(fail_row[COL_PODS])

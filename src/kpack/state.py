@@ -31,8 +31,9 @@ def device_table(gpu_alloc: np.ndarray) -> np.ndarray:
 
 def _check_width(columns: int) -> None:
     if columns > MAX_RESOURCE_COLUMNS:
-        raise ClusterError(f"{columns} distinct resource names: kpack supports at most {MAX_RESOURCE_COLUMNS} "
-                           f"resource columns ({MAX_RESOURCE_COLUMNS - len(BASE_RESOURCES)} besides cpu, memory, "
+        raise ClusterError(f"{columns} distinct resource names: kpack supports at most "
+                           f"{MAX_RESOURCE_COLUMNS} resource columns "
+                           f"({MAX_RESOURCE_COLUMNS - len(BASE_RESOURCES)} besides cpu, memory, "
                            "ephemeral-storage and pods)")
 
 
@@ -102,12 +103,13 @@ class Cluster:
                     raise ClusterError(f"pods[{i}]: expected kpack.Pod, got {type(p).__name__}")
             unbound = [p.name for p in pods if not p.node_name]
             if unbound:
-                raise ClusterError(f"pod {unbound[0]!r}: spec.nodeName is required for pods passed to Cluster "
-                                   "(unbound pods go to Scheduler.schedule)")
+                raise ClusterError(f"pod {unbound[0]!r}: spec.nodeName is required for pods passed to "
+                                   "Cluster (unbound pods go to Scheduler.schedule)")
             idx = []
             for p in pods:
                 if p.node_name not in self.node_index:
-                    raise ClusterError(f"pod {p.name!r}: spec.nodeName {p.node_name!r} is not a node of this cluster")
+                    raise ClusterError(f"pod {p.name!r}: spec.nodeName {p.node_name!r} "
+                                       "is not a node of this cluster")
                 idx.append(self.node_index[p.node_name])
             self.bind_many(pods, np.asarray(idx, dtype=np.int32))
 

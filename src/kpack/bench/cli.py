@@ -22,8 +22,9 @@ def _add_arguments(p: argparse.ArgumentParser) -> None:
 
 def register(subparsers) -> argparse.ArgumentParser:
     p = subparsers.add_parser("bench", help="throughput scenarios, side by side with baselines",
-                              description="Run upstream-style scheduling scenarios through kpack's engines and "
-                                          "the NumPy / pure-Python baselines; check placements agree.")
+                              description="Run upstream-style scheduling scenarios through kpack's "
+                                          "engines and the NumPy / pure-Python baselines; "
+                                          "check placements agree.")
     _add_arguments(p)
     return p
 

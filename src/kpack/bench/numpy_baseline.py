@@ -42,7 +42,8 @@ class NumpyScheduler:
         if [r for r, _ in profile.fit_resources] != ["cpu", "memory"] or \
                 [r for r, _ in profile.balanced_resources] != ["cpu", "memory"] or \
                 profile.scoring_strategy not in ("LeastAllocated", "MostAllocated"):
-            raise ValueError("numpy baseline: only LeastAllocated/MostAllocated and BalancedAllocation on cpu, memory")
+            raise ValueError("numpy baseline: only LeastAllocated/MostAllocated and BalancedAllocation "
+                             "on cpu, memory")
         self.profile = profile
         self.rng = seed & MASK64
         self.start = 0

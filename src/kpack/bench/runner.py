@@ -127,8 +127,9 @@ def _row(scenario, mode, engine, times, pods, **kw) -> Row:
 def peak_rss_child(name: str, exhaustive: bool, n_pods: Optional[int]) -> Optional[float]:
     """Peak RSS (MB) of a fresh process that builds the scenario and runs kpack (MAIN_ENGINE) once.
 
-    The child reports its own VmHWM (/proc/self/status, reset by exec): the wait4 ru_maxrss of a child can carry
-    the parent's resident size at fork time (seen as ~1.9 GB after the NumPy baselines had grown the parent).
+    The child reports its own VmHWM (/proc/self/status, reset by exec): the wait4 ru_maxrss of a child can
+    carry the parent's resident size at fork time (seen as ~1.9 GB after the NumPy baselines had grown the
+    parent).
     None where /proc/self/status is missing."""
     code = ("import sys; from kpack.bench import runner, scenarios as S; "
             f"sc = S.SCENARIOS[{name!r}](); runner.run_kpack(sc, {exhaustive}, {MAIN_ENGINE!r}, {n_pods!r}); "
@@ -182,7 +183,8 @@ def bench_scenario(name: str, runs: int = 3, modes=("exhaustive", "sampled"), ba
         # Every other kpack engine on the same pods (identical decisions required).
         from .. import native
         for eng in ("indexed", "native", "blocked"):
-            if eng == stats.engine or (eng == "native" and not native.available()) or stats.engine == "topology":
+            if eng == stats.engine or (eng == "native" and not native.available()) \
+                    or stats.engine == "topology":
                 continue    # (the topology path has no indexed/native/blocked variant: they refuse such pods)
             lim = _limit(name, f"kpack-{eng}", PREFIX.get(f"kpack-{eng}", lim_fast))
             if lim is not None and lim_fast is not None:
@@ -218,8 +220,9 @@ def bench_scenario(name: str, runs: int = 3, modes=("exhaustive", "sampled"), ba
         rows.append(_row(name, mode, "numpy", nt, n, placed=int((out >= 0).sum()),
                          same_placements=f"{'yes' if same else 'NO'} ({n} pods)"))
         log(f"  {name} {mode} numpy {rows[-1].pods_per_s:,.0f} pods/s same={same}")
-        # Pure-Python oracle on a shorter prefix (its topology plugins recount every node per node: O(N^2) a pod,
-        # far too slow at 5,000 nodes; tests/test_topology_vs_reference.py compares them on small clusters).
+        # Pure-Python oracle on a shorter prefix (its topology plugins recount every node per node: O(N^2) a
+        # pod, far too slow at 5,000 nodes; tests/test_topology_vs_reference.py compares them on small
+        # clusters).
         if ref_mod is not None and stats.engine == "topology":
             rows.append(Row(name, mode, "python-ref", 0, 0, float("nan"), float("nan"), float("nan"),
                             float("nan"), note="skipped: O(N^2) per pod with topology plugins at this size"))
@@ -277,8 +280,9 @@ def format_table(rows: list[Row]) -> str:
         if r.pods == 0:
             lines.append((r.scenario, r.mode, r.engine, "-", r.note, "-", "-", "-", "-", "-"))
             continue
-        rate = f"{r.pods_per_s:,.0f} ({r.pods_per_s_min:,.0f}-{r.pods_per_s_max:,.0f})" if r.pods_per_s >= 100 \
-            else f"{r.pods_per_s:,.1f} ({r.pods_per_s_min:,.1f}-{r.pods_per_s_max:,.1f})"
+        rate = (f"{r.pods_per_s:,.0f} ({r.pods_per_s_min:,.0f}-{r.pods_per_s_max:,.0f})"
+                if r.pods_per_s >= 100
+                else f"{r.pods_per_s:,.1f} ({r.pods_per_s_min:,.1f}-{r.pods_per_s_max:,.1f})")
         mem = f"{r.peak_rss_mb:,.0f} MB" if r.peak_rss_mb else "-"
         xn = f"{r.ratios['numpy']:,.0f}x" if "numpy" in r.ratios else "-"
         xp = f"{r.ratios['python-ref']:,.0f}x" if "python-ref" in r.ratios else "-"

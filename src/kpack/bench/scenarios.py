@@ -98,7 +98,7 @@ def _pod(name: str, cpu_m: int, mem_mi: int, **kw) -> Pod:
     return Pod(name=name, requests={"cpu": f"{cpu_m}m", "memory": f"{mem_mi}Mi"}, **kw)
 
 
-# --------------------------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------------------------------------
 def scheduling_basic(n_nodes: int = 5000, n_pods: int = 10000, n_init: int = 1000) -> Scenario:
     """Identical nodes (32 cpu, 128Gi, 110 pods), `n_init` pods pre-bound round robin, identical small pods
     (upstream pod-default: 100m, 500Mi)."""
@@ -143,9 +143,10 @@ def _constrained_spec(rng, i: int, n_zones: int, disks: list[str], teams: list[s
         kw["node_selector"] = {"disktype": disks[rng.integers(len(disks))]}
     if rng.random() < 0.6:
         zones = sorted(rng.choice(n_zones, size=int(rng.integers(2, 6)), replace=False).tolist())
-        kw["affinity"] = {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [
-            {"matchExpressions": [{"key": "topology.kubernetes.io/zone", "operator": "In",
-                                   "values": [ZONES[z] for z in zones]}]}]}}}
+        kw["affinity"] = {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {
+            "nodeSelectorTerms": [
+                {"matchExpressions": [{"key": "topology.kubernetes.io/zone", "operator": "In",
+                                       "values": [ZONES[z] for z in zones]}]}]}}}
     if rng.random() < 0.4:
         kw["tolerations"] = [{"key": "dedicated", "operator": "Equal",
                               "value": teams[rng.integers(len(teams))], "effect": "NoSchedule"}]
@@ -154,8 +155,8 @@ def _constrained_spec(rng, i: int, n_zones: int, disks: list[str], teams: list[s
 
 def node_selector_taints(n_nodes: int = 5000, n_pods: int = 10000, n_specs: int = 50,
                          seed: int = 1) -> Scenario:
-    """10 zones, disk labels, 20 % of nodes tainted (dedicated=<team>:NoSchedule), three node shapes; pods from
-    `n_specs` specs with nodeSelector, required zone affinity and tolerations."""
+    """10 zones, disk labels, 20 % of nodes tainted (dedicated=<team>:NoSchedule), three node shapes;
+    pods from `n_specs` specs with nodeSelector, required zone affinity and tolerations."""
     rng = np.random.default_rng(seed)
     keys, values, codes, taints, nt = _labelled_nodes(rng, n_nodes, 10, DISKS, 0.2, TEAMS)
     shape = rng.integers(3, size=n_nodes)

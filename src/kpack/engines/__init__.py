@@ -22,10 +22,11 @@ ENGINES = ("auto", "numba", "native", "indexed", "blocked")
 ALIASES = {"reference": "numba"}   # round-1 name of the Numba scan
 AUTO_MIN_PODS = 32                   # below this, one node scan per pod is cheaper than building the index
 # auto: indexed when nodes >= AUTO_NODES_PER_TYPE * static types and, with sampling, the nodes to find >=
-# AUTO_FIND_PER_TYPE * types (each pod evaluates the buckets of its feasible types; a sampled scan stops early).
-# Measured on the 2-core VM, pods/s indexed vs native scan, exhaustive / sampled: SchedulingBasic (1 type, 5,000
-# nodes) 1.1M vs 14k / 630k vs 36k; DaemonSets (100 types) 74k vs 9k / 71k vs 40k; NodeSelectorTaints (295 types)
-# 7.8k vs 14k / 7.4k vs 28k; Heterogeneous (3,598 types, 100,000 nodes, 2,000 pods) 1,125 vs 405 / 596 vs 1,239.
+# AUTO_FIND_PER_TYPE * types (each pod evaluates the buckets of its feasible types; a sampled scan stops
+# early). Measured on the 2-core VM, pods/s indexed vs native scan, exhaustive / sampled: SchedulingBasic
+# (1 type, 5,000 nodes) 1.1M vs 14k / 630k vs 36k; DaemonSets (100 types) 74k vs 9k / 71k vs 40k;
+# NodeSelectorTaints (295 types) 7.8k vs 14k / 7.4k vs 28k; Heterogeneous (3,598 types, 100,000 nodes,
+# 2,000 pods) 1,125 vs 405 / 596 vs 1,239.
 AUTO_NODES_PER_TYPE = 24
 AUTO_FIND_PER_TYPE = 4
 INDEX_BUDGET_BYTES = 128 << 20       # bucket table size limit (bitsets dominate: N/8 bytes per bucket)
@@ -57,8 +58,8 @@ def check_engine(engine: str) -> str:
 
 
 def _unique_rows(mat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(row id per row, first row of each id) for an int64 matrix: a 64-bit row hash, 1-D unique, then an exact
-    equality check against each id's first row (np.unique(axis=0) on a hash collision)."""
+    """(row id per row, first row of each id) for an int64 matrix: a 64-bit row hash, 1-D unique, then an
+    exact equality check against each id's first row (np.unique(axis=0) on a hash collision)."""
     h = np.full(mat.shape[0], 0x9E3779B97F4A7C15, dtype=np.uint64)
     with np.errstate(over="ignore"):
         for j in range(mat.shape[1]):

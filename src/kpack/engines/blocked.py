@@ -1,12 +1,12 @@
 """Blocked engine: the reference placement loop answered per block of nodes from cached segment results, for
 large clusters where a sampled (or exhaustive) scan visits thousands of nodes per pod.
 
-Nodes are cut into blocks of `1 << BLOCK_SHIFT` consecutive indexes and each block into *segments*: its nodes of
-one allocatable group (equal allocatable rows; at most MAX_GROUPS groups). For a pod *spec key* (equal class,
-requests and non-zero requests) and a segment the engine caches the number of feasible nodes (static filters
-and NodeResourcesFit), the best NodeResourcesFit + BalancedAllocation total among them and how many nodes reach
-it. A placement bumps its segment's version, which invalidates that segment for every key; between two pods of
-one spec only the few segments that received pods are recomputed. For one pod:
+Nodes are cut into blocks of `1 << BLOCK_SHIFT` consecutive indexes and each block into *segments*: its nodes
+of one allocatable group (equal allocatable rows; at most MAX_GROUPS groups). For a pod *spec key* (equal
+class, requests and non-zero requests) and a segment the engine caches the number of feasible nodes (static
+filters and NodeResourcesFit), the best NodeResourcesFit + BalancedAllocation total among them and how many
+nodes reach it. A placement bumps its segment's version, which invalidates that segment for every key; between
+two pods of one spec only the few segments that received pods are recomputed. For one pod:
 
 * **Window** (`numFeasibleNodesToFind` feasible nodes from the round-robin start,
   docs/semantics.md section 7): the block of the start is scanned node by node from the start (head) and,
@@ -19,10 +19,10 @@ one spec only the few segments that received pods are recomputed. For one pod:
   the pick-th tied node is found by walking the parts in visit order and scanning only the one block that
   holds it.
 
-Only classes whose window-normalised scores are constant across nodes are eligible (no preferred node affinity,
-no untolerated PreferNoSchedule taint), with the fit filter on and no PreFilter node list; `eligible` checks this
-and the caller uses another engine otherwise. A pod with no feasible node is rescanned for its exact failure
-counts.
+Only classes whose window-normalised scores are constant across nodes are eligible (no preferred node
+affinity, no untolerated PreferNoSchedule taint), with the fit filter on and no PreFilter node list;
+`eligible` checks this and the caller uses another engine otherwise. A pod with no feasible node is rescanned
+for its exact failure counts.
 """
 from __future__ import annotations
 

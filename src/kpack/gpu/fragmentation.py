@@ -81,8 +81,8 @@ def typical_pods(pods: PodTable, threshold: float = POPULARITY_THRESHOLD) -> Typ
 @njit(cache=True, nogil=True)
 def level_stats(free_row, levels, cnt_ge_out, sum_lt_out):
     """Fill per-level device counts / sliver sums for one node's device row."""
-    for l in range(levels.shape[0]):
-        g = levels[l]
+    for lv in range(levels.shape[0]):
+        g = levels[lv]
         c = 0
         s = 0
         for i in range(free_row.shape[0]):
@@ -91,8 +91,8 @@ def level_stats(free_row, levels, cnt_ge_out, sum_lt_out):
                 c += 1
             else:
                 s += r
-        cnt_ge_out[l] = c
-        sum_lt_out[l] = s
+        cnt_ge_out[lv] = c
+        sum_lt_out[lv] = s
 
 
 @njit(cache=True, nogil=True)
@@ -104,9 +104,9 @@ def frag_from_stats(R, cpu_left, model, cnt_ge, sum_lt, tp_cpu, tp_gpu, tp_num, 
     for m in range(tp_cpu.shape[0]):
         f = R
         if tp_gpu[m] > 0 and model >= 0 and (tp_mask[m] >> model) & 1:
-            l = tp_level[m]
-            if cnt_ge[l] >= tp_num[m] and cpu_left >= tp_cpu[m]:
-                f = sum_lt[l]
+            lv = tp_level[m]
+            if cnt_ge[lv] >= tp_num[m] and cpu_left >= tp_cpu[m]:
+                f = sum_lt[lv]
         F += tp_p[m] * f
     return F
 
@@ -123,10 +123,10 @@ def frag_after_change(R, cpu_after, model, cnt_ge, sum_lt, n_changed, old_free, 
     for m in range(tp_cpu.shape[0]):
         f = R2
         if tp_gpu[m] > 0 and model >= 0 and (tp_mask[m] >> model) & 1:
-            l = tp_level[m]
-            g = levels[l]
-            c = cnt_ge[l]
-            s = sum_lt[l]
+            lv = tp_level[m]
+            g = levels[lv]
+            c = cnt_ge[lv]
+            s = sum_lt[lv]
             if old_free >= g:
                 c -= n_changed
             else:

@@ -193,7 +193,8 @@ def schedule_gpu_batch(alloc, req, nz, check_col, fit_filter_on, pod_cls, pod_re
 
 def normalisers(cluster) -> tuple[int, int]:
     """(largest node cpu in millicores, largest node GPU in milli-GPU): the policies' normalisers, from the
-    cluster itself so every node scores within 0..100 (1 when the cluster has none, to avoid dividing by 0)."""
+    cluster itself so every node scores within 0..100 (1 when the cluster has none, to avoid dividing
+    by 0)."""
     cpu = int(cluster.allocatable[:, COL_CPU].max()) if len(cluster.node_names) else 0
     gpu = int(cluster.gpu_free.shape[1]) * FULL
     return max(cpu, 1), max(gpu, 1)

@@ -16,8 +16,9 @@ kpack's policies:
   goes to the (node, device) that keeps the cluster's open GPU gaps balanced: it minimises the change
   of the sum of squares  sum_r N(r)^2, where N(r) is the number of partially used devices with
   r free milli. Only gaps r >= SOS_MIN_GAP on nodes with CPU left for the smallest typical sharing
-  pod count as open (smaller leftovers are closed: almost no pod fits them). That is the Sum-of-Squares online bin-packing rule (Csirik et al.) applied to GPU
-  devices. Ties go to the fgd-consolidate node score, then the lowest device index, then the rank.
+  pod count as open (smaller leftovers are closed: almost no pod fits them). That is the Sum-of-Squares
+  online bin-packing rule (Csirik et al.) applied to GPU devices. Ties go to the fgd-consolidate node
+  score, then the lowest device index, then the rank.
   Constrained sharing pods keep FGD's choice: the one cluster-wide gap histogram describes the
   unconstrained market (balancing it for them was worse on gpuspec20/25; per-model histograms were
   much worse: thin markets make opening gaps on pristine 8-GPU nodes cheap).

@@ -40,7 +40,8 @@ def register(spec: PluginSpec) -> None:
     if spec.name in REGISTRY:
         raise ValueError(f"plugin {spec.name!r} is already registered")
     if spec.filter != (spec.static_filter is not None) or spec.score != (spec.static_score is not None):
-        raise ValueError(f"plugin {spec.name!r}: a registered filter needs static_filter, a score static_score")
+        raise ValueError(f"plugin {spec.name!r}: a registered filter needs static_filter, "
+                         "a score static_score")
     if spec.normalize not in NORMALIZE_MODES:
         raise ValueError(f"plugin {spec.name!r}: normalize must be one of {sorted(NORMALIZE_MODES)}")
     REGISTRY[spec.name] = spec

@@ -48,8 +48,8 @@ def _resources(items: Any, where: str, *, must_be_one: bool = False) -> list[tup
         if must_be_one and w != 1:
             raise PluginArgsError(f"{where}[{i}].weight: Invalid value: {w}: must be 1")
         if not 1 <= w <= 100:
-            raise PluginArgsError(f"{where}[{i}].weight: Invalid value: {w}: resource weight of {name} not in "
-                                  "valid range [1, 100]")
+            raise PluginArgsError(f"{where}[{i}].weight: Invalid value: {w}: "
+                                  f"resource weight of {name} not in valid range [1, 100]")
         out.append((name, w))
     return out
 

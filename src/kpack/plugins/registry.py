@@ -42,7 +42,8 @@ class PluginSpec:
 
 
 def check_fields(args: Any, fields: frozenset, where: str) -> dict:
-    """args must be a mapping whose keys are all known (strict decoding, as kube-scheduler's config loader)."""
+    """args must be a mapping whose keys are all known (strict decoding, as kube-scheduler's config
+    loader)."""
     if args is None:
         return {}
     if not isinstance(args, dict):
