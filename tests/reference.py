@@ -269,10 +269,11 @@ class NodeState:
 def zone_key(node) -> str:
     """upstream GetZoneKey: beta failure-domain labels when present, else topology.kubernetes.io ones."""
     lab = node.labels
-    zone = lab["failure-domain.beta.kubernetes.io/zone"] if "failure-domain.beta.kubernetes.io/zone" in lab \
-        else lab.get("topology.kubernetes.io/zone", "")
-    region = lab["failure-domain.beta.kubernetes.io/region"] if "failure-domain.beta.kubernetes.io/region" in lab \
-        else lab.get("topology.kubernetes.io/region", "")
+    zone = (lab["failure-domain.beta.kubernetes.io/zone"] if "failure-domain.beta.kubernetes.io/zone" in lab
+            else lab.get("topology.kubernetes.io/zone", ""))
+    region = (lab["failure-domain.beta.kubernetes.io/region"]
+              if "failure-domain.beta.kubernetes.io/region" in lab
+              else lab.get("topology.kubernetes.io/region", ""))
     return "" if not region and not zone else region + ":\x00:" + zone
 
 

@@ -22,7 +22,8 @@ def test_schedule_demo_json(capsys):
     rows = {r["pod"]: r for r in data["placements"]}
     assert rows["default/trainer"]["node"] == "gpu-1"
     assert rows["default/node-agent-node-b2"]["node"] == "node-b2"      # daemon pods land on cordoned nodes
-    assert rows["default/too-big"]["reason"] == ("0/5 nodes are available: 1 node(s) had untolerated taint(s), "
+    assert rows["default/too-big"]["reason"] == ("0/5 nodes are available: "
+                                                 "1 node(s) had untolerated taint(s), "
                                                  "1 node(s) were unschedulable, "
                                                  "3 Insufficient cpu.")
 

@@ -224,8 +224,9 @@ def test_books_stay_exact(seq, engine, gpu_profile):
         elif op == "unbind" and bound:
             c.unbind(bound[r % len(bound)])
         elif op == "schedule":
-            pods = [kpack.Pod(name=f"s{k}-{j}", requests={"cpu": f"{300 * (1 + (r >> j) % 5)}m",
-                                                         **({"nvidia.com/gpu": 1} if (r >> j) % 4 == 0 else {})},
+            pods = [kpack.Pod(name=f"s{k}-{j}",
+                              requests={"cpu": f"{300 * (1 + (r >> j) % 5)}m",
+                                        **({"nvidia.com/gpu": 1} if (r >> j) % 4 == 0 else {})},
                               gpu_milli=(500 if (r >> j) % 8 == 0 else None)) for j in range(3)]
             s.schedule(c, pods)
         elif op == "add":

@@ -54,8 +54,8 @@ def test_host_network_adds_network_unavailable_toleration():
     ds = {**DS, "spec": {**DS["spec"], "template": {**DS["spec"]["template"], "spec": {
         **DS["spec"]["template"]["spec"], "hostNetwork": True}}}}
     p = next(iter(kpack.daemonset_pods(cluster(), kpack.DaemonSet.from_k8s(ds)).values()))
-    assert ("node.kubernetes.io/network-unavailable",
-            "NoSchedule") in {(t.key, t.effect) for t in p.tolerations}
+    assert (("node.kubernetes.io/network-unavailable", "NoSchedule")
+            in {(t.key, t.effect) for t in p.tolerations})
 
 
 def test_daemon_pods_scheduled_by_kernels_land_on_cordoned_and_report_upstream_reason():
@@ -63,7 +63,8 @@ def test_daemon_pods_scheduled_by_kernels_land_on_cordoned_and_report_upstream_r
     pods = list(kpack.daemonset_pods(c, kpack.DaemonSet.from_k8s(DS)).values())
     res = kpack.Scheduler().schedule(c, pods)
     got = dict(zip([p.name for p in pods], res.node_names))
-    assert got["agent-plain"] == "plain" and got["agent-cordoned"] == "cordoned" and got["agent-soft"] == "soft"
+    assert got["agent-plain"] == "plain" and got["agent-cordoned"] == "cordoned" \
+        and got["agent-soft"] == "soft"
     assert got["agent-small"] is None
     i = [p.name for p in pods].index("agent-small")
     assert res.reasons[i] == ("0/7 nodes are available: 1 Insufficient cpu, "

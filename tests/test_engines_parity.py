@@ -26,8 +26,9 @@ def random_cluster(rng, n, n_shapes):
         if rng.random() < 0.2:
             labels["rank"] = str(rng.integers(10))
         taints = [TAINTS[j] for j in range(4) if rng.random() < 0.12]
-        nodes.append(kpack.Node(name=f"n{i}", allocatable={"cpu": cpu, "memory": mem, "pods": pods,
-                                                           **({"example.com/gpu": 2} if rng.random() < 0.1 else {})},
+        nodes.append(kpack.Node(name=f"n{i}",
+                                allocatable={"cpu": cpu, "memory": mem, "pods": pods,
+                                             **({"example.com/gpu": 2} if rng.random() < 0.1 else {})},
                                 labels=labels, taints=taints, unschedulable=bool(rng.random() < 0.05)))
     return kpack.Cluster(nodes)
 
@@ -88,7 +89,8 @@ def profile_for(rng, pct):
     if rng.random() < 0.15:
         prof.fit_resources = [("cpu", 1), ("memory", 1), ("example.com/gpu", 3)]
     if rng.random() < 0.1:
-        prof.score_weights = {k: v for k, v in prof.score_weights.items() if k != "NodeResourcesBalancedAllocation"}
+        prof.score_weights = {k: v for k, v in prof.score_weights.items()
+                              if k != "NodeResourcesBalancedAllocation"}
     return prof
 
 
@@ -118,8 +120,8 @@ def run_both(seed, n, n_pods, pct, n_specs, n_shapes, via_arrays, engine="indexe
     assert r1.node_index.tolist() == r2.node_index.tolist()
     assert r1.reasons == r2.reasons
     assert s1.rng[0] == s2.rng[0] and s1.start[0] == s2.start[0]
-    assert np.array_equal(c1.requested, c2.requested) and np.array_equal(c1.nonzero_requested,
-                                                                         c2.nonzero_requested)
+    assert np.array_equal(c1.requested, c2.requested) \
+        and np.array_equal(c1.nonzero_requested, c2.nonzero_requested)
     return r1, s2
 
 
@@ -197,7 +199,7 @@ def test_auto_chooses_by_structure():
     assert s.last_stats.engine == ("native" if native.available() else "numba")   # 50 types, 400 nodes
 
 
-# --- DaemonSet-style pinned pods share one compiled base class --------------------------------------------------
+# --- DaemonSet-style pinned pods share one compiled base class ----------------------------------------------
 def _pinned_workload(rng, n):
     c = random_cluster(rng, n, 4)
     dss = []
@@ -269,7 +271,7 @@ def test_pinned_node_detection():
     assert pinned_node(kpack.Pod(name="x")) is None
 
 
-# --- blocked engine (engines/blocked.py): exact on eligible classes, falls back to the scan otherwise ---------------
+# --- blocked engine (engines/blocked.py): exact on eligible classes, falls back to the scan otherwise
 def _eligible_spec(rng, i):
     req = {"cpu": f"{int(rng.choice([0, 100, 250, 500, 1000, 3000]))}m",
            "memory": f"{int(rng.choice([0, 128, 512, 2048]))}Mi"}
@@ -279,8 +281,9 @@ def _eligible_spec(rng, i):
     if rng.random() < 0.3:
         kw["node_selector"] = {"zone": ZONES[rng.integers(3)]}
     if rng.random() < 0.2:
-        kw["affinity"] = {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [
-            {"matchExpressions": [{"key": "disk", "operator": "In", "values": ["ssd"]}]}]}}}
+        kw["affinity"] = {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {
+            "nodeSelectorTerms": [
+                {"matchExpressions": [{"key": "disk", "operator": "In", "values": ["ssd"]}]}]}}}
     if rng.random() < 0.3:
         kw["tolerations"] = [{"key": "dedicated", "operator": "Equal", "value": "infra",
                               "effect": "NoSchedule"}]
@@ -318,7 +321,8 @@ def test_blocked_matches_reference(seed, monkeypatch):
         prof.scoring_strategy = "RequestedToCapacityRatio"
         prof.shape = [(0, 0), (50, 7), (100, 10)]
     if seed % 7 == 2:
-        prof.score_weights = {k: v for k, v in prof.score_weights.items() if k != "NodeResourcesBalancedAllocation"}
+        prof.score_weights = {k: v for k, v in prof.score_weights.items()
+                              if k != "NodeResourcesBalancedAllocation"}
     results = []
     for eng in ("numba", "blocked"):
         c = base.copy()
@@ -331,8 +335,8 @@ def test_blocked_matches_reference(seed, monkeypatch):
     assert r1.node_index.tolist() == r2.node_index.tolist()
     assert r1.reasons == r2.reasons
     assert s1.rng[0] == s2.rng[0] and s1.start[0] == s2.start[0]
-    assert np.array_equal(c1.requested, c2.requested) and np.array_equal(c1.nonzero_requested,
-                                                                         c2.nonzero_requested)
+    assert np.array_equal(c1.requested, c2.requested) \
+        and np.array_equal(c1.nonzero_requested, c2.nonzero_requested)
 
 
 @pytest.mark.parametrize("seed", range(4))

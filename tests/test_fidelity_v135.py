@@ -1,6 +1,7 @@
-"""Table tests for the v1.35.4 fidelity items found side by side with the real kube-scheduler: the taint reason,
-pod-level requests in Fit scoring, BalancedAllocation weights, re-listed score plugins, the zone-interleaved
-node order, NodeAffinityArgs.addedAffinity, and the registry's checks of plugin names and args."""
+"""Table tests for the v1.35.4 fidelity items found side by side with the real kube-scheduler: the taint
+reason, pod-level requests in Fit scoring, BalancedAllocation weights, re-listed score plugins, the
+zone-interleaved node order, NodeAffinityArgs.addedAffinity, and the registry's checks of plugin names and
+args."""
 import numpy as np
 import pytest
 
@@ -39,8 +40,8 @@ def test_pod_level_requests_not_in_fit_score():
     assert (pod.scoring_cpu, pod.scoring_memory) == (500, 200 * 2**20)   # Fit score: containers, non-zero
     ex = kpack.Scheduler().explain(kpack.Cluster([node("n", cpu="4", mem="8Gi")]), pod)
     # LeastAllocated on (500m of 4, 200Mi of 8Gi): (87 + 97) // 2 = 92
-    assert ex.scores["NodeResourcesFit"] == {"n": ((4000 - 500) * 100 // 4000 + (8 * 2**30 - 200 * 2**20) * 100
-                                                   // (8 * 2**30)) // 2}
+    assert ex.scores["NodeResourcesFit"] == {"n": ((4000 - 500) * 100 // 4000
+                                                   + (8 * 2**30 - 200 * 2**20) * 100 // (8 * 2**30)) // 2}
     # BalancedAllocation: real requests 2/4 and 4Gi/8Gi -> balanced, 100
     assert ex.scores["NodeResourcesBalancedAllocation"] == {"n": 100}
 
@@ -107,7 +108,8 @@ def test_bad_plugin_config(config, match):
 
 
 def test_args_of_disabled_plugin_accepted_and_zero_weight_is_one():
-    p = kpack.Profile.from_k8s(cfg({"multiPoint": {"disabled": [{"name": "NodeResourcesBalancedAllocation"}]}},
+    p = kpack.Profile.from_k8s(cfg({"multiPoint": {
+                                       "disabled": [{"name": "NodeResourcesBalancedAllocation"}]}},
                                    [{"name": "NodeResourcesBalancedAllocation",
                                      "args": {"resources": [{"name": "cpu"}]}},
                                     {"name": "NodeResourcesFit", "args": {"scoringStrategy": {
@@ -119,7 +121,8 @@ def test_args_of_disabled_plugin_accepted_and_zero_weight_is_one():
 
 def test_registry_entries():
     assert REGISTRY["TaintToleration"].default_weight == 3 and REGISTRY["TaintToleration"].filter
-    assert REGISTRY["NodeResourcesBalancedAllocation"].score and not REGISTRY["NodeResourcesBalancedAllocation"].filter
+    assert REGISTRY["NodeResourcesBalancedAllocation"].score
+    assert not REGISTRY["NodeResourcesBalancedAllocation"].filter
     assert "FGDScore" in REGISTRY and REGISTRY["FGDScore"].engines == ("numba",)
 
 

@@ -68,7 +68,8 @@ def test_bound_gpu_pods_take_devices_and_round_trip(tmp_path):
     c.to_parquet(tmp_path)
     assert kpack.Cluster.from_parquet(tmp_path).gpu_free.tolist() == [[700, 0]]
     over = kpack.Cluster([gpu_node("n", 1)], pods=[gpu_pod("x", k=2).model_copy(update={"node_name": "n"})])
-    assert over.gpu_free.tolist() == [[1000]] and over.requested[0, over.resource_index["nvidia.com/gpu"]] == 2
+    assert over.gpu_free.tolist() == [[1000]]
+    assert over.requested[0, over.resource_index["nvidia.com/gpu"]] == 2
 
 
 def test_gpu_milli_validation():
@@ -124,8 +125,8 @@ def test_random_policy_is_seeded_and_spreads():
         s = kpack.Scheduler(only("RandomScore"), seed=seed)
         picks.add(s.schedule(c, [gpu_pod("p", milli=400)]).node_names[0])
         c2 = partially_used_cluster()
-        assert kpack.Scheduler(only("RandomScore"), seed=seed).schedule(c2, [gpu_pod("p", milli=400)]).node_names[0] \
-            in picks
+        res = kpack.Scheduler(only("RandomScore"), seed=seed).schedule(c2, [gpu_pod("p", milli=400)])
+        assert res.node_names[0] in picks
     assert picks == {"busy", "idle"}
 
 

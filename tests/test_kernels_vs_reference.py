@@ -273,7 +273,8 @@ def gen_pod(rnd, n, name, allow_node_name=True):
         kw["scoring_cpu"] = rnd.choice([0, 100, 700, 3000])
         kw["scoring_memory"] = rnd.choice([0, 200 * MI, 2 * GI])
     if rnd.random() < 0.25:
-        kw["node_selector"] = {rnd.choice(LABEL_KEYS): rnd.choice(NODE_LABEL_VALUES) for _ in range(rnd.choice([1, 2]))}
+        kw["node_selector"] = {rnd.choice(LABEL_KEYS): rnd.choice(NODE_LABEL_VALUES)
+                               for _ in range(rnd.choice([1, 2]))}
     aff = {}
     mode = rnd.randrange(10)
     if mode in (1, 2, 3):
@@ -320,7 +321,8 @@ def gen_profile(rnd):
     if rnd.random() < 0.25:
         p.filters = [f for f in p.filters if rnd.random() < 0.75]
     if rnd.random() < 0.33:
-        p.score_weights = {name: rnd.choice([w, 1, 2, 5]) for name, w in kpack.profile.DEFAULT_SCORE_WEIGHTS.items()
+        p.score_weights = {name: rnd.choice([w, 1, 2, 5])
+                           for name, w in kpack.profile.DEFAULT_SCORE_WEIGHTS.items()
                            if rnd.random() < 0.75}
     if rnd.random() < 0.25:
         p.ignored_resources = [FOO]
@@ -333,7 +335,8 @@ def gen_profile(rnd):
 def gen_scenario(rnd, max_nodes=40, max_pods=8):
     n = rnd.choice([rnd.randint(1, 5), rnd.randint(1, max_nodes)])
     nodes = [gen_node(rnd, i) for i in range(n)]
-    bound = [gen_pod(rnd, n, f"b{j}", allow_node_name=False).model_copy(update={"node_name": f"n{rnd.randrange(n)}"})
+    bound = [gen_pod(rnd, n, f"b{j}", allow_node_name=False)
+             .model_copy(update={"node_name": f"n{rnd.randrange(n)}"})
              for j in range(rnd.choice([0, 0, 1, 3, 6]))]
     pods = [gen_pod(rnd, n, f"p{j}") for j in range(rnd.randint(1, max_pods))]
     return nodes, bound, pods, gen_profile(rnd), rnd.getrandbits(64)

@@ -48,7 +48,8 @@ def test_json_and_directory(tmp_path):
     ("kind: Secret\nmetadata: {name: s}\n", "unsupported kind 'Secret'"),
     ("kind: Pod\nmetadata: {name: p}\nspec: {containers: [{name: c, resources: {requests: {cpu: 1zz}}}]}\n",
      r"Pod/p: .*requests\[cpu\]"),
-    ("kind: Pod\nmetadata: {name: p}\nspec: {containers: [{name: c, resources: {requests: {memory: '-1Gi'}}}]}\n",
+    ("kind: Pod\nmetadata: {name: p}\n"
+     "spec: {containers: [{name: c, resources: {requests: {memory: '-1Gi'}}}]}\n",
      "must be non-negative"),
     ("kind: Node\nmetadata: {name: n}\nstatus: {allocatable: {cpu: lots}}\n",
      r"Node/n: status.allocatable\[cpu\]"),
@@ -68,7 +69,8 @@ def test_topology_kinds_load():
     objs = kpack.load_manifests(
         "kind: Namespace\nmetadata: {name: team, labels: {t: a}}\n---\n"
         "kind: Service\nmetadata: {name: s, namespace: team}\nspec: {selector: {app: web}}\n---\n"
-        "apiVersion: apps/v1\nkind: StatefulSet\nmetadata: {name: db}\nspec: {selector: {matchLabels: {app: db}}}\n---\n"
+        "apiVersion: apps/v1\nkind: StatefulSet\nmetadata: {name: db}\n"
+        "spec: {selector: {matchLabels: {app: db}}}\n---\n"
         "kind: ReplicationController\nmetadata: {name: rc}\nspec: {selector: {app: old}}\n")
     assert [o.kind for o in objs] == ["Namespace", "Service", "StatefulSet", "ReplicationController"]
     assert objs[0].labels == {"t": "a"} and objs[1].selector == {"app": "web"} and objs[1].namespace == "team"

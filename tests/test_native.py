@@ -150,8 +150,8 @@ def scheduler_inputs(seed: int, profile: kpack.Profile, n_nodes: int = 160, n_po
             taints.append({"key": "dedicated", "value": "gpu", "effect": "NoSchedule"})
         if rs.random() < 0.3:
             taints.append({"key": "soft", "value": str(rs.integers(0, 2)), "effect": "PreferNoSchedule"})
-        nodes.append(kpack.Node(name=f"n{i}", allocatable=alloc, labels={"zone": zones[i % 3],
-                                                                          "disk": str(rs.choice(["ssd", "hdd"]))},
+        nodes.append(kpack.Node(name=f"n{i}", allocatable=alloc,
+                                labels={"zone": zones[i % 3], "disk": str(rs.choice(["ssd", "hdd"]))},
                                 taints=taints, unschedulable=bool(rs.random() < 0.05)))
     cluster = kpack.Cluster(nodes)
     pods = []

@@ -101,4 +101,5 @@ def test_register_checks():
     with pytest.raises(ValueError, match="static_score"):
         plugins.register(PluginSpec("Nope", score=True))
     with pytest.raises(kpack.ProfileError, match="unknown plugin"):
-        kpack.Profile.from_k8s({"profiles": [{"plugins": {"score": {"enabled": [{"name": "ExampleSlots"}]}}}]})
+        kpack.Profile.from_k8s({"profiles": [
+            {"plugins": {"score": {"enabled": [{"name": "ExampleSlots"}]}}}]})

@@ -132,5 +132,6 @@ profiles:
         kpack.Profile.from_k8s(cfg.replace("MostAllocated", "Fancy"))
     with pytest.raises(kpack.ProfileError, match=r"shape\[1\].utilization.*increasing"):
         kpack.Profile.from_k8s(cfg.replace("type: MostAllocated", "type: RequestedToCapacityRatio\n"
-                                           "        requestedToCapacityRatio: {shape: [{utilization: 50, score: 1},"
+                                           "        requestedToCapacityRatio: "
+                                           "{shape: [{utilization: 50, score: 1},"
                                            " {utilization: 10, score: 2}]}"))

@@ -174,7 +174,8 @@ def test_no_preferred_terms_skips_node_affinity_score():
 
 
 def required(*terms):
-    return {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": list(terms)}}}
+    return {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {
+        "nodeSelectorTerms": list(terms)}}}
 
 
 def expr(key, op, *values):
@@ -458,7 +459,8 @@ def test_pod_requests_init_containers_sidecars_overhead():
     # init i2 (cpu 400m)         candidate cpu 400m + 50m, memory 0 + 100Mi
     # real:    cpu max(350, 500, 450) = 500m, memory max(1Gi+100Mi, 100Mi) -> + overhead (10m, 1Mi)
     # scoring: defaults per missing key in every container (init too):
-    #          regular memory 1Gi + 200Mi(c2) + 100Mi(s1) = 1Gi+300Mi; i1 candidate memory 200Mi; i2 200Mi+100Mi
+    #          regular memory 1Gi + 200Mi(c2) + 100Mi(s1) = 1Gi+300Mi; i1 candidate memory 200Mi;
+    #          i2 200Mi+100Mi
     p = k8s_pod([c("c1", cpu="100m", memory="1Gi"), c("c2", cpu="200m")],
                 init=[c("i1", cpu="500m"), c("s1", restart="Always", cpu="50m", memory="100Mi"),
                       c("i2", cpu="400m")],
@@ -487,7 +489,8 @@ def test_pod_level_requests_replace_cpu_memory_aggregate():
 
 
 def test_defaults_flow_into_scoring_only():
-    """A pod without requests: the filter sees nothing (fits a 0-cpu node) but LeastAllocated sees 100m/200Mi."""
+    """A pod without requests: the filter sees nothing (fits a 0-cpu node) but LeastAllocated sees
+    100m/200Mi."""
     nodes = [node("n1", cpu="1", memory=str(1000 * MI)), node("n2", cpu="1", memory=str(1000 * MI))]
     ex = explain(nodes, k8s_pod([{"name": "c"}]))
     assert ex.filter == {"n1": None, "n2": None}
