@@ -394,7 +394,7 @@ class Scheduler:
                         sc = compile_class(cluster, p, labels, filters=filters, added_affinity=added,
                                            statics=statics)
                     else:
-                        bk = pinned_base_key(p)
+                        bk = k[0]
                         base = known.get(bk)
                         if base is None:
                             base = known[bk] = compile_class(cluster, pinned_base(p), labels, filters=filters,

@@ -262,7 +262,9 @@ class Cluster:
             setattr(w, a, np.ascontiguousarray(getattr(self, a)[order]))
         w.node_names = [self.node_names[i] for i in order.tolist()]
         w.node_index = {n: i for i, n in enumerate(w.node_names)}
-        w._nodes = [self._nodes[i] for i in order.tolist()]
+        # Lazily built node lists (array-built clusters) stay lazy: they read the permuted arrays.
+        w._nodes = ([self._nodes[i] for i in order.tolist()] if isinstance(self._nodes, list)
+                    else self._nodes.rebind(w))
         return w
 
     def unpermute(self, work: "Cluster", order: np.ndarray) -> "Cluster":
