@@ -56,7 +56,19 @@ class NumpyScheduler:
         self.pct = int(profile.percentage_of_nodes_to_score or 0)
 
     def schedule(self, cluster: Cluster, specs, spec_index: np.ndarray) -> np.ndarray:
-        """Place pods in order (mutates cluster.requested / nonzero_requested); node index per pod or -1."""
+        """Place pods in order (mutates cluster.requested / nonzero_requested); node index per pod or -1.
+        Nodes are visited in kube-scheduler's node-tree order (`Cluster.visit_order`), as the engines do."""
+        order = cluster.visit_order()
+        if order is None:
+            return self.schedule_rows(cluster, specs, spec_index)
+        view = cluster.permuted(order)
+        out = self.schedule_rows(view, specs, spec_index)
+        cluster.requested[order] = view.requested
+        cluster.nonzero_requested[order] = view.nonzero_requested
+        return np.where(out >= 0, order[np.maximum(out, 0)], -1).astype(np.int32)
+
+    def schedule_rows(self, cluster: Cluster, specs, spec_index: np.ndarray) -> np.ndarray:
+        """`schedule` over the cluster's rows in their own order."""
         alloc, req, nzr = cluster.allocatable, cluster.requested, cluster.nonzero_requested
         N = alloc.shape[0]
         labels = NodeLabels(cluster)
