@@ -352,40 +352,15 @@ def schedule_batch(alloc, req, nz, check_col, fit_filter_on, pod_cls, pod_req, p
                    fit_col, fit_kind, fit_w, strategy, shape_u, shape_s, bal_col, bal_kind,
                    pct, rng, start, out_node, fail_counts):
     """Place pods in order; mutates req/nz/rng/start. out_node[p] = node or -1; for a failed pod
-    fail_counts[p, r] counts candidate nodes failing NodeResourcesFit on column r."""
-    N = alloc.shape[0]
-    R = alloc.shape[1]
-    feasible = np.empty(N, dtype=np.int64)
-    scores = np.empty((N_SCORE_PLUGINS, N), dtype=np.int64)
-    tmp_fail = np.zeros(R, dtype=np.int32)
-    empty = np.zeros(0, dtype=np.int64)
-    no_devices = np.zeros((N, 0), dtype=np.int32)
-    for p in range(pod_cls.shape[0]):
-        c = pod_cls[p]
-        out_node[p] = -1
-        if cls_conflict[c]:
-            continue   # PreFilter rejected the pod: no node is visited, start index unchanged
-        preq = pod_req[p]
-        pnz = pod_nz[p]
-        if cls_cand_len[c] == 0:
-            continue
-        k = find_feasible(alloc, req, check_col, fit_filter_on, preq, cls_code[c], cls_cand_len[c],
-                          cand_flat[cls_cand_off[c]:], pct, start, feasible, tmp_fail, no_devices, 0, 1000, 0)
-        if k == 0:
-            fail_counts[p, :] = tmp_fail
-            continue
-        if k == 1:
-            chosen = feasible[0]
-        else:
-            ar = cls_aff_row[c]
-            aff = aff_rows[ar] if ar >= 0 else empty
-            taint = taint_rows[cls_taint_row[c]]
-            totals = score_feasible(alloc, req, nz, preq, pnz, feasible, k, aff, taint, weights,
-                                    fit_col, fit_kind, fit_w, strategy, shape_u, shape_s, bal_col, bal_kind,
-                                    scores)
-            chosen = feasible[select_host(totals, k, rng, True)]
-        out_node[p] = chosen
-        commit(req, nz, chosen, preq, pnz)
+    fail_counts[p, r] counts candidate nodes failing NodeResourcesFit on column r. (schedule_batch_static
+    with no registered static score plugins: one driver loop for both.)"""
+    no_static = np.zeros((cls_code.shape[0], 0, alloc.shape[0]), dtype=np.int64)
+    none = np.zeros(0, dtype=np.int64)
+    schedule_batch_static(alloc, req, nz, check_col, fit_filter_on, pod_cls, pod_req, pod_nz,
+                          cls_code, cls_cand_off, cls_cand_len, cand_flat, cls_conflict,
+                          cls_aff_row, aff_rows, cls_taint_row, taint_rows, weights,
+                          fit_col, fit_kind, fit_w, strategy, shape_u, shape_s, bal_col, bal_kind,
+                          pct, rng, start, out_node, fail_counts, no_static, none, none)
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
@@ -482,7 +457,8 @@ def schedule_batch_static(alloc, req, nz, check_col, fit_filter_on, pod_cls, pod
             totals = score_feasible(alloc, req, nz, preq, pnz, feasible, k, aff, taint_rows[cls_taint_row[c]],
                                     weights, fit_col, fit_kind, fit_w, strategy, shape_u, shape_s, bal_col,
                                     bal_kind, scores)
-            add_static_scores(feasible, k, cls_static[c], static_mode, static_w, totals)
+            if static_w.shape[0]:
+                add_static_scores(feasible, k, cls_static[c], static_mode, static_w, totals)
             chosen = feasible[select_host(totals, k, rng, True)]
         out_node[p] = chosen
         commit(req, nz, chosen, preq, pnz)
