@@ -34,6 +34,7 @@ class PodTable:
         self.stems: dict[tuple[str, str], set[int]] = {}       # (ns, stem) -> ordinals of such pods' names
         self.groups: dict[tuple[str, str], list[tuple[np.ndarray, np.ndarray]]] = {}   # batch rows by spec
         self.devices: dict[int, tuple[tuple[int, int], ...]] = {}   # row -> ((device, milli), ...)
+        self.spec_scans: dict[str, tuple[int, bool]] = {}   # any_spec memo: name -> (specs scanned, found)
 
     # --- growth -------------------------------------------------------------------------------------
     def _reserve(self, extra: int) -> None:
@@ -149,6 +150,15 @@ class PodTable:
                 return f"{sp.namespace}/{sp.name}-{min(hit)}"
         return None
 
+    def any_spec(self, name: str, predicate) -> bool:
+        """Whether `predicate` holds for any spec this table has seen (a superset of the live pods' specs),
+        scanning only the specs added since the last call under the same `name` (specs are append-only)."""
+        done, found = self.spec_scans.get(name, (0, False))
+        if not found and done < len(self.specs):
+            found = any(predicate(p) for p in self.specs[done:])
+        self.spec_scans[name] = (len(self.specs), found)
+        return found
+
     # --- rows ---------------------------------------------------------------------------------------
     def add(self, pods: Sequence[Pod], nodes: np.ndarray) -> np.ndarray:
         """Append pods that are their own spec (identity checked by the caller). Returns their rows."""
@@ -234,6 +244,7 @@ class PodTable:
         specs = [self.specs[s] for s in used.tolist()]
         self.specs = specs
         self.spec_ids = {id(p): i for i, p in enumerate(specs)}
+        self.spec_scans = {}
         k = len(live)
         self.spec = np.ascontiguousarray(new_spec.reshape(-1), dtype=np.int32)
         self.node = self.node[live].copy()
@@ -274,4 +285,5 @@ class PodTable:
         t.stems = {k: set(v) for k, v in self.stems.items()}
         t.groups = {k: list(v) for k, v in self.groups.items()}   # the arrays inside are never written
         t.devices = dict(self.devices)
+        t.spec_scans = dict(self.spec_scans)
         return t

@@ -99,9 +99,7 @@ def needed(profile, cluster, specs: Sequence[Pod]) -> bool:
         return True
     # Every spec the bound-pod table has seen (a superset of the live ones: cheap, and only ever routes more
     # pods through the exact topology path).
-    table = getattr(cluster, "table", None)
-    bound_specs = table.specs if table is not None else cluster.bound_columns()[0]
-    if sw.ipa and any(has_terms(p) for p in bound_specs):
+    if sw.ipa and cluster.table.any_spec("pod-affinity-terms", has_terms):
         return True
     objs = cluster_objects(cluster)
     if sw.spread and objs and sw.args.spread.defaults():
