@@ -187,7 +187,7 @@ class Scheduler:
         if order is not None:
             view = cluster.unpermute(view, order)
             out = np.where(out >= 0, order[np.maximum(out, 0)], -1).astype(np.int32)
-        cluster.commit_pods(view, pods, out, shared)
+        cluster.commit_pods(view, pods, out, shared, checked=True)   # _validate checked identity
         placed = out >= 0
         names = cluster.node_names
         reasons: list[Optional[str]] = [None] * len(pods)

@@ -624,13 +624,14 @@ class Cluster:
         return w
 
     def commit_pods(self, work: "Cluster", pods: Sequence[Pod], out: np.ndarray,
-                    shared_devices: Optional[np.ndarray] = None) -> None:
+                    shared_devices: Optional[np.ndarray] = None, *, checked: bool = False) -> None:
         """Take a placement computed on `work` (from `working()` of this cluster at this generation):
-        pods[i] goes to node out[i] (-1: pending). Identity is checked before anything changes."""
+        pods[i] goes to node out[i] (-1: pending). Identity is checked before anything changes, unless the
+        caller checked `pods` with `check_new` against this same generation (`checked`)."""
         self._check_work(work)
         ok = out >= 0
         placed = [p for p, k in zip(pods, ok.tolist()) if k]
-        dup = self.table.check_new(placed)
+        dup = None if checked else self.table.check_new(placed)
         if dup is not None:
             raise ClusterError(f"pod {dup!r}: already bound (pod identity is namespace/name)")
         nodes = out[ok]
