@@ -7,7 +7,7 @@ from typing import Optional, Sequence
 import numpy as np
 
 from ..models import Pod
-from ..state import Cluster
+from ..state import Cluster, ClusterError
 
 
 def bound_pairs(cluster: Cluster) -> list[tuple[Pod, int]]:
@@ -15,21 +15,14 @@ def bound_pairs(cluster: Cluster) -> list[tuple[Pod, int]]:
     return cluster.bound()
 
 
-def commit_changes(cluster: Cluster, before: Cluster, pods: Sequence[Pod], greedy: np.ndarray,
-                   final: np.ndarray, gpu_free: np.ndarray, moves: Sequence[tuple[int, int]],
-                   bound: list[tuple[Pod, int]]) -> Optional[str]:
-    """Turn `cluster` (after the greedy pass; `before` = the state before it) into: bound pod `b` moved to
-    node `dst` for each (b, dst) in `moves` (b indexes `bound`, the pods bound in `before`), and batch pod i
-    on `final[i]` (-1: pending). `gpu_free` is the device table the solver computed. Returns None, or why
-    the Cluster refused (then nothing changed)."""
-    return _with_methods(cluster, pods, greedy, final, moves, bound)
-
-
-def _with_methods(cluster, pods, greedy, final, moves, bound) -> Optional[str]:
-    """Unbind what changes, then bind it at its new node (whole-GPU pods first, then GPU shares largest
-    first, then the rest), on a copy first so that a refusal changes nothing. The Cluster picks the devices
-    (its own rule), which can refuse a share packing the solver found: the caller then keeps greedy."""
-    from ..state import ClusterError
+def commit_changes(cluster: Cluster, pods: Sequence[Pod], greedy: np.ndarray, final: np.ndarray,
+                   moves: Sequence[tuple[int, int]], bound: list[tuple[Pod, int]]) -> Optional[str]:
+    """Turn `cluster` (after the greedy pass) into: bound pod `b` moved to node `dst` for each (b, dst) in
+    `moves` (b indexes `bound`, the pods bound before the batch), and batch pod i on `final[i]` (-1: pending).
+    Unbinds what changes, then binds it at its new node (whole-GPU pods first, then GPU shares largest
+    first, then the rest), on a copy first so that a refusal changes nothing: returns None, or why the
+    Cluster refused. The Cluster picks the devices (its own rule), which can refuse a share packing the
+    solver found: the caller then keeps greedy."""
     try:
         _apply(cluster.copy(), pods, greedy, final, moves, bound)
     except ClusterError as e:

@@ -125,7 +125,7 @@ def run_fallback(sched, before: Cluster, cluster: Cluster, res) -> None:
         return
     bound = bound_pairs(before)
     names = cluster.node_names
-    problem = commit_changes(cluster, before, pods, greedy, out.final, out.gpu_free, out.moves, bound)
+    problem = commit_changes(cluster, pods, greedy, out.final, out.moves, bound)
     if problem:
         warnings.warn(f"kpack solver: the Cluster refused the solver's placement ({problem}); the greedy "
                       "placement stands", RuntimeWarning, stacklevel=3)
