@@ -262,3 +262,64 @@ def test_device_filter_stands_without_fit_filter():
     assert res.node_names[0] == "two" and res.node_names[1:] == [None, None]
     assert (c.gpu_free >= 0).all()
     assert "Insufficient nvidia.com/gpu" in res.reasons[1]
+
+
+# --- property: update_node's row re-encode equals a cluster built afresh from the same nodes and pods -----
+def decoded(c: kpack.Cluster):
+    """The node state as values (label strings, taint triples), independent of code numbering."""
+    labels = [{c.label_keys[k]: c.label_values[v] for k, v in enumerate(row) if v >= 0}
+              for row in c.label_codes.tolist()]
+    taints = [sorted((c.taints[t].key, c.taints[t].value, c.taints[t].effect) for t in row if t >= 0)
+              for row in c.node_taints.tolist()]
+    alloc = {(c.node_names[i], r): int(v) for (i, j), v in np.ndenumerate(c.allocatable)
+             for r in [c.resource_names[j]] if v}
+    return labels, taints, alloc, c.unschedulable.tolist(), c.gpu_free.tolist()
+
+
+updates = st.lists(st.tuples(st.integers(0, 5), st.integers(0, 10**6)), min_size=1, max_size=12)
+
+
+@settings(max_examples=60, deadline=None)
+@given(updates)
+def test_update_node_equals_rebuild(seq):
+    taint_pool = [kpack.Taint(key="t", value=str(v), effect=e)
+                  for v in range(3) for e in ("NoSchedule", "PreferNoSchedule", "NoExecute")]
+    zone = "topology.kubernetes.io/zone"
+    c = kpack.Cluster([node(f"n{i}", cpu=str(2 + i % 3), gpus=i % 2,
+                            labels={"k": "a", "j": str(i), zone: f"z{i % 2}"},
+                            taints=taint_pool[:i % 3])
+                       for i in range(6)])
+    s = kpack.Scheduler(seed=3)
+    s.schedule(c, [kpack.Pod(name=f"p{i}", requests={"cpu": "500m"}) for i in range(5)])
+    moved = False                                  # a zone move puts the node last in its zone (node tree)
+    for i, r in seq:
+        n = c.nodes[i]
+        labels = dict(n.labels)
+        labels["k"] = "abc"[r % 3]
+        if r % 5 == 0:
+            labels.pop("j", None)
+        if r % 11 == 0:
+            labels["fresh"] = str(r % 4)          # a new key: the full re-encode
+        if r % 13 == 0:
+            moved |= labels[zone] != f"z{r % 3}"
+            labels[zone] = f"z{r % 3}"             # another zone: the full re-encode
+        taints = [taint_pool[(r >> b) % 9] for b in range(r % 3)]
+        alloc = dict(n.allocatable)
+        alloc["cpu"] = 1000 * (1 + r % 4)
+        if r % 17 == 0:
+            alloc["nvidia.com/gpu"] = r % 3        # another GPU count: the full re-encode
+        c.update_node(n.model_copy(update={"labels": labels, "taints": [t for j, t in enumerate(taints) if t not in taints[:j]],
+                                           "allocatable": alloc, "unschedulable": r % 7 == 0}))
+        fresh = kpack.Cluster(c.nodes, [p for p, _ in c.bound()])
+        assert decoded(c) == decoded(fresh)
+        assert np.array_equal(c.requested, fresh.requested)
+        if moved:
+            continue
+        assert np.array_equal(c.visit_order() if c.visit_order() is not None else np.arange(len(c)),
+                              fresh.visit_order() if fresh.visit_order() is not None else np.arange(len(c)))
+        pods = [kpack.Pod(name=f"q{j}", requests={"cpu": f"{300 * (1 + j)}m"},
+                          tolerations=[kpack.Toleration(key="t", operator="Exists")] if j % 2 else [],
+                          node_selector={"k": "abc"[j % 3]} if j == 2 else {}) for j in range(4)]
+        got = kpack.Scheduler(seed=5).schedule(c.copy(), pods)
+        want = kpack.Scheduler(seed=5).schedule(fresh.copy(), pods)
+        assert got.node_names == want.node_names and got.reasons == want.reasons

@@ -295,9 +295,63 @@ class Cluster:
         if not isinstance(node, Node):
             raise ClusterError(f"node: expected kpack.Node, got {type(node).__name__}")
         i = self._node_row(node.name)
+        if self._update_row(i, node):
+            self._touch(True)
+            return
         nodes = list(self._nodes)
         nodes[i] = node
         self._replace_nodes(nodes, keep=np.arange(len(nodes)))
+
+    def _update_row(self, i: int, node: Node) -> bool:
+        """Re-encode node row i in O(labels + taints + resources) instead of every node; False (nothing
+        changed) when only a full re-encode can do it: a new label key or resource name, more taints than
+        the taint table is wide, another GPU count, another zone, or an array-built (lazy) node list.
+        Changed arrays are replaced, never written in place: working views and copies keep what they saw."""
+        old = self._nodes[i] if isinstance(self._nodes, list) else None
+        if old is None:
+            return False
+        if any(node.labels.get(k) != old.labels.get(k) for k in REGION_KEYS + ZONE_KEYS):
+            return False                      # the node moves in the zone round robin: the full path does it
+        ri, ki = self.resource_index, self.label_key_index
+        if any(r not in ri for r in node.allocatable) or any(k not in ki for k in node.labels):
+            return False
+        if len(node.taints) > self.node_taints.shape[1]:
+            return False
+        if node.allocatable.get(GPU_RESOURCE, 0) != old.allocatable.get(GPU_RESOURCE, 0):
+            return False
+        alloc = self.allocatable.copy()
+        alloc[i] = 0
+        for r, v in node.allocatable.items():
+            alloc[i, ri[r]] = v
+        values, value_index = self.label_values, self.label_value_index
+        fresh = [v for v in dict.fromkeys(node.labels.values()) if v not in value_index]
+        if fresh:                              # new codes are appended: existing codes keep their meaning
+            values, value_index = values + fresh, dict(value_index)
+            value_index.update((v, len(self.label_values) + j) for j, v in enumerate(fresh))
+        codes = self.label_codes.copy()
+        codes[i] = -1
+        for k, v in node.labels.items():
+            codes[i, ki[k]] = value_index[v]
+        taints, effects = self.taints, self.taint_effect
+        known = {(t.key, t.value, t.effect): j for j, t in enumerate(taints)}
+        new_taints = [t for t in node.taints if (t.key, t.value, t.effect) not in known]
+        if new_taints:
+            taints = taints + [Taint(key=t.key, value=t.value, effect=t.effect) for t in new_taints]
+            effects = np.concatenate([effects, np.array([EFFECT_CODE[t.effect] for t in new_taints],
+                                                        dtype=np.int8)])
+            known.update(((t.key, t.value, t.effect), len(self.taints) + j) for j, t in enumerate(new_taints))
+        node_taints = self.node_taints.copy()
+        node_taints[i] = -1
+        for j, t in enumerate(node.taints):
+            node_taints[i, j] = known[(t.key, t.value, t.effect)]
+        unschedulable = self.unschedulable.copy()
+        unschedulable[i] = node.unschedulable
+        nodes = list(self._nodes)
+        nodes[i] = node
+        self.__dict__.update(allocatable=alloc, label_values=values, label_value_index=value_index,
+                             label_codes=codes, taints=taints, taint_effect=effects, node_taints=node_taints,
+                             unschedulable=unschedulable, _nodes=nodes)
+        return True
 
     def cordon(self, name: str) -> None:
         i = self._node_row(name)
