@@ -308,7 +308,8 @@ def test_update_node_equals_rebuild(seq):
         alloc["cpu"] = 1000 * (1 + r % 4)
         if r % 17 == 0:
             alloc["nvidia.com/gpu"] = r % 3        # another GPU count: the full re-encode
-        c.update_node(n.model_copy(update={"labels": labels, "taints": [t for j, t in enumerate(taints) if t not in taints[:j]],
+        taints = [t for j, t in enumerate(taints) if t not in taints[:j]]
+        c.update_node(n.model_copy(update={"labels": labels, "taints": taints,
                                            "allocatable": alloc, "unschedulable": r % 7 == 0}))
         fresh = kpack.Cluster(c.nodes, [p for p, _ in c.bound()])
         assert decoded(c) == decoded(fresh)
