@@ -27,7 +27,9 @@ class BodyTooLarge(Exception):
 
 
 def _json(obj: Any, status: int = 200) -> Response:
-    return Response(dumps(obj), status_code=status, media_type="application/json")
+    # filter and prioritize answer with the JSON bytes themselves (Extender.filter_json, prioritize_json)
+    data = obj if isinstance(obj, bytes) else dumps(obj)
+    return Response(data, status_code=status, media_type="application/json")
 
 
 def _error(message: str, status: int) -> Response:
@@ -102,8 +104,8 @@ def create_app(scheduler: Optional[Scheduler] = None, cluster: Optional[Cluster 
         return _json(ext.state())
 
     routes = [
-        Route("/filter", endpoint(ext.filter), methods=["POST"]),
-        Route("/prioritize", endpoint(ext.prioritize), methods=["POST"]),
+        Route("/filter", endpoint(ext.filter_json), methods=["POST"]),
+        Route("/prioritize", endpoint(ext.prioritize_json), methods=["POST"]),
         Route("/bind", endpoint(ext.bind), methods=["POST"]),
         Route("/preempt", endpoint(ext.preempt), methods=["POST"]),
         Route("/nodes", endpoint(ext.put_nodes), methods=["POST"]),

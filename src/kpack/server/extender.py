@@ -92,7 +92,7 @@ class Extender:
         Node objects as they were sent), FailedNodes, FailedAndUnresolvableNodes, built only for the nodes
         that fail."""
         t0 = time.perf_counter()
-        args = W.parse_extender_args(body)
+        args = self._same_nodes(body) or W.parse_extender_args(body)
         with self.lock:
             v, idx, nl, entry = self._evaluate(args, t0)
             self.stats["filter"] += 1
@@ -110,21 +110,28 @@ class Extender:
             if args.by_name:
                 nodes, names = b"null", nl.names_json(ok)
             else:
-                if entry[3] is None:
-                    entry[3] = args.nodes   # the items as raw JSON spans (or dicts), split once per NodeList
-                items = entry[3]
-                node_list = dict(args.node_list_meta or {})
-                node_list["items"] = [items[i] for i in np.flatnonzero(ok).tolist()]
-                nodes, names = W.dumps(node_list), b"null"
-            out = (b'{"Nodes":' + nodes + b',"NodeNames":' + names + b',"FailedNodes":' + failed +
-                   b',"FailedAndUnresolvableNodes":' + unres + b',"Error":""}')
+                if entry[3] is None:   # the items as raw JSON spans (or dicts), split once per NodeList
+                    entry[3] = (args.nodes, dict(args.node_list_meta or {}))
+                items, list_meta = entry[3]
+                keep = np.flatnonzero(ok).tolist()
+                if items and isinstance(items[0], W.Raw):
+                    # the passing Node objects exactly as sent, joined as bytes (msgspec would copy each span)
+                    meta = W.dumps(list_meta)
+                    nodes = b"".join((meta[:-1], b"," if len(meta) > 2 else b"", b'"items":[',
+                                      b",".join([items[i] for i in keep]), b"]}"))
+                else:
+                    nodes = W.dumps({**list_meta, "items": [items[i] for i in keep]})
+                names = b"null"
+            # one join: a full-Nodes answer is megabytes, every `+` would copy it again
+            out = b"".join((b'{"Nodes":', nodes, b',"NodeNames":', names, b',"FailedNodes":', failed,
+                            b',"FailedAndUnresolvableNodes":', unres, b',"Error":""}'))
             v.remember("filter", idx, out)
         return out
 
     def prioritize_json(self, body: Any) -> bytes:
         """ExtenderArgs -> HostPriorityList as JSON: kpack's weighted total scaled to 0..10 (see `Verdict`)."""
         t0 = time.perf_counter()
-        args = W.parse_extender_args(body)
+        args = self._same_nodes(body) or W.parse_extender_args(body)
         with self.lock:
             v, idx, nl, _ = self._evaluate(args, t0, scoring=True)
             self.stats["prioritize"] += 1
@@ -374,6 +381,22 @@ class Extender:
             self._lists.move_to_end(key)
         return nl
 
+    def _same_nodes(self, body: Any) -> Optional[ExtenderArgs]:
+        """kube-scheduler's body for a NodeList it sent before: {"Pod":<pod>,"Nodes":<the same bytes>,
+        "NodeNames":null}. Recognised by comparing the body's tail with the recent NodeLists' (one memcmp), so
+        that the megabytes of Nodes are not scanned again; only the pod is parsed (it must be one JSON
+        object, or the body takes the normal path)."""
+        if not isinstance(body, bytes) or not body.startswith(b'{"Pod":{'):
+            return None
+        for e in list(self._recent_full):
+            tail = e[4]
+            if tail is not None and len(body) > len(tail) + 8 and body.endswith(tail):
+                pod = W.raw_object(memoryview(body)[7:len(body) - len(tail)])
+                if pod is not None:
+                    self.stats["same_nodelist"] += 1
+                    return ExtenderArgs(pod, nodes_raw=e[0])
+        return None
+
     def _full_nodes(self, args: ExtenderArgs) -> list:
         """Full Node objects: takes every node whose resourceVersion (or, without one, whose JSON) is new into
         the node cache (parsed, then compared: an equal node changes nothing) and returns the NodeList's entry
@@ -382,7 +405,7 @@ class Extender:
         raw = args.nodes_raw
         if raw is not None:
             for e in self._recent_full:
-                if e[1] == self._full_epoch and len(e[0]) == len(raw) and e[0] == raw:
+                if e[1] == self._full_epoch and (e[0] is raw or (len(e[0]) == len(raw) and e[0] == raw)):
                     return e
         heads = args.node_heads
         if heads is None:   # the dict path: items are dicts
@@ -417,10 +440,13 @@ class Extender:
                 self._full_epoch += 1
             if changed:
                 self._after_change()
-        entry = [raw if raw is not None else None, self._full_epoch, NameList([h[0] for h in heads]), None]
+        tail = args.body_tail()
+        if tail is not None:   # keep one copy of the NodeList's bytes, not the whole request body as well
+            raw = W.Raw(memoryview(tail)[len(b',"Nodes":'):len(tail) - len(b',"NodeNames":null}')])
+        entry = [raw, self._full_epoch, NameList([h[0] for h in heads]), None, tail]
         if raw is not None:
             self._recent_full.insert(0, entry)
-            del self._recent_full[4:]
+            del self._recent_full[8:]
         return entry
 
     def _rows(self, cluster: Cluster, nl: NameList) -> np.ndarray:

@@ -62,7 +62,11 @@ class Verdict:
         """Whether `rows` hold every node this verdict finds feasible (then its scores, normalised over the
         feasible nodes, are the scores of a cluster of just those rows)."""
         ok = rows[self.code[rows] == PASSED]
-        return len(ok) == self.passed and (len(ok) < 2 or len(np.unique(ok)) == self.passed)
+        if len(ok) < self.passed:
+            return False
+        seen = np.zeros(len(self.code), dtype=np.bool_)
+        seen[ok] = True
+        return int(np.count_nonzero(seen)) == self.passed
 
     def reason_of(self, row: int) -> Optional[str]:
         return self.reasons[self.rid[row]]

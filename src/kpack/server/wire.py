@@ -70,6 +70,7 @@ class ExtenderArgs:
         self.pod = pod
         self._nodes, self._names, self._meta, self._heads = nodes, node_names, node_list_meta, node_heads
         self.names_raw, self.nodes_raw = names_raw, nodes_raw
+        self._body: Optional[bytes] = None   # the request body, for body_tail
 
     @property
     def by_name(self) -> bool:
@@ -119,6 +120,14 @@ class ExtenderArgs:
                 heads.append((name, rv if isinstance(rv, str) else ""))
             self._heads = heads
         return self._heads
+
+    def body_tail(self) -> Optional[bytes]:
+        """What follows the Pod in kube-scheduler's body for this NodeList (see Extender._same_nodes), when
+        the body was parsed from bytes laid out that way; None otherwise."""
+        if self.nodes_raw is None or self._body is None:
+            return None
+        tail = b',"Nodes":' + bytes(self.nodes_raw) + b',"NodeNames":null}'
+        return tail if self._body.endswith(tail) else None
 
     def _split(self) -> None:
         try:
@@ -204,6 +213,7 @@ if msgspec is not None:
     _heads_decoder = msgspec.json.Decoder(_HeadList)
     _list_decoder = msgspec.json.Decoder(_NodeList)
     _names_decoder = msgspec.json.Decoder(list[str])
+    _raw_decoder = msgspec.json.Decoder(msgspec.Raw)
 
 
 def _head(raw: Any, i: int) -> Any:
@@ -232,7 +242,18 @@ def _parse_raw(body: bytes) -> Optional[ExtenderArgs]:
         return ExtenderArgs(a.Pod, names_raw=a.NodeNames)
     if bytes(memoryview(a.Nodes)[:1]) != b"{":
         return None
-    return ExtenderArgs(a.Pod, nodes_raw=a.Nodes)   # the NodeList is read on first use
+    args = ExtenderArgs(a.Pod, nodes_raw=a.Nodes)   # the NodeList is read on first use
+    args._body = body if isinstance(body, bytes) else None
+    return args
+
+
+def raw_object(data: Any) -> Any:
+    """`data` as raw JSON if it is exactly one JSON object (nothing before or after it), else None."""
+    try:
+        raw = _raw_decoder.decode(data)
+    except (msgspec.ValidationError, msgspec.DecodeError):
+        return None
+    return raw if bytes(memoryview(raw)[:1]) == b"{" else None
 
 
 def as_dict(obj: Any) -> Any:
