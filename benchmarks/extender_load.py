@@ -232,7 +232,7 @@ def run_variant(conn: Connection, label: str, pairs: int, max_seconds: float, ma
 
 
 def filter_json(ext: Extender, body: bytes) -> bytes:
-    """The filter answer as the server sends it (main before the array path encoded Extender.filter's dict)."""
+    """The filter answer as the server sends it (main, before the array path, encoded Extender.filter's)."""
     return ext.filter_json(body) if hasattr(ext, "filter_json") else ENC(ext.filter(body))
 
 
@@ -302,7 +302,7 @@ def breakdown(nodes_json: list[dict], bound: list[dict]) -> None:
     ex = sched.explain(cluster, kp)
     print(f"\nbreakdown, {len(names)} nodes (best of 5, in-process, CPU ms):")
     filter_json(ext, body_full)
-    # the same nodes in another order: a NodeList the server has not seen (no byte-equal repeat), same versions
+    # the same nodes in another order: a NodeList not seen before (no byte-equal repeat), same versions
     body_full2 = ENC({"Pod": pod, "Nodes": {"metadata": {}, "items": nodes_json[::-1]}, "NodeNames": None})
     filter_json(ext, body_full2)
     state = [False]

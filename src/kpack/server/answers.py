@@ -9,8 +9,9 @@ import numpy as np
 from . import wire as W
 
 SPACE = 0x20
-_DIGITS = np.array([[SPACE, 0x30 + s] if s < 10 else [0x31, 0x30] for s in range(W.MAX_EXTENDER_PRIORITY + 1)],
-                   dtype=np.uint8)   # each priority as two characters, " 7" or "10" (JSON allows the space)
+# each priority as two characters, " 7" or "10" (JSON allows the space)
+_DIGITS = np.array([[SPACE, 0x30 + s] if s < 10 else [0x31, 0x30]
+                    for s in range(W.MAX_EXTENDER_PRIORITY + 1)], dtype=np.uint8)
 
 
 class NameList:

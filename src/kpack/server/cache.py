@@ -89,7 +89,7 @@ class NodeCache:
             return self._rebuild()
         try:
             self._apply()
-        except Exception:   # a change the Cluster refuses in place: the dicts are the truth, rebuild from them
+        except Exception:   # a change the Cluster refuses in place: the dicts are the truth, rebuild
             return self._rebuild()
         return self._cluster
 

@@ -129,7 +129,7 @@ class Extender:
         return out
 
     def prioritize_json(self, body: Any) -> bytes:
-        """ExtenderArgs -> HostPriorityList as JSON: kpack's weighted total scaled to 0..10 (see `Verdict`)."""
+        """ExtenderArgs -> HostPriorityList as JSON: kpack's weighted total scaled to 0..10 (`Verdict`)."""
         t0 = time.perf_counter()
         args = self._same_nodes(body) or W.parse_extender_args(body)
         with self.lock:
@@ -369,8 +369,8 @@ class Extender:
         return hit
 
     def _names(self, args: ExtenderArgs) -> NameList:
-        """The NameList of a NodeNames request; kube-scheduler repeats the same lists (all nodes to filter, the
-        passing ones to prioritize), so lists are kept by their JSON and a repeat costs one lookup."""
+        """The NameList of a NodeNames request; kube-scheduler repeats the same lists (all nodes to filter,
+        the passing ones to prioritize), so lists are kept by their JSON and a repeat costs one lookup."""
         key = bytes(args.names_raw) if args.names_raw is not None else W.dumps(args.node_names)
         nl = self._lists.get(key)
         if nl is None:

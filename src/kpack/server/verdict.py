@@ -125,8 +125,8 @@ def fit_resources(reason: str) -> Optional[list[str]]:
 
 
 class _Compiled:
-    """A profile and the pods' static classes compiled for one cluster generation, in the cluster's row order
-    (filters and scores do not depend on kube-scheduler's visit order; only the pick does, never used here)."""
+    """A profile and the pods' static classes compiled for one cluster generation, in the cluster's row
+    order (filters and scores do not depend on kube-scheduler's visit order; not used here)."""
 
     def __init__(self, key: tuple, profile: CompiledProfile, labels: NodeLabels):
         self.key, self.profile, self.labels = key, profile, labels
