@@ -67,6 +67,7 @@ class Extender:
         self._explained: OrderedDict[tuple, Verdict] = OrderedDict()
         self._explain_cache = explain_cache
         self._pods: OrderedDict[bytes, tuple[Pod, bytes, str]] = OrderedDict()   # digest->Pod,key,uid
+        self._shapes: OrderedDict[bytes, tuple[Pod, bytes]] = OrderedDict()       # pod_shape -> Pod, key
         self._pending: OrderedDict[str, tuple[Pod, str]] = OrderedDict()  # pods seen by filter/prioritize
         self._pending_max = pending_pods
         self.arrays = ArrayPath(self.scheduler)
@@ -350,19 +351,31 @@ class Extender:
 
     def _pod(self, raw: Any) -> tuple[Pod, bytes, str]:
         """The Pod for a v1.Pod (raw JSON or dict), parsed once per distinct body, its class key (the pod
-        minus its name, which no filter or score reads) and its UID."""
+        minus its name, which no filter or score reads) and its UID. Replicas of one workload differ only in
+        per-pod metadata (`wire.pod_shape`): the second one is a copy of the first under its own name."""
         d = _digest(raw)
         hit = self._pods.get(d)
         if hit is not None:
             self._pods.move_to_end(d)
             return hit
-        obj = W.as_dict(raw)
-        if not isinstance(obj, dict):
-            raise ExtenderError(f"ExtenderArgs.Pod: Required value: a v1.Pod object (got {short(obj)})")
-        pod = self._parse_pod(obj, "ExtenderArgs.Pod")
-        key = pod.model_dump_json(exclude={"name"}).encode()
-        meta = obj.get("metadata")
-        uid = str(meta.get("uid") or "") if isinstance(meta, dict) else ""
+        shape = W.pod_shape(raw)
+        tmpl = self._shapes.get(shape[0]) if shape is not None else None
+        if tmpl is not None:
+            self._shapes.move_to_end(shape[0])
+            pod, key, uid = tmpl[0].model_copy(update={"name": shape[1]}), tmpl[1], shape[2]
+            self.stats["pod_shape_reused"] += 1
+        else:
+            obj = W.as_dict(raw)
+            if not isinstance(obj, dict):
+                raise ExtenderError(f"ExtenderArgs.Pod: Required value: a v1.Pod object (got {short(obj)})")
+            pod = self._parse_pod(obj, "ExtenderArgs.Pod")
+            key = pod.model_dump_json(exclude={"name"}).encode()
+            meta = obj.get("metadata")
+            uid = str(meta.get("uid") or "") if isinstance(meta, dict) else ""
+            if shape is not None:
+                self._shapes[shape[0]] = (pod, key)
+                if len(self._shapes) > self._explain_cache:
+                    self._shapes.popitem(last=False)
         self._pods[d] = hit = (pod, key, uid)
         if len(self._pods) > self._explain_cache:
             self._pods.popitem(last=False)

@@ -213,6 +213,13 @@ if msgspec is not None:
     _heads_decoder = msgspec.json.Decoder(_HeadList)
     _list_decoder = msgspec.json.Decoder(_NodeList)
     _names_decoder = msgspec.json.Decoder(list[str])
+
+    class _PodParts(msgspec.Struct):
+        metadata: Optional[dict] = None
+        spec: msgspec.Raw = msgspec.Raw()
+        status: msgspec.Raw = msgspec.Raw()
+
+    _pod_parts_decoder = msgspec.json.Decoder(_PodParts)
     _raw_decoder = msgspec.json.Decoder(msgspec.Raw)
 
 
@@ -245,6 +252,29 @@ def _parse_raw(body: bytes) -> Optional[ExtenderArgs]:
     args = ExtenderArgs(a.Pod, nodes_raw=a.Nodes)   # the NodeList is read on first use
     args._body = body if isinstance(body, bytes) else None
     return args
+
+
+# metadata no filter or score reads and that differs between replicas of one workload
+_PER_POD_META = ("name", "uid", "resourceVersion", "creationTimestamp", "managedFields")
+
+
+def pod_shape(raw: Any) -> Optional[tuple[bytes, str, str]]:
+    """A raw v1.Pod's (shape key, name, uid): the key is its spec, status and metadata without the fields
+    that differ between replicas (name, uid, resourceVersion, creationTimestamp, managedFields), so pods
+    of one workload share it. None when the body is not that shape (the full parse explains why)."""
+    if msgspec is None or not isinstance(raw, Raw):
+        return None
+    try:
+        parts = _pod_parts_decoder.decode(raw)
+    except (msgspec.ValidationError, msgspec.DecodeError):
+        return None
+    meta = parts.metadata or {}
+    name, uid = meta.get("name"), meta.get("uid")
+    if not isinstance(name, str) or not isinstance(uid, (str, type(None))):
+        return None
+    rest = {k: v for k, v in meta.items() if k not in _PER_POD_META}
+    key = b"\0".join((dumps(rest), bytes(parts.spec), bytes(parts.status)))
+    return key, name, uid or ""
 
 
 def raw_object(data: Any) -> Any:
