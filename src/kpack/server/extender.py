@@ -143,7 +143,9 @@ class Extender:
         return out
 
     def bind(self, body: Any) -> dict:
-        """ExtenderBindingArgs -> ExtenderBindingResult; records the binding in the node cache."""
+        """ExtenderBindingArgs -> ExtenderBindingResult. Records the pod as bound in kpack's node cache and
+        nothing else: kpack has no Kubernetes client, so no Binding is created in the API server (see the
+        README's "Binding": leave bindVerb unset on a real cluster)."""
         b = W.parse_binding_args(body)
         with self.lock:
             seen = self._pending.get(b.key)
