@@ -24,7 +24,7 @@ class NameList:
         self.names = names
         self.json = [W.dumps(n) for n in names]          # each name as a JSON string
         self.width = max(map(len, self.json), default=0)
-        self._rows: dict[int, np.ndarray] = {}            # id(cluster) -> rows (see Extender._rows)
+        self.rows: dict[int, tuple] = {}   # id(cluster) -> (cluster, node_generation, rows): Extender._rows
         self._names_table: Optional[np.ndarray] = None
         self._prio_table: Optional[np.ndarray] = None
         self._keys_table: Optional[np.ndarray] = None

@@ -467,12 +467,12 @@ class Extender:
     def _rows(self, cluster: Cluster, nl: NameList) -> np.ndarray:
         """Rows of the list's names in `cluster`, len(cluster) for names it lacks; the same array object while
         the cluster's node set holds, so that answers for it can be reused (Verdict.answer)."""
-        hit = nl._rows.get(id(cluster))
+        hit = nl.rows.get(id(cluster))
         if hit is not None and hit[0] is cluster and hit[1] == cluster.node_generation:
             return hit[2]
         rows = np.fromiter(map(cluster.node_index.get, nl.names, repeat(len(cluster))), dtype=np.int64,
                            count=len(nl.names))
-        nl._rows[id(cluster)] = (cluster, cluster.node_generation, rows)
+        nl.rows[id(cluster)] = (cluster, cluster.node_generation, rows)
         return rows
 
     def _verdict(self, pod: Pod, key: bytes, cluster: Cluster, token: tuple,
