@@ -116,16 +116,21 @@ class Extender:
                 items, list_meta = entry[3]
                 keep = np.flatnonzero(ok).tolist()
                 if items and isinstance(items[0], W.Raw):
-                    # the passing Node objects exactly as sent, joined as bytes (msgspec would copy each span)
+                    # the passing Node objects exactly as sent, as pieces of the one join below (msgspec
+                    # would copy each span; a join per level would copy the megabytes once more)
                     meta = W.dumps(list_meta)
-                    nodes = b"".join((meta[:-1], b"," if len(meta) > 2 else b"", b'"items":[',
-                                      b",".join([items[i] for i in keep]), b"]}"))
+                    nodes = [meta[:-1], b"," if len(meta) > 2 else b"", b'"items":[']
+                    for i in keep:
+                        nodes += (items[i], b",")
+                    if keep:
+                        nodes.pop()
+                    nodes.append(b"]}")
                 else:
-                    nodes = W.dumps({**list_meta, "items": [items[i] for i in keep]})
+                    nodes = [W.dumps({**list_meta, "items": [items[i] for i in keep]})]
                 names = b"null"
-            # one join: a full-Nodes answer is megabytes, every `+` would copy it again
-            out = b"".join((b'{"Nodes":', nodes, b',"NodeNames":', names, b',"FailedNodes":', failed,
-                            b',"FailedAndUnresolvableNodes":', unres, b',"Error":""}'))
+            out = b"".join([b'{"Nodes":', *([nodes] if isinstance(nodes, bytes) else nodes), b',"NodeNames":',
+                            names, b',"FailedNodes":', failed, b',"FailedAndUnresolvableNodes":', unres,
+                            b',"Error":""}'])
             v.remember("filter", idx, out)
         return out
 
