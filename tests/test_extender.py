@@ -753,6 +753,11 @@ def test_full_nodelists_are_read_once():
         body2 = json.dumps(args(k8s_pod("b", cpu="2"), nodes=nodes), separators=(",", ":")).encode()
         second = c.post("/filter", content=body2).json()
         assert second == first and ext.stats["same_nodelist"] == 1 and ext.cache.generation == gen
+        # the same tail after something that is not one JSON object is not taken for that NodeList
+        tail = body[body.index(b',"Nodes":'):]
+        r = c.post("/filter", content=b'{"Pod":{"metadata":{"name":"x"}},"Junk":{' + tail)
+        assert r.status_code == 400 and "malformed JSON" in r.json()["Error"]
+        assert ext.stats["same_nodelist"] == 1
         nodes[1] = k8s_node("big-0", cpu="2", memory="32Gi", labels={"zone": "a"}, rv="2")
         third = c.post("/filter", json=args(k8s_pod("c", cpu="2"), nodes=nodes)).json()
         assert third["NodeNames"] is None and [n["metadata"]["name"] for n in third["Nodes"]["items"]] == \
