@@ -10,6 +10,7 @@ import time
 import warnings
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 pytest.importorskip("starlette")
@@ -596,3 +597,187 @@ def test_serve_config_sets_kpacks_profile(tmp_path, capsys):
     assert {h["Host"]: h["Score"] for h in out} == {n: ex.total.get(n, 0) * 10 // 400 for n in names}
     assert main(["serve", "--config", str(tmp_path / "missing.yaml")]) == 2
     assert "missing.yaml" in capsys.readouterr().err
+
+
+# --- the array path, the incremental node cache, the JSON answers ---------------------------------------
+def random_cluster(rng, n_nodes=40, n_pods=60):
+    """Nodes of a few shapes, zones, taints and cordons, with bound pods filling some of them."""
+    zones = ["a", "b", "c"]
+    nodes = []
+    for i in range(n_nodes):
+        taints = []
+        if rng.random() < 0.2:
+            taints.append(TAINT)
+        if rng.random() < 0.2:
+            taints.append(SOFT_TAINT)
+        nodes.append(kpack.Node.from_k8s(k8s_node(
+            f"n{i}", cpu=str(rng.choice([2, 4, 8, 16])), memory=f"{rng.choice([4, 16, 64])}Gi",
+            labels={"zone": rng.choice(zones), "disk": rng.choice(["ssd", "hdd"])}, taints=taints,
+            unschedulable=rng.random() < 0.05)))
+    pods = [kpack.Pod.from_k8s(k8s_pod(f"run-{j}", cpu=f"{rng.choice([250, 1000, 3000])}m",
+                                       memory=f"{rng.choice([256, 2048])}Mi",
+                                       node=f"n{rng.randrange(n_nodes)}"))
+            for j in range(n_pods)]
+    return nodes, pods
+
+
+def random_pod(rng, i):
+    kw = {"cpu": f"{rng.choice([100, 1500, 5000, 20000])}m", "memory": f"{rng.choice([128, 4096, 100000])}Mi"}
+    r = rng.random()
+    if r < 0.25:
+        kw["node_selector"] = {"zone": rng.choice(["a", "b", "c"])}
+    elif r < 0.45:
+        kw["affinity"] = {"nodeAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": [
+            {"weight": rng.choice([10, 50]), "preference": {"matchExpressions": [
+                {"key": "disk", "operator": "In", "values": ["ssd"]}]}}]}}
+    elif r < 0.55:
+        kw["affinity"] = {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {
+            "nodeSelectorTerms": [{"matchExpressions": [
+                {"key": "zone", "operator": "In", "values": ["a", "b"]}]}]}}}
+    if rng.random() < 0.3:
+        kw["tolerations"] = [{"key": "dedicated", "operator": "Equal", "value": "gpu",
+                              "effect": "NoSchedule"}]
+    return kpack.Pod.from_k8s(k8s_pod(f"p{i}", **kw))
+
+
+def verdict_view(v, n):
+    return v.code.tolist(), [v.reasons[r] for r in v.rid.tolist()], v.score[:n].tolist()
+
+
+def test_array_path_matches_explain():
+    # The server's verdicts come from the kernels' arrays; Scheduler.explain is the reference, on the whole
+    # cluster (filter) and on clusters of node subsets (prioritize's normalisation over the nodes sent).
+    import random
+
+    from kpack.server.verdict import ArrayPath, Verdict
+    rng = random.Random(7)
+    nodes, pods = random_cluster(rng)
+    cluster = kpack.Cluster(nodes, pods)
+    sched = kpack.Scheduler()
+    ap = ArrayPath(sched)
+    for i in range(40):
+        pod = random_pod(rng, i)
+        v = ap.evaluate(cluster, pod)
+        ex = sched.explain(cluster, pod)
+        ref = Verdict.from_explanation(cluster, pod, ex, ap.max_total(ex))
+        assert verdict_view(v, len(nodes)) == verdict_view(ref, len(nodes)), pod.name
+        rows = np.array(sorted(rng.sample(range(len(nodes)), 12)))
+        sub = kpack.Cluster([nodes[r] for r in rows], [p for p in pods if p.node_name in
+                                                        {nodes[r].name for r in rows}])
+        ex_sub = sched.explain(sub, pod)
+        ref_sub = Verdict.from_explanation(sub, pod, ex_sub, ap.max_total(ex_sub))
+        assert ap.evaluate(cluster, pod, rows).score[rows].tolist() == ref_sub.score[:len(rows)].tolist()
+    assert ap.stats["arrays"] == 80 and ap.stats["explain"] == 0
+    # a pod the array path leaves to explain (pod anti-affinity: the topology path) gets explain's verdict
+    anti = {"podAntiAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [
+        {"labelSelector": {"matchLabels": {"app": "web"}}, "topologyKey": "zone"}]}}
+    pod = kpack.Pod.from_k8s(k8s_pod("anti", affinity=anti))
+    v = ap.evaluate(cluster, pod)
+    ex = sched.explain(cluster, pod)
+    assert ap.stats["explain"] == 1
+    assert verdict_view(v, len(nodes)) == verdict_view(Verdict.from_explanation(cluster, pod, ex,
+                                                                                ap.max_total(ex)), len(nodes))
+
+
+def cluster_state(c):
+    """What filters and scores read, by node name (row order may differ between built and updated)."""
+    order = sorted(range(len(c.node_names)), key=c.node_names.__getitem__)
+    cols = {r: c.resource_index[r] for r in ("cpu", "memory", "pods")}
+    return ([c.node_names[i] for i in order],
+            {r: (c.allocatable[order, j].tolist(), c.requested[order, j].tolist()) for r, j in cols.items()},
+            c.nonzero_requested[order].tolist(), sorted(p.key for n in c.node_names for p in c.pods_on(n)))
+
+
+def test_node_cache_follows_changes_in_place():
+    # Every change goes through the Cluster's change methods (no rebuild); the result equals a cluster built
+    # from scratch, and answers still match Scheduler.explain on that cluster.
+    import random
+    rng = random.Random(3)
+    nodes, pods = random_cluster(rng, n_nodes=20, n_pods=30)
+    cache = NodeCache(nodes, pods)
+    ext = kpack.server.Extender(kpack.Scheduler(), cache)
+    cache.cluster()
+    built = cache.stats["rebuild"]
+    extra = 0
+    for step in range(60):
+        op = rng.random()
+        names = cache.node_names
+        if op < 0.15:
+            extra += 1
+            cache.put_node(kpack.Node.from_k8s(k8s_node(f"new-{extra}", cpu="8", labels={"zone": "b"})))
+        elif op < 0.3 and len(names) > 5:
+            old = cache.node(rng.choice(names))
+            cache.put_node(old.model_copy(update={"unschedulable": not old.unschedulable}))
+        elif op < 0.4 and len(names) > 5:
+            cache.remove_node(rng.choice(names))
+        elif op < 0.6 and cache.bound_pods():
+            cache.remove_pod(rng.choice(cache.bound_pods()).key)
+        elif op < 0.7:
+            # a pod on a node the cache does not have yet, then the node
+            cache.put_pod(kpack.Pod.from_k8s(k8s_pod(f"early-{step}", cpu="1", node=f"late-{step}")))
+            cache.put_node(kpack.Node.from_k8s(k8s_node(f"late-{step}", cpu="4")))
+        else:
+            pod = kpack.Pod.from_k8s(k8s_pod(f"b-{step}", cpu="500m"))
+            cache.bind(pod, rng.choice(cache.node_names))
+        c = cache.cluster()
+        fresh = kpack.Cluster([cache.node(n) for n in cache.node_names],
+                              [p for p in cache.bound_pods() if p.node_name in cache])
+        assert cluster_state(c) == cluster_state(fresh), step
+        if step % 10 == 0:
+            body = args(k8s_pod(f"q{step}", cpu="2"), names=cache.node_names)
+            out = ext.filter(body)
+            _, feasible, failed = expected_filter(fresh, body["Pod"], cache.node_names)
+            assert out["NodeNames"] == feasible
+            assert {**out["FailedNodes"], **out["FailedAndUnresolvableNodes"]} == failed
+    assert cache.stats["rebuild"] == built and cache.stats["node_ops"] > 10 and cache.stats["pod_ops"] > 10
+
+
+def test_many_node_changes_rebuild_once():
+    cache = NodeCache([kpack.Node.from_k8s(k8s_node(f"n{i}")) for i in range(10)])
+    cache.cluster()
+    for i in range(10):
+        cache.put_node(kpack.Node.from_k8s(k8s_node(f"n{i}", cpu="8")))
+    c = cache.cluster()
+    assert cache.stats["rebuild"] == 2 and c.allocatable[:, c.resource_index["cpu"]].tolist() == [8000] * 10
+
+
+def test_full_nodelists_are_read_once():
+    # The same NodeList again (kube-scheduler's usual case) is recognised by its bytes: no node is parsed
+    # and the cache does not change; a node with a new resourceVersion is taken in place.
+    with TestClient(create_app(kpack.Scheduler(), NodeCache(pods=bound_pods()))) as c:
+        ext = c.app.state.extender
+        nodes = k8s_nodes()
+        body = json.dumps(args(k8s_pod("a", cpu="2"), nodes=nodes), separators=(",", ":")).encode()
+        first = c.post("/filter", content=body).json()
+        gen, rebuilds = ext.cache.generation, ext.cache.stats["rebuild"]
+        body2 = json.dumps(args(k8s_pod("b", cpu="2"), nodes=nodes), separators=(",", ":")).encode()
+        second = c.post("/filter", content=body2).json()
+        assert second == first and ext.stats["same_nodelist"] == 1 and ext.cache.generation == gen
+        # the same tail after something that is not one JSON object is not taken for that NodeList
+        tail = body[body.index(b',"Nodes":'):]
+        r = c.post("/filter", content=b'{"Pod":{"metadata":{"name":"x"}},"Junk":{' + tail)
+        assert r.status_code == 400 and "malformed JSON" in r.json()["Error"]
+        assert ext.stats["same_nodelist"] == 1
+        nodes[1] = k8s_node("big-0", cpu="2", memory="32Gi", labels={"zone": "a"}, rv="2")
+        third = c.post("/filter", json=args(k8s_pod("c", cpu="2"), nodes=nodes)).json()
+        assert third["NodeNames"] is None and [n["metadata"]["name"] for n in third["Nodes"]["items"]] == \
+            ["big-1"]
+        assert third["FailedNodes"] == {"mid": "Insufficient cpu", "big-0": "Insufficient cpu"}
+        assert ext.cache.stats["rebuild"] == rebuilds and ext.cache.stats["node_ops"] >= 1
+
+
+def test_json_answers_decode_to_the_same_answers(cluster):
+    ext = kpack.server.Extender(kpack.Scheduler(), cluster)
+    pod = k8s_pod("j", cpu="2", affinity=PREFER_B)
+    body = json.dumps(args(pod, names=cluster.node_names + ["ghost"])).encode()
+    raw = ext.filter_json(body)
+    out = json.loads(raw)
+    _, feasible, failed = expected_filter(cluster, pod, cluster.node_names)
+    assert out["NodeNames"] == feasible and out["Nodes"] is None and out["Error"] == ""
+    assert {**out["FailedNodes"], **out["FailedAndUnresolvableNodes"]} == \
+        {**failed, "ghost": REASON_NOT_CACHED}
+    prio = json.loads(ext.prioritize_json(json.dumps(args(pod, names=feasible)).encode()))
+    ex = kpack.Scheduler().explain(cluster, kpack.Pod.from_k8s(pod))
+    top = 100 * sum(kpack.Profile.default().score_weights[p] for p in ex.scores)
+    assert prio == [{"Host": n, "Score": ex.total[n] * 10 // top} for n in feasible]
+    assert json.loads(ext.prioritize_json(json.dumps(args(pod, names=[])).encode())) == []

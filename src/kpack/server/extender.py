@@ -5,7 +5,7 @@ import hashlib
 import threading
 import time
 from collections import Counter, OrderedDict
-from itertools import compress, repeat
+from itertools import repeat
 from typing import Any, Optional
 
 import numpy as np
@@ -15,12 +15,13 @@ from ..models import Node, Pod
 from ..scheduler import Explanation, Scheduler, SchedulingError
 from ..state import Cluster, ClusterError
 from . import wire as W
+from .answers import NameList
 from .cache import CacheError, NodeCache
+from .verdict import FAILED, PASSED, REASON_NOT_CACHED, UNRESOLVABLE, ArrayPath, Verdict, fit_resources
 from .wire import ExtenderArgs, node_name, short
 
-REASON_NOT_CACHED = "node is not in kpack's node cache (POST it to /nodes)"
-_FIT_PREFIX = "Insufficient "
-_TOO_MANY_PODS = "Too many pods"
+__all__ = ["FAILED", "PASSED", "REASON_NOT_CACHED", "UNRESOLVABLE", "Extender", "ExtenderError", "Verdict",
+           "fit_resources", "validation_message"]
 
 
 class ExtenderError(ValueError):
@@ -66,58 +67,90 @@ class Extender:
         self._explained: OrderedDict[tuple, Verdict] = OrderedDict()
         self._explain_cache = explain_cache
         self._pods: OrderedDict[bytes, tuple[Pod, bytes, str]] = OrderedDict()   # digest->Pod,key,uid
+        self._shapes: OrderedDict[bytes, tuple[Pod, bytes]] = OrderedDict()       # pod_shape -> Pod, key
         self._pending: OrderedDict[str, tuple[Pod, str]] = OrderedDict()  # pods seen by filter/prioritize
         self._pending_max = pending_pods
-        self._parsed: dict[str, tuple[Any, Node]] = {}   # full-mode nodes: name -> (version, Node)
-        self._seen_full: set[str] = set()                 # node names kube-scheduler sent in full
-        self._recent_rows: list[tuple[Cluster, list[str], np.ndarray]] = []
-        self._last_full: Optional[tuple[Cluster, tuple, dict]] = None   # full-Nodes cluster, token, versions
+        self.arrays = ArrayPath(self.scheduler)
+        self._lists: OrderedDict[bytes, NameList] = OrderedDict()   # NodeNames JSON -> NameList
+        # full Node objects: the version of each node last taken into the cache, and recent NodeLists (raw
+        # JSON, the `_full_epoch` they were read at, their NameList, their items once split)
+        self._versions: dict[str, Any] = {}
+        self._full_epoch = 0
+        self._recent_full: list[list] = []
         self.timing: list[tuple[str, float]] = []   # phases of the last filter/prioritize call, seconds
 
-    # --- verbs --------------------------------------------------------------------------------------
+    # --- verbs ---------------------------------------------------------------------------------------
     def filter(self, body: Any) -> dict:
-        """ExtenderArgs -> ExtenderFilterResult."""
-        t0 = time.perf_counter()
-        args = W.parse_extender_args(body)
-        with self.lock:
-            v, idx, names = self._evaluate(args, t0)
-            self.stats["filter"] += 1
-            hit = v.answer("filter", idx)
-            if hit is not None and args.node_names is not None:
-                return {**hit, "NodeNames": list(hit["NodeNames"])}
-            code = v.code[idx]
-            passed = list(compress(range(len(names)), (code == PASSED).tolist()))
-            bad = np.flatnonzero(code != PASSED)
-            failed: dict[str, str] = {}
-            unresolvable: dict[str, str] = {}
-            for i, r, k in zip(bad.tolist(), v.reason[idx[bad]].tolist(), code[bad].tolist()):
-                (failed if k == FAILED else unresolvable)[names[i]] = r
-            if args.node_names is not None:
-                out = {"Nodes": None, "NodeNames": [names[i] for i in passed], "FailedNodes": failed,
-                       "FailedAndUnresolvableNodes": unresolvable, "Error": ""}
-                v.remember("filter", idx, out)
-                return {**out, "NodeNames": list(out["NodeNames"])}
-        items = args.nodes or []
-        node_list = dict(args.node_list_meta or {})
-        node_list["items"] = [items[i] for i in passed]
-        return {"Nodes": node_list, "NodeNames": None, "FailedNodes": failed,
-                "FailedAndUnresolvableNodes": unresolvable, "Error": ""}
+        """ExtenderArgs -> ExtenderFilterResult (decoded; `filter_json` is the encoded answer)."""
+        return W.loads(self.filter_json(body))
 
     def prioritize(self, body: Any) -> list[dict]:
-        """ExtenderArgs -> HostPriorityList: kpack's weighted total scaled to 0..10 (see `Verdict`)."""
+        """ExtenderArgs -> HostPriorityList (decoded; `prioritize_json` is the encoded answer)."""
+        return W.loads(self.prioritize_json(body))
+
+    def filter_json(self, body: Any) -> bytes:
+        """ExtenderArgs -> ExtenderFilterResult as JSON: NodeNames (nodeCacheCapable) or Nodes (the passing
+        Node objects as they were sent), FailedNodes, FailedAndUnresolvableNodes, built only for the nodes
+        that fail."""
         t0 = time.perf_counter()
-        args = W.parse_extender_args(body)
+        args = self._same_nodes(body) or W.parse_extender_args(body)
         with self.lock:
-            v, idx, names = self._evaluate(args, t0, scoring=True)
+            v, idx, nl, entry = self._evaluate(args, t0)
+            self.stats["filter"] += 1
+            hit = v.answer("filter", idx)
+            if hit is not None:
+                return hit
+            code = v.code[idx]
+            ok = code == PASSED
+            bad = np.flatnonzero(~ok)
+            kinds = code[bad]
+            rids = v.rid[idx[bad]]
+            reason_json = [W.dumps(r) for r in v.reasons]
+            failed = nl.failed_json(bad[kinds == FAILED], reason_json, rids[kinds == FAILED])
+            unres = nl.failed_json(bad[kinds != FAILED], reason_json, rids[kinds != FAILED])
+            if args.by_name:
+                nodes, names = b"null", nl.names_json(ok)
+            else:
+                if entry[3] is None:   # the items as raw JSON spans (or dicts), split once per NodeList
+                    entry[3] = (args.nodes, dict(args.node_list_meta or {}))
+                items, list_meta = entry[3]
+                keep = np.flatnonzero(ok).tolist()
+                if items and isinstance(items[0], W.Raw):
+                    # the passing Node objects exactly as sent, as pieces of the one join below (msgspec
+                    # would copy each span; a join per level would copy the megabytes once more)
+                    meta = W.dumps(list_meta)
+                    nodes = [meta[:-1], b"," if len(meta) > 2 else b"", b'"items":[']
+                    for i in keep:
+                        nodes += (items[i], b",")
+                    if keep:
+                        nodes.pop()
+                    nodes.append(b"]}")
+                else:
+                    nodes = [W.dumps({**list_meta, "items": [items[i] for i in keep]})]
+                names = b"null"
+            out = b"".join([b'{"Nodes":', *([nodes] if isinstance(nodes, bytes) else nodes), b',"NodeNames":',
+                            names, b',"FailedNodes":', failed, b',"FailedAndUnresolvableNodes":', unres,
+                            b',"Error":""}'])
+            v.remember("filter", idx, out)
+        return out
+
+    def prioritize_json(self, body: Any) -> bytes:
+        """ExtenderArgs -> HostPriorityList as JSON: kpack's weighted total scaled to 0..10 (`Verdict`)."""
+        t0 = time.perf_counter()
+        args = self._same_nodes(body) or W.parse_extender_args(body)
+        with self.lock:
+            v, idx, nl, _ = self._evaluate(args, t0, scoring=True)
             self.stats["prioritize"] += 1
             out = v.answer("prioritize", idx)
             if out is None:
-                out = [{"Host": n, "Score": s} for n, s in zip(names, v.score[idx].tolist())]
+                out = nl.priorities_json(v.score[idx])
                 v.remember("prioritize", idx, out)
-        return list(out)
+        return out
 
     def bind(self, body: Any) -> dict:
-        """ExtenderBindingArgs -> ExtenderBindingResult; records the binding in the node cache."""
+        """ExtenderBindingArgs -> ExtenderBindingResult. Records the pod as bound in kpack's node cache and
+        nothing else: kpack has no Kubernetes client, so no Binding is created in the API server (see the
+        README's "Binding": leave bindVerb unset on a real cluster)."""
         b = W.parse_binding_args(body)
         with self.lock:
             seen = self._pending.get(b.key)
@@ -125,7 +158,7 @@ class Extender:
             if pod is None:
                 raise ExtenderError(f"pod {b.key!r} is unknown: kpack binds pods it saw in a filter or "
                                     "prioritize call (or bound pods POSTed to /pods)", 404)
-            if b.node not in self.cache and b.node not in self._seen_full:
+            if b.node not in self.cache:
                 raise ExtenderError(f"node {b.node!r} is unknown to kpack (not in the node cache and not in "
                                     "any request's Nodes)", 404)
             uid = b.pod_uid or (seen[1] if seen is not None else "")
@@ -183,8 +216,6 @@ class Extender:
             nodes = []
             for name in victims:
                 n = self.cache.node(name)
-                if n is None and name in self._parsed:
-                    n = self._parsed[name][1]
                 if n is not None:
                     nodes.append(n)
             names = {n.name for n in nodes}
@@ -316,8 +347,6 @@ class Extender:
 
     def _after_change(self) -> None:
         self._explained.clear()
-        self._recent_rows.clear()
-        self._last_full = None
 
     def _parse_pod(self, d: dict, where: str) -> Pod:
         try:
@@ -329,89 +358,141 @@ class Extender:
 
     def _pod(self, raw: Any) -> tuple[Pod, bytes, str]:
         """The Pod for a v1.Pod (raw JSON or dict), parsed once per distinct body, its class key (the pod
-        minus its name, which no filter or score reads) and its UID."""
+        minus its name, which no filter or score reads) and its UID. Replicas of one workload differ only in
+        per-pod metadata (`wire.pod_shape`): the second one is a copy of the first under its own name."""
         d = _digest(raw)
         hit = self._pods.get(d)
         if hit is not None:
             self._pods.move_to_end(d)
             return hit
-        obj = W.as_dict(raw)
-        if not isinstance(obj, dict):
-            raise ExtenderError(f"ExtenderArgs.Pod: Required value: a v1.Pod object (got {short(obj)})")
-        pod = self._parse_pod(obj, "ExtenderArgs.Pod")
-        key = pod.model_dump_json(exclude={"name"}).encode()
-        meta = obj.get("metadata")
-        uid = str(meta.get("uid") or "") if isinstance(meta, dict) else ""
+        shape = W.pod_shape(raw)
+        tmpl = self._shapes.get(shape[0]) if shape is not None else None
+        if tmpl is not None:
+            self._shapes.move_to_end(shape[0])
+            pod, key, uid = tmpl[0].model_copy(update={"name": shape[1]}), tmpl[1], shape[2]
+            self.stats["pod_shape_reused"] += 1
+        else:
+            obj = W.as_dict(raw)
+            if not isinstance(obj, dict):
+                raise ExtenderError(f"ExtenderArgs.Pod: Required value: a v1.Pod object (got {short(obj)})")
+            pod = self._parse_pod(obj, "ExtenderArgs.Pod")
+            key = pod.model_dump_json(exclude={"name"}).encode()
+            meta = obj.get("metadata")
+            uid = str(meta.get("uid") or "") if isinstance(meta, dict) else ""
+            if shape is not None:
+                self._shapes[shape[0]] = (pod, key)
+                if len(self._shapes) > self._explain_cache:
+                    self._shapes.popitem(last=False)
         self._pods[d] = hit = (pod, key, uid)
         if len(self._pods) > self._explain_cache:
             self._pods.popitem(last=False)
         return hit
 
-    def _cluster(self, args: ExtenderArgs) -> tuple[Cluster, tuple, list[str], np.ndarray]:
-        """The cluster a request is about, its cache token, and the request's node names and their rows
-        (row len(cluster) for names the cluster does not have)."""
-        if args.node_names is not None:
-            cluster, names = self.cache.cluster(), args.node_names
-            return cluster, ("cache", self.cache.generation), names, self._rows(cluster, names)
-        nodes, signature = [], []
+    def _names(self, args: ExtenderArgs) -> NameList:
+        """The NameList of a NodeNames request; kube-scheduler repeats the same lists (all nodes to filter,
+        the passing ones to prioritize), so lists are kept by their JSON and a repeat costs one lookup."""
+        key = bytes(args.names_raw) if args.names_raw is not None else W.dumps(args.node_names)
+        nl = self._lists.get(key)
+        if nl is None:
+            nl = self._lists[key] = NameList(args.node_names)
+            while len(self._lists) > 16:
+                self._lists.popitem(last=False)
+        else:
+            self._lists.move_to_end(key)
+        return nl
+
+    def _same_nodes(self, body: Any) -> Optional[ExtenderArgs]:
+        """kube-scheduler's body for a NodeList it sent before: {"Pod":<pod>,"Nodes":<the same bytes>,
+        "NodeNames":null}. Recognised by comparing the body's tail with the recent NodeLists' (one memcmp), so
+        that the megabytes of Nodes are not scanned again; only the pod is parsed (it must be one JSON
+        object, or the body takes the normal path)."""
+        if not isinstance(body, bytes) or not body.startswith(b'{"Pod":{'):
+            return None
+        for e in list(self._recent_full):
+            tail = e[4]
+            if tail is not None and len(body) > len(tail) + 8 and body.endswith(tail):
+                pod = W.raw_object(memoryview(body)[7:len(body) - len(tail)])
+                if pod is not None:
+                    self.stats["same_nodelist"] += 1
+                    return ExtenderArgs(pod, nodes_raw=e[0])
+        return None
+
+    def _full_nodes(self, args: ExtenderArgs) -> list:
+        """Full Node objects: takes every node whose resourceVersion (or, without one, whose JSON) is new into
+        the node cache (parsed, then compared: an equal node changes nothing) and returns the NodeList's entry
+        [raw, epoch, NameList, items]. A NodeList equal to a recent one, with no node version taken since,
+        costs one comparison of its bytes."""
+        raw = args.nodes_raw
+        if raw is not None:
+            for e in self._recent_full:
+                if e[1] == self._full_epoch and (e[0] is raw or (len(e[0]) == len(raw) and e[0] == raw)):
+                    return e
         heads = args.node_heads
-        for i, d in enumerate(args.nodes or []):
-            if heads is not None:
-                name, version = heads[i]
-            else:
-                name = node_name(d, i)
-                version = (d.get("metadata") or {}).get("resourceVersion")
-            # kube-scheduler's nodes carry resourceVersion; without one the body itself is the version.
-            version = version or _digest(d)
-            hit = self._parsed.get(name)
-            if hit is None or hit[0] != version:
-                d = W.as_dict(d)
+        if heads is None:   # the dict path: items are dicts
+            heads = [(node_name(d, i), str((d.get("metadata") or {}).get("resourceVersion") or ""))
+                     for i, d in enumerate(args.nodes or [])]
+        versions = self._versions
+        todo = [i for i, (name, rv) in enumerate(heads) if not rv or versions.get(name) != rv
+                or name not in self.cache]
+        if todo:
+            items = args.nodes
+            parsed = []
+            for i in todo:
+                name, rv = heads[i]
+                # kube-scheduler's nodes carry resourceVersion; without one the body itself is the version
+                rv = rv or _digest(items[i])
+                if versions.get(name) == rv and name in self.cache:
+                    continue
                 try:
-                    node = Node.from_k8s(d)
+                    node = Node.from_k8s(W.as_dict(items[i]))
                 except ValidationError as e:
                     raise ExtenderError(validation_message(e, f"Nodes.items[{i}] ({name})")) from None
                 except (ValueError, TypeError, AttributeError) as e:
                     raise ExtenderError(f"Nodes.items[{i}] ({name}): {e}") from None
-                if len(self._parsed) > 1_000_000:
-                    self._parsed.clear()
-                self._parsed[name] = hit = (version, node)
-            nodes.append(hit[1])
-            signature.append((name, version))
-        self._seen_full.update(n for n, _ in signature)
-        names = [n for n, _ in signature]
-        last = self._last_full
-        if last is not None and last[1][2] == self.cache.generation and \
-                all(last[2].get(n) == v for n, v in signature):
-            # the nodes of a larger request (the filter before this prioritize), at the same versions
-            cluster, token = last[0], last[1]
-        else:
-            sig = tuple(signature)
-            try:
-                cluster = self.cache.cluster_for(sig, nodes)
-            except ClusterError as e:
-                raise ExtenderError(f"ExtenderArgs.Nodes: {e}") from None
-            token = ("full", hash(sig), self.cache.generation)
-            self._last_full = (cluster, token, dict(signature))
-        return cluster, token, names, self._rows(cluster, names)
+                if node.name != name:
+                    raise ExtenderError(f"Nodes.items[{i}].metadata.name: {node.name!r} != {name!r}")
+                parsed.append((name, rv, node))
+            changed = False
+            for name, rv, node in parsed:   # all parsed before any is taken: a bad node changes nothing
+                changed |= self.cache.put_node(node)
+                versions[name] = rv
+            if parsed:
+                self._full_epoch += 1
+            if changed:
+                self._after_change()
+        tail = args.body_tail()
+        if tail is not None:   # keep one copy of the NodeList's bytes, not the whole request body as well
+            raw = W.Raw(memoryview(tail)[len(b',"Nodes":'):len(tail) - len(b',"NodeNames":null}')])
+        entry = [raw, self._full_epoch, NameList([h[0] for h in heads]), None, tail]
+        if raw is not None:
+            self._recent_full.insert(0, entry)
+            del self._recent_full[8:]
+        return entry
 
-    def _exact(self, pod: Pod, key: bytes, cluster: Cluster, token: tuple, names: list[str],
-               idx: np.ndarray) -> tuple["Verdict", np.ndarray]:
-        """The verdict on a cluster of exactly the request's nodes: NodeAffinity and TaintToleration
-        normalise over the nodes being scored, which upstream are the nodes kube-scheduler sends."""
-        rows = list(dict.fromkeys(idx[idx < len(cluster)].tolist()))
-        all_nodes = cluster.nodes
-        sub = self.cache.cluster_for(("subset", token, tuple(rows)), [all_nodes[i] for i in rows])
-        return self._verdict(pod, key, sub, ("subset", token, hash(tuple(rows)))), self._rows(sub, names)
+    def _rows(self, cluster: Cluster, nl: NameList) -> np.ndarray:
+        """Rows of the list's names in `cluster`, len(cluster) for names it lacks; the same array object while
+        the cluster's node set holds, so that answers for it can be reused (Verdict.answer)."""
+        hit = nl.rows.get(id(cluster))
+        if hit is not None and hit[0] is cluster and hit[1] == cluster.node_generation:
+            return hit[2]
+        rows = np.fromiter(map(cluster.node_index.get, nl.names, repeat(len(cluster))), dtype=np.int64,
+                           count=len(nl.names))
+        nl.rows[id(cluster)] = (cluster, cluster.node_generation, rows)
+        return rows
 
-    def _verdict(self, pod: Pod, key: bytes, cluster: Cluster, token: tuple) -> "Verdict":
-        ck = (key, token)
+    def _verdict(self, pod: Pod, key: bytes, cluster: Cluster, token: tuple,
+                 subset: Optional[np.ndarray] = None) -> Optional["Verdict"]:
+        """The pod's verdict on the cluster (memoised per pod class key and cluster state), or with `subset`
+        (sorted rows) the verdict scored over exactly those nodes; None when only `_exact` can give that."""
+        ck = (key, token) if subset is None else (key, token, subset.tobytes())
         v = self._explained.get(ck)
         if v is None:
             try:
-                ex = self.scheduler.explain(cluster, pod)
+                v = self.arrays.evaluate(cluster, pod, subset)
             except (SchedulingError, ClusterError) as e:
                 raise ExtenderError(f"ExtenderArgs.Pod: {e}") from None
-            v = Verdict(cluster, pod, ex, self.max_total(ex))
+            if v is None:
+                return None
             self._explained[ck] = v
             if len(self._explained) > self._explain_cache:
                 self._explained.popitem(last=False)
@@ -421,118 +502,60 @@ class Extender:
             self.stats["explain_cached"] += 1
         return v
 
-    def _rows(self, cluster: Cluster, names: list[str]) -> np.ndarray:
-        """Rows of `names` in `cluster`, len(cluster) for names it lacks. kube-scheduler sends much the same
-        lists again and again (all nodes to filter, the passing ones to prioritize): comparing a list with
-        the last few is cheaper than mapping it, and the same rows object lets answers be reused."""
-        for i, (c, seen, rows) in enumerate(self._recent_rows):
-            if c is cluster and len(seen) == len(names) and seen == names:
-                if i:
-                    self._recent_rows.insert(0, self._recent_rows.pop(i))
-                return rows
-        rows = np.fromiter(map(cluster.node_index.get, names, repeat(len(cluster))), dtype=np.int64,
-                           count=len(names))
-        self._recent_rows.insert(0, (cluster, names, rows))
-        del self._recent_rows[8:]
-        return rows
+    def _exact(self, pod: Pod, key: bytes, cluster: Cluster, token: tuple, nl: NameList,
+               idx: np.ndarray) -> tuple["Verdict", np.ndarray]:
+        """The verdict on a cluster of exactly the request's nodes (pods the array path does not take)."""
+        rows = list(dict.fromkeys(idx[idx < len(cluster)].tolist()))
+        sub = self.cache.cluster_for(("subset", token, tuple(rows)), [cluster.node(cluster.node_names[i])
+                                                                      for i in rows])
+        sub_token = ("subset", token, hash(tuple(rows)))
+        ck = (key, sub_token)
+        v = self._explained.get(ck)
+        if v is None:
+            try:
+                ex = self.scheduler.explain(sub, pod)
+            except (SchedulingError, ClusterError) as e:
+                raise ExtenderError(f"ExtenderArgs.Pod: {e}") from None
+            v = self._explained[ck] = Verdict.from_explanation(sub, pod, ex, self.max_total(ex))
+            self.stats["explain"] += 1
+        return v, self._rows(sub, nl)
 
     def _evaluate(self, args: ExtenderArgs, t0: float, *, scoring: bool = False
-                  ) -> tuple["Verdict", np.ndarray, list[str]]:
-        """The verdict for the request's pod on its cluster, and the request's nodes as rows of it.
+                  ) -> tuple["Verdict", np.ndarray, NameList, Optional[list]]:
+        """The verdict for the request's pod, the request's nodes as rows of its cluster, their NameList and
+        (full Node objects) the NodeList's entry.
 
-        Filtering is per node, so any cluster holding the request's nodes answers it. Scores are exact only
-        when the nodes kpack finds feasible among the request's are all it finds feasible in that cluster
-        (the usual prioritize after kpack's own filter); otherwise they come from a cluster of exactly the
-        request's nodes. `timing` keeps where the time went: parse (JSON, ExtenderArgs), pod (pydantic),
-        cluster (nodes' pydantic, Cluster, name lookup), explain (Scheduler.explain and its Verdict,
-        0 when reused)."""
+        Filtering is per node, so the cache's cluster answers any request. Scores are exact only when the
+        nodes kpack finds feasible among the request's are all it finds feasible in that cluster (the usual
+        prioritize after kpack's own filter); otherwise they are scored over exactly the request's nodes.
+        `timing` keeps where the time went: parse (JSON, ExtenderArgs), pod (pydantic), cluster (node names
+        or Node objects into the cache, its Cluster, name lookup), explain (the verdict, 0 when reused)."""
         t1 = time.perf_counter()
         pod, key, uid = self._pod(args.pod)
         t2 = time.perf_counter()
-        cluster, token, names, idx = self._cluster(args)
+        entry = None
+        if args.by_name:
+            nl = self._names(args)
+        else:
+            entry = self._full_nodes(args)
+            nl = entry[2]
+        cluster = self.cache.cluster()
+        token = ("cache", self.cache.generation)
+        idx = self._rows(cluster, nl)
         t3 = time.perf_counter()
         v = self._verdict(pod, key, cluster, token)
         if scoring and not v.covers(idx):
             self.stats["prioritize_subset"] += 1
-            v, idx = self._exact(pod, key, cluster, token, names, idx)
+            subset = np.unique(idx[idx < len(cluster)])
+            sv = self._verdict(pod, key, cluster, token, subset)
+            if sv is not None:
+                v = sv
+            else:
+                v, idx = self._exact(pod, key, cluster, token, nl, idx)
         self._pending[pod.key] = (pod, uid)
         self._pending.move_to_end(pod.key)
         if len(self._pending) > self._pending_max:
             self._pending.popitem(last=False)
         t4 = time.perf_counter()
         self.timing = [("parse", t1 - t0), ("pod", t2 - t1), ("cluster", t3 - t2), ("explain", t4 - t3)]
-        return v, idx, names
-
-
-PASSED, FAILED, UNRESOLVABLE = 0, 1, 2
-
-
-class Verdict:
-    """One Explanation as arrays over the cluster's node rows (plus a last row for nodes it does not have), so
-    that answering for thousands of node names is array indexing, not a Python loop over nodes.
-
-    code: PASSED, FAILED (upstream Unschedulable: preemption may help) or UNRESOLVABLE (upstream
-    UnschedulableAndUnresolvable). Only NodeResourcesFit failures are resolvable, and only when every short
-    resource fits the empty node (a request above allocatable is unresolvable, docs/semantics.md section 2).
-    score: the weighted total as an extender priority, total * 10 // max_total (rounded down, 0..10), where
-    max_total = 100 x the sum of the weights of the score plugins that ran (`Extender.max_total`).
-    """
-
-    def __init__(self, cluster: Cluster, pod: Pod, ex: Explanation, max_total: int):
-        names = cluster.node_names
-        n = len(names)
-        filt = ex.filter
-        # map() with bound methods keeps these per-node passes in C
-        reasons = list(map(filt.get, names, repeat(REASON_NOT_CACHED)))
-        reasons.append(REASON_NOT_CACHED)
-        self.reason = np.array(reasons, dtype=object)
-        ids: dict[Optional[str], int] = {r: i for i, r in enumerate(set(reasons))}
-        rid = np.fromiter(map(ids.__getitem__, reasons), dtype=np.int64, count=n + 1)
-        self.code = np.full(n + 1, UNRESOLVABLE, dtype=np.int8)
-        if None in ids:
-            self.code[rid == ids[None]] = PASSED
-        self.passed = int((self.code == PASSED).sum())
-        for r, k in ids.items():
-            short_of = fit_resources(r) if r is not None else None
-            if short_of is None:
-                continue
-            rows = rid[:n] == k
-            for res in short_of:
-                col = cluster.resource_index.get(res)
-                req = pod.requests.get(res, 0)
-                rows &= False if col is None else cluster.allocatable[:, col] >= req
-            self.code[:n][rows] = FAILED
-        total = ex.total
-        totals = np.fromiter(map(total.get, names, repeat(0)), dtype=np.int64, count=n)
-        self.score = np.zeros(n + 1, dtype=np.int64)
-        if max_total > 0:
-            top = W.MAX_EXTENDER_PRIORITY
-            self.score[:n] = np.clip(totals * top // max_total, 0, top)
-        self._answers: dict[str, tuple[np.ndarray, Any]] = {}
-
-    def covers(self, rows: np.ndarray) -> bool:
-        """Whether `rows` hold every node this verdict finds feasible (then its scores, normalised over the
-        feasible nodes, are the scores of a cluster of just those rows)."""
-        ok = rows[self.code[rows] == PASSED]
-        return len(ok) == self.passed and (len(ok) < 2 or len(np.unique(ok)) == self.passed)
-
-    def answer(self, verb: str, rows: np.ndarray) -> Any:
-        """The last answer for `verb` if it was for these very rows (the same object from Extender._rows)."""
-        hit = self._answers.get(verb)
-        return hit[1] if hit is not None and hit[0] is rows else None
-
-    def remember(self, verb: str, rows: np.ndarray, answer: Any) -> None:
-        self._answers[verb] = (rows, answer)
-
-
-def fit_resources(reason: str) -> Optional[list[str]]:
-    """The resources a NodeResourcesFit reason says are short ("Insufficient cpu, Too many pods" ->
-    ["cpu"]), or None when the reason comes from another filter."""
-    out = []
-    for part in reason.split(", "):
-        if part == _TOO_MANY_PODS:
-            continue   # never unresolvable upstream
-        if not part.startswith(_FIT_PREFIX):
-            return None
-        out.append(part[len(_FIT_PREFIX):])
-    return out
+        return v, idx, nl, entry

@@ -56,17 +56,88 @@ def short(value: Any, limit: int = 80) -> str:
     return s if len(s) <= limit else s[:limit] + "..."
 
 
-@dataclass
 class ExtenderArgs:
     """ExtenderArgs: the pod, and the candidate nodes as full objects (`nodes`) or as names (`node_names`).
 
-    From a JSON body the pod and each node stay raw JSON (`msgspec.Raw`) until something needs them parsed;
-    from a dict they are dicts. `node_heads` holds each node's (name, resourceVersion)."""
-    pod: Any
-    nodes: Optional[list[Any]]          # NodeList.items when the extender is not nodeCacheCapable
-    node_names: Optional[list[str]]     # NodeNames when it is
-    node_list_meta: Any = None          # NodeList fields besides items, echoed back in the filter result
-    node_heads: Optional[list[tuple[str, str]]] = None
+    From kube-scheduler's JSON the pod, the NodeNames and the NodeList stay raw JSON (`names_raw`,
+    `nodes_raw`: msgspec.Raw) and are decoded on first use: `node_names`, `node_heads` (each node's name and
+    resourceVersion, one typed pass) and `nodes` (each Node as raw JSON). From a dict they are dicts/lists.
+    """
+
+    def __init__(self, pod: Any, nodes: Optional[list[Any]] = None, node_names: Optional[list[str]] = None,
+                 node_list_meta: Any = None, node_heads: Optional[list[tuple[str, str]]] = None, *,
+                 names_raw: Any = None, nodes_raw: Any = None):
+        self.pod = pod
+        self._nodes, self._names, self._meta, self._heads = nodes, node_names, node_list_meta, node_heads
+        self.names_raw, self.nodes_raw = names_raw, nodes_raw
+        self._body: Optional[bytes] = None   # the request body, for body_tail
+
+    @property
+    def by_name(self) -> bool:
+        """nodeCacheCapable: node names only."""
+        return self._names is not None or self.names_raw is not None
+
+    @property
+    def node_names(self) -> Optional[list[str]]:
+        if self._names is None and self.names_raw is not None:
+            try:
+                names = _names_decoder.decode(self.names_raw)
+            except (msgspec.ValidationError, msgspec.DecodeError):
+                names = loads(self.names_raw)
+            self._names = _check_names(names)
+        return self._names
+
+    @property
+    def nodes(self) -> Optional[list[Any]]:
+        if self._nodes is None and self.nodes_raw is not None:
+            self._split()
+        return self._nodes
+
+    @property
+    def node_list_meta(self) -> Any:
+        if self._meta is None and self.nodes_raw is not None:
+            self._split()
+        return self._meta
+
+    @property
+    def node_heads(self) -> Optional[list[tuple[str, str]]]:
+        """(name, resourceVersion) of every node, "" for a missing version (raw JSON only: one typed pass)."""
+        if self._heads is None and self.nodes_raw is not None:
+            try:
+                items = _heads_decoder.decode(self.nodes_raw).items
+            except msgspec.ValidationError:
+                items = None
+            if items is None:   # a shape the per-item pass explains (it names the item)
+                self._split()
+                items = [_head(raw, i) for i, raw in enumerate(self._nodes)]
+            heads = []
+            for i, h in enumerate(items):
+                meta = h.metadata
+                name = meta.name if meta is not None else None
+                if not isinstance(name, str) or not name:
+                    raise WireError(f"Nodes.items[{i}].metadata.name: Required value (got {short(name)})")
+                rv = meta.resourceVersion
+                heads.append((name, rv if isinstance(rv, str) else ""))
+            self._heads = heads
+        return self._heads
+
+    def body_tail(self) -> Optional[bytes]:
+        """What follows the Pod in kube-scheduler's body for this NodeList (see Extender._same_nodes), when
+        the body was parsed from bytes laid out that way; None otherwise."""
+        if self.nodes_raw is None or self._body is None:
+            return None
+        tail = b',"Nodes":' + bytes(self.nodes_raw) + b',"NodeNames":null}'
+        return tail if self._body.endswith(tail) else None
+
+    def _split(self) -> None:
+        try:
+            nl = _list_decoder.decode(self.nodes_raw)
+        except msgspec.ValidationError as e:
+            raise WireError(f"ExtenderArgs.Nodes: expected a v1.NodeList {{items: [..]}}: {e}") from None
+        meta = {k: getattr(nl, k) for k in ("kind", "apiVersion") if getattr(nl, k) is not None}
+        if len(nl.metadata):
+            meta["metadata"] = nl.metadata
+        self._nodes, self._meta = nl.items or [], meta
 
 
 def node_name(node: Any, i: int) -> str:
@@ -122,19 +193,45 @@ if msgspec is not None:
 
     # msgspec.Raw cannot sit in a Union (Optional): an absent value is Raw(b"") and null is Raw(b"null").
     class _NodeList(msgspec.Struct):
-        items: list[msgspec.Raw] = []
+        items: Optional[list[msgspec.Raw]] = None
         metadata: msgspec.Raw = msgspec.Raw()
         kind: Any = None
         apiVersion: Any = None
 
+    class _HeadList(msgspec.Struct):
+        items: Optional[list[_NodeHead]] = None
+
     class _Args(msgspec.Struct):
-        """kube-scheduler's own spelling, in one pass over the body; other casings take the dict path."""
+        """kube-scheduler's own spelling, in one pass over the body that keeps the Pod, NodeNames and the
+        NodeList as raw JSON; other casings take the dict path."""
         Pod: msgspec.Raw = msgspec.Raw()
-        Nodes: Optional[_NodeList] = None
-        NodeNames: Optional[list[str]] = None
+        Nodes: msgspec.Raw = msgspec.Raw()
+        NodeNames: msgspec.Raw = msgspec.Raw()
 
     _args_decoder = msgspec.json.Decoder(_Args)
     _head_decoder = msgspec.json.Decoder(_NodeHead)
+    _heads_decoder = msgspec.json.Decoder(_HeadList)
+    _list_decoder = msgspec.json.Decoder(_NodeList)
+    _names_decoder = msgspec.json.Decoder(list[str])
+
+    class _PodParts(msgspec.Struct):
+        metadata: Optional[dict] = None
+        spec: msgspec.Raw = msgspec.Raw()
+        status: msgspec.Raw = msgspec.Raw()
+
+    _pod_parts_decoder = msgspec.json.Decoder(_PodParts)
+    _raw_decoder = msgspec.json.Decoder(msgspec.Raw)
+
+
+def _head(raw: Any, i: int) -> Any:
+    try:
+        return _head_decoder.decode(raw)
+    except msgspec.ValidationError:
+        raise WireError(f"Nodes.items[{i}]: expected a Node object, got {short(bytes(raw))}") from None
+
+
+def _present(raw: Any) -> bool:
+    return len(raw) > 0 and bytes(memoryview(raw)[:4]) != b"null"
 
 
 def _parse_raw(body: bytes) -> Optional[ExtenderArgs]:
@@ -144,26 +241,49 @@ def _parse_raw(body: bytes) -> Optional[ExtenderArgs]:
         return None   # a shape the dict path explains better (it names the field)
     except msgspec.DecodeError as e:
         raise WireError(f"malformed JSON: {e}") from None
-    if (a.Nodes is None and a.NodeNames is None) or bytes(memoryview(a.Pod)[:1]) != b"{":
+    if bytes(memoryview(a.Pod)[:1]) != b"{":
         return None
-    if a.NodeNames is not None:
-        return ExtenderArgs(a.Pod, None, _check_names(a.NodeNames))
-    items = a.Nodes.items or []
-    heads = []
-    for i, raw in enumerate(items):
-        try:
-            meta = _head_decoder.decode(raw).metadata
-        except msgspec.ValidationError:
-            raise WireError(f"Nodes.items[{i}]: expected a Node object, got {short(bytes(raw))}") from None
-        name = meta.name if meta is not None else None
-        if not isinstance(name, str) or not name:
-            raise WireError(f"Nodes.items[{i}].metadata.name: Required value (got {short(name)})")
-        rv = meta.resourceVersion
-        heads.append((name, rv if isinstance(rv, str) else ""))
-    meta = {k: getattr(a.Nodes, k) for k in ("kind", "apiVersion") if getattr(a.Nodes, k) is not None}
-    if len(a.Nodes.metadata):
-        meta["metadata"] = a.Nodes.metadata
-    return ExtenderArgs(a.Pod, items, None, meta, heads)
+    if _present(a.NodeNames):
+        if bytes(memoryview(a.NodeNames)[:1]) != b"[":
+            return None
+        return ExtenderArgs(a.Pod, names_raw=a.NodeNames)
+    if bytes(memoryview(a.Nodes)[:1]) != b"{":
+        return None
+    args = ExtenderArgs(a.Pod, nodes_raw=a.Nodes)   # the NodeList is read on first use
+    args._body = body if isinstance(body, bytes) else None
+    return args
+
+
+# metadata no filter or score reads and that differs between replicas of one workload
+_PER_POD_META = ("name", "uid", "resourceVersion", "creationTimestamp", "managedFields")
+
+
+def pod_shape(raw: Any) -> Optional[tuple[bytes, str, str]]:
+    """A raw v1.Pod's (shape key, name, uid): the key is its spec, status and metadata without the fields
+    that differ between replicas (name, uid, resourceVersion, creationTimestamp, managedFields), so pods
+    of one workload share it. None when the body is not that shape (the full parse explains why)."""
+    if msgspec is None or not isinstance(raw, Raw):
+        return None
+    try:
+        parts = _pod_parts_decoder.decode(raw)
+    except (msgspec.ValidationError, msgspec.DecodeError):
+        return None
+    meta = parts.metadata or {}
+    name, uid = meta.get("name"), meta.get("uid")
+    if not isinstance(name, str) or not isinstance(uid, (str, type(None))):
+        return None
+    rest = {k: v for k, v in meta.items() if k not in _PER_POD_META}
+    key = b"\0".join((dumps(rest), bytes(parts.spec), bytes(parts.status)))
+    return key, name, uid or ""
+
+
+def raw_object(data: Any) -> Any:
+    """`data` as raw JSON if it is exactly one JSON object (nothing before or after it), else None."""
+    try:
+        raw = _raw_decoder.decode(data)
+    except (msgspec.ValidationError, msgspec.DecodeError):
+        return None
+    return raw if bytes(memoryview(raw)[:1]) == b"{" else None
 
 
 def as_dict(obj: Any) -> Any:
