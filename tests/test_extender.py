@@ -735,10 +735,15 @@ def test_node_cache_follows_changes_in_place():
 def test_many_node_changes_rebuild_once():
     cache = NodeCache([kpack.Node.from_k8s(k8s_node(f"n{i}")) for i in range(10)])
     cache.cluster()
-    for i in range(10):
+    for i in range(10):                      # updates apply in place (one row each)
         cache.put_node(kpack.Node.from_k8s(k8s_node(f"n{i}", cpu="8")))
     c = cache.cluster()
-    assert cache.stats["rebuild"] == 2 and c.allocatable[:, c.resource_index["cpu"]].tolist() == [8000] * 10
+    assert cache.stats["rebuild"] == 1 and c.allocatable[:, c.resource_index["cpu"]].tolist() == [8000] * 10
+    for i in range(10, 14):                  # several new nodes at once: one rebuild
+        cache.put_node(kpack.Node.from_k8s(k8s_node(f"n{i}", cpu="2")))
+    c = cache.cluster()
+    assert cache.stats["rebuild"] == 2 and c.allocatable[:, c.resource_index["cpu"]].tolist() == [8000] * 10 \
+        + [2000] * 4
 
 
 def test_full_nodelists_are_read_once():
