@@ -324,3 +324,53 @@ def test_update_node_equals_rebuild(seq):
         got = kpack.Scheduler(seed=5).schedule(c.copy(), pods)
         want = kpack.Scheduler(seed=5).schedule(fresh.copy(), pods)
         assert got.node_names == want.node_names and got.reasons == want.reasons
+
+
+# --- property: the one-row node changes (add, update, remove) equal the full re-encode, visit order included
+node_ops = st.lists(st.tuples(st.sampled_from(["add", "update", "remove", "cordon", "schedule", "unbind"]),
+                              st.integers(0, 10**6)), min_size=1, max_size=20)
+
+
+def full_path_only(c: kpack.Cluster) -> kpack.Cluster:
+    c._add_row = c._update_row = c._delete_row = lambda *a, **k: False
+    return c
+
+
+@settings(max_examples=60, deadline=None)
+@given(node_ops)
+def test_row_changes_equal_full_reencode(seq):
+    zone = "topology.kubernetes.io/zone"
+    taint_pool = [kpack.Taint(key="t", value=str(v), effect="NoSchedule") for v in range(3)]
+
+    def make(k, r):
+        labels = {"k": "abc"[r % 3], zone: f"z{r % 4}"}
+        if r % 9 == 0:
+            labels[f"new{r % 2}"] = "x"
+        return node(f"x{k}", cpu=str(1 + r % 5), gpus=(r >> 3) % 3, labels=labels,
+                    taints=taint_pool[:(r >> 5) % 4])
+    start = [make(i, i * 7) for i in range(5)]
+    fast, full = kpack.Cluster(start), full_path_only(kpack.Cluster(start))
+    for k, (op, r) in enumerate(seq):
+        names = fast.node_names
+        for c in (fast, full):
+            if op == "add":
+                c.add_node(make(100 + k, r))
+            elif op == "update" and names:
+                n = make(0, r).model_copy(update={"name": names[r % len(names)]})
+                c.update_node(n)
+            elif op == "remove" and names:
+                c.remove_node(names[r % len(names)])
+            elif op == "cordon" and names:
+                c.cordon(names[r % len(names)])
+            elif op == "unbind" and c.n_bound:
+                c.unbind(sorted(p.key for p, _ in c.bound())[r % c.n_bound])
+            elif op == "schedule":
+                kpack.Scheduler(seed=r).schedule(c, [kpack.Pod(
+                    name=f"p{k}-{j}", requests={"cpu": f"{200 * (1 + (r >> j) % 4)}m",
+                                                **({"nvidia.com/gpu": 1} if (r >> j) % 3 == 0 else {})})
+                    for j in range(3)])
+        assert fast.node_names == full.node_names and decoded(fast) == decoded(full), op
+        assert np.array_equal(fast.requested, full.requested)
+        assert sorted((p.key, n) for p, n in fast.bound()) == sorted((p.key, n) for p, n in full.bound())
+        vf, vr = fast.visit_order(), full.visit_order()
+        assert (vf is None and vr is None) or np.array_equal(vf, vr), op

@@ -287,7 +287,57 @@ class Cluster:
             raise ClusterError(f"node: expected kpack.Node, got {type(node).__name__}")
         if node.name in self.node_index:
             raise ClusterError(f"node {node.name!r}: already exists (use update_node)")
+        if self._add_row(node):
+            self._touch(True)
+            return
         self._replace_nodes(list(self._nodes) + [node], keep=np.arange(len(self.node_names)))
+
+    def _add_row(self, node: Node) -> bool:
+        """Append node as a new row without re-encoding the others: an empty row is added, then
+        `_update_row` encodes it. False (nothing changed) when a full re-encode is needed (see there)."""
+        if not isinstance(self._nodes, list) or not len(self.node_names):
+            return False
+        if len(node.taints) > self.node_taints.shape[1]:
+            return False
+        if any(k not in self.label_key_index for k in node.labels):
+            return False
+        if any(r not in self.resource_index for r in node.allocatable):
+            return False
+        gi = self.resource_index.get(GPU_RESOURCE)
+        gpus = node.allocatable.get(GPU_RESOURCE, 0)
+        if gpus > self.gpu_free.shape[1]:
+            return False
+        state = {a: self.__dict__[a] for a in ("allocatable", "requested", "nonzero_requested", "gpu_tags",
+                                               "gpu_free", "unschedulable", "label_codes", "node_taints")}
+        grown = {a: np.concatenate([v, np.zeros((1,) + v.shape[1:], v.dtype)]) for a, v in state.items()}
+        grown["label_codes"][-1] = -1
+        grown["node_taints"][-1] = -1
+        if gi is not None:
+            grown["gpu_free"][-1, :gpus] = 1000
+        blank = Node(name=node.name, allocatable={GPU_RESOURCE: gpus} if gpus else {})
+        names = self.node_names + [node.name]
+        self.__dict__.update(grown, node_names=names, _nodes=self._nodes + [blank],
+                             node_index={**self.node_index, node.name: len(names) - 1})
+        self._update_row(len(names) - 1, node, zone_checked=True)   # cannot refuse: checked above
+        z = self.zone_key_of(node)      # node tree: a new node goes last in its zone, a new zone last
+        self._node_seq = self._node_seq + [self._next_seq]
+        self._next_seq += 1
+        if z not in self._zone_seq:
+            self._zone_seq = {**self._zone_seq, z: self._next_seq}
+            self._next_seq += 1
+        self._order_cache = (-1, None)
+        return True
+
+    @staticmethod
+    def zone_key_of(node: Node) -> str:
+        """`zone_keys` for one node, from its labels."""
+        def first(keys: tuple[str, ...]) -> str:
+            for k in keys:
+                if k in node.labels:
+                    return node.labels[k]
+            return ""
+        rv, zv = first(REGION_KEYS), first(ZONE_KEYS)
+        return rv + ":\x00:" + zv if rv or zv else ""
 
     def update_node(self, node: Node) -> None:
         """Replace a node's labels, taints, allocatable and cordon flag. Bound pods stay bound, even if they
@@ -302,7 +352,7 @@ class Cluster:
         nodes[i] = node
         self._replace_nodes(nodes, keep=np.arange(len(nodes)))
 
-    def _update_row(self, i: int, node: Node) -> bool:
+    def _update_row(self, i: int, node: Node, zone_checked: bool = False) -> bool:
         """Re-encode node row i in O(labels + taints + resources) instead of every node; False (nothing
         changed) when only a full re-encode can do it: a new label key or resource name, more taints than
         the taint table is wide, another GPU count, another zone, or an array-built (lazy) node list.
@@ -310,7 +360,8 @@ class Cluster:
         old = self._nodes[i] if isinstance(self._nodes, list) else None
         if old is None:
             return False
-        if any(node.labels.get(k) != old.labels.get(k) for k in REGION_KEYS + ZONE_KEYS):
+        moved = any(node.labels.get(k) != old.labels.get(k) for k in REGION_KEYS + ZONE_KEYS)
+        if moved and not zone_checked:
             return False                      # the node moves in the zone round robin: the full path does it
         ri, ki = self.resource_index, self.label_key_index
         if any(r not in ri for r in node.allocatable) or any(k not in ki for k in node.labels):
@@ -369,12 +420,36 @@ class Cluster:
         for r in rows.tolist():
             self.table.remove(r)
         self.table.drop_node(i)
+        if self._delete_row(i):
+            self._touch(True)
+            return freed
         keep = np.delete(np.arange(len(self.node_names)), i)
         nodes = [n for j, n in enumerate(self._nodes) if j != i]
         self.requested[i] = 0
         self.nonzero_requested[i] = 0
         self._replace_nodes(nodes, keep=keep)
         return freed
+
+    def _delete_row(self, i: int) -> bool:
+        """Drop node row i (its pods already unbound) without re-encoding the other rows; False (nothing
+        changed) for an array-built (lazy) node list."""
+        if not isinstance(self._nodes, list):
+            return False
+        zone = self.zone_key_of(self._nodes[i])
+        rows = {a: np.delete(self.__dict__[a], i, axis=0)
+                for a in ("allocatable", "requested", "nonzero_requested", "gpu_tags", "gpu_free",
+                          "unschedulable", "label_codes", "node_taints")}
+        gi = self.resource_index.get(GPU_RESOURCE)
+        width = int(rows["allocatable"][:, gi].max()) if gi is not None and len(rows["allocatable"]) else 0
+        rows["gpu_free"] = np.ascontiguousarray(rows["gpu_free"][:, :width])   # as device_table sizes it
+        names = self.node_names[:i] + self.node_names[i + 1:]
+        self.__dict__.update(rows, node_names=names, node_index={n: j for j, n in enumerate(names)},
+                             _nodes=self._nodes[:i] + self._nodes[i + 1:],
+                             _node_seq=self._node_seq[:i] + self._node_seq[i + 1:])
+        if zone not in self.zone_keys():       # node tree: an emptied zone leaves the round robin
+            self._zone_seq = {z: q for z, q in self._zone_seq.items() if z != zone}
+        self._order_cache = (-1, None)
+        return True
 
     def _replace_nodes(self, nodes: list[Node], keep: np.ndarray) -> None:
         """New node list; row j of the kept state moves from old row keep[j]. All-or-nothing."""
