@@ -739,11 +739,15 @@ def test_many_node_changes_rebuild_once():
         cache.put_node(kpack.Node.from_k8s(k8s_node(f"n{i}", cpu="8")))
     c = cache.cluster()
     assert cache.stats["rebuild"] == 1 and c.allocatable[:, c.resource_index["cpu"]].tolist() == [8000] * 10
-    for i in range(10, 14):                  # several new nodes at once: one rebuild
+    for i in range(10, 14):                  # a few new nodes: in place
+        cache.put_node(kpack.Node.from_k8s(k8s_node(f"n{i}", cpu="2")))
+    cache.cluster()
+    assert cache.stats["rebuild"] == 1
+    for i in range(14, 14 + cache.rebuild_after + 1):     # many at once: one rebuild
         cache.put_node(kpack.Node.from_k8s(k8s_node(f"n{i}", cpu="2")))
     c = cache.cluster()
     assert cache.stats["rebuild"] == 2 and c.allocatable[:, c.resource_index["cpu"]].tolist() == [8000] * 10 \
-        + [2000] * 4
+        + [2000] * (4 + cache.rebuild_after + 1)
 
 
 def test_full_nodelists_are_read_once():

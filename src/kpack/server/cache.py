@@ -22,17 +22,16 @@ class NodeCache:
     Every change bumps `generation`. `cluster()` returns a kpack.Cluster of the cached nodes and the pods
     bound to them, kept up to date with the Cluster's change methods (add_node / update_node / remove_node,
     bind / unbind): each change logs the node or pod it touched, and the next `cluster()` makes the Cluster
-    agree with the dicts for just those. Binds, unbinds, pod changes and most node updates are cheap in
-    place (Cluster.update_node re-encodes one row, ~0.1 ms at 5,000 nodes); adding or removing a node is
-    not (every row is re-encoded: ~100 ms at 5,000 nodes, a rebuild ~150 ms), so more than `rebuild_after`
-    added or removed nodes at once rebuild it instead, as does any change method that fails (the dicts
-    stay the truth).
+    agree with the dicts for just those. Binds, unbinds, pod changes and node updates are cheap in place
+    (Cluster.update_node re-encodes one row, ~0.1 ms at 5,000 nodes); adding or removing a node costs more
+    (~1 and ~8 ms; a rebuild ~150 ms), so more than `rebuild_after` added or removed nodes at once rebuild
+    it instead, as does any change method that fails (the dicts stay the truth).
     `cluster_for(signature, nodes)` builds (and keeps a few of) clusters over other node sets (subsets kube-
     scheduler prioritizes), with the pods this cache knows to be bound on them.
     """
 
     def __init__(self, nodes: Iterable[Node] = (), pods: Iterable[Pod] = (), *,
-                 cluster: Optional[Cluster] = None, rebuild_after: int = 1):
+                 cluster: Optional[Cluster] = None, rebuild_after: int = 16):
         self._nodes: dict[str, Node] = {}
         self._pods: dict[str, Pod] = {}          # namespace/name -> bound Pod (node_name set)
         self._uids: dict[str, str] = {}          # namespace/name -> pod UID, when known
