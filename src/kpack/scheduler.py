@@ -5,7 +5,7 @@ from __future__ import annotations
 import weakref
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Optional, Sequence
+from typing import NamedTuple, Optional, Sequence
 
 import numpy as np
 
@@ -106,12 +106,30 @@ class CompiledProfile:
         self.check_col = np.array([not (is_extended(r) and (r in ignored or r.split("/")[0] in groups))
                                    for r in cluster.resource_names], dtype=np.bool_)
         self.fit_filter_on = "NodeResourcesFit" in profile.filters
+        self.filter_set = set(profile.filters)
         # Registered static score plugins (kpack.plugins.register): names, normalisation modes, weights.
         self.static_names = tuple(profile.static_scores)
         self.static_mode = np.array([NORMALIZE_MODES[REGISTRY[n].normalize] for n in self.static_names],
                                     dtype=np.int64)
         self.static_w = np.array([profile.score_weights[n] for n in self.static_names], dtype=np.int64)
         self.pct = int(profile.percentage_of_nodes_to_score or 0)
+
+
+class ClassArrays(NamedTuple):
+    """Per scheduling class static data, as the kernels read it: the array fields of the C ABI's
+    `kpack_classes` (native/include/kpack.h), same names, same order (tests/test_bundles.py checks)."""
+    code: np.ndarray         # int8 [C, N]
+    cand_off: np.ndarray     # int64 [C]
+    cand_len: np.ndarray     # int64 [C]
+    cand_flat: np.ndarray    # int32 [n_cand_flat]
+    conflict: np.ndarray     # bool [C]
+    aff_row: np.ndarray      # int64 [C]
+    aff_rows: np.ndarray     # int64 [n_aff_rows, N]
+    taint_row: np.ndarray    # int64 [C]
+    taint_rows: np.ndarray   # int64 [n_taint_rows, N]
+
+
+MAX_CACHED_CLASS_SETS = 256   # ClassArrays kept per CompiledCache (one per distinct class set of a call)
 
 
 @dataclass
@@ -121,6 +139,19 @@ class CompiledCache:
     profile: CompiledProfile
     labels: NodeLabels
     classes: dict = field(default_factory=dict)     # class key -> StaticClass
+    arrays: dict = field(default_factory=dict)      # class ids of a call -> ClassArrays
+    plans: dict = field(default_factory=dict)       # engines.place's NativePlan per ClassArrays
+
+    def class_arrays(self, classes: list[StaticClass], n: int) -> "ClassArrays":
+        """`class_arrays(classes, n)`, built once per class set (classes are cached objects)."""
+        k = tuple(map(id, classes))
+        a = self.arrays.get(k)
+        if a is None:
+            if len(self.arrays) >= MAX_CACHED_CLASS_SETS:
+                self.arrays.clear()
+                self.plans.clear()
+            a = self.arrays[k] = class_arrays(classes, n)
+        return a
 
 
 class Scheduler:
@@ -164,41 +195,53 @@ class Scheduler:
         if with_devices:
             cluster.ensure_resources([GPU_RESOURCE])
         pod_req, pod_nz = cluster.pod_vectors(pods)
-        view, order, cache = self.view(cluster)
+        # Without GPU devices or the fallback, placement writes the cluster's own requested arrays (no copy);
+        # a failure before the commit takes back what was placed (rolled back from `out`).
+        in_place = not with_devices and not self.fallback
+        view, order, cache = self.view(cluster, in_place=in_place)
         cp = cache.profile
         classes, pod_cls = self.classes(view, pods, cache)
-        arrays = class_arrays(classes, n_nodes)
+        arrays = cache.class_arrays(classes, n_nodes)
         before = cluster.copy() if self.fallback else None    # the solver re-places this batch from here
         out = np.full(len(pods), -1, dtype=np.int32)
         fail = np.zeros((len(pods), len(cluster.resource_names)), dtype=np.int32)
         shared = None
-        topo_fail = topology.run_if_needed(self, view, cp, arrays, pods, pod_cls, pod_req, pod_nz, None, out,
-                                           fail, with_devices, order)
-        if topo_fail is not None:
-            pass
-        elif with_devices and cp.static_names:
-            raise SchedulingError(f"plugin(s) {', '.join(cp.static_names)}: registered static score "
-                                  "plugins do not combine with GPU device scheduling yet")
-        elif with_devices:
-            shared = self._place_with_devices(view, cp, arrays, pods, pod_cls, pod_req, pod_nz, out, fail)
-        else:
-            self.last_stats = E.place(self.engine, view, cp, arrays, pod_cls, pod_req, pod_nz, None,
-                                      self.rng, self.start, out, fail, static_rows=static_rows(cp, classes))
+        try:
+            topo_fail = topology.run_if_needed(self, view, cp, arrays, pods, pod_cls, pod_req, pod_nz, None,
+                                               out, fail, with_devices, order)
+            if topo_fail is not None:
+                pass
+            elif with_devices and cp.static_names:
+                raise SchedulingError(f"plugin(s) {', '.join(cp.static_names)}: registered static score "
+                                      "plugins do not combine with GPU device scheduling yet")
+            elif with_devices:
+                shared = self._place_with_devices(view, cp, arrays, pods, pod_cls, pod_req, pod_nz, out, fail)
+            else:
+                self.last_stats = E.place(self.engine, view, cp, arrays, pod_cls, pod_req, pod_nz, None,
+                                          self.rng, self.start, out, fail,
+                                          static_rows=static_rows(cp, classes), plans=cache.plans)
+        except BaseException:
+            if view.requested is cluster.requested:
+                take_back(view, out, pod_req, pod_nz)
+            raise
         if order is not None:
             view = cluster.unpermute(view, order)
             out = np.where(out >= 0, order[np.maximum(out, 0)], -1).astype(np.int32)
+        generation = cluster.generation
         cluster.commit_pods(view, pods, out, shared, checked=True)   # _validate checked identity
         placed = out >= 0
+        if in_place and order is None:
+            E.carry_bound(cache.plans, generation, cluster, pod_req, pod_nz)
         names = cluster.node_names
         reasons: list[Optional[str]] = [None] * len(pods)
         static_hist: dict[int, Counter] = {}
-        for i in np.flatnonzero(~placed):
+        for i in (() if placed.all() else np.flatnonzero(~placed)):
             c = int(pod_cls[i])
             if c not in static_hist:
                 static_hist[c] = static_histogram(cluster, classes[c])
             extra = topology.histogram(topo_fail[i]) if topo_fail is not None else None
             reasons[i] = fit_error(cluster, classes[c], static_hist[c], fail[i], extra)
-        res = ScheduleResult([names[i] if i >= 0 else None for i in out], out, reasons, pods)
+        res = ScheduleResult([names[i] if i >= 0 else None for i in out.tolist()], out, reasons, pods)
         if before is not None:
             from .solver import run_fallback
             run_fallback(self, before, cluster, res)
@@ -339,11 +382,14 @@ class Scheduler:
         total = {names[n]: int(totals[j]) for j, n in enumerate(feasible)}
         return Explanation(filt, out_scores, total, names[feasible[pick]] if pick >= 0 else None)
 
-    def view(self, cluster: Cluster) -> tuple[Cluster, Optional[np.ndarray], "CompiledCache"]:
+    def view(self, cluster: Cluster, in_place: bool = False) -> tuple[Cluster, Optional[np.ndarray],
+                                                                       "CompiledCache"]:
         """The working copy placement runs on (nodes in kube-scheduler's visit order), that order (None:
-        row order) and the compiled profile and classes cached for this cluster's node generation."""
+        row order) and the compiled profile and classes cached for this cluster's node generation.
+        `in_place`: in row order the view shares the cluster's requested arrays (the caller takes back
+        what it placed if it fails before committing)."""
         order = cluster.visit_order()
-        view = cluster.working() if order is None else cluster.permuted(order)
+        view = cluster.working(private=not in_place) if order is None else cluster.permuted(order)
         key = (cluster.node_generation, tuple(cluster.resource_names))
         cache = self._compiled.get(cluster)
         if cache is None or cache.key != key:
@@ -377,9 +423,11 @@ class Scheduler:
         pod_cls = np.empty(len(pods), dtype=np.int64)
         known = cache.classes if cache is not None else {}
         labels = cache.labels if cache is not None else NodeLabels(cluster)
-        filters = set(self.profile.filters)
+        if cache is not None:
+            filters, statics = cache.profile.filter_set, cache.profile.static_names
+        else:
+            filters, statics = set(self.profile.filters), tuple(self.profile.static_scores)
         added = self.profile.added_affinity
-        statics = tuple(self.profile.static_scores)
         # DaemonSet-style pins (one matchFields metadata.name In [node]): one compiled base class per distinct
         # rest-of-the-pod, shared by every pinned class (each keeps its one-node candidate list).
         pin_ok = "NodeAffinity" in filters
@@ -407,6 +455,14 @@ class Scheduler:
         return classes, pod_cls
 
 
+def take_back(view: Cluster, out: np.ndarray, pod_req: np.ndarray, pod_nz: np.ndarray) -> None:
+    """Undo the commits an engine made in place for pods `out >= 0` (placement aborted)."""
+    placed = np.flatnonzero(out >= 0)
+    np.subtract.at(view.requested, out[placed], pod_req[placed])
+    np.subtract.at(view.nonzero_requested, out[placed], pod_nz[placed])
+    out[placed] = -1
+
+
 def static_rows(cp: CompiledProfile, classes: list[StaticClass]) -> Optional[np.ndarray]:
     """int64 [C, X, N] raw scores of the registered static score plugins per class, None when none."""
     if not cp.static_names:
@@ -414,7 +470,7 @@ def static_rows(cp: CompiledProfile, classes: list[StaticClass]) -> Optional[np.
     return np.ascontiguousarray(np.stack([c.static_raw for c in classes]))
 
 
-def class_arrays(classes: list[StaticClass], n: int) -> tuple:
+def class_arrays(classes: list[StaticClass], n: int) -> ClassArrays:
     """Stack per-class static data into the flat arrays schedule_batch reads. Score rows are shared
     between classes holding the same array object (pinned classes share their base's) or, for taints,
     all-zero rows."""
@@ -451,7 +507,8 @@ def class_arrays(classes: list[StaticClass], n: int) -> tuple:
             if r:
                 trows.append(t)
         taint_row[i] = r
-    return (code, cand_off, cand_len, cand_flat, conflict, aff_row, aff_rows, taint_row, np.stack(trows))
+    return ClassArrays(code, cand_off, cand_len, cand_flat, conflict, aff_row, aff_rows, taint_row,
+                       np.stack(trows))
 
 
 def fit_reasons(cluster: Cluster, bits: int) -> list[str]:

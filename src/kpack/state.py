@@ -602,7 +602,9 @@ class Cluster:
 
     def pod_vectors(self, pods: Sequence[Pod]) -> tuple[np.ndarray, np.ndarray]:
         """Request matrix [P, R] (pods column = 1) and non-zero cpu/memory [P, 2] for `pods`."""
-        self.ensure_resources(r for p in pods for r in p.requests)
+        names = {r for p in pods for r in p.requests}
+        if not names <= self.resource_index.keys():
+            self.ensure_resources(names)
         req = np.zeros((len(pods), len(self.resource_names)), dtype=np.int64)
         nz = np.zeros((len(pods), 2), dtype=np.int64)
         ri = self.resource_index
@@ -614,13 +616,15 @@ class Cluster:
         return req, nz
 
     # --- placement by the scheduler -----------------------------------------------------------------
-    def working(self) -> "Cluster":
+    def working(self, private: bool = True) -> "Cluster":
         """A view for one placement run: the same nodes, with private copies of what placement writes
-        (requested, nonzero_requested, gpu_free, gpu_tags). `commit_*` takes its outcome back."""
+        (requested, nonzero_requested, gpu_free, gpu_tags). `commit_*` takes its outcome back.
+        `private=False` shares those arrays (the caller undoes its writes if it does not commit)."""
         w = Cluster.__new__(Cluster)
         w.__dict__.update(self.__dict__)
-        for a in ("requested", "nonzero_requested", "gpu_free", "gpu_tags"):
-            setattr(w, a, getattr(self, a).copy())
+        if private:
+            for a in ("requested", "nonzero_requested", "gpu_free", "gpu_tags"):
+                setattr(w, a, getattr(self, a).copy())
         return w
 
     def commit_pods(self, work: "Cluster", pods: Sequence[Pod], out: np.ndarray,

@@ -274,4 +274,4 @@ def needs_devices(profile, cluster, pods: Sequence[Pod]) -> bool:
     if any(p.gpu_milli is not None and p.gpu_milli < FULL for p in pods):
         return True
     free = cluster.gpu_free
-    return bool(((free > 0) & (free < FULL)).any())
+    return bool(free.size) and bool(((free > 0) & (free < FULL)).any())
