@@ -173,8 +173,8 @@ def _p(a: np.ndarray, ptype):
 
 
 def _static_bundles(alloc, check_col, fit_filter_on, cls_code, cls_cand_off, cls_cand_len, cand_flat,
-                    cls_conflict, cls_aff_row, aff_rows, cls_taint_row, taint_rows, weights, fit_col, fit_kind,
-                    fit_w, strategy, shape_u, shape_s, bal_col, bal_kind, pct):
+                    cls_conflict, cls_aff_row, aff_rows, cls_taint_row, taint_rows, weights, fit_col,
+                    fit_kind, fit_w, strategy, shape_u, shape_s, bal_col, bal_kind, pct):
     """(cluster bundle without requested pointers, profile bundle, classes bundle, arrays they point into):
     the inputs checked for dtype and shape; the core checks values."""
     alloc = _in(alloc, np.int64, "alloc", 2)
@@ -219,8 +219,9 @@ def _static_bundles(alloc, check_col, fit_filter_on, cls_code, cls_cand_off, cls
         raise ValueError(f"pct = {int(pct)}: not in valid range [0, 100]")
     cluster = ClusterBundle(N, R, _p(alloc, _i64p), None, None)
     profile = ProfileBundle(_p(check_col, _u8p), 1 if fit_filter_on else 0, int(strategy),
-                            (ct.c_int64 * 4)(*(int(x) for x in weights)), fit_col.shape[0], _p(fit_col, _i64p),
-                            _p(fit_kind, _i64p), _p(fit_w, _i64p), shape_u.shape[0], _p(shape_u, _i64p),
+                            (ct.c_int64 * 4)(*(int(x) for x in weights)), fit_col.shape[0],
+                            _p(fit_col, _i64p), _p(fit_kind, _i64p), _p(fit_w, _i64p), shape_u.shape[0],
+                            _p(shape_u, _i64p),
                             _p(shape_s, _i64p), bal_col.shape[0], _p(bal_col, _i64p), _p(bal_kind, _i64p),
                             int(pct))
     classes = ClassesBundle(C, _p(cls_code, _i8p), _p(per_class["cls_cand_off"], _i64p),
@@ -250,8 +251,8 @@ def schedule_batch_native(alloc, req, nz, check_col, fit_filter_on, pod_cls, pod
     lib = _require()
     cluster, profile, classes, keep = _static_bundles(
         alloc, check_col, fit_filter_on, cls_code, cls_cand_off, cls_cand_len, cand_flat, cls_conflict,
-        cls_aff_row, aff_rows, cls_taint_row, taint_rows, weights, fit_col, fit_kind, fit_w, strategy, shape_u,
-        shape_s, bal_col, bal_kind, pct)
+        cls_aff_row, aff_rows, cls_taint_row, taint_rows, weights, fit_col, fit_kind, fit_w, strategy,
+        shape_u, shape_s, bal_col, bal_kind, pct)
     N, R = keep[0].shape
     req_b, req_o = _inout(req, np.int64, "req", 2)
     _shape(req_b, (N, R), "req")
@@ -331,7 +332,8 @@ class NativePlan:
         """`schedule_batch_native`'s pod, state and output arguments; req / nz are updated in place (they
         must be C-contiguous int64 arrays of this plan's shape)."""
         if req is not self._req or nz is not self._nz:
-            for name, a, shape in (("req", req, (self.n_nodes, self.n_resources)), ("nz", nz, (self.n_nodes, 2))):
+            shapes = (("req", req, (self.n_nodes, self.n_resources)), ("nz", nz, (self.n_nodes, 2)))
+            for name, a, shape in shapes:
                 if not (isinstance(a, np.ndarray) and a.dtype == np.int64 and a.flags.c_contiguous
                         and a.flags.writeable):
                     raise ValueError(f"{name}: expected a writeable C-contiguous int64 array")

@@ -125,9 +125,10 @@ class PodTable:
                     out[i] = r
         return out
 
-    def check_new(self, pods: Sequence[Pod]) -> Optional[str]:
-        """The key of the first pod that is already bound (or repeated in `pods`), else None."""
-        keys = [p.key for p in pods]
+    def check_new(self, pods: Sequence[Pod], keys: Optional[list[str]] = None) -> Optional[str]:
+        """The key of the first pod that is already bound (or repeated in `pods`), else None (`keys`: the
+        pods' keys, when the caller has them)."""
+        keys = [p.key for p in pods] if keys is None else keys
         if not self.groups and len(set(keys)) == len(keys) and self.key_row.keys().isdisjoint(keys):
             return None           # the common case, checked with set operations
         seen: set[str] = set()
@@ -175,7 +176,7 @@ class PodTable:
         return found
 
     # --- rows ---------------------------------------------------------------------------------------
-    def add(self, pods: Sequence[Pod], nodes: np.ndarray) -> np.ndarray:
+    def add(self, pods: Sequence[Pod], nodes: np.ndarray, keys: Optional[list[str]] = None) -> np.ndarray:
         """Append pods that are their own spec (identity checked by the caller). Returns their rows."""
         k = len(pods)
         self._reserve(k)
@@ -186,7 +187,7 @@ class PodTable:
         self.spec_ids.update(zip(map(id, pods), range(s0, s0 + k)))
         self.spec[self.n:self.n + k] = np.arange(s0, s0 + k, dtype=np.int32)
         r_list = rows.tolist()
-        self.key_row.update(zip([p.key for p in pods], r_list))
+        self.key_row.update(zip([p.key for p in pods] if keys is None else keys, r_list))
         self.unstemmed.extend(r_list)
         self.node[self.n:self.n + k] = nodes
         self.ordinal[self.n:self.n + k] = -1

@@ -2,6 +2,7 @@
 kube-scheduler style results (`schedule`) and per-node reasons and scores (`explain`)."""
 from __future__ import annotations
 
+import operator
 import weakref
 from collections import Counter
 from dataclasses import dataclass, field
@@ -38,6 +39,36 @@ SCORE_PLUGIN_NAMES = ("NodeResourcesFit", "NodeResourcesBalancedAllocation", "No
 ALL_SCORE_PLUGIN_NAMES = SCORE_PLUGIN_NAMES + topology.PLUGINS   # explain's rows (kpack.topology.kernel)
 _STRATEGY = {"LeastAllocated": K.LEAST_ALLOCATED, "MostAllocated": K.MOST_ALLOCATED,
              "RequestedToCapacityRatio": K.REQUESTED_TO_CAPACITY_RATIO}
+
+
+# Everything a Pod carries except its name: pods equal on these schedule alike (one spec, see spec_groups).
+POD_SPEC_FIELDS = tuple(f for f in Pod.model_fields if f != "name")
+_spec_of = operator.attrgetter(*POD_SPEC_FIELDS)
+MIN_GROUPED_PODS = 16      # below this a call compiles pods one by one (grouping costs more than it saves)
+RECENT_SPECS = 4           # distinct specs compared against before a pod opens a new one
+
+
+def spec_groups(pods: Sequence[Pod]) -> tuple[list[Pod], np.ndarray]:
+    """(one representative Pod per spec, spec index per pod): pods equal in every field but the name share a
+    spec. Compared against the few most recent specs (workloads arrive as runs of replicas), so a pod costs
+    one tuple comparison, never a hash of its nested fields."""
+    reps: list[Pod] = []
+    pod_spec = np.empty(len(pods), dtype=np.int32)
+    recent: list[tuple[tuple, int]] = []
+    for i, p in enumerate(pods):
+        sig = _spec_of(p)
+        for j, (rsig, idx) in enumerate(recent):
+            if rsig == sig:
+                pod_spec[i] = idx
+                if j:
+                    recent.insert(0, recent.pop(j))
+                break
+        else:
+            pod_spec[i] = len(reps)
+            recent.insert(0, (sig, len(reps)))
+            del recent[RECENT_SPECS:]
+            reps.append(p)
+    return reps, pod_spec
 
 
 class SchedulingError(ValueError):
@@ -186,7 +217,7 @@ class Scheduler:
         """Place `pods` in order and bind them into `cluster`. Raises before changing anything on bad
         input."""
         pods = list(pods)
-        self._validate(cluster, pods)
+        keys = self._validate(cluster, pods)
         n_nodes = len(cluster.node_names)
         if n_nodes == 0:
             return ScheduleResult([None] * len(pods), np.full(len(pods), -1, np.int32),
@@ -194,44 +225,52 @@ class Scheduler:
         with_devices = _gpu.needs_devices(self.profile, cluster, pods)
         if with_devices:
             cluster.ensure_resources([GPU_RESOURCE])
-        pod_req, pod_nz = cluster.pod_vectors(pods)
+        # Pods equal but for their name are compiled once (specs); the GPU device path takes pods one by one.
+        if len(pods) >= MIN_GROUPED_PODS and not with_devices:
+            specs, pod_spec = spec_groups(pods)
+        else:
+            specs, pod_spec = pods, None
+        spec_req, spec_nz = cluster.pod_vectors(specs)
         # Without GPU devices or the fallback, placement writes the cluster's own requested arrays (no copy);
         # a failure before the commit takes back what was placed (rolled back from `out`).
         in_place = not with_devices and not self.fallback
         view, order, cache = self.view(cluster, in_place=in_place)
         cp = cache.profile
-        classes, pod_cls = self.classes(view, pods, cache)
+        classes, spec_cls = self.classes(view, specs, cache)
         arrays = cache.class_arrays(classes, n_nodes)
         before = cluster.copy() if self.fallback else None    # the solver re-places this batch from here
         out = np.full(len(pods), -1, dtype=np.int32)
         fail = np.zeros((len(pods), len(cluster.resource_names)), dtype=np.int32)
         shared = None
         try:
-            topo_fail = topology.run_if_needed(self, view, cp, arrays, pods, pod_cls, pod_req, pod_nz, None,
-                                               out, fail, with_devices, order)
+            topo_fail = topology.run_if_needed(self, view, cp, arrays, specs, spec_cls, spec_req, spec_nz,
+                                               pod_spec, out, fail, with_devices, order)
             if topo_fail is not None:
                 pass
             elif with_devices and cp.static_names:
                 raise SchedulingError(f"plugin(s) {', '.join(cp.static_names)}: registered static score "
                                       "plugins do not combine with GPU device scheduling yet")
             elif with_devices:
-                shared = self._place_with_devices(view, cp, arrays, pods, pod_cls, pod_req, pod_nz, out, fail)
+                shared = self._place_with_devices(view, cp, arrays, pods, spec_cls, spec_req, spec_nz, out,
+                                                  fail)
             else:
-                self.last_stats = E.place(self.engine, view, cp, arrays, pod_cls, pod_req, pod_nz, None,
-                                          self.rng, self.start, out, fail,
+                self.last_stats = E.place(self.engine, view, cp, arrays, spec_cls, spec_req, spec_nz,
+                                          pod_spec, self.rng, self.start, out, fail,
                                           static_rows=static_rows(cp, classes), plans=cache.plans)
         except BaseException:
             if view.requested is cluster.requested:
-                take_back(view, out, pod_req, pod_nz)
+                per_pod = slice(None) if pod_spec is None else pod_spec
+                take_back(view, out, spec_req[per_pod], spec_nz[per_pod])
             raise
+        pod_cls = spec_cls if pod_spec is None else spec_cls[pod_spec]
         if order is not None:
             view = cluster.unpermute(view, order)
             out = np.where(out >= 0, order[np.maximum(out, 0)], -1).astype(np.int32)
         generation = cluster.generation
-        cluster.commit_pods(view, pods, out, shared, checked=True)   # _validate checked identity
+        cluster.commit_pods(view, pods, out, shared, checked=True, keys=keys)   # _validate checked identity
         placed = out >= 0
         if in_place and order is None:
-            E.carry_bound(cache.plans, generation, cluster, pod_req, pod_nz)
+            E.carry_bound(cache.plans, generation, cluster, spec_req, spec_nz, len(pods))
         names = cluster.node_names
         reasons: list[Optional[str]] = [None] * len(pods)
         static_hist: dict[int, Counter] = {}
@@ -398,21 +437,31 @@ class Scheduler:
         return view, order, cache
 
     # --- internals ---------------------------------------------------------------------------------
-    def _validate(self, cluster: Cluster, pods: Sequence[Pod], bound_ok: bool = False) -> None:
-        seen = set()
-        for i, p in enumerate(pods):
-            if not isinstance(p, Pod):
-                raise SchedulingError(f"pods[{i}]: expected kpack.Pod, got {type(p).__name__}")
-            if p.node_name is not None and p.node_name not in cluster.node_index:
-                raise SchedulingError(f"pod {p.key!r}: spec.nodeName {p.node_name!r} "
-                                      "is not a node of this cluster")
-            if p.key in seen:
-                raise SchedulingError(f"pod {p.key!r}: duplicate pod in one schedule call")
-            seen.add(p.key)
-        dup = None if bound_ok else cluster.check_new(pods)
+    def _validate(self, cluster: Cluster, pods: Sequence[Pod], bound_ok: bool = False) -> list[str]:
+        """The pods' namespace/name keys; raises on a non-Pod, an unknown spec.nodeName, a pod repeated in
+        `pods` or (unless `bound_ok`) already bound."""
+        if any(type(p) is not Pod for p in pods):
+            for i, p in enumerate(pods):
+                if not isinstance(p, Pod):
+                    raise SchedulingError(f"pods[{i}]: expected kpack.Pod, got {type(p).__name__}")
+        keys = [p.key for p in pods]
+        index = cluster.node_index
+        if any(p.node_name is not None for p in pods):
+            for p in pods:
+                if p.node_name is not None and p.node_name not in index:
+                    raise SchedulingError(f"pod {p.key!r}: spec.nodeName {p.node_name!r} "
+                                          "is not a node of this cluster")
+        if len(set(keys)) != len(keys):
+            seen = set()
+            for k in keys:
+                if k in seen:
+                    raise SchedulingError(f"pod {k!r}: duplicate pod in one schedule call")
+                seen.add(k)
+        dup = None if bound_ok else cluster.check_new(pods, keys)
         if dup is not None:
             raise SchedulingError(f"pod {dup!r}: already bound to node {cluster.node_of(dup)!r} "
                                   "(pod identity is namespace/name; unbind it first)")
+        return keys
 
     def classes(self, cluster: Cluster, pods: Sequence[Pod],
                  cache: Optional["CompiledCache"] = None) -> tuple[list[StaticClass], np.ndarray]:

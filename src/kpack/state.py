@@ -628,19 +628,23 @@ class Cluster:
         return w
 
     def commit_pods(self, work: "Cluster", pods: Sequence[Pod], out: np.ndarray,
-                    shared_devices: Optional[np.ndarray] = None, *, checked: bool = False) -> None:
+                    shared_devices: Optional[np.ndarray] = None, *, checked: bool = False,
+                    keys: Optional[list[str]] = None) -> None:
         """Take a placement computed on `work` (from `working()` of this cluster at this generation):
         pods[i] goes to node out[i] (-1: pending). Identity is checked before anything changes, unless the
         caller checked `pods` with `check_new` against this same generation (`checked`)."""
         self._check_work(work)
         ok = out >= 0
-        placed = [p for p, k in zip(pods, ok.tolist()) if k]
-        dup = None if checked else self.table.check_new(placed)
+        every = bool(ok.all())
+        placed = list(pods) if every else [p for p, k in zip(pods, ok.tolist()) if k]
+        if keys is not None and not every:
+            keys = [k for k, o in zip(keys, ok.tolist()) if o]
+        dup = None if checked else self.table.check_new(placed, keys)
         if dup is not None:
             raise ClusterError(f"pod {dup!r}: already bound (pod identity is namespace/name)")
-        nodes = out[ok]
+        nodes = out if every else out[ok]
         self.requested, self.nonzero_requested = work.requested, work.nonzero_requested
-        rows = self.table.add(placed, nodes)
+        rows = self.table.add(placed, nodes, keys)
         if any(p.gpu_count for p in placed):
             self._take_devices(placed, nodes, rows, None if shared_devices is None else shared_devices[ok])
         if placed:
@@ -660,9 +664,10 @@ class Cluster:
         if len(positions):
             self._touch(False)
 
-    def check_new(self, pods: Sequence[Pod]) -> Optional[str]:
-        """The key of the first of `pods` already bound here (or repeated), else None."""
-        return self.table.check_new(pods)
+    def check_new(self, pods: Sequence[Pod], keys: Optional[list[str]] = None) -> Optional[str]:
+        """The key of the first of `pods` already bound here (or repeated), else None (`keys`: their keys,
+        when the caller has them)."""
+        return self.table.check_new(pods, keys)
 
     def _check_work(self, work: "Cluster") -> None:
         if work.generation != self.generation or work.table is not self.table:

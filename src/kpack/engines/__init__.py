@@ -198,19 +198,22 @@ def range_ok(plans: Optional[dict], cluster) -> bool:
         return c_range_ok(req, nz)
     e = plans.get("bound")
     if e is None or e[0] is not req or e[1] is not nz or e[2] != cluster.generation:
-        e = plans["bound"] = (req, nz, cluster.generation, max(int(req.max(initial=0)), int(nz.max(initial=0))))
+        top = max(int(req.max(initial=0)), int(nz.max(initial=0)))
+        e = plans["bound"] = (req, nz, cluster.generation, top)
     return e[3] <= MAX_QUANTITY
 
 
-def carry_bound(plans: dict, generation: int, cluster, pod_req: np.ndarray, pod_nz: np.ndarray) -> None:
-    """After the caller committed pods (their request rows) into `cluster`, whose generation was
-    `generation` when `range_ok` ran: the bound grows by at most their sum."""
+def carry_bound(plans: dict, generation: int, cluster, spec_req: np.ndarray, spec_nz: np.ndarray,
+                n_pods: int) -> None:
+    """After the caller committed at most `n_pods` pods of these specs (request rows) into `cluster`, whose
+    generation was `generation` when `range_ok` ran: the bound grows by at most n_pods times the largest."""
     e = plans.get("bound")
-    if e is None or e[2] != generation or e[0] is not cluster.requested or e[1] is not cluster.nonzero_requested:
+    if (e is None or e[2] != generation or e[0] is not cluster.requested
+            or e[1] is not cluster.nonzero_requested):
         plans.pop("bound", None)
         return
-    grow = int(pod_req.max(initial=0)) + int(pod_nz.max(initial=0))
-    plans["bound"] = (e[0], e[1], cluster.generation, e[3] + grow * len(pod_req))
+    grow = int(spec_req.max(initial=0)) + int(spec_nz.max(initial=0))
+    plans["bound"] = (e[0], e[1], cluster.generation, e[3] + grow * n_pods)
 
 
 def _scan_engine() -> str:
