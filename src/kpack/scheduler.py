@@ -43,31 +43,38 @@ _STRATEGY = {"LeastAllocated": K.LEAST_ALLOCATED, "MostAllocated": K.MOST_ALLOCA
 
 # Everything a Pod carries except its name: pods equal on these schedule alike (one spec, see spec_groups).
 POD_SPEC_FIELDS = tuple(f for f in Pod.model_fields if f != "name")
-_spec_of = operator.attrgetter(*POD_SPEC_FIELDS)
+_spec_of = operator.itemgetter(*POD_SPEC_FIELDS)     # applied to a Pod's field dict (vars)
+_namespace_of, _name_of, _node_name_of = (operator.itemgetter(f) for f in ("namespace", "name", "node_name"))
 MIN_GROUPED_PODS = 16      # below this a call compiles pods one by one (grouping costs more than it saves)
 RECENT_SPECS = 4           # distinct specs compared against before a pod opens a new one
 
 
 def spec_groups(pods: Sequence[Pod]) -> tuple[list[Pod], np.ndarray]:
     """(one representative Pod per spec, spec index per pod): pods equal in every field but the name share a
-    spec. Compared against the few most recent specs (workloads arrive as runs of replicas), so a pod costs
-    one tuple comparison, never a hash of its nested fields."""
+    spec. Runs of equal neighbours are found by comparing each pod's field tuple with the previous one's (a
+    C-level map, no Python per pod); a pod that starts a run is compared against the few most recent specs
+    (workloads arrive as runs of replicas), never hashed (its fields nest dicts and lists)."""
     reps: list[Pod] = []
     pod_spec = np.empty(len(pods), dtype=np.int32)
+    if not pods:
+        return reps, pod_spec
+    sigs = list(map(_spec_of, map(vars, pods)))
+    starts = [0] + [i + 1 for i, same in enumerate(map(operator.eq, sigs[1:], sigs[:-1])) if not same]
     recent: list[tuple[tuple, int]] = []
-    for i, p in enumerate(pods):
-        sig = _spec_of(p)
+    ends = starts[1:] + [len(pods)]
+    for a, b in zip(starts, ends):
+        sig = sigs[a]
         for j, (rsig, idx) in enumerate(recent):
             if rsig == sig:
-                pod_spec[i] = idx
+                pod_spec[a:b] = idx
                 if j:
                     recent.insert(0, recent.pop(j))
                 break
         else:
-            pod_spec[i] = len(reps)
+            pod_spec[a:b] = len(reps)
             recent.insert(0, (sig, len(reps)))
             del recent[RECENT_SPECS:]
-            reps.append(p)
+            reps.append(pods[a])
     return reps, pod_spec
 
 
@@ -267,7 +274,8 @@ class Scheduler:
             view = cluster.unpermute(view, order)
             out = np.where(out >= 0, order[np.maximum(out, 0)], -1).astype(np.int32)
         generation = cluster.generation
-        cluster.commit_pods(view, pods, out, shared, checked=True, keys=keys)   # _validate checked identity
+        cluster.commit_pods(view, pods, out, shared, checked=True, keys=keys,    # _validate checked identity
+                            any_gpu=any(p.gpu_count for p in specs))
         placed = out >= 0
         if in_place and order is None:
             E.carry_bound(cache.plans, generation, cluster, spec_req, spec_nz, len(pods))
@@ -440,13 +448,15 @@ class Scheduler:
     def _validate(self, cluster: Cluster, pods: Sequence[Pod], bound_ok: bool = False) -> list[str]:
         """The pods' namespace/name keys; raises on a non-Pod, an unknown spec.nodeName, a pod repeated in
         `pods` or (unless `bound_ok`) already bound."""
-        if any(type(p) is not Pod for p in pods):
+        if not set(map(type, pods)) <= {Pod}:
             for i, p in enumerate(pods):
                 if not isinstance(p, Pod):
                     raise SchedulingError(f"pods[{i}]: expected kpack.Pod, got {type(p).__name__}")
-        keys = [p.key for p in pods]
+        fields = list(map(vars, pods))
+        keys = list(map("/".join, zip(map(_namespace_of, fields), map(_name_of, fields))))   # Pod.key
         index = cluster.node_index
-        if any(p.node_name is not None for p in pods):
+        node_names = list(map(_node_name_of, fields))
+        if node_names.count(None) != len(node_names):
             for p in pods:
                 if p.node_name is not None and p.node_name not in index:
                     raise SchedulingError(f"pod {p.key!r}: spec.nodeName {p.node_name!r} "

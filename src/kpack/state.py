@@ -629,10 +629,11 @@ class Cluster:
 
     def commit_pods(self, work: "Cluster", pods: Sequence[Pod], out: np.ndarray,
                     shared_devices: Optional[np.ndarray] = None, *, checked: bool = False,
-                    keys: Optional[list[str]] = None) -> None:
+                    keys: Optional[list[str]] = None, any_gpu: Optional[bool] = None) -> None:
         """Take a placement computed on `work` (from `working()` of this cluster at this generation):
         pods[i] goes to node out[i] (-1: pending). Identity is checked before anything changes, unless the
-        caller checked `pods` with `check_new` against this same generation (`checked`)."""
+        caller checked `pods` with `check_new` against this same generation (`checked`). `keys` and `any_gpu`:
+        the pods' keys and whether any asks for a GPU, when the caller already knows them."""
         self._check_work(work)
         ok = out >= 0
         every = bool(ok.all())
@@ -645,7 +646,9 @@ class Cluster:
         nodes = out if every else out[ok]
         self.requested, self.nonzero_requested = work.requested, work.nonzero_requested
         rows = self.table.add(placed, nodes, keys)
-        if any(p.gpu_count for p in placed):
+        if any_gpu is None:
+            any_gpu = any(p.gpu_count for p in placed)
+        if any_gpu and placed:
             self._take_devices(placed, nodes, rows, None if shared_devices is None else shared_devices[ok])
         if placed:
             self._touch(False)
