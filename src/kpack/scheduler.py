@@ -179,6 +179,21 @@ class CompiledCache:
     classes: dict = field(default_factory=dict)     # class key -> StaticClass
     arrays: dict = field(default_factory=dict)      # class ids of a call -> ClassArrays
     plans: dict = field(default_factory=dict)       # engines.place's NativePlan per ClassArrays
+    names: Optional[np.ndarray] = None              # the view's node names as an object array
+    reasons: dict = field(default_factory=dict)     # id(StaticClass) -> (class, explain's static reasons)
+
+    def static_reasons(self, cls: StaticClass) -> np.ndarray:
+        """Object array [N]: the static filter reason of each node for class `cls` (None: passes)."""
+        hit = self.reasons.get(id(cls))
+        if hit is None or hit[0] is not cls:
+            codes, texts = reason_table()
+            hit = self.reasons[id(cls)] = (cls, texts[np.searchsorted(codes, np.maximum(cls.code, 0))])
+        return hit[1]
+
+    def node_names(self, view: Cluster) -> np.ndarray:
+        if self.names is None:
+            self.names = np.array(view.node_names, dtype=object)
+        return self.names
 
     def class_arrays(self, classes: list[StaticClass], n: int) -> "ClassArrays":
         """`class_arrays(classes, n)`, built once per class set (classes are cached objects)."""
@@ -332,7 +347,7 @@ class Scheduler:
         self._validate(cluster, [pod], bound_ok=True)
         base = cluster if set(pod.requests) <= set(cluster.resource_index) else cluster.copy()
         preq, pnz = base.pod_vectors([pod])
-        work, order, cache = self.view(base)
+        work, order, cache = self.view(base, in_place=True)    # explain writes nothing
         cp = cache.profile
         cls = self.classes(work, [pod], cache)[0][0]
         names = work.node_names
@@ -372,26 +387,39 @@ class Scheduler:
             pick = int(K.select_host(totals, len(feasible), self.rng.copy(), False))
         # Reasons per node, vectorised: static codes through a lookup table, fit failures only where
         # they occur.
-        reason = np.array([None] + [REASONS[c] for c in sorted(REASONS)], dtype=object)[
-            np.searchsorted([0] + sorted(REASONS), np.maximum(cls.code, 0))]
-        reason[cls.code == 0] = None
-        for i in np.flatnonzero(bits).tolist():
-            if cls.code[i] == 0:
-                reason[i] = ", ".join(fit_reasons(work, int(bits[i])))
-        reason[no_device] = f"Insufficient {GPU_RESOURCE}"
-        in_cand = np.zeros(len(names), dtype=np.bool_)
-        in_cand[cand] = True
-        reason[~in_cand] = REASON_ABSENT
-        rows = np.arange(len(names)) if order is None else np.argsort(order)   # cluster row -> view index
-        filt = dict(zip(cluster.node_names, reason[rows].tolist()))
-        fidx = np.sort(rows[np.isin(rows, feasible)]) if order is not None else None
+        reason = cache.static_reasons(cls).copy()
+        failing = np.flatnonzero(bits)
+        if len(failing):
+            failing = failing[cls.code[failing] == 0]
+            texts: dict[int, str] = {}      # one string per distinct set of failing resources
+            for i, b in zip(failing.tolist(), bits[failing].tolist()):
+                t = texts.get(b)
+                if t is None:
+                    t = texts[b] = ", ".join(fit_reasons(work, b))
+                reason[i] = t
+        if no_device.any():
+            reason[no_device] = f"Insufficient {GPU_RESOURCE}"
+        if cls.candidates is not None:
+            in_cand = np.zeros(len(names), dtype=np.bool_)
+            in_cand[cand] = True
+            reason[~in_cand] = REASON_ABSENT
         # report scores in the cluster's row order
-        pos = np.argsort(feasible, kind="stable") if order is None else None
-        if order is not None:
+        if order is None:
+            filt = dict(zip(cluster.node_names, reason.tolist()))
+            # the kernel lists feasible nodes in candidate order, ascending: usually nothing to sort
+            ascending = len(feasible) < 2 or bool((feasible[1:] > feasible[:-1]).all())
+            pos = slice(None) if ascending else np.argsort(feasible, kind="stable")
+        else:
+            rows = np.argsort(order)     # cluster row -> view index
+            filt = dict(zip(cluster.node_names, reason[rows].tolist()))
+            fidx = np.sort(rows[np.isin(rows, feasible)])
             inv = np.full(len(names), -1, dtype=np.int64)
             inv[feasible] = np.arange(len(feasible))
             pos = inv[fidx]
-        fnames = [names[n] for n in feasible[pos].tolist()]
+        if order is None and isinstance(pos, slice) and len(feasible) == len(names):
+            fnames = names         # every node, in row order
+        else:
+            fnames = cache.node_names(work)[feasible[pos]].tolist()
         out_scores: dict[str, dict[str, int]] = {}
         for p, pname in enumerate(SCORE_PLUGIN_NAMES):
             if len(feasible) and scores[p, 0] >= 0:
@@ -512,6 +540,19 @@ class Scheduler:
                 classes.append(sc)
             pod_cls[i] = c
         return classes, pod_cls
+
+
+_REASON_TABLE: list = [None, None]     # (len(REASONS) it was built for, (codes, texts))
+
+
+def reason_table() -> tuple[np.ndarray, np.ndarray]:
+    """(sorted static reason codes with 0 first, their texts with None for 0) for a vectorised lookup;
+    rebuilt when a registered filter plugin adds a code."""
+    if _REASON_TABLE[0] != len(REASONS):
+        codes = [0] + sorted(REASONS)
+        _REASON_TABLE[:] = [len(REASONS), (np.array(codes), np.array([None] + [REASONS[c] for c in codes[1:]],
+                                                                     dtype=object))]
+    return _REASON_TABLE[1]
 
 
 def take_back(view: Cluster, out: np.ndarray, pod_req: np.ndarray, pod_nz: np.ndarray) -> None:
