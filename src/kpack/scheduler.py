@@ -59,7 +59,8 @@ def spec_groups(pods: Sequence[Pod]) -> tuple[list[Pod], np.ndarray]:
     if not pods:
         return reps, pod_spec
     sigs = list(map(_spec_of, map(vars, pods)))
-    starts = [0] + [i + 1 for i, same in enumerate(map(operator.eq, sigs[1:], sigs[:-1])) if not same]
+    same = np.fromiter(map(operator.eq, sigs[1:], sigs[:-1]), dtype=np.bool_, count=len(pods) - 1)
+    starts = [0] + (np.flatnonzero(~same) + 1).tolist()
     recent: list[tuple[tuple, int]] = []
     ends = starts[1:] + [len(pods)]
     for a, b in zip(starts, ends):
