@@ -192,3 +192,19 @@ def test_in_place_placement_is_taken_back_on_failure(monkeypatch):
     np.testing.assert_array_equal(c.requested, req)     # ...and taken back
     np.testing.assert_array_equal(c.nonzero_requested, nz)
     assert (c.generation, c.n_bound) == (gen, n)
+
+
+@pytest.mark.parametrize("engine", ["auto", "numba", "native", "indexed"])
+def test_gpu_pods_say_which_engine_ran_them(engine):
+    nodes = [kpack.Node(name=f"g{i}", allocatable={"cpu": "8", "memory": "32Gi", "pods": 10,
+                                                    "nvidia.com/gpu": 2}) for i in range(3)]
+    c = kpack.Cluster(nodes)
+    s = kpack.Scheduler(engine=engine)
+    s.schedule(c, [kpack.Pod(name="a", requests={"cpu": "1"})])        # a plain call first
+    res = s.schedule(c, [kpack.Pod(name="share", requests={"cpu": "1", "nvidia.com/gpu": 1}, gpu_milli=500)])
+    assert res.scheduled == 1
+    assert s.last_stats.engine == "numba"
+    if engine in ("auto", "numba"):
+        assert s.last_stats.note == ""
+    else:
+        assert f"engine={engine!r}" in s.last_stats.note and "GPU" in s.last_stats.note

@@ -276,6 +276,7 @@ class Scheduler:
             elif with_devices:
                 shared = self._place_with_devices(view, cp, arrays, pods, spec_cls, spec_req, spec_nz, out,
                                                   fail)
+                self.last_stats = gpu_stats(self.engine, len(pods))
             else:
                 self.last_stats = E.place(self.engine, view, cp, arrays, spec_cls, spec_req, spec_nz,
                                           pod_spec, self.rng, self.start, out, fail,
@@ -554,6 +555,18 @@ def reason_table() -> tuple[np.ndarray, np.ndarray]:
         _REASON_TABLE[:] = [len(REASONS), (np.array(codes), np.array([None] + [REASONS[c] for c in codes[1:]],
                                                                      dtype=object))]
     return _REASON_TABLE[1]
+
+
+def gpu_stats(engine: str, n_pods: int) -> E.EngineStats:
+    """EngineStats of a call that placed through the GPU device kernel (kpack.gpu.plugins): only the Numba
+    engine has the device filter and the GPU policies, so any other requested engine is noted, not hidden."""
+    st = E.EngineStats()
+    st.engine = "numba"
+    st.scan_pods = n_pods
+    if engine not in ("auto", "numba"):
+        st.note = (f"engine={engine!r} has no GPU device filter or GPU policy scores: these pods ran on the "
+                   "Numba device kernel")
+    return st
 
 
 def take_back(view: Cluster, out: np.ndarray, pod_req: np.ndarray, pod_nz: np.ndarray) -> None:

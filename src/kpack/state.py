@@ -256,12 +256,20 @@ class Cluster:
 
     def permuted(self, order: np.ndarray) -> "Cluster":
         """A working copy whose node rows are in `order` (see `visit_order`); `unpermute` maps it back."""
-        w = self.working()
-        for a in ("allocatable", "requested", "nonzero_requested", "unschedulable", "label_codes",
-                  "node_taints", "gpu_free", "gpu_tags"):
+        w = self.working(private=False)
+        for a in ("requested", "nonzero_requested", "gpu_free", "gpu_tags"):
             setattr(w, a, np.ascontiguousarray(getattr(self, a)[order]))
-        w.node_names = [self.node_names[i] for i in order.tolist()]
-        w.node_index = {n: i for i, n in enumerate(w.node_names)}
+        # What only node changes alter is permuted once per node generation and order (shared read-only).
+        static = getattr(self, "_permuted_static", None)
+        if static is None or static[0] != self.node_generation or static[1] is not order:
+            arrays = {a: np.ascontiguousarray(getattr(self, a)[order])
+                      for a in ("allocatable", "unschedulable", "label_codes", "node_taints")}
+            names = [self.node_names[i] for i in order.tolist()]
+            static = self._permuted_static = (self.node_generation, order, arrays, names,
+                                              {n: i for i, n in enumerate(names)})
+        for a, v in static[2].items():
+            setattr(w, a, v)
+        w.node_names, w.node_index = static[3], static[4]
         # Lazily built node lists (array-built clusters) stay lazy: they read the permuted arrays.
         w._nodes = ([self._nodes[i] for i in order.tolist()] if isinstance(self._nodes, list)
                     else self._nodes.rebind(w))
@@ -752,6 +760,7 @@ class Cluster:
             setattr(c, a, dict(getattr(self, a)))
         c._nodes = list(self._nodes) if isinstance(self._nodes, list) else self._nodes.rebind(c)
         c.table = self.table.copy()
+        c._permuted_static = None
         return c
 
     def __len__(self) -> int:

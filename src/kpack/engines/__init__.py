@@ -43,11 +43,13 @@ class EngineStats:
         self.scan_pods = 0
         self.buckets = 0
         self.types = 0
+        self.note = ""      # why the pods did not run on the requested engine ("" when they did)
 
     def __repr__(self) -> str:
+        note = f", note={self.note!r}" if self.note else ""
         return (f"EngineStats(engine={self.engine!r}, indexed_pods={self.indexed_pods}, "
                 f"blocked_pods={self.blocked_pods}, scan_pods={self.scan_pods}, types={self.types}, "
-                f"buckets={self.buckets})")
+                f"buckets={self.buckets}{note})")
 
 
 def check_engine(engine: str) -> str:
