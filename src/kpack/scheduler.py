@@ -407,7 +407,7 @@ class Scheduler:
             reason[~in_cand] = REASON_ABSENT
         # report scores in the cluster's row order
         if order is None:
-            filt = dict(zip(cluster.node_names, reason.tolist()))
+            filt = dict(zip(cluster.node_names, reason))      # an object array yields its str / None
             # the kernel lists feasible nodes in candidate order, ascending: usually nothing to sort
             ascending = len(feasible) < 2 or bool((feasible[1:] > feasible[:-1]).all())
             pos = slice(None) if ascending else np.argsort(feasible, kind="stable")
@@ -425,7 +425,11 @@ class Scheduler:
         out_scores: dict[str, dict[str, int]] = {}
         for p, pname in enumerate(SCORE_PLUGIN_NAMES):
             if len(feasible) and scores[p, 0] >= 0:
-                out_scores[pname] = dict(zip(fnames, scores[p, pos].tolist()))
+                row = scores[p, pos]
+                lo = int(row.min())
+                # one score on every node (common for NodeAffinity and TaintToleration): no value list
+                out_scores[pname] = (dict.fromkeys(fnames, lo) if lo == row.max()
+                                     else dict(zip(fnames, row.tolist())))
         for name, v in extra.items():
             out_scores[name] = dict(zip(fnames, v[pos].tolist()))
         total = dict(zip(fnames, totals[pos].tolist()))
