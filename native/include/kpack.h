@@ -48,7 +48,7 @@ extern "C" {
 
 /* (major << 16) | minor */
 #define KPACK_ABI_VERSION_MAJOR 1
-#define KPACK_ABI_VERSION_MINOR 0
+#define KPACK_ABI_VERSION_MINOR 1
 #define KPACK_ABI_VERSION ((KPACK_ABI_VERSION_MAJOR << 16) | KPACK_ABI_VERSION_MINOR)
 
 /* Return codes. */
@@ -162,6 +162,19 @@ KPACK_API int kpack_schedule_batch(const kpack_cluster *cluster, const kpack_pro
                                    const kpack_classes *classes, const kpack_pods *pods,
                                    kpack_state *state, int32_t *out_node, int32_t *fail_counts,
                                    char *err, size_t errlen);
+
+/*
+ * ABI 1.1. kpack_schedule_batch for a caller that keeps its cluster, profile and classes across calls:
+ * validates only pods, state and the outputs (O(P * R) instead of O(N * R + C * N)). The caller
+ * guarantees that cluster, profile and classes passed kpack_schedule_batch's validation (a call with
+ * n_pods = 0 validates them and places nothing) and have not changed since, except requested and
+ * nonzero_requested, which it keeps within [0, KPACK_MAX_QUANTITY]. Same results as
+ * kpack_schedule_batch.
+ */
+KPACK_API int kpack_schedule_batch_prevalidated(const kpack_cluster *cluster, const kpack_profile *profile,
+                                                const kpack_classes *classes, const kpack_pods *pods,
+                                                kpack_state *state, int32_t *out_node, int32_t *fail_counts,
+                                                char *err, size_t errlen);
 
 /* splitmix64 (Vigna): advance *state and return the next output. The tie-break stream. */
 KPACK_API uint64_t kpack_splitmix64(uint64_t *state);

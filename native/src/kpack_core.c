@@ -109,6 +109,28 @@ static int check_matrix(const int64_t *a, int64_t rows, int64_t cols, int64_t lo
                                                (int64_t)(count));                                  \
     } while (0)
 
+/* Pods, state and outputs only: O(P * R). */
+static int validate_pods(const kpack_cluster *cl, const kpack_classes *cs, const kpack_pods *pd,
+                         const kpack_state *st, const int32_t *out_node, const int32_t *fail_counts, char *err,
+                         size_t errlen) {
+    const int64_t R = cl->n_resources, C = cs->n_classes, P = pd->n_pods;
+    if (P < 0) FAIL("pods.n_pods = %" PRId64 ": must be >= 0", P);
+    if (P > INT64_MAX / R) FAIL("pods.n_pods = %" PRId64 ": too large", P);
+    NEED(pd->cls, P, "pods.cls");
+    NEED(pd->req, P, "pods.req");
+    NEED(pd->nonzero, P, "pods.nonzero");
+    NEED(out_node, P, "out_node");
+    NEED(fail_counts, P, "fail_counts");
+    for (int64_t p = 0; p < P; p++) {
+        if (pd->cls[p] < 0 || pd->cls[p] >= C)
+            FAIL("pods.cls[%" PRId64 "] = %" PRId64 ": class id not in valid range [0, %" PRId64 ")", p, pd->cls[p], C);
+    }
+    CHECK(check_matrix(pd->req, P, R, 0, KPACK_MAX_QUANTITY, "pods.req", err, errlen));
+    CHECK(check_matrix(pd->nonzero, P, 2, 0, KPACK_MAX_QUANTITY, "pods.nonzero", err, errlen));
+    if (st->start < 0) FAIL("state.start = %" PRId64 ": must be >= 0", st->start);
+    return KPACK_OK;
+}
+
 static int validate(const kpack_cluster *cl, const kpack_profile *pr, const kpack_classes *cs,
                     const kpack_pods *pd, const kpack_state *st, const int32_t *out_node,
                     const int32_t *fail_counts, char *err, size_t errlen) {
@@ -211,25 +233,7 @@ static int validate(const kpack_cluster *cl, const kpack_profile *pr, const kpac
     CHECK(check_matrix(cs->taint_rows, cs->n_taint_rows, N, 0, KPACK_MAX_QUANTITY, "classes.taint_rows", err,
                        errlen));
 
-    /* pods */
-    const int64_t P = pd->n_pods;
-    if (P < 0) FAIL("pods.n_pods = %" PRId64 ": must be >= 0", P);
-    if (P > INT64_MAX / R) FAIL("pods.n_pods = %" PRId64 ": too large", P);
-    NEED(pd->cls, P, "pods.cls");
-    NEED(pd->req, P, "pods.req");
-    NEED(pd->nonzero, P, "pods.nonzero");
-    NEED(out_node, P, "out_node");
-    NEED(fail_counts, P, "fail_counts");
-    for (int64_t p = 0; p < P; p++) {
-        if (pd->cls[p] < 0 || pd->cls[p] >= C)
-            FAIL("pods.cls[%" PRId64 "] = %" PRId64 ": class id not in valid range [0, %" PRId64 ")", p, pd->cls[p], C);
-    }
-    CHECK(check_matrix(pd->req, P, R, 0, KPACK_MAX_QUANTITY, "pods.req", err, errlen));
-    CHECK(check_matrix(pd->nonzero, P, 2, 0, KPACK_MAX_QUANTITY, "pods.nonzero", err, errlen));
-
-    /* state */
-    if (st->start < 0) FAIL("state.start = %" PRId64 ": must be >= 0", st->start);
-    return KPACK_OK;
+    return validate_pods(cl, cs, pd, st, out_node, fail_counts, err, errlen);
 }
 
 /* ------------------------------------------------------------------------------------------------ */
@@ -382,12 +386,36 @@ static int64_t select_host(const int64_t *totals, int64_t k, uint64_t *rng) {
 /* Batch loop                                                                                        */
 /* ------------------------------------------------------------------------------------------------ */
 
+static int run_batch(const kpack_cluster *cluster, const kpack_profile *profile, const kpack_classes *classes,
+                     const kpack_pods *pods, kpack_state *state, int32_t *out_node, int32_t *fail_counts,
+                     char *err, size_t errlen);
+
 int kpack_schedule_batch(const kpack_cluster *cluster, const kpack_profile *profile, const kpack_classes *classes,
                          const kpack_pods *pods, kpack_state *state, int32_t *out_node, int32_t *fail_counts,
                          char *err, size_t errlen) {
     if (err != NULL && errlen > 0) err[0] = '\0';
     int rc = validate(cluster, profile, classes, pods, state, out_node, fail_counts, err, errlen);
     if (rc != KPACK_OK) return rc;
+    return run_batch(cluster, profile, classes, pods, state, out_node, fail_counts, err, errlen);
+}
+
+int kpack_schedule_batch_prevalidated(const kpack_cluster *cluster, const kpack_profile *profile,
+                                      const kpack_classes *classes, const kpack_pods *pods, kpack_state *state,
+                                      int32_t *out_node, int32_t *fail_counts, char *err, size_t errlen) {
+    if (err != NULL && errlen > 0) err[0] = '\0';
+    if (cluster == NULL || profile == NULL || classes == NULL || pods == NULL || state == NULL)
+        FAIL("cluster, profile, classes, pods and state: NULL pointer");
+    if (cluster->n_resources < KPACK_MIN_RESOURCES || cluster->n_resources > 4096)
+        FAIL("cluster.n_resources = %" PRId64 ": not in valid range [%d, 4096]", cluster->n_resources,
+             KPACK_MIN_RESOURCES);
+    int rc = validate_pods(cluster, classes, pods, state, out_node, fail_counts, err, errlen);
+    if (rc != KPACK_OK) return rc;
+    return run_batch(cluster, profile, classes, pods, state, out_node, fail_counts, err, errlen);
+}
+
+static int run_batch(const kpack_cluster *cluster, const kpack_profile *profile, const kpack_classes *classes,
+                     const kpack_pods *pods, kpack_state *state, int32_t *out_node, int32_t *fail_counts,
+                     char *err, size_t errlen) {
 
     const int64_t N = cluster->n_nodes, R = cluster->n_resources, P = pods->n_pods;
     const int64_t nfit = profile->n_fit, nbal = profile->n_bal;

@@ -241,7 +241,6 @@ def schedule_batch_arrays(sched, cluster: Cluster, batch: PodBatch):
     from .scheduler import (
         ScheduleResult,
         SchedulingError,
-        class_arrays,
         fit_error,
         static_histogram,
         static_rows,
@@ -269,7 +268,7 @@ def schedule_batch_arrays(sched, cluster: Cluster, batch: PodBatch):
                               "pod identity is namespace/name)")
     view, order, cache = sched.view(cluster)
     classes, spec_cls = sched.classes(view, specs, cache)
-    arrays = class_arrays(classes, n_nodes)
+    arrays = cache.class_arrays(classes, n_nodes)
     out = np.full(P, -1, dtype=np.int32)
     fail = np.zeros((P, len(cluster.resource_names)), dtype=np.int32)
     from .topology.engine import run_if_needed  # PodTopologySpread / InterPodAffinity when they matter
@@ -278,7 +277,7 @@ def schedule_batch_arrays(sched, cluster: Cluster, batch: PodBatch):
     if topo_fail is None:
         sched.last_stats = E.place(sched.engine, view, cache.profile, arrays, spec_cls, spec_req, spec_nz,
                                    batch.spec_index, sched.rng, sched.start, out, fail,
-                                   static_rows=static_rows(cache.profile, classes))
+                                   static_rows=static_rows(cache.profile, classes), plans=cache.plans)
     if order is not None:
         view = cluster.unpermute(view, order)
         out = np.where(out >= 0, order[np.maximum(out, 0)], -1).astype(np.int32)

@@ -31,7 +31,10 @@ class PodTable:
         self.ordinal = np.zeros(16, np.int64)
         self.alive = np.zeros(16, np.bool_)
         self.key_row: dict[str, int] = {}                      # pods that are their own spec
-        self.stems: dict[tuple[str, str], set[int]] = {}       # (ns, stem) -> ordinals of such pods' names
+        # (ns, stem) -> ordinals of such pods' names "<stem>-<int>", for batch-name collisions; rows added
+        # since the last read wait in `unstemmed` (indexed on demand: most calls never read it).
+        self._stems: dict[tuple[str, str], set[int]] = {}
+        self.unstemmed: list[int] = []
         self.groups: dict[tuple[str, str], list[tuple[np.ndarray, np.ndarray]]] = {}   # batch rows by spec
         self.devices: dict[int, tuple[tuple[int, int], ...]] = {}   # row -> ((device, milli), ...)
         self.spec_scans: dict[str, tuple[int, bool]] = {}   # any_spec memo: name -> (specs scanned, found)
@@ -54,6 +57,18 @@ class PodTable:
             i = self.spec_ids[id(pod)] = len(self.specs)
             self.specs.append(pod)
         return i
+
+    @property
+    def stems(self) -> dict[tuple[str, str], set[int]]:
+        if self.unstemmed:
+            rows, self.unstemmed = self.unstemmed, []
+            for r in rows:
+                if self.alive[r] and self.ordinal[r] < 0:
+                    p = self.specs[self.spec[r]]
+                    stem, o = split_ordinal(p.name)
+                    if o >= 0:
+                        self._stems.setdefault((p.namespace, stem), set()).add(o)
+        return self._stems
 
     # --- identity -----------------------------------------------------------------------------------
     def find(self, key: str) -> int:
@@ -110,9 +125,10 @@ class PodTable:
                     out[i] = r
         return out
 
-    def check_new(self, pods: Sequence[Pod]) -> Optional[str]:
-        """The key of the first pod that is already bound (or repeated in `pods`), else None."""
-        keys = [p.key for p in pods]
+    def check_new(self, pods: Sequence[Pod], keys: Optional[list[str]] = None) -> Optional[str]:
+        """The key of the first pod that is already bound (or repeated in `pods`), else None (`keys`: the
+        pods' keys, when the caller has them)."""
+        keys = [p.key for p in pods] if keys is None else keys
         if not self.groups and len(set(keys)) == len(keys) and self.key_row.keys().isdisjoint(keys):
             return None           # the common case, checked with set operations
         seen: set[str] = set()
@@ -160,18 +176,19 @@ class PodTable:
         return found
 
     # --- rows ---------------------------------------------------------------------------------------
-    def add(self, pods: Sequence[Pod], nodes: np.ndarray) -> np.ndarray:
+    def add(self, pods: Sequence[Pod], nodes: np.ndarray, keys: Optional[list[str]] = None) -> np.ndarray:
         """Append pods that are their own spec (identity checked by the caller). Returns their rows."""
         k = len(pods)
         self._reserve(k)
         rows = np.arange(self.n, self.n + k, dtype=np.int64)
-        for r, p in zip(rows.tolist(), pods):
-            self.spec[r] = self._spec_index(p)
-            self.key_row[p.key] = r
-            if p.name[-1:].isdigit():
-                stem, o = split_ordinal(p.name)
-                if o >= 0:
-                    self.stems.setdefault((p.namespace, stem), set()).add(o)
+        s0 = len(self.specs)
+        # Each pod object becomes a new spec (a re-bound object too: specs are a superset of the live ones).
+        self.specs.extend(pods)
+        self.spec_ids.update(zip(map(id, pods), range(s0, s0 + k)))
+        self.spec[self.n:self.n + k] = np.arange(s0, s0 + k, dtype=np.int32)
+        r_list = rows.tolist()
+        self.key_row.update(zip([p.key for p in pods] if keys is None else keys, r_list))
+        self.unstemmed.extend(r_list)
         self.node[self.n:self.n + k] = nodes
         self.ordinal[self.n:self.n + k] = -1
         self.alive[self.n:self.n + k] = True
@@ -210,7 +227,7 @@ class PodTable:
             self.key_row.pop(p.key, None)
             stem, o = split_ordinal(p.name)
             if o >= 0:
-                self.stems.get((p.namespace, stem), set()).discard(o)
+                self.stems.get((p.namespace, stem), set()).discard(o)   # (indexes pending rows first)
 
     def pod(self, row: int, node_name: Optional[str]) -> Pod:
         """The bound pod of `row` as a Pod object (spec.nodeName set)."""
@@ -253,15 +270,12 @@ class PodTable:
         self.n = k
         self.devices = {int(mapping[r]): h for r, h in self.devices.items()}
         self.key_row = {}
-        self.stems = {}
+        self._stems = {}
         self.groups = {}
-        own = np.flatnonzero(self.ordinal < 0)
-        for r in own.tolist():
-            p = specs[self.spec[r]]
-            self.key_row[p.key] = r
-            stem, o = split_ordinal(p.name)
-            if o >= 0:
-                self.stems.setdefault((p.namespace, stem), set()).add(o)
+        own = np.flatnonzero(self.ordinal < 0).tolist()
+        for r in own:
+            self.key_row[specs[self.spec[r]].key] = r
+        self.unstemmed = own
         batch = np.flatnonzero(self.ordinal >= 0)
         if len(batch):
             order = batch[np.lexsort((self.ordinal[batch], self.spec[batch]))]
@@ -282,7 +296,8 @@ class PodTable:
         for a in ("spec", "node", "ordinal", "alive"):
             setattr(t, a, getattr(self, a).copy())
         t.key_row = dict(self.key_row)
-        t.stems = {k: set(v) for k, v in self.stems.items()}
+        t._stems = {k: set(v) for k, v in self.stems.items()}
+        t.unstemmed = []
         t.groups = {k: list(v) for k, v in self.groups.items()}   # the arrays inside are never written
         t.devices = dict(self.devices)
         t.spec_scans = dict(self.spec_scans)

@@ -2,10 +2,11 @@
 kube-scheduler style results (`schedule`) and per-node reasons and scores (`explain`)."""
 from __future__ import annotations
 
+import operator
 import weakref
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Optional, Sequence
+from typing import NamedTuple, Optional, Sequence
 
 import numpy as np
 
@@ -38,6 +39,44 @@ SCORE_PLUGIN_NAMES = ("NodeResourcesFit", "NodeResourcesBalancedAllocation", "No
 ALL_SCORE_PLUGIN_NAMES = SCORE_PLUGIN_NAMES + topology.PLUGINS   # explain's rows (kpack.topology.kernel)
 _STRATEGY = {"LeastAllocated": K.LEAST_ALLOCATED, "MostAllocated": K.MOST_ALLOCATED,
              "RequestedToCapacityRatio": K.REQUESTED_TO_CAPACITY_RATIO}
+
+
+# Everything a Pod carries except its name: pods equal on these schedule alike (one spec, see spec_groups).
+POD_SPEC_FIELDS = tuple(f for f in Pod.model_fields if f != "name")
+_spec_of = operator.itemgetter(*POD_SPEC_FIELDS)     # applied to a Pod's field dict (vars)
+_namespace_of, _name_of, _node_name_of = (operator.itemgetter(f) for f in ("namespace", "name", "node_name"))
+MIN_GROUPED_PODS = 16      # below this a call compiles pods one by one (grouping costs more than it saves)
+RECENT_SPECS = 4           # distinct specs compared against before a pod opens a new one
+
+
+def spec_groups(pods: Sequence[Pod]) -> tuple[list[Pod], np.ndarray]:
+    """(one representative Pod per spec, spec index per pod): pods equal in every field but the name share a
+    spec. Runs of equal neighbours are found by comparing each pod's field tuple with the previous one's (a
+    C-level map, no Python per pod); a pod that starts a run is compared against the few most recent specs
+    (workloads arrive as runs of replicas), never hashed (its fields nest dicts and lists)."""
+    reps: list[Pod] = []
+    pod_spec = np.empty(len(pods), dtype=np.int32)
+    if not pods:
+        return reps, pod_spec
+    sigs = list(map(_spec_of, map(vars, pods)))
+    same = np.fromiter(map(operator.eq, sigs[1:], sigs[:-1]), dtype=np.bool_, count=len(pods) - 1)
+    starts = [0] + (np.flatnonzero(~same) + 1).tolist()
+    recent: list[tuple[tuple, int]] = []
+    ends = starts[1:] + [len(pods)]
+    for a, b in zip(starts, ends):
+        sig = sigs[a]
+        for j, (rsig, idx) in enumerate(recent):
+            if rsig == sig:
+                pod_spec[a:b] = idx
+                if j:
+                    recent.insert(0, recent.pop(j))
+                break
+        else:
+            pod_spec[a:b] = len(reps)
+            recent.insert(0, (sig, len(reps)))
+            del recent[RECENT_SPECS:]
+            reps.append(pods[a])
+    return reps, pod_spec
 
 
 class SchedulingError(ValueError):
@@ -106,12 +145,30 @@ class CompiledProfile:
         self.check_col = np.array([not (is_extended(r) and (r in ignored or r.split("/")[0] in groups))
                                    for r in cluster.resource_names], dtype=np.bool_)
         self.fit_filter_on = "NodeResourcesFit" in profile.filters
+        self.filter_set = set(profile.filters)
         # Registered static score plugins (kpack.plugins.register): names, normalisation modes, weights.
         self.static_names = tuple(profile.static_scores)
         self.static_mode = np.array([NORMALIZE_MODES[REGISTRY[n].normalize] for n in self.static_names],
                                     dtype=np.int64)
         self.static_w = np.array([profile.score_weights[n] for n in self.static_names], dtype=np.int64)
         self.pct = int(profile.percentage_of_nodes_to_score or 0)
+
+
+class ClassArrays(NamedTuple):
+    """Per scheduling class static data, as the kernels read it: the array fields of the C ABI's
+    `kpack_classes` (native/include/kpack.h), same names, same order (tests/test_bundles.py checks)."""
+    code: np.ndarray         # int8 [C, N]
+    cand_off: np.ndarray     # int64 [C]
+    cand_len: np.ndarray     # int64 [C]
+    cand_flat: np.ndarray    # int32 [n_cand_flat]
+    conflict: np.ndarray     # bool [C]
+    aff_row: np.ndarray      # int64 [C]
+    aff_rows: np.ndarray     # int64 [n_aff_rows, N]
+    taint_row: np.ndarray    # int64 [C]
+    taint_rows: np.ndarray   # int64 [n_taint_rows, N]
+
+
+MAX_CACHED_CLASS_SETS = 256   # ClassArrays kept per CompiledCache (one per distinct class set of a call)
 
 
 @dataclass
@@ -121,6 +178,34 @@ class CompiledCache:
     profile: CompiledProfile
     labels: NodeLabels
     classes: dict = field(default_factory=dict)     # class key -> StaticClass
+    arrays: dict = field(default_factory=dict)      # class ids of a call -> ClassArrays
+    plans: dict = field(default_factory=dict)       # engines.place's NativePlan per ClassArrays
+    names: Optional[np.ndarray] = None              # the view's node names as an object array
+    reasons: dict = field(default_factory=dict)     # id(StaticClass) -> (class, explain's static reasons)
+
+    def static_reasons(self, cls: StaticClass) -> np.ndarray:
+        """Object array [N]: the static filter reason of each node for class `cls` (None: passes)."""
+        hit = self.reasons.get(id(cls))
+        if hit is None or hit[0] is not cls:
+            codes, texts = reason_table()
+            hit = self.reasons[id(cls)] = (cls, texts[np.searchsorted(codes, np.maximum(cls.code, 0))])
+        return hit[1]
+
+    def node_names(self, view: Cluster) -> np.ndarray:
+        if self.names is None:
+            self.names = np.array(view.node_names, dtype=object)
+        return self.names
+
+    def class_arrays(self, classes: list[StaticClass], n: int) -> "ClassArrays":
+        """`class_arrays(classes, n)`, built once per class set (classes are cached objects)."""
+        k = tuple(map(id, classes))
+        a = self.arrays.get(k)
+        if a is None:
+            if len(self.arrays) >= MAX_CACHED_CLASS_SETS:
+                self.arrays.clear()
+                self.plans.clear()
+            a = self.arrays[k] = class_arrays(classes, n)
+        return a
 
 
 class Scheduler:
@@ -155,7 +240,7 @@ class Scheduler:
         """Place `pods` in order and bind them into `cluster`. Raises before changing anything on bad
         input."""
         pods = list(pods)
-        self._validate(cluster, pods)
+        keys = self._validate(cluster, pods)
         n_nodes = len(cluster.node_names)
         if n_nodes == 0:
             return ScheduleResult([None] * len(pods), np.full(len(pods), -1, np.int32),
@@ -163,42 +248,64 @@ class Scheduler:
         with_devices = _gpu.needs_devices(self.profile, cluster, pods)
         if with_devices:
             cluster.ensure_resources([GPU_RESOURCE])
-        pod_req, pod_nz = cluster.pod_vectors(pods)
-        view, order, cache = self.view(cluster)
+        # Pods equal but for their name are compiled once (specs); the GPU device path takes pods one by one.
+        if len(pods) >= MIN_GROUPED_PODS and not with_devices:
+            specs, pod_spec = spec_groups(pods)
+        else:
+            specs, pod_spec = pods, None
+        spec_req, spec_nz = cluster.pod_vectors(specs)
+        # Without GPU devices or the fallback, placement writes the cluster's own requested arrays (no copy);
+        # a failure before the commit takes back what was placed (rolled back from `out`).
+        in_place = not with_devices and not self.fallback
+        view, order, cache = self.view(cluster, in_place=in_place)
         cp = cache.profile
-        classes, pod_cls = self.classes(view, pods, cache)
-        arrays = class_arrays(classes, n_nodes)
+        classes, spec_cls = self.classes(view, specs, cache)
+        arrays = cache.class_arrays(classes, n_nodes)
         before = cluster.copy() if self.fallback else None    # the solver re-places this batch from here
         out = np.full(len(pods), -1, dtype=np.int32)
         fail = np.zeros((len(pods), len(cluster.resource_names)), dtype=np.int32)
         shared = None
-        topo_fail = topology.run_if_needed(self, view, cp, arrays, pods, pod_cls, pod_req, pod_nz, None, out,
-                                           fail, with_devices, order)
-        if topo_fail is not None:
-            pass
-        elif with_devices and cp.static_names:
-            raise SchedulingError(f"plugin(s) {', '.join(cp.static_names)}: registered static score "
-                                  "plugins do not combine with GPU device scheduling yet")
-        elif with_devices:
-            shared = self._place_with_devices(view, cp, arrays, pods, pod_cls, pod_req, pod_nz, out, fail)
-        else:
-            self.last_stats = E.place(self.engine, view, cp, arrays, pod_cls, pod_req, pod_nz, None,
-                                      self.rng, self.start, out, fail, static_rows=static_rows(cp, classes))
+        try:
+            topo_fail = topology.run_if_needed(self, view, cp, arrays, specs, spec_cls, spec_req, spec_nz,
+                                               pod_spec, out, fail, with_devices, order)
+            if topo_fail is not None:
+                pass
+            elif with_devices and cp.static_names:
+                raise SchedulingError(f"plugin(s) {', '.join(cp.static_names)}: registered static score "
+                                      "plugins do not combine with GPU device scheduling yet")
+            elif with_devices:
+                shared = self._place_with_devices(view, cp, arrays, pods, spec_cls, spec_req, spec_nz, out,
+                                                  fail)
+                self.last_stats = gpu_stats(self.engine, len(pods))
+            else:
+                self.last_stats = E.place(self.engine, view, cp, arrays, spec_cls, spec_req, spec_nz,
+                                          pod_spec, self.rng, self.start, out, fail,
+                                          static_rows=static_rows(cp, classes), plans=cache.plans)
+        except BaseException:
+            if view.requested is cluster.requested:
+                per_pod = slice(None) if pod_spec is None else pod_spec
+                take_back(view, out, spec_req[per_pod], spec_nz[per_pod])
+            raise
+        pod_cls = spec_cls if pod_spec is None else spec_cls[pod_spec]
         if order is not None:
             view = cluster.unpermute(view, order)
             out = np.where(out >= 0, order[np.maximum(out, 0)], -1).astype(np.int32)
-        cluster.commit_pods(view, pods, out, shared, checked=True)   # _validate checked identity
+        generation = cluster.generation
+        cluster.commit_pods(view, pods, out, shared, checked=True, keys=keys,    # _validate checked identity
+                            any_gpu=any(p.gpu_count for p in specs))
         placed = out >= 0
+        if in_place and order is None:
+            E.carry_bound(cache.plans, generation, cluster, spec_req, spec_nz, len(pods))
         names = cluster.node_names
         reasons: list[Optional[str]] = [None] * len(pods)
         static_hist: dict[int, Counter] = {}
-        for i in np.flatnonzero(~placed):
+        for i in (() if placed.all() else np.flatnonzero(~placed)):
             c = int(pod_cls[i])
             if c not in static_hist:
                 static_hist[c] = static_histogram(cluster, classes[c])
             extra = topology.histogram(topo_fail[i]) if topo_fail is not None else None
             reasons[i] = fit_error(cluster, classes[c], static_hist[c], fail[i], extra)
-        res = ScheduleResult([names[i] if i >= 0 else None for i in out], out, reasons, pods)
+        res = ScheduleResult([names[i] if i >= 0 else None for i in out.tolist()], out, reasons, pods)
         if before is not None:
             from .solver import run_fallback
             run_fallback(self, before, cluster, res)
@@ -242,7 +349,7 @@ class Scheduler:
         self._validate(cluster, [pod], bound_ok=True)
         base = cluster if set(pod.requests) <= set(cluster.resource_index) else cluster.copy()
         preq, pnz = base.pod_vectors([pod])
-        work, order, cache = self.view(base)
+        work, order, cache = self.view(base, in_place=True)    # explain writes nothing
         cp = cache.profile
         cls = self.classes(work, [pod], cache)[0][0]
         names = work.node_names
@@ -282,30 +389,47 @@ class Scheduler:
             pick = int(K.select_host(totals, len(feasible), self.rng.copy(), False))
         # Reasons per node, vectorised: static codes through a lookup table, fit failures only where
         # they occur.
-        reason = np.array([None] + [REASONS[c] for c in sorted(REASONS)], dtype=object)[
-            np.searchsorted([0] + sorted(REASONS), np.maximum(cls.code, 0))]
-        reason[cls.code == 0] = None
-        for i in np.flatnonzero(bits).tolist():
-            if cls.code[i] == 0:
-                reason[i] = ", ".join(fit_reasons(work, int(bits[i])))
-        reason[no_device] = f"Insufficient {GPU_RESOURCE}"
-        in_cand = np.zeros(len(names), dtype=np.bool_)
-        in_cand[cand] = True
-        reason[~in_cand] = REASON_ABSENT
-        rows = np.arange(len(names)) if order is None else np.argsort(order)   # cluster row -> view index
-        filt = dict(zip(cluster.node_names, reason[rows].tolist()))
-        fidx = np.sort(rows[np.isin(rows, feasible)]) if order is not None else None
+        reason = cache.static_reasons(cls).copy()
+        failing = np.flatnonzero(bits)
+        if len(failing):
+            failing = failing[cls.code[failing] == 0]
+            texts: dict[int, str] = {}      # one string per distinct set of failing resources
+            for i, b in zip(failing.tolist(), bits[failing].tolist()):
+                t = texts.get(b)
+                if t is None:
+                    t = texts[b] = ", ".join(fit_reasons(work, b))
+                reason[i] = t
+        if no_device.any():
+            reason[no_device] = f"Insufficient {GPU_RESOURCE}"
+        if cls.candidates is not None:
+            in_cand = np.zeros(len(names), dtype=np.bool_)
+            in_cand[cand] = True
+            reason[~in_cand] = REASON_ABSENT
         # report scores in the cluster's row order
-        pos = np.argsort(feasible, kind="stable") if order is None else None
-        if order is not None:
+        if order is None:
+            filt = dict(zip(cluster.node_names, reason))      # an object array yields its str / None
+            # the kernel lists feasible nodes in candidate order, ascending: usually nothing to sort
+            ascending = len(feasible) < 2 or bool((feasible[1:] > feasible[:-1]).all())
+            pos = slice(None) if ascending else np.argsort(feasible, kind="stable")
+        else:
+            rows = np.argsort(order)     # cluster row -> view index
+            filt = dict(zip(cluster.node_names, reason[rows].tolist()))
+            fidx = np.sort(rows[np.isin(rows, feasible)])
             inv = np.full(len(names), -1, dtype=np.int64)
             inv[feasible] = np.arange(len(feasible))
             pos = inv[fidx]
-        fnames = [names[n] for n in feasible[pos].tolist()]
+        if order is None and isinstance(pos, slice) and len(feasible) == len(names):
+            fnames = names         # every node, in row order
+        else:
+            fnames = cache.node_names(work)[feasible[pos]].tolist()
         out_scores: dict[str, dict[str, int]] = {}
         for p, pname in enumerate(SCORE_PLUGIN_NAMES):
             if len(feasible) and scores[p, 0] >= 0:
-                out_scores[pname] = dict(zip(fnames, scores[p, pos].tolist()))
+                row = scores[p, pos]
+                lo = int(row.min())
+                # one score on every node (common for NodeAffinity and TaintToleration): no value list
+                out_scores[pname] = (dict.fromkeys(fnames, lo) if lo == row.max()
+                                     else dict(zip(fnames, row.tolist())))
         for name, v in extra.items():
             out_scores[name] = dict(zip(fnames, v[pos].tolist()))
         total = dict(zip(fnames, totals[pos].tolist()))
@@ -339,11 +463,14 @@ class Scheduler:
         total = {names[n]: int(totals[j]) for j, n in enumerate(feasible)}
         return Explanation(filt, out_scores, total, names[feasible[pick]] if pick >= 0 else None)
 
-    def view(self, cluster: Cluster) -> tuple[Cluster, Optional[np.ndarray], "CompiledCache"]:
+    def view(self, cluster: Cluster, in_place: bool = False) -> tuple[Cluster, Optional[np.ndarray],
+                                                                       "CompiledCache"]:
         """The working copy placement runs on (nodes in kube-scheduler's visit order), that order (None:
-        row order) and the compiled profile and classes cached for this cluster's node generation."""
+        row order) and the compiled profile and classes cached for this cluster's node generation.
+        `in_place`: in row order the view shares the cluster's requested arrays (the caller takes back
+        what it placed if it fails before committing)."""
         order = cluster.visit_order()
-        view = cluster.working() if order is None else cluster.permuted(order)
+        view = cluster.working(private=not in_place) if order is None else cluster.permuted(order)
         key = (cluster.node_generation, tuple(cluster.resource_names))
         cache = self._compiled.get(cluster)
         if cache is None or cache.key != key:
@@ -352,21 +479,33 @@ class Scheduler:
         return view, order, cache
 
     # --- internals ---------------------------------------------------------------------------------
-    def _validate(self, cluster: Cluster, pods: Sequence[Pod], bound_ok: bool = False) -> None:
-        seen = set()
-        for i, p in enumerate(pods):
-            if not isinstance(p, Pod):
-                raise SchedulingError(f"pods[{i}]: expected kpack.Pod, got {type(p).__name__}")
-            if p.node_name is not None and p.node_name not in cluster.node_index:
-                raise SchedulingError(f"pod {p.key!r}: spec.nodeName {p.node_name!r} "
-                                      "is not a node of this cluster")
-            if p.key in seen:
-                raise SchedulingError(f"pod {p.key!r}: duplicate pod in one schedule call")
-            seen.add(p.key)
-        dup = None if bound_ok else cluster.check_new(pods)
+    def _validate(self, cluster: Cluster, pods: Sequence[Pod], bound_ok: bool = False) -> list[str]:
+        """The pods' namespace/name keys; raises on a non-Pod, an unknown spec.nodeName, a pod repeated in
+        `pods` or (unless `bound_ok`) already bound."""
+        if not set(map(type, pods)) <= {Pod}:
+            for i, p in enumerate(pods):
+                if not isinstance(p, Pod):
+                    raise SchedulingError(f"pods[{i}]: expected kpack.Pod, got {type(p).__name__}")
+        fields = list(map(vars, pods))
+        keys = list(map("/".join, zip(map(_namespace_of, fields), map(_name_of, fields))))   # Pod.key
+        index = cluster.node_index
+        node_names = list(map(_node_name_of, fields))
+        if node_names.count(None) != len(node_names):
+            for p in pods:
+                if p.node_name is not None and p.node_name not in index:
+                    raise SchedulingError(f"pod {p.key!r}: spec.nodeName {p.node_name!r} "
+                                          "is not a node of this cluster")
+        if len(set(keys)) != len(keys):
+            seen = set()
+            for k in keys:
+                if k in seen:
+                    raise SchedulingError(f"pod {k!r}: duplicate pod in one schedule call")
+                seen.add(k)
+        dup = None if bound_ok else cluster.check_new(pods, keys)
         if dup is not None:
             raise SchedulingError(f"pod {dup!r}: already bound to node {cluster.node_of(dup)!r} "
                                   "(pod identity is namespace/name; unbind it first)")
+        return keys
 
     def classes(self, cluster: Cluster, pods: Sequence[Pod],
                  cache: Optional["CompiledCache"] = None) -> tuple[list[StaticClass], np.ndarray]:
@@ -377,9 +516,11 @@ class Scheduler:
         pod_cls = np.empty(len(pods), dtype=np.int64)
         known = cache.classes if cache is not None else {}
         labels = cache.labels if cache is not None else NodeLabels(cluster)
-        filters = set(self.profile.filters)
+        if cache is not None:
+            filters, statics = cache.profile.filter_set, cache.profile.static_names
+        else:
+            filters, statics = set(self.profile.filters), tuple(self.profile.static_scores)
         added = self.profile.added_affinity
-        statics = tuple(self.profile.static_scores)
         # DaemonSet-style pins (one matchFields metadata.name In [node]): one compiled base class per distinct
         # rest-of-the-pod, shared by every pinned class (each keeps its one-node candidate list).
         pin_ok = "NodeAffinity" in filters
@@ -407,6 +548,39 @@ class Scheduler:
         return classes, pod_cls
 
 
+_REASON_TABLE: list = [None, None]     # (len(REASONS) it was built for, (codes, texts))
+
+
+def reason_table() -> tuple[np.ndarray, np.ndarray]:
+    """(sorted static reason codes with 0 first, their texts with None for 0) for a vectorised lookup;
+    rebuilt when a registered filter plugin adds a code."""
+    if _REASON_TABLE[0] != len(REASONS):
+        codes = [0] + sorted(REASONS)
+        _REASON_TABLE[:] = [len(REASONS), (np.array(codes), np.array([None] + [REASONS[c] for c in codes[1:]],
+                                                                     dtype=object))]
+    return _REASON_TABLE[1]
+
+
+def gpu_stats(engine: str, n_pods: int) -> E.EngineStats:
+    """EngineStats of a call that placed through the GPU device kernel (kpack.gpu.plugins): only the Numba
+    engine has the device filter and the GPU policies, so any other requested engine is noted, not hidden."""
+    st = E.EngineStats()
+    st.engine = "numba"
+    st.scan_pods = n_pods
+    if engine not in ("auto", "numba"):
+        st.note = (f"engine={engine!r} has no GPU device filter or GPU policy scores: these pods ran on the "
+                   "Numba device kernel")
+    return st
+
+
+def take_back(view: Cluster, out: np.ndarray, pod_req: np.ndarray, pod_nz: np.ndarray) -> None:
+    """Undo the commits an engine made in place for pods `out >= 0` (placement aborted)."""
+    placed = np.flatnonzero(out >= 0)
+    np.subtract.at(view.requested, out[placed], pod_req[placed])
+    np.subtract.at(view.nonzero_requested, out[placed], pod_nz[placed])
+    out[placed] = -1
+
+
 def static_rows(cp: CompiledProfile, classes: list[StaticClass]) -> Optional[np.ndarray]:
     """int64 [C, X, N] raw scores of the registered static score plugins per class, None when none."""
     if not cp.static_names:
@@ -414,7 +588,7 @@ def static_rows(cp: CompiledProfile, classes: list[StaticClass]) -> Optional[np.
     return np.ascontiguousarray(np.stack([c.static_raw for c in classes]))
 
 
-def class_arrays(classes: list[StaticClass], n: int) -> tuple:
+def class_arrays(classes: list[StaticClass], n: int) -> ClassArrays:
     """Stack per-class static data into the flat arrays schedule_batch reads. Score rows are shared
     between classes holding the same array object (pinned classes share their base's) or, for taints,
     all-zero rows."""
@@ -451,7 +625,8 @@ def class_arrays(classes: list[StaticClass], n: int) -> tuple:
             if r:
                 trows.append(t)
         taint_row[i] = r
-    return (code, cand_off, cand_len, cand_flat, conflict, aff_row, aff_rows, taint_row, np.stack(trows))
+    return ClassArrays(code, cand_off, cand_len, cand_flat, conflict, aff_row, aff_rows, taint_row,
+                       np.stack(trows))
 
 
 def fit_reasons(cluster: Cluster, bits: int) -> list[str]:

@@ -256,12 +256,20 @@ class Cluster:
 
     def permuted(self, order: np.ndarray) -> "Cluster":
         """A working copy whose node rows are in `order` (see `visit_order`); `unpermute` maps it back."""
-        w = self.working()
-        for a in ("allocatable", "requested", "nonzero_requested", "unschedulable", "label_codes",
-                  "node_taints", "gpu_free", "gpu_tags"):
+        w = self.working(private=False)
+        for a in ("requested", "nonzero_requested", "gpu_free", "gpu_tags"):
             setattr(w, a, np.ascontiguousarray(getattr(self, a)[order]))
-        w.node_names = [self.node_names[i] for i in order.tolist()]
-        w.node_index = {n: i for i, n in enumerate(w.node_names)}
+        # What only node changes alter is permuted once per node generation and order (shared read-only).
+        static = getattr(self, "_permuted_static", None)
+        if static is None or static[0] != self.node_generation or static[1] is not order:
+            arrays = {a: np.ascontiguousarray(getattr(self, a)[order])
+                      for a in ("allocatable", "unschedulable", "label_codes", "node_taints")}
+            names = [self.node_names[i] for i in order.tolist()]
+            static = self._permuted_static = (self.node_generation, order, arrays, names,
+                                              {n: i for i, n in enumerate(names)})
+        for a, v in static[2].items():
+            setattr(w, a, v)
+        w.node_names, w.node_index = static[3], static[4]
         # Lazily built node lists (array-built clusters) stay lazy: they read the permuted arrays.
         w._nodes = ([self._nodes[i] for i in order.tolist()] if isinstance(self._nodes, list)
                     else self._nodes.rebind(w))
@@ -731,7 +739,9 @@ class Cluster:
 
     def pod_vectors(self, pods: Sequence[Pod]) -> tuple[np.ndarray, np.ndarray]:
         """Request matrix [P, R] (pods column = 1) and non-zero cpu/memory [P, 2] for `pods`."""
-        self.ensure_resources(r for p in pods for r in p.requests)
+        names = {r for p in pods for r in p.requests}
+        if not names <= self.resource_index.keys():
+            self.ensure_resources(names)
         req = np.zeros((len(pods), len(self.resource_names)), dtype=np.int64)
         nz = np.zeros((len(pods), 2), dtype=np.int64)
         ri = self.resource_index
@@ -743,30 +753,39 @@ class Cluster:
         return req, nz
 
     # --- placement by the scheduler -----------------------------------------------------------------
-    def working(self) -> "Cluster":
+    def working(self, private: bool = True) -> "Cluster":
         """A view for one placement run: the same nodes, with private copies of what placement writes
-        (requested, nonzero_requested, gpu_free, gpu_tags). `commit_*` takes its outcome back."""
+        (requested, nonzero_requested, gpu_free, gpu_tags). `commit_*` takes its outcome back.
+        `private=False` shares those arrays (the caller undoes its writes if it does not commit)."""
         w = Cluster.__new__(Cluster)
         w.__dict__.update(self.__dict__)
-        for a in ("requested", "nonzero_requested", "gpu_free", "gpu_tags"):
-            setattr(w, a, getattr(self, a).copy())
+        if private:
+            for a in ("requested", "nonzero_requested", "gpu_free", "gpu_tags"):
+                setattr(w, a, getattr(self, a).copy())
         return w
 
     def commit_pods(self, work: "Cluster", pods: Sequence[Pod], out: np.ndarray,
-                    shared_devices: Optional[np.ndarray] = None, *, checked: bool = False) -> None:
+                    shared_devices: Optional[np.ndarray] = None, *, checked: bool = False,
+                    keys: Optional[list[str]] = None, any_gpu: Optional[bool] = None) -> None:
         """Take a placement computed on `work` (from `working()` of this cluster at this generation):
         pods[i] goes to node out[i] (-1: pending). Identity is checked before anything changes, unless the
-        caller checked `pods` with `check_new` against this same generation (`checked`)."""
+        caller checked `pods` with `check_new` against this same generation (`checked`). `keys` and `any_gpu`:
+        the pods' keys and whether any asks for a GPU, when the caller already knows them."""
         self._check_work(work)
         ok = out >= 0
-        placed = [p for p, k in zip(pods, ok.tolist()) if k]
-        dup = None if checked else self.table.check_new(placed)
+        every = bool(ok.all())
+        placed = list(pods) if every else [p for p, k in zip(pods, ok.tolist()) if k]
+        if keys is not None and not every:
+            keys = [k for k, o in zip(keys, ok.tolist()) if o]
+        dup = None if checked else self.table.check_new(placed, keys)
         if dup is not None:
             raise ClusterError(f"pod {dup!r}: already bound (pod identity is namespace/name)")
-        nodes = out[ok]
+        nodes = out if every else out[ok]
         self.requested, self.nonzero_requested = work.requested, work.nonzero_requested
-        rows = self.table.add(placed, nodes)
-        if any(p.gpu_count for p in placed):
+        rows = self.table.add(placed, nodes, keys)
+        if any_gpu is None:
+            any_gpu = any(p.gpu_count for p in placed)
+        if any_gpu and placed:
             self._take_devices(placed, nodes, rows, None if shared_devices is None else shared_devices[ok])
         if placed:
             self._touch(False)
@@ -785,9 +804,10 @@ class Cluster:
         if len(positions):
             self._touch(False)
 
-    def check_new(self, pods: Sequence[Pod]) -> Optional[str]:
-        """The key of the first of `pods` already bound here (or repeated), else None."""
-        return self.table.check_new(pods)
+    def check_new(self, pods: Sequence[Pod], keys: Optional[list[str]] = None) -> Optional[str]:
+        """The key of the first of `pods` already bound here (or repeated), else None (`keys`: their keys,
+        when the caller has them)."""
+        return self.table.check_new(pods, keys)
 
     def _check_work(self, work: "Cluster") -> None:
         if work.generation != self.generation or work.table is not self.table:
@@ -869,6 +889,7 @@ class Cluster:
             setattr(c, a, dict(getattr(self, a)))
         c._nodes = list(self._nodes) if isinstance(self._nodes, list) else self._nodes.rebind(c)
         c.table = self.table.copy()
+        c._permuted_static = None
         return c
 
     def __len__(self) -> int:

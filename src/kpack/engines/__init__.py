@@ -43,11 +43,13 @@ class EngineStats:
         self.scan_pods = 0
         self.buckets = 0
         self.types = 0
+        self.note = ""      # why the pods did not run on the requested engine ("" when they did)
 
     def __repr__(self) -> str:
+        note = f", note={self.note!r}" if self.note else ""
         return (f"EngineStats(engine={self.engine!r}, indexed_pods={self.indexed_pods}, "
                 f"blocked_pods={self.blocked_pods}, scan_pods={self.scan_pods}, types={self.types}, "
-                f"buckets={self.buckets})")
+                f"buckets={self.buckets}{note})")
 
 
 def check_engine(engine: str) -> str:
@@ -103,12 +105,15 @@ def _static_types(cluster, arrays, full_classes: np.ndarray) -> tuple[np.ndarray
 def place(engine: str, cluster, cp, arrays, spec_cls: np.ndarray, spec_req: np.ndarray, spec_nz: np.ndarray,
           pod_spec: Optional[np.ndarray], rng: np.ndarray, start: np.ndarray, out: np.ndarray,
           fail: np.ndarray, stats: Optional[EngineStats] = None,
-          static_rows: Optional[np.ndarray] = None) -> EngineStats:
+          static_rows: Optional[np.ndarray] = None, plans: Optional[dict] = None) -> EngineStats:
     """Place pods in order: pod p is spec `pod_spec[p]` (None: pod p is spec p). Mutates cluster.requested,
-    cluster.nonzero_requested, rng, start; fills out (node or -1) and fail (fit failure counts)."""
+    cluster.nonzero_requested, rng, start; fills out (node or -1) and fail (fit failure counts).
+    `plans`: a dict the caller keeps while `cluster`'s static arrays, `cp` and `arrays` stay the same objects
+    (kpack.scheduler.CompiledCache.plans); the C scan then reuses its bundles (native.NativePlan)."""
     stats = stats or EngineStats()
     n_pods = len(out)
-    if pod_spec is None:
+    identity = pod_spec is None
+    if identity:
         pod_spec = np.arange(n_pods, dtype=np.int32)
     engine = check_engine(engine)
     alloc, req, nz = cluster.allocatable, cluster.requested, cluster.nonzero_requested
@@ -128,9 +133,12 @@ def place(engine: str, cluster, cp, arrays, spec_cls: np.ndarray, spec_req: np.n
                                 cp.static_w)
         return stats
     types = None
+    in_range = None
     if engine == "auto":
         engine, types = _auto_engine(cluster, cp, arrays, spec_cls, n_pods)
-        engine = "numba" if engine == "native" and not c_range_ok(req, nz) else engine
+        if engine == "native":
+            in_range = range_ok(plans, cluster)
+            engine = engine if in_range else "numba"
     elif engine == "native" and not NAT.available():
         raise RuntimeError(f"engine='native': the native core is unavailable ({NAT.load_error()})")
     stats.engine = engine
@@ -147,10 +155,18 @@ def place(engine: str, cluster, cp, arrays, spec_cls: np.ndarray, spec_req: np.n
                                                    rng, start, out, fail, prof, stats, types)
     stats.scan_pods = n_pods - p_done
     if p_done < n_pods:
-        ps = pod_spec[p_done:]
+        ps = slice(p_done, None) if identity else pod_spec[p_done:]
         # "numba" is the Numba kernel (the specification); the indexed engine hands over to the C scan.
-        use_c = engine == "native" or (engine in ("indexed", "blocked") and NAT.available()
-                                       and c_range_ok(req, nz))
+        if engine in ("indexed", "blocked"):
+            in_range = NAT.available() and range_ok(plans, cluster)
+        use_c = engine == "native" or (engine in ("indexed", "blocked") and in_range)
+        if use_c and plans is not None and (in_range or (in_range is None and range_ok(plans, cluster))):
+            # Bundles kept across calls; only the pods are marshalled (the range check above is what the
+            # prevalidated core relies on).
+            plan = native_plan(plans, alloc, cp, arrays)
+            plan.run(req, nz, spec_cls[ps], spec_req[ps], spec_nz[ps], rng, start, out[p_done:],
+                     fail[p_done:])
+            return stats
         scan = NAT.schedule_batch_native if use_c else K.schedule_batch
         scan(alloc, req, nz, cp.check_col, cp.fit_filter_on, np.ascontiguousarray(spec_cls[ps]),
              np.ascontiguousarray(spec_req[ps]), np.ascontiguousarray(spec_nz[ps]), *arrays, *prof,
@@ -158,10 +174,48 @@ def place(engine: str, cluster, cp, arrays, spec_cls: np.ndarray, spec_req: np.n
     return stats
 
 
+def native_plan(plans: dict, alloc: np.ndarray, cp, arrays) -> "NAT.NativePlan":
+    """The NativePlan of (alloc, cp, arrays) kept in `plans` (rebuilt when any of them is another object)."""
+    entry = plans.get(id(arrays))
+    if entry is not None and entry[0] is arrays and entry[1] is alloc and entry[2] is cp:
+        return entry[3]
+    plan = NAT.NativePlan(alloc, cp.check_col, cp.fit_filter_on, arrays, cp.weights, cp.fit_col, cp.fit_kind,
+                          cp.fit_w, cp.strategy, cp.shape_u, cp.shape_s, cp.bal_col, cp.bal_kind, cp.pct)
+    plans[id(arrays)] = (arrays, alloc, cp, plan)
+    return plan
+
+
 def c_range_ok(req: np.ndarray, nz: np.ndarray) -> bool:
     """Whether the C core can take the node totals: bound pods may over-commit a node past 2**53 (upstream
     takes them as facts); the Numba scan then gives the same answer (kpack.validation.MAX_QUANTITY)."""
     return max(int(req.max(initial=0)), int(nz.max(initial=0))) <= MAX_QUANTITY
+
+
+def range_ok(plans: Optional[dict], cluster) -> bool:
+    """`c_range_ok` for the cluster view's requested arrays. With `plans`, an upper bound of their values is
+    kept there (key "bound") and carried across the caller's own commits (`carry_bound`) while the
+    cluster's generation shows no other write, so a call does not rescan every node."""
+    req, nz = cluster.requested, cluster.nonzero_requested
+    if plans is None:
+        return c_range_ok(req, nz)
+    e = plans.get("bound")
+    if e is None or e[0] is not req or e[1] is not nz or e[2] != cluster.generation:
+        top = max(int(req.max(initial=0)), int(nz.max(initial=0)))
+        e = plans["bound"] = (req, nz, cluster.generation, top)
+    return e[3] <= MAX_QUANTITY
+
+
+def carry_bound(plans: dict, generation: int, cluster, spec_req: np.ndarray, spec_nz: np.ndarray,
+                n_pods: int) -> None:
+    """After the caller committed at most `n_pods` pods of these specs (request rows) into `cluster`, whose
+    generation was `generation` when `range_ok` ran: the bound grows by at most n_pods times the largest."""
+    e = plans.get("bound")
+    if (e is None or e[2] != generation or e[0] is not cluster.requested
+            or e[1] is not cluster.nonzero_requested):
+        plans.pop("bound", None)
+        return
+    grow = int(spec_req.max(initial=0)) + int(spec_nz.max(initial=0))
+    plans["bound"] = (e[0], e[1], cluster.generation, e[3] + grow * n_pods)
 
 
 def _scan_engine() -> str:

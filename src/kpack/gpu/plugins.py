@@ -8,6 +8,7 @@ device, optionally limited to models by `kpack.io/gpu-models: "A100,V100"`.
 """
 from __future__ import annotations
 
+import operator
 from typing import Optional, Sequence
 
 import numpy as np
@@ -271,7 +272,9 @@ def needs_devices(profile, cluster, pods: Sequence[Pod]) -> bool:
     already shared; otherwise nvidia.com/gpu is an ordinary counted resource, exactly as upstream."""
     if any(n in GPU_POLICY_CODES for n in profile.score_weights):
         return True
-    if any(p.gpu_milli is not None and p.gpu_milli < FULL for p in pods):
+    milli = set(map(operator.attrgetter("gpu_milli"), pods))    # few distinct values: no Python per pod
+    milli.discard(None)
+    if any(m < FULL for m in milli):
         return True
     free = cluster.gpu_free
-    return bool(((free > 0) & (free < FULL)).any())
+    return bool(free.size) and bool(((free > 0) & (free < FULL)).any())
