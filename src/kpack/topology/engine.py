@@ -13,6 +13,7 @@ import numpy as np
 from ..models import Pod
 from ..predicates import compile_class, toleration_key
 from . import kernel as TK
+from . import tindex as TX
 from .api import HOSTNAME_KEY, selector_matches
 from .config import INTERPOD, SPREAD, TopologyArgs
 from .interpod import (
@@ -35,6 +36,7 @@ REASONS = {
     TK.T_EXISTING_ANTI: REASON_EXISTING_ANTI,
 }
 PLUGINS = (SPREAD, INTERPOD)
+TX_MIN_PODS = 32  # below this, a node scan per pod is cheaper than building the bucket index
 
 
 class TopologyEngineError(ValueError):
@@ -441,10 +443,30 @@ class Plan:
         return sum(1 for ww, x in src if ww == w and x == t)
 
 
-def place(cluster, cp, arrays, spec_cls, spec_req, spec_nz, pod_spec, rng, start, out, fail, plan: Plan):
-    """Run the topology kernel for pods in order; returns the per-pod topology reason counts [P, 6]."""
+def place(
+    cluster, cp, arrays, spec_cls, spec_req, spec_nz, pod_spec, rng, start, out, fail, plan: Plan,
+    indexed: bool = False, stats=None,
+):
+    """Place pods in order; returns the per-pod topology reason counts [P, 6]. With `indexed`, pods go through
+    the bucket index (tindex.py) when the classes and node types allow it, the rest through the node scan
+    (kernel.schedule_topology); both give identical results."""
     topo_fail = np.zeros((len(out), TK.N_TOPO_REASONS), dtype=np.int32)
     N = len(cluster.node_names)
+    done = 0
+    if indexed and len(out) >= TX_MIN_PODS:
+        ix = TX.prepare(cluster, cp, arrays, spec_cls, pod_spec, plan, check_size=True)
+        if ix is not None:
+            done, nb, nt = TX.place(
+                ix, cluster, cp, arrays, spec_cls, spec_req, spec_nz, pod_spec, rng, start, out, fail,
+                topo_fail, plan
+            )
+            if stats is not None:
+                stats.indexed_pods, stats.buckets, stats.types = done, nb, nt
+    if stats is not None:
+        stats.scan_pods = len(out) - done
+    if done >= len(out):
+        return topo_fail
+    pod_spec = pod_spec[done:]
     dummy_i = np.zeros(1, dtype=np.int64)
     dummy_s = np.zeros((1, 1), dtype=np.int64)
     TK.schedule_topology(
@@ -473,9 +495,9 @@ def place(cluster, cp, arrays, spec_cls, spec_req, spec_nz, pod_spec, rng, start
         start,
         *plan.arrays,
         False,
-        out,
-        fail,
-        topo_fail,
+        out[done:],
+        fail[done:],
+        topo_fail[done:],
         np.zeros(N, np.int64),
         np.zeros(N, np.int64),
         dummy_s,
@@ -586,12 +608,14 @@ def run_if_needed(
     plan = Plan(sched.profile, cluster, specs, spec_cls, order)
     if pod_spec is None:
         pod_spec = np.arange(len(specs), dtype=np.int64)
-    topo_fail = place(
-        cluster, cp, arrays, spec_cls, spec_req, spec_nz, pod_spec, sched.rng, sched.start, out, fail, plan
-    )
     st = EngineStats()
     st.engine = "topology"
-    st.reference_pods = len(out)
-    st.types = plan.n_constraint_classes + plan.n_term_classes
+    topo_fail = place(
+        cluster, cp, arrays, spec_cls, spec_req, spec_nz, pod_spec, sched.rng, sched.start, out, fail, plan,
+        indexed=sched.engine == "auto", stats=st,
+    )
+    st.reference_pods = st.scan_pods
+    if not st.indexed_pods:
+        st.types = plan.n_constraint_classes + plan.n_term_classes
     sched.last_stats = st
     return topo_fail
