@@ -401,7 +401,7 @@ class Plan:
 
     # --- helpers ---
     def row(self, key: str | None) -> int:
-        """kdom row of a label key (value codes, -1 absent); None: the node-index row of hostname scoring."""
+        """kdom row of a label key (dense domain ids, -1 absent); None: the node-index row of hostname scoring."""
         r = self._rows.get(key)
         if r is None:
             c = self.cluster
@@ -411,9 +411,14 @@ class Plan:
                 data = np.where(has, np.arange(self.N), -1).astype(np.int32)
             else:
                 k = c.label_key_index.get(key)
-                data = (
-                    c.label_codes[:, k].astype(np.int32) if k is not None else np.full(self.N, -1, np.int32)
-                )
+                data = np.full(self.N, -1, np.int32)
+                if k is not None:
+                    # dense domain ids 0..D-1 (label value codes are global): count arrays and the global
+                    # minimum's rescans are then per domain, not per value of every key
+                    col = c.label_codes[:, k]
+                    has = col >= 0
+                    if has.any():
+                        data[has] = np.unique(col[has], return_inverse=True)[1].reshape(-1)
             r = self._rows[key] = len(self._row_data)
             self._row_data.append(data)
         return r
@@ -425,7 +430,8 @@ class Plan:
         m = np.ones(self.N, dtype=np.bool_)
         for k in keys:
             m &= self._row_data[self.row(k)] >= 0
-        if affinity:
+        # Honor: the pod's own nodeSelector and required node affinity (nothing to check without them)
+        if affinity and (pod.node_selector or (pod.affinity is not None and pod.affinity.required is not None)):
             m &= compile_class(self.cluster, pod, filters={"NodeAffinity"}).code == 0
         if taints:
             m &= compile_class(self.cluster, pod, filters={"TaintToleration"}).code == 0
