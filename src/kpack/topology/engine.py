@@ -401,7 +401,8 @@ class Plan:
 
     # --- helpers ---
     def row(self, key: str | None) -> int:
-        """kdom row of a label key (dense domain ids, -1 absent); None: the node-index row of hostname scoring."""
+        """kdom row of a label key (dense domain ids, -1 absent); None: the node-index row of hostname
+        scoring."""
         r = self._rows.get(key)
         if r is None:
             c = self.cluster
@@ -418,7 +419,9 @@ class Plan:
                     col = c.label_codes[:, k]
                     has = col >= 0
                     if has.any():
-                        data[has] = np.unique(col[has], return_inverse=True)[1].reshape(-1)
+                        v = col[has]
+                        lut = np.cumsum(np.bincount(v) > 0) - 1      # value code -> rank among used codes
+                        data[has] = lut[v]
             r = self._rows[key] = len(self._row_data)
             self._row_data.append(data)
         return r
@@ -431,7 +434,8 @@ class Plan:
         for k in keys:
             m &= self._row_data[self.row(k)] >= 0
         # Honor: the pod's own nodeSelector and required node affinity (nothing to check without them)
-        if affinity and (pod.node_selector or (pod.affinity is not None and pod.affinity.required is not None)):
+        own = pod.node_selector or (pod.affinity is not None and pod.affinity.required is not None)
+        if affinity and own:
             m &= compile_class(self.cluster, pod, filters={"NodeAffinity"}).code == 0
         if taints:
             m &= compile_class(self.cluster, pod, filters={"TaintToleration"}).code == 0

@@ -5,8 +5,8 @@ taints, every label whose values are shared by several nodes (zone, region: the 
 is a property of the type) and only the presence of labels whose values are unique per node (hostname: their
 per-domain counts are per-node counts, kept in the bucket key). Every node of a bucket therefore passes the
 same filters with the same reasons and gets the same raw scores, which are evaluated once per bucket on a
-representative member, with the counts read from the same count arrays the scan kernel uses (commit_topology
-updates them). The visit-order questions (window of numFeasibleNodesToFind, the k-th tied node) are the
+representative member, with the counts read from the same count arrays the scan kernel uses
+(commit_topology updates them). The visit-order questions (window of numFeasibleNodesToFind, the k-th tied node) are the
 indexed engine's bitset selects (engines/indexed.py), so placements, reasons, rng draws and the start index are
 those of the scan kernel. `run` returns the first pod it could not place when the bucket table is full."""
 
@@ -24,7 +24,7 @@ _HMUL = np.uint64(0xFF51AFD7ED558CCD)
 _HSEED = np.uint64(0x9E3779B97F4A7C15)
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def node_counts(n, kdom, hs_arr, hs_off, hs_row, cnt, tcnt, out):
     """The node-level counts of node n (slot j: class count of n's own domain, -1 without the label)."""
     for j in range(hs_arr.shape[0]):
@@ -37,7 +37,7 @@ def node_counts(n, kdom, hs_arr, hs_off, hs_row, cnt, tcnt, out):
             out[j] = tcnt[hs_off[j] + d]
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def bucket_hash(t, row, nzrow, hv):
     h = _HSEED ^ np.uint64(t)
     h *= _HMUL
@@ -57,7 +57,7 @@ def bucket_hash(t, row, nzrow, hv):
     return h
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def find_or_add(t, row, nzrow, hv, btype, breq, bnz, bhv, balloc, talloc, htab, nb):
     """Bucket id of state (type, requested, non-zero, node counts), created if new (nb[0] counts buckets)."""
     mask = np.uint64(htab.shape[0] - 1)
@@ -95,6 +95,112 @@ def find_or_add(t, row, nzrow, hv, btype, breq, bnz, bhv, balloc, talloc, htab, 
         h = (h + np.uint64(1)) & mask
 
 
+
+# engines/indexed.py's bitset helpers, inlined here: a call passing many arrays pays reference counting on
+# each (more than the work itself at a few buckets per pod).
+@njit(cache=True, nogil=True, inline="always")
+def prefix_count(bits, sbc, b, x):
+    """Nodes of bucket b with index < x."""
+    w = x >> 6
+    sb = x >> IX.SB_SHIFT
+    s = np.int64(0)
+    for j in range(sb):
+        s += sbc[b, j]
+    for ww in range(sb * IX.SB_WORDS, w):
+        s += IX.popcount(bits[b, ww])
+    r = x & 63
+    if r:
+        s += IX.popcount(bits[b, w] & ((np.uint64(1) << np.uint64(r)) - np.uint64(1)))
+    return s
+
+
+@njit(cache=True, nogil=True, inline="always")
+def select_global(bits, sbc, blist, nbl, k):
+    """Node index of the k-th (0-based, index order) node in the union of buckets blist[:nbl]."""
+    nsb = sbc.shape[1]
+    nw = bits.shape[1]
+    sb = 0
+    while sb < nsb:
+        tot = np.int64(0)
+        for i in range(nbl):
+            tot += sbc[blist[i], sb]
+        if k < tot:
+            break
+        k -= tot
+        sb += 1
+    w = sb * IX.SB_WORDS
+    end = min(nw, w + IX.SB_WORDS)
+    while w < end:
+        tot = np.int64(0)
+        for i in range(nbl):
+            tot += IX.popcount(bits[blist[i], w])
+        if k < tot:
+            break
+        k -= tot
+        w += 1
+    word = np.uint64(0)
+    for i in range(nbl):
+        word |= bits[blist[i], w]
+    return w * 64 + IX.select_in_word(word, k)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def select_from_start(bits, sbc, bcount, blist, nbl, s0, k):
+    """The k-th (0-based) node of the union of buckets blist[:nbl] in visit order from s0."""
+    below = np.int64(0)
+    total = np.int64(0)
+    for i in range(nbl):
+        b = blist[i]
+        total += bcount[b]
+        if s0:
+            below += prefix_count(bits, sbc, b, s0)
+    above = total - below
+    if k < above:
+        return select_global(bits, sbc, blist, nbl, k + below)
+    return select_global(bits, sbc, blist, nbl, k - above)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def window_count(bits, sbc, bcount, b, s0, length, n):
+    """Nodes of bucket b among the first `length` nodes of the visit order from s0."""
+    lo = prefix_count(bits, sbc, b, s0) if s0 else np.int64(0)
+    end = s0 + length
+    if end <= n:
+        return prefix_count(bits, sbc, b, end) - lo
+    return bcount[b] - lo + prefix_count(bits, sbc, b, end - n)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def add_node(n, b, t, bits, sbc, bcount, bnext, bprev, thead, brep):
+    bits[b, n >> 6] |= np.uint64(1) << np.uint64(n & 63)
+    sbc[b, n >> IX.SB_SHIFT] += 1
+    bcount[b] += 1
+    if bcount[b] == 1:          # a newly non-empty bucket: link it into its type's list
+        brep[b] = n
+        h = thead[t]
+        bnext[b] = h
+        bprev[b] = -1
+        if h >= 0:
+            bprev[h] = b
+        thead[t] = b
+
+
+@njit(cache=True, nogil=True, inline="always")
+def remove_node(n, b, t, bits, sbc, bcount, bnext, bprev, thead):
+    bits[b, n >> 6] &= ~(np.uint64(1) << np.uint64(n & 63))
+    sbc[b, n >> IX.SB_SHIFT] -= 1
+    bcount[b] -= 1
+    if bcount[b] == 0:
+        p = bprev[b]
+        q = bnext[b]
+        if p >= 0:
+            bnext[p] = q
+        else:
+            thead[t] = q
+        if q >= 0:
+            bprev[q] = p
+
+
 @njit(cache=True, nogil=True)
 def rehash(htab, btype, breq, bnz, bhv, nb):
     htab[:] = -1
@@ -119,9 +225,7 @@ def build(ntype, req, nz, talloc, kdom, hs_arr, hs_off, hs_row, cnt, tcnt, btype
         node_counts(n, kdom, hs_arr, hs_off, hs_row, cnt, tcnt, hv)
         b = find_or_add(t, req[n], nz[n], hv, btype, breq, bnz, bhv, balloc, talloc, htab, nb)
         nbucket[n] = b
-        IX.add_node(n, b, t, bits, sbc, bcount, bnext, bprev, thead)
-        if bcount[b] == 1:
-            brep[b] = n
+        add_node(n, b, t, bits, sbc, bcount, bnext, bprev, thead, brep)
     return True
 
 
@@ -263,7 +367,7 @@ def run(
                 topo_fail[p, r] = tmp_topo[r]
             continue
         if F >= to_find:
-            last = IX.select_from_start(bits, sbc, bcount, fb, nfb, s0, to_find - 1)
+            last = select_from_start(bits, sbc, bcount, fb, nfb, s0, to_find - 1)
             processed = (last - s0 + N) % N + 1
             k = np.int64(to_find)
         else:
@@ -271,7 +375,7 @@ def run(
             k = F
         start[0] = (s0 + processed) % N
         if k == 1:
-            chosen = IX.select_from_start(bits, sbc, bcount, fb, nfb, s0, 0)
+            chosen = select_from_start(bits, sbc, bcount, fb, nfb, s0, 0)
         else:
             whole = processed == N
             ar = cls_aff_row[c]
@@ -281,7 +385,7 @@ def run(
             mx_taint = np.int64(0)
             for i in range(nfb):
                 b = fb[i]
-                fbw[i] = bcount[b] if whole else IX.window_count(bits, sbc, bcount, b, s0, processed, N)
+                fbw[i] = bcount[b] if whole else window_count(bits, sbc, bcount, b, s0, processed, N)
                 if fbw[i] > 0:
                     t = btype[b]
                     if use_aff and taff[ar, t] > mx_aff:
@@ -405,7 +509,8 @@ def run(
                     if fbw[i] == 0:
                         continue
                     if diff > 0:
-                        v = np.int64(np.float64(K.MAX_NODE_SCORE) * (np.float64(fraw[i] - mn) / np.float64(diff)))
+                        frac = np.float64(fraw[i] - mn) / np.float64(diff)
+                        v = np.int64(np.float64(K.MAX_NODE_SCORE) * frac)
                     else:
                         v = np.int64(0)
                     fbt[i] += v * w_ipa
@@ -424,7 +529,7 @@ def run(
             if ties > 1:
                 u = K.splitmix64(rng)
                 pick = np.int64(u % np.uint64(ties))
-            chosen = IX.select_from_start(bits, sbc, bcount, best, nbest, s0, pick)
+            chosen = select_from_start(bits, sbc, bcount, best, nbest, s0, pick)
         # ---- commit: counts, then move the node to the bucket of its new state ----
         out_node[p] = chosen
         K.commit(req, nz, chosen, preq, pnz)
@@ -432,10 +537,10 @@ def run(
                            cc_min, cc_nmin, tm_off, tm_tc, tm_mult, tc_row, tc_off, tcnt, tc_total)
         b = nbucket[chosen]
         t = btype[b]
-        IX.remove_node(chosen, b, t, bits, sbc, bcount, bnext, bprev, thead)
+        remove_node(chosen, b, t, bits, sbc, bcount, bnext, bprev, thead)
         if bcount[b] > 0 and brep[b] == chosen:
             one[0] = b
-            brep[b] = IX.select_global(bits, sbc, one, 1, 0)
+            brep[b] = select_global(bits, sbc, one, 1, 0)
         for r in range(R):
             newrow[r] = breq[b, r] + preq[r]
         newnz[0] = bnz[b, 0] + pnz[0]
@@ -443,9 +548,7 @@ def run(
         node_counts(chosen, kdom, hs_arr, hs_off, hs_row, cnt, tcnt, hv)
         b2 = find_or_add(t, newrow, newnz, hv, btype, breq, bnz, bhv, balloc, talloc, htab, nb)
         nbucket[chosen] = b2
-        IX.add_node(chosen, b2, t, bits, sbc, bcount, bnext, bprev, thead)
-        if bcount[b2] == 1:
-            brep[b2] = chosen
+        add_node(chosen, b2, t, bits, sbc, bcount, bnext, bprev, thead, brep)
     return pod_spec.shape[0]
 
 
@@ -458,19 +561,12 @@ BUDGET_BYTES = 128 << 20
 
 
 def granular_rows(kdom: np.ndarray) -> np.ndarray:
-    """Per kdom row: every labelled node has its own value (hostname-like; counts are per node)."""
+    """Per kdom row (dense domain ids): every labelled node has its own domain (hostname-like: its counts are
+    per-node counts)."""
     out = np.zeros(kdom.shape[0], dtype=np.bool_)
     for r in range(kdom.shape[0]):
         v = kdom[r][kdom[r] >= 0]
-        out[r] = len(v) > 0 and len(np.unique(v)) == len(v)
-    return out
-
-
-def unique_label_columns(codes: np.ndarray) -> np.ndarray:
-    out = np.zeros(codes.shape[1], dtype=np.bool_)
-    for j in range(codes.shape[1]):
-        v = codes[:, j][codes[:, j] >= 0]
-        out[j] = len(v) > 1 and len(np.unique(v)) == len(v)
+        out[r] = len(v) > 0 and int(np.bincount(v).max()) <= 1
     return out
 
 
@@ -494,10 +590,8 @@ def _row_ids(mat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def node_types(cluster, arrays, full: np.ndarray, kdom: np.ndarray, gran: np.ndarray):
     """Static type per node (see the module docstring) and one representative node per type."""
     code, _, _, _, _, aff_row, aff_rows, taint_row, taint_rows = arrays
-    lab = cluster.label_codes.astype(np.int64)
-    uniq = unique_label_columns(lab)
-    lab = np.where(uniq[None, :], (lab >= 0).astype(np.int64), lab)
-    parts = [cluster.allocatable, lab, cluster.node_taints.astype(np.int64),
+    # Labels enter only through what reads them: the topology rows here, the classes' rows checked below.
+    parts = [cluster.allocatable, cluster.node_taints.astype(np.int64),
              cluster.unschedulable.astype(np.int64)[:, None],
              np.where(gran[:, None], (kdom >= 0), kdom).T.astype(np.int64)]
     empty = np.zeros(0, dtype=np.int64)
