@@ -1,14 +1,14 @@
 """Indexed topology path: kernel.schedule_topology answered from node state buckets instead of a node scan.
 
 A bucket is (static type, requested row, non-zero row, node-level counts). The static type fixes allocatable,
-taints, every label whose values are shared by several nodes (zone, region: the topology domain of such keys
-is a property of the type) and only the presence of labels whose values are unique per node (hostname: their
-per-domain counts are per-node counts, kept in the bucket key). Every node of a bucket therefore passes the
-same filters with the same reasons and gets the same raw scores, which are evaluated once per bucket on a
-representative member, with the counts read from the same count arrays the scan kernel uses
-(commit_topology updates them). The visit-order questions (window of numFeasibleNodesToFind, the k-th tied node) are the
-indexed engine's bitset selects (engines/indexed.py), so placements, reasons, rng draws and the start index are
-those of the scan kernel. `run` returns the first pod it could not place when the bucket table is full."""
+taints, the domain of every topology key whose values are shared by several nodes (zone, region) and only the
+presence of keys whose values are unique per node (hostname: their per-domain counts are per-node counts, kept
+in the bucket key). Every node of a bucket therefore passes the same filters with the same reasons and gets
+the same raw scores, evaluated once per bucket on a representative member with the counts read from the
+scan kernel's own count arrays (commit_topology updates them). The visit-order questions (the window of
+numFeasibleNodesToFind, the k-th tied node) are the indexed engine's bitset selects (engines/indexed.py), so
+placements, reasons, rng draws and the start index are the scan kernel's. `run` returns the first pod it could
+not place when the bucket table is full."""
 
 from __future__ import annotations
 
