@@ -676,7 +676,7 @@ def prepare(cluster, cp, arrays, spec_cls, pod_spec, plan, check_size: bool) -> 
     node list, or (check_size) too many static types for the nodes one pod visits."""
     _, _, cand_len, _, conflict = arrays[:5]
     used = np.unique(spec_cls[np.unique(pod_spec)])
-    if (cand_len[used] >= 0).any():
+    if not len(cluster.node_names) or (cand_len[used] >= 0).any():
         return None
     full = used[~conflict[used]]
     a = dict(zip(ARG_NAMES, plan.arrays))
