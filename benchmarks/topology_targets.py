@@ -1,5 +1,5 @@
-"""Issue 9's throughput targets in one run: every affinity / spreading scenario of `kpack bench` (kpack auto vs
-the per-pod NumPy baseline of the same profile, placements compared), >= 100,000 pods/s and >= 100x NumPy;
+"""Issue 9's throughput targets in one run: every affinity / spreading scenario of `kpack bench` (kpack auto
+vs the per-pod NumPy baseline of the same profile, placements compared), >= 100,000 pods/s and >= 100x NumPy;
 with --basic, SchedulingBasic (pods without spread or affinity) as the median of --basic-runs runs.
 
     python benchmarks/topology_targets.py [--runs 3] [--basic] [--json]
@@ -54,7 +54,8 @@ def main(argv=None) -> int:
     if a.json:
         print(json.dumps(out, indent=1))
         return 0
-    print("| scenario | mode | kpack auto pods/s (min-max) | numpy pods/s | x numpy | scan (numba) | same | met |")
+    print("| scenario | mode | kpack auto pods/s (min-max) | numpy pods/s | x numpy | scan (numba) | same "
+          "| met |")
     print("|---|---|---|---|---|---|---|---|")
     for r in out:
         if "numpy" in r:

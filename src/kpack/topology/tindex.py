@@ -145,15 +145,14 @@ def select_global(bits, sbc, blist, nbl, k):
 
 
 @njit(cache=True, nogil=True, inline="always")
-def select_from_start(bits, sbc, bcount, blist, nbl, s0, k):
-    """The k-th (0-based) node of the union of buckets blist[:nbl] in visit order from s0."""
+def select_from_start(bits, sbc, bcount, blist, blo, nbl, k):
+    """The k-th (0-based) node of the union of buckets blist[:nbl] in visit order from s0, where blo[i] is
+    bucket blist[i]'s node count below s0 (computed once per pod)."""
     below = np.int64(0)
     total = np.int64(0)
     for i in range(nbl):
-        b = blist[i]
-        total += bcount[b]
-        if s0:
-            below += prefix_count(bits, sbc, b, s0)
+        total += bcount[blist[i]]
+        below += blo[i]
     above = total - below
     if k < above:
         return select_global(bits, sbc, blist, nbl, k + below)
@@ -161,9 +160,9 @@ def select_from_start(bits, sbc, bcount, blist, nbl, s0, k):
 
 
 @njit(cache=True, nogil=True, inline="always")
-def window_count(bits, sbc, bcount, b, s0, length, n):
-    """Nodes of bucket b among the first `length` nodes of the visit order from s0."""
-    lo = prefix_count(bits, sbc, b, s0) if s0 else np.int64(0)
+def window_count(bits, sbc, bcount, b, lo, s0, length, n):
+    """Nodes of bucket b among the first `length` nodes of the visit order from s0 (lo: its count below
+    s0)."""
     end = s0 + length
     if end <= n:
         return prefix_count(bits, sbc, b, end) - lo
@@ -260,6 +259,8 @@ def run(
     fraw = np.empty(cap, dtype=np.int64)        # a plugin's raw score per feasible bucket
     fign = np.zeros(cap, dtype=np.bool_)        # PodTopologySpread scoring ignores the bucket's nodes
     best = np.empty(cap, dtype=np.int64)
+    flo = np.zeros(cap, dtype=np.int64)         # feasible buckets' node counts below s0
+    blo = np.zeros(cap, dtype=np.int64)         # the same for the best buckets
     one = np.empty(1, dtype=np.int64)
     newrow = np.empty(R, dtype=np.int64)
     newnz = np.empty(2, dtype=np.int64)
@@ -366,8 +367,13 @@ def run(
             for r in range(TK.N_TOPO_REASONS):
                 topo_fail[p, r] = tmp_topo[r]
             continue
-        if F >= to_find:
-            last = select_from_start(bits, sbc, bcount, fb, nfb, s0, to_find - 1)
+        for i in range(nfb):
+            flo[i] = prefix_count(bits, sbc, fb[i], s0) if s0 else 0
+        if F == N:
+            processed = np.int64(to_find)   # every node feasible: the window is the first to_find visited
+            k = np.int64(to_find)
+        elif F >= to_find:
+            last = select_from_start(bits, sbc, bcount, fb, flo, nfb, to_find - 1)
             processed = (last - s0 + N) % N + 1
             k = np.int64(to_find)
         else:
@@ -375,7 +381,7 @@ def run(
             k = F
         start[0] = (s0 + processed) % N
         if k == 1:
-            chosen = select_from_start(bits, sbc, bcount, fb, nfb, s0, 0)
+            chosen = select_from_start(bits, sbc, bcount, fb, flo, nfb, 0)
         else:
             whole = processed == N
             ar = cls_aff_row[c]
@@ -385,7 +391,7 @@ def run(
             mx_taint = np.int64(0)
             for i in range(nfb):
                 b = fb[i]
-                fbw[i] = bcount[b] if whole else window_count(bits, sbc, bcount, b, s0, processed, N)
+                fbw[i] = bcount[b] if whole else window_count(bits, sbc, bcount, b, flo[i], s0, processed, N)
                 if fbw[i] > 0:
                     t = btype[b]
                     if use_aff and taff[ar, t] > mx_aff:
@@ -523,13 +529,14 @@ def run(
             for i in range(nfb):
                 if fbw[i] > 0 and fbt[i] == top:
                     best[nbest] = fb[i]
+                    blo[nbest] = flo[i]
                     nbest += 1
                     ties += fbw[i]
             pick = np.int64(0)
             if ties > 1:
                 u = K.splitmix64(rng)
                 pick = np.int64(u % np.uint64(ties))
-            chosen = select_from_start(bits, sbc, bcount, best, nbest, s0, pick)
+            chosen = select_from_start(bits, sbc, bcount, best, blo, nbest, pick)
         # ---- commit: counts, then move the node to the bucket of its new state ----
         out_node[p] = chosen
         K.commit(req, nz, chosen, preq, pnz)
