@@ -180,6 +180,11 @@ class Cluster:
     def zone_keys(self) -> list[str]:
         """Each node's zone key as upstream utilnode.GetZoneKey: region + ":\\x00:" + zone (the beta
         failure-domain labels when present, else the topology.kubernetes.io ones), "" when both are empty."""
+        keys, idx = self.zone_key_ids()
+        return [keys[i] for i in idx.tolist()]
+
+    def zone_key_ids(self) -> tuple[list[str], np.ndarray]:
+        """(distinct zone key strings, index into them per node): zone_keys without a string per node."""
         n = len(self.node_names)
 
         def first(keys: tuple[str, ...]) -> np.ndarray:
@@ -193,19 +198,24 @@ class Cluster:
             return out
         region, zone = first(REGION_KEYS), first(ZONE_KEYS)
         if (region < 0).all() and (zone < 0).all():
-            return [""] * n
+            return [""], np.zeros(n, dtype=np.int64)
         vals = self.label_values
-        out = []
-        for r, z in zip(region.tolist(), zone.tolist()):
+        pair = (region + 1) * (len(vals) + 1) + (zone + 1)
+        upair, inv = np.unique(pair, return_inverse=True)
+        keys = []
+        for p in upair.tolist():
+            r, z = p // (len(vals) + 1) - 1, p % (len(vals) + 1) - 1
             rv, zv = (vals[r] if r >= 0 else ""), (vals[z] if z >= 0 else "")
-            out.append(rv + ":\x00:" + zv if rv or zv else "")
-        return out
+            keys.append(rv + ":\x00:" + zv if rv or zv else "")
+        return keys, inv.reshape(-1).astype(np.int64)
 
     def _order_init(self) -> None:
         self._node_seq = list(range(len(self.node_names)))
         self._zone_seq: dict[str, int] = {}
-        for z in self.zone_keys():
-            self._zone_seq.setdefault(z, len(self._zone_seq))
+        keys, idx = self.zone_key_ids()
+        _, first = np.unique(idx, return_index=True)
+        for i in np.argsort(first, kind="stable").tolist():     # zones in order of their first node
+            self._zone_seq.setdefault(keys[i], len(self._zone_seq))
         self._next_seq = len(self._node_seq) + len(self._zone_seq)
         self._order_cache: tuple = (-1, None)
 
@@ -241,15 +251,18 @@ class Cluster:
             return order
         order = None
         if len(self._zone_seq) > 1:
-            by_zone: dict[str, list[int]] = {}
-            zkeys = self.zone_keys()
-            for j in sorted(range(len(self._node_seq)), key=self._node_seq.__getitem__):
-                by_zone.setdefault(zkeys[j], []).append(j)
-            lists = [by_zone[z] for z in sorted(by_zone, key=self._zone_seq.__getitem__)]
-            out = []
-            for i in range(max(len(x) for x in lists)):
-                out += [x[i] for x in lists if i < len(x)]
-            arr = np.array(out, dtype=np.int64)
+            # Round robin over zones (in _zone_seq order), each zone's nodes in _node_seq order: sort by
+            # (position within the zone, zone rank).
+            keys, idx = self.zone_key_ids()
+            zrank = np.array([self._zone_seq[k] for k in keys], dtype=np.int64)[idx]
+            by_seq = np.argsort(np.asarray(self._node_seq, dtype=np.int64), kind="stable")
+            zs = zrank[by_seq]
+            grouped = np.argsort(zs, kind="stable")
+            gz = zs[grouped]
+            starts = np.flatnonzero(np.r_[True, gz[1:] != gz[:-1]])
+            pos = np.empty(len(zs), dtype=np.int64)
+            pos[grouped] = np.arange(len(zs)) - np.repeat(starts, np.diff(np.r_[starts, len(zs)]))
+            arr = by_seq[np.lexsort((zs, pos))]
             order = None if np.array_equal(arr, np.arange(len(arr))) else arr
         self._order_cache = (self.node_generation, order)
         return order

@@ -13,6 +13,7 @@ import numpy as np
 from ..models import Pod
 from ..predicates import compile_class, toleration_key
 from . import kernel as TK
+from . import tindex as TX
 from .api import HOSTNAME_KEY, selector_matches
 from .config import INTERPOD, SPREAD, TopologyArgs
 from .interpod import (
@@ -35,6 +36,7 @@ REASONS = {
     TK.T_EXISTING_ANTI: REASON_EXISTING_ANTI,
 }
 PLUGINS = (SPREAD, INTERPOD)
+TX_MIN_PODS = 32  # below this, a node scan per pod is cheaper than building the bucket index
 
 
 class TopologyEngineError(ValueError):
@@ -399,7 +401,8 @@ class Plan:
 
     # --- helpers ---
     def row(self, key: str | None) -> int:
-        """kdom row of a label key (value codes, -1 absent); None: the node-index row of hostname scoring."""
+        """kdom row of a label key (dense domain ids, -1 absent); None: the node-index row of hostname
+        scoring."""
         r = self._rows.get(key)
         if r is None:
             c = self.cluster
@@ -409,9 +412,16 @@ class Plan:
                 data = np.where(has, np.arange(self.N), -1).astype(np.int32)
             else:
                 k = c.label_key_index.get(key)
-                data = (
-                    c.label_codes[:, k].astype(np.int32) if k is not None else np.full(self.N, -1, np.int32)
-                )
+                data = np.full(self.N, -1, np.int32)
+                if k is not None:
+                    # dense domain ids 0..D-1 (label value codes are global): count arrays and the global
+                    # minimum's rescans are then per domain, not per value of every key
+                    col = c.label_codes[:, k]
+                    has = col >= 0
+                    if has.any():
+                        v = col[has]
+                        lut = np.cumsum(np.bincount(v) > 0) - 1      # value code -> rank among used codes
+                        data[has] = lut[v]
             r = self._rows[key] = len(self._row_data)
             self._row_data.append(data)
         return r
@@ -423,7 +433,9 @@ class Plan:
         m = np.ones(self.N, dtype=np.bool_)
         for k in keys:
             m &= self._row_data[self.row(k)] >= 0
-        if affinity:
+        # Honor: the pod's own nodeSelector and required node affinity (nothing to check without them)
+        own = pod.node_selector or (pod.affinity is not None and pod.affinity.required is not None)
+        if affinity and own:
             m &= compile_class(self.cluster, pod, filters={"NodeAffinity"}).code == 0
         if taints:
             m &= compile_class(self.cluster, pod, filters={"TaintToleration"}).code == 0
@@ -441,10 +453,30 @@ class Plan:
         return sum(1 for ww, x in src if ww == w and x == t)
 
 
-def place(cluster, cp, arrays, spec_cls, spec_req, spec_nz, pod_spec, rng, start, out, fail, plan: Plan):
-    """Run the topology kernel for pods in order; returns the per-pod topology reason counts [P, 6]."""
+def place(
+    cluster, cp, arrays, spec_cls, spec_req, spec_nz, pod_spec, rng, start, out, fail, plan: Plan,
+    indexed: bool = False, stats=None,
+):
+    """Place pods in order; returns the per-pod topology reason counts [P, 6]. With `indexed`, pods go through
+    the bucket index (tindex.py) when the classes and node types allow it, the rest through the node scan
+    (kernel.schedule_topology); both give identical results."""
     topo_fail = np.zeros((len(out), TK.N_TOPO_REASONS), dtype=np.int32)
     N = len(cluster.node_names)
+    done = 0
+    if indexed and len(out) >= TX_MIN_PODS:
+        ix = TX.prepare(cluster, cp, arrays, spec_cls, pod_spec, plan, check_size=True)
+        if ix is not None:
+            done, nb, nt = TX.place(
+                ix, cluster, cp, arrays, spec_cls, spec_req, spec_nz, pod_spec, rng, start, out, fail,
+                topo_fail, plan
+            )
+            if stats is not None:
+                stats.indexed_pods, stats.buckets, stats.types = done, nb, nt
+    if stats is not None:
+        stats.scan_pods = len(out) - done
+    if done >= len(out):
+        return topo_fail
+    pod_spec = pod_spec[done:]
     dummy_i = np.zeros(1, dtype=np.int64)
     dummy_s = np.zeros((1, 1), dtype=np.int64)
     TK.schedule_topology(
@@ -473,9 +505,9 @@ def place(cluster, cp, arrays, spec_cls, spec_req, spec_nz, pod_spec, rng, start
         start,
         *plan.arrays,
         False,
-        out,
-        fail,
-        topo_fail,
+        out[done:],
+        fail[done:],
+        topo_fail[done:],
         np.zeros(N, np.int64),
         np.zeros(N, np.int64),
         dummy_s,
@@ -586,12 +618,14 @@ def run_if_needed(
     plan = Plan(sched.profile, cluster, specs, spec_cls, order)
     if pod_spec is None:
         pod_spec = np.arange(len(specs), dtype=np.int64)
-    topo_fail = place(
-        cluster, cp, arrays, spec_cls, spec_req, spec_nz, pod_spec, sched.rng, sched.start, out, fail, plan
-    )
     st = EngineStats()
     st.engine = "topology"
-    st.reference_pods = len(out)
-    st.types = plan.n_constraint_classes + plan.n_term_classes
+    topo_fail = place(
+        cluster, cp, arrays, spec_cls, spec_req, spec_nz, pod_spec, sched.rng, sched.start, out, fail, plan,
+        indexed=sched.engine == "auto", stats=st,
+    )
+    st.reference_pods = st.scan_pods
+    if not st.indexed_pods:
+        st.types = plan.n_constraint_classes + plan.n_term_classes
     sched.last_stats = st
     return topo_fail

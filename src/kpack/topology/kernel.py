@@ -130,7 +130,7 @@ def interpod_scores(s, feasible, k, kdom, ps_off, ps_tc, ps_coef, tc_row, tc_off
             out[i] = 0
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@njit(cache=True, nogil=True, inline="always", error_model="numpy")
 def interpod_skip(s, ps_off, ps_tc, tc_total):
     """PreScore Skip: no (existing pod, term) pair contributed (pairs that cancel still count)."""
     for e in range(ps_off[s], ps_off[s + 1]):
@@ -139,7 +139,7 @@ def interpod_skip(s, ps_off, ps_tc, tc_total):
     return True
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@njit(cache=True, nogil=True, inline="always", error_model="numpy")
 def commit_topology(
     s,
     m,
