@@ -15,6 +15,8 @@ EPS = 1e-9
 TRACE = False
 SMOOTH = 0.5              # Wentges smoothing weight of the best dual point
 BB_NODES = 500_000         # branch-and-bound nodes per pricing before CP-SAT takes over
+EXACT_EVERY = 2            # column generation rounds per exact pricing
+HEUR_COLS = 5              # greedy columns added per round
 DIVE_NODES = 50_000        # the dive's pricing is a heuristic: no proof needed
 
 
@@ -128,6 +130,40 @@ def knapsack_bb(w, val, cap, max_nodes):
     return best, best_set[:best_k].copy(), proven
 
 
+@njit(cache=True, nogil=True)
+def greedy_patterns(w, val, cap, n_starts):
+    """Heuristic pricing: for each of the first n_starts items (callers sort by value density), a pattern
+    that starts with it and adds the following items in order while they fit. Returns [n_starts, n] item
+    lists padded with -1 and each pattern's value."""
+    n, D = w.shape
+    k = min(n_starts, n)
+    out = np.full((k, n), -1, dtype=np.int64)
+    value = np.zeros(k)
+    res = np.empty(D)
+    for s in range(k):
+        for d in range(D):
+            res[d] = cap[d] - w[s, d]
+        out[s, 0] = s
+        m = 1
+        v = val[s]
+        for j in range(n):
+            if j == s:
+                continue
+            ok = True
+            for d in range(D):
+                if w[j, d] > res[d]:
+                    ok = False
+                    break
+            if ok:
+                for d in range(D):
+                    res[d] -= w[j, d]
+                out[s, m] = j
+                m += 1
+                v += val[j]
+        value[s] = v
+    return out, value
+
+
 class Pricer:
     """Best pattern for duals: DP for two binding dimensions and small capacities, else CP-SAT."""
 
@@ -135,6 +171,23 @@ class Pricer:
         bind = [d for d in range(sizes.shape[1]) if sizes[:, d].sum() > cap[d]]
         self.sizes, self.cap, self.bind, self.workers = sizes, cap, bind, workers
         self.dp = len(bind) <= 2 and math.prod(int(cap[d]) + 1 for d in bind) <= DP_STATES
+
+    def heuristic(self, duals: np.ndarray, n_starts: int = 40) -> list[list[int]]:
+        """Improving patterns (value > 1) from greedy fills, best first; [] when none is found."""
+        pos = np.flatnonzero(duals > EPS)
+        if not len(pos) or not self.bind:
+            return []
+        w = self.sizes[pos][:, self.bind].astype(np.float64)
+        c = self.cap[self.bind].astype(np.float64)
+        order = np.argsort(-(duals[pos] / np.maximum((w / c).sum(axis=1), 1e-12)), kind="stable")
+        pats, vals = greedy_patterns(w[order], duals[pos][order].astype(np.float64), c, n_starts)
+        out = []
+        for r in np.argsort(-vals).tolist():
+            if vals[r] <= 1 + 1e-9:
+                break
+            row = pats[r]
+            out.append(pos[order[row[row >= 0]]].tolist())
+        return out
 
     def best(self, duals: np.ndarray, time_limit: float, max_nodes: int = 0) -> tuple[float, float, list[int]]:
         """(value of the pattern found, an upper bound on the best value, the pattern's items)."""
@@ -216,11 +269,21 @@ def column_generation(sizes: np.ndarray, cap: np.ndarray, columns: list[list[int
     lb = 0
     center: np.ndarray | None = None     # the duals with the best Farley bound so far (stabilisation)
     best_farley = 0.0
+    it = 0
     while time.perf_counter() < deadline:
         if lp.Solve() != pywraplp.Solver.OPTIMAL:
             break
         duals = np.array([max(r.dual_value(), 0.0) for r in rows])
         z = obj.Value()
+        it += 1
+        # Cheap greedy pricing most rounds (several columns at once); the exact pricer every EXACT_EVERY
+        # rounds (for Farley's bound) and whenever the greedy one finds nothing.
+        if it % EXACT_EVERY:
+            found = pricer.heuristic(duals)
+            if found:
+                for p in found[:HEUR_COLS]:
+                    add(p)
+                continue
         # Wentges smoothing: price at a point between the best dual point so far and the LP's duals, which
         # cuts the tailing-off of plain column generation. Any non-negative duals give a Farley bound.
         for point in ("smoothed", "plain"):

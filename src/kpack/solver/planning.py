@@ -23,8 +23,8 @@ from .options import SolverError, check_time_limit, check_workers
 
 COST_ANNOTATION = "kpack.io/cost"
 CG_MIN_TIME = 1.0     # seconds: below this, plans skip column generation
-CG_SHARE = 0.5        # of the time limit, at most, for the column generation bound
-DIVE_SHARE = 0.5      # of what is left after it, for the price-and-dive upper bound
+CG_SHARE = 0.6        # of the time limit, at most, for the column generation bound
+DIVE_SHARE = 0.6      # of what is left after it, for the price-and-dive upper bound
 COVER_SHARE = 0.5     # of what is left after it, for CP-SAT over the generated patterns
 
 

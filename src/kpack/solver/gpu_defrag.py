@@ -1,0 +1,340 @@
+"""GPU defragmentation on device-level arrays (the openb/FGD trace state): re-place pending GPU pods by
+moving a few running pods, and an LP lower bound on the GPU any placement must leave unallocated."""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+from numba import njit
+from ortools.linear_solver import pywraplp
+
+FULL = 1000            # milli-GPU of one device
+
+
+@dataclass
+class GpuState:
+    """Nodes (free milli per device, CPU and memory left, GPU model) and the pods running on them.
+
+    free int32 [N, G] (padding devices 0), ndev [N], cpu/mem int64 [N] left, model int32 [N] (-1: no GPU);
+    pods: node, cpu, mem, k (GPUs), g (milli per GPU), mask (allowed model bits, -1 any), dev (the shared
+    device of a sharing pod, else -1), devmask (the devices a whole-GPU pod holds, bit per device)."""
+    free: np.ndarray
+    ndev: np.ndarray
+    cpu: np.ndarray
+    mem: np.ndarray
+    model: np.ndarray
+    node: np.ndarray
+    pcpu: np.ndarray
+    pmem: np.ndarray
+    k: np.ndarray
+    g: np.ndarray
+    mask: np.ndarray
+    dev: np.ndarray
+    devmask: np.ndarray
+
+    def copy(self) -> "GpuState":
+        return GpuState(*[getattr(self, f).copy() for f in self.__dataclass_fields__])
+
+
+@dataclass
+class DefragResult:
+    placed: list = field(default_factory=list)      # (pending index, node, dev or devmask)
+    moves: list = field(default_factory=list)       # (running pod index, from node, to node)
+    placed_milli: int = 0
+    seconds: float = 0.0
+    state: GpuState | None = None
+
+
+@njit(cache=True, nogil=True)
+def _fits(n, c, m, k, g, mask, free, ndev, cpu, mem, model, add_cpu, add_mem, add_dev, extra_full):
+    """Pod (c, m, k, g, mask) on node n with add_cpu/add_mem/add_dev[d] given back by evicted pods and
+    extra_full devices of whole pods freed. Returns the device for a sharing pod (or 0), -1 if it does
+    not fit."""
+    if cpu[n] + add_cpu < c or mem[n] + add_mem < m:
+        return -1
+    if k == 0:
+        return 0
+    if model[n] < 0 or not ((mask >> model[n]) & 1):
+        return -1
+    if g < FULL:
+        best, best_free = -1, 1 << 30
+        for d in range(ndev[n]):
+            f = free[n, d] + add_dev[d]
+            if f >= g and f < best_free:
+                best, best_free = d, f
+        return best
+    full = extra_full
+    for d in range(ndev[n]):
+        if free[n, d] + add_dev[d] == FULL:
+            full += 1
+    return 0 if full >= k else -1
+
+
+@njit(cache=True, nogil=True)
+def eviction_sets(c, m, k, g, mask, free, ndev, cpu, mem, model, off, members, pcpu, pmem, pk, pg, pdev,
+                  pdevmask, movable, max_size, out):
+    """For every node, the smallest sets (size <= max_size, at most 3) of movable running pods whose
+    eviction lets the pod fit. Writes rows (node, size, a, b, c, GPU freed) into out; returns the count."""
+    G = free.shape[1]
+    add = np.zeros(G, dtype=np.int64)
+    cnt = 0
+    for n in range(free.shape[0]):
+        if k > 0 and (model[n] < 0 or not ((mask >> model[n]) & 1) or ndev[n] < k):
+            continue
+        lo, hi = off[n], off[n + 1]
+        found = False
+        for size in range(0, max_size + 1):
+            if found or cnt >= out.shape[0]:
+                break
+            # enumerate subsets of `size` members (indices i < j < l)
+            idx = np.zeros(3, dtype=np.int64)
+            for i in range(lo, hi if size >= 1 else lo + 1):
+                for j in range(i + 1 if size >= 2 else lo, hi if size >= 2 else lo + 1):
+                    for l in range(j + 1 if size >= 3 else lo, hi if size >= 3 else lo + 1):
+                        idx[0], idx[1], idx[2] = i, j, l
+                        ok = True
+                        add[:] = 0
+                        ac, am, xf, freed = 0, 0, 0, 0
+                        for t in range(size):
+                            p = members[idx[t]]
+                            if not movable[p]:
+                                ok = False
+                                break
+                            ac += pcpu[p]
+                            am += pmem[p]
+                            if pk[p] > 0:
+                                freed += pk[p] * pg[p]
+                                if pg[p] < FULL:
+                                    add[pdev[p]] += pg[p]
+                                else:
+                                    xf += pk[p]
+                        if not ok:
+                            continue
+                        if _fits(n, c, m, k, g, mask, free, ndev, cpu, mem, model, ac, am, add, xf) >= 0:
+                            if cnt < out.shape[0]:
+                                out[cnt, 0] = n
+                                out[cnt, 1] = size
+                                for t in range(3):
+                                    out[cnt, 2 + t] = members[idx[t]] if t < size else -1
+                                out[cnt, 5] = freed
+                                cnt += 1
+                            found = True
+    return cnt
+
+
+@njit(cache=True, nogil=True)
+def best_target(c, m, k, g, mask, free, ndev, cpu, mem, model, exclude):
+    """Best-fit node for a pod without moves (least GPU milli left after it, then least CPU), skipping
+    node `exclude`; returns (node, device) or (-1, -1)."""
+    G = free.shape[1]
+    zero = np.zeros(G, dtype=np.int64)
+    best, best_dev, best_key = -1, -1, 1 << 62
+    for n in range(free.shape[0]):
+        if n == exclude:
+            continue
+        d = _fits(n, c, m, k, g, mask, free, ndev, cpu, mem, model, 0, 0, zero, 0)
+        if d < 0:
+            continue
+        left = 0
+        for e in range(ndev[n]):
+            left += free[n, e]
+        key = (left - k * g) * 1_000_000 + (cpu[n] - c) // 1000
+        if key < best_key:
+            best, best_dev, best_key = n, d, key
+    return best, best_dev
+
+
+def _take(s: GpuState, n: int, c: int, m: int, k: int, g: int, dev: int) -> tuple[int, int]:
+    """Reserve a pod on node n (the device for a sharing pod; lowest fully free devices for whole pods).
+    Returns (dev, devmask)."""
+    s.cpu[n] -= c
+    s.mem[n] -= m
+    if k == 0:
+        return -1, 0
+    if g < FULL:
+        s.free[n, dev] -= g
+        return dev, 0
+    bits, left = 0, k
+    for d in range(int(s.ndev[n])):
+        if left and s.free[n, d] == FULL:
+            s.free[n, d] = 0
+            bits |= 1 << d
+            left -= 1
+    if left:
+        raise AssertionError(f"node {n}: {k} full devices expected")
+    return -1, bits
+
+
+def _release(s: GpuState, p: int) -> None:
+    n = int(s.node[p])
+    s.cpu[n] += s.pcpu[p]
+    s.mem[n] += s.pmem[p]
+    if s.k[p] > 0:
+        if s.g[p] < FULL:
+            s.free[n, s.dev[p]] += s.g[p]
+        else:
+            for d in range(int(s.ndev[n])):
+                if (int(s.devmask[p]) >> d) & 1:
+                    s.free[n, d] = FULL
+    s.node[p] = -1
+
+
+def _csr(s: GpuState, movable: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    N = len(s.cpu)
+    on = np.flatnonzero((s.node >= 0) & movable)
+    order = on[np.argsort(s.node[on], kind="stable")]
+    off = np.zeros(N + 1, dtype=np.int64)
+    np.add.at(off, s.node[order] + 1, 1)
+    return np.cumsum(off), order.astype(np.int64)
+
+
+def defrag(state: GpuState, pending: dict, max_moves: int, time_limit: float = 10.0,
+           max_set: int = 2) -> DefragResult:
+    """Place pending GPU pods (dict of arrays cpu, mem, k, g, mask), largest GPU demand first: directly if
+    a node fits, else by evicting the smallest set (<= max_set) of running GPU pods from one node, each
+    re-placed best-fit elsewhere without further moves, within max_moves moves in total."""
+    t0 = time.perf_counter()
+    s = state.copy()
+    out = DefragResult()
+    movable = s.k > 0                  # CPU-only pods are left alone (they free no GPU)
+    moved = np.zeros(len(s.node), dtype=np.bool_)
+    demand = pending["k"].astype(np.int64) * pending["g"]
+    order = np.lexsort((-pending["cpu"], -demand))
+    rows = np.zeros((20_000, 6), dtype=np.int64)
+    for i in order.tolist():
+        if time.perf_counter() - t0 > time_limit:
+            break
+        c, m, k, g, mask = (int(pending[x][i]) for x in ("cpu", "mem", "k", "g", "mask"))
+        n, d = best_target(c, m, k, g, mask, s.free, s.ndev, s.cpu, s.mem, s.model, -1)
+        if n >= 0:
+            dev, bits = _take(s, int(n), c, m, k, g, int(d))
+            out.placed.append((i, int(n), dev if g < FULL else bits))
+            out.placed_milli += k * g
+            continue
+        budget = max_moves - len(out.moves)
+        if budget <= 0:
+            continue
+        off, members = _csr(s, movable & ~moved)      # a pod moves at most once
+        cnt = eviction_sets(c, m, k, g, mask, s.free, s.ndev, s.cpu, s.mem, s.model, off, members,
+                            s.pcpu, s.pmem, s.k, s.g, s.dev, s.devmask, movable & ~moved,
+                            min(max_set, budget), rows)
+        cand = rows[:cnt]
+        # fewest moves, then the least GPU freed (moving small pods is cheaper to re-place)
+        for r in cand[np.lexsort((cand[:, 5], cand[:, 1]))].tolist():
+            node, size, evict = r[0], r[1], [p for p in r[2:5] if p >= 0]
+            trial = s.copy()
+            for p in evict:
+                _release(trial, p)
+            # the pending pod first (its fit was checked), then the evicted pods elsewhere
+            d = 0
+            if k and g < FULL:
+                d = _best_device(trial, node, g)
+            dev, bits = _take(trial, node, c, m, k, g, d)
+            targets = []
+            for p in sorted(evict, key=lambda p: -int(s.k[p]) * int(s.g[p])):
+                tn, td = best_target(int(s.pcpu[p]), int(s.pmem[p]), int(s.k[p]), int(s.g[p]),
+                                     int(s.mask[p]), trial.free, trial.ndev, trial.cpu, trial.mem,
+                                     trial.model, node)
+                if tn < 0:
+                    break
+                pd, pb = _take(trial, int(tn), int(s.pcpu[p]), int(s.pmem[p]), int(s.k[p]), int(s.g[p]),
+                               int(td))
+                trial.node[p], trial.dev[p], trial.devmask[p] = tn, pd, pb
+                targets.append((p, int(tn)))
+            if len(targets) < len(evict):
+                continue
+            for p, tn in targets:
+                out.moves.append((p, int(s.node[p]), tn))
+                moved[p] = True
+            s = trial
+            out.placed.append((i, node, dev if g < FULL else bits))
+            out.placed_milli += k * g
+            break
+    out.seconds = time.perf_counter() - t0
+    out.state = s
+    return out
+
+
+def _best_device(s: GpuState, n: int, g: int) -> int:
+    best = -1
+    for d in range(int(s.ndev[n])):
+        f = int(s.free[n, d])
+        if f >= g and (best < 0 or f < int(s.free[n, best])):
+            best = d
+    if best < 0:
+        raise AssertionError(f"node {n}: no device with {g} milli free")
+    return best
+
+
+def check_state(s: GpuState, total_cpu: np.ndarray, total_mem: np.ndarray, placed_extra=()) -> None:
+    """Independent re-check: rebuild every node's free CPU, memory and device milli from the running pods
+    (and `placed_extra`: (node, cpu, mem, k, g, dev, devmask) rows) and compare; every pod on a node of an
+    allowed model, no device over-committed."""
+    N, G = s.free.shape
+    cpu, mem = total_cpu.astype(np.int64).copy(), total_mem.astype(np.int64).copy()
+    used = np.zeros((N, G), dtype=np.int64)
+    rows = [(int(s.node[p]), int(s.pcpu[p]), int(s.pmem[p]), int(s.k[p]), int(s.g[p]), int(s.dev[p]),
+             int(s.devmask[p]), int(s.mask[p])) for p in np.flatnonzero(s.node >= 0)]
+    rows += [tuple(r) for r in placed_extra]
+    for n, c, m, k, g, dev, bits, mask in rows:
+        cpu[n] -= c
+        mem[n] -= m
+        if k:
+            if s.model[n] < 0 or not ((mask >> int(s.model[n])) & 1):
+                raise AssertionError(f"pod on node {n}: GPU model not allowed")
+            if g < FULL:
+                used[n, dev] += g
+            else:
+                if bin(bits).count("1") != k:
+                    raise AssertionError(f"pod on node {n}: holds {bin(bits).count('1')} devices, needs {k}")
+                for d in range(G):
+                    if (bits >> d) & 1:
+                        used[n, d] += FULL
+    cap = np.zeros((N, G), dtype=np.int64)
+    for n in range(N):
+        cap[n, :int(s.ndev[n])] = FULL
+    if (used > cap).any() or (cpu < 0).any() or (mem < 0).any():
+        raise AssertionError("a node is over-committed")
+    if not (np.array_equal(cap - used, s.free) and np.array_equal(cpu, s.cpu) and np.array_equal(mem, s.mem)):
+        raise AssertionError("free resources do not match the pods placed")
+
+
+def unallocated_lower_bound(ndev, cpu, mem, model, pods: dict) -> tuple[float, int]:
+    """LP bound on the most GPU milli any placement of `pods` (dict of arrays cpu, mem, k, g, mask) onto
+    empty nodes can allocate: pods and nodes aggregated by type, fractional counts, per node type the
+    total CPU, memory and GPU milli, a pod type only on node types where one pod fits alone, and whole-GPU
+    pods limited to the node type's device count. Returns (GPU milli bound, number of LP columns)."""
+    ntype: dict[tuple, int] = {}
+    for n in range(len(ndev)):
+        key = (int(ndev[n]), int(cpu[n]), int(mem[n]), int(model[n]))
+        ntype[key] = ntype.get(key, 0) + 1
+    ptype: dict[tuple, int] = {}
+    for i in range(len(pods["k"])):
+        if pods["k"][i] == 0:
+            continue
+        key = tuple(int(pods[x][i]) for x in ("cpu", "mem", "k", "g", "mask"))
+        ptype[key] = ptype.get(key, 0) + 1
+    lp = pywraplp.Solver.CreateSolver("GLOP")
+    obj = lp.Objective()
+    obj.SetMaximization()
+    cons = {}
+    for t, (nd, nc, nm, mo) in enumerate(ntype):
+        cnt = ntype[(nd, nc, nm, mo)]
+        cons[t] = (lp.Constraint(0, nc * cnt), lp.Constraint(0, nm * cnt), lp.Constraint(0, nd * FULL * cnt))
+    per_pod = {key: lp.Constraint(0, q) for key, q in ptype.items()}
+    ncols = 0
+    for (c, m, k, g, mask) in ptype:
+        for t, (nd, nc, nm, mo) in enumerate(ntype):
+            if c > nc or m > nm or k > nd or mo < 0 or not ((mask >> mo) & 1):
+                continue
+            v = lp.NumVar(0, lp.infinity(), "")
+            ncols += 1
+            obj.SetCoefficient(v, k * g)
+            cons[t][0].SetCoefficient(v, c)
+            cons[t][1].SetCoefficient(v, m)
+            cons[t][2].SetCoefficient(v, k * g)
+            per_pod[(c, m, k, g, mask)].SetCoefficient(v, 1)
+    if lp.Solve() != pywraplp.Solver.OPTIMAL:
+        raise RuntimeError("GPU lower bound LP did not solve")
+    return obj.Value(), ncols
