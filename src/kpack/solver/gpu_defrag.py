@@ -145,6 +145,25 @@ def best_target(c, m, k, g, mask, free, ndev, cpu, mem, model, exclude):
     return best, best_dev
 
 
+@njit(cache=True, nogil=True)
+def spec_targets(c, m, k, g, mask, free, ndev, cpu, mem, model):
+    """Per pod spec: how many nodes fit it without moves (capped at 2) and the first such node."""
+    S = c.shape[0]
+    G = free.shape[1]
+    zero = np.zeros(G, dtype=np.int64)
+    count = np.zeros(S, dtype=np.int64)
+    first = np.full(S, -1, dtype=np.int64)
+    for s in range(S):
+        for n in range(free.shape[0]):
+            if _fits(n, c[s], m[s], k[s], g[s], mask[s], free, ndev, cpu, mem, model, 0, 0, zero, 0) >= 0:
+                if count[s] == 0:
+                    first[s] = n
+                count[s] += 1
+                if count[s] >= 2:
+                    break
+    return count, first
+
+
 def _take(s: GpuState, n: int, c: int, m: int, k: int, g: int, dev: int) -> tuple[int, int]:
     """Reserve a pod on node n (the device for a sharing pod; lowest fully free devices for whole pods).
     Returns (dev, devmask)."""
@@ -190,15 +209,21 @@ def _csr(s: GpuState, movable: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def defrag(state: GpuState, pending: dict, max_moves: int, time_limit: float = 10.0,
-           max_set: int = 2) -> DefragResult:
+           max_set: int = 2, max_trials: int = 40) -> DefragResult:
     """Place pending GPU pods (dict of arrays cpu, mem, k, g, mask), largest GPU demand first: directly if
     a node fits, else by evicting the smallest set (<= max_set) of running GPU pods from one node, each
     re-placed best-fit elsewhere without further moves, within max_moves moves in total."""
     t0 = time.perf_counter()
     s = state.copy()
     out = DefragResult()
-    movable = s.k > 0                  # CPU-only pods are left alone (they free no GPU)
+    # Every running pod may move once: sharing pods free device milli, CPU-only pods free CPU (often what a
+    # node with GPU room lacks); whole-GPU pods too, though they rarely find a full device elsewhere.
+    movable = s.node >= 0
     moved = np.zeros(len(s.node), dtype=np.bool_)
+    spec_keys = np.stack([s.pcpu, s.pmem, s.k, s.g, s.mask], axis=1)
+    specs, pod_spec = np.unique(spec_keys, axis=0, return_inverse=True)
+    pod_spec = pod_spec.reshape(-1)
+    replaceable = None                 # per pod: some other node takes it without moves (recomputed on change)
     demand = pending["k"].astype(np.int64) * pending["g"]
     order = np.lexsort((-pending["cpu"], -demand))
     rows = np.zeros((20_000, 6), dtype=np.int64)
@@ -209,19 +234,24 @@ def defrag(state: GpuState, pending: dict, max_moves: int, time_limit: float = 1
         n, d = best_target(c, m, k, g, mask, s.free, s.ndev, s.cpu, s.mem, s.model, -1)
         if n >= 0:
             dev, bits = _take(s, int(n), c, m, k, g, int(d))
+            replaceable = None
             out.placed.append((i, int(n), dev if g < FULL else bits))
             out.placed_milli += k * g
             continue
         budget = max_moves - len(out.moves)
         if budget <= 0:
             continue
-        off, members = _csr(s, movable & ~moved)      # a pod moves at most once
+        if replaceable is None:
+            cnt_t, first_t = spec_targets(specs[:, 0], specs[:, 1], specs[:, 2], specs[:, 3], specs[:, 4],
+                                          s.free, s.ndev, s.cpu, s.mem, s.model)
+            replaceable = (cnt_t[pod_spec] >= 2) | ((cnt_t[pod_spec] == 1) & (first_t[pod_spec] != s.node))
+            can = movable & ~moved & replaceable & (s.node >= 0)     # a pod moves at most once
+            off, members = _csr(s, can)
         cnt = eviction_sets(c, m, k, g, mask, s.free, s.ndev, s.cpu, s.mem, s.model, off, members,
-                            s.pcpu, s.pmem, s.k, s.g, s.dev, s.devmask, movable & ~moved,
-                            min(max_set, budget), rows)
+                            s.pcpu, s.pmem, s.k, s.g, s.dev, s.devmask, can, min(max_set, budget), rows)
         cand = rows[:cnt]
-        # fewest moves, then the least GPU freed (moving small pods is cheaper to re-place)
-        for r in cand[np.lexsort((cand[:, 5], cand[:, 1]))].tolist():
+        # fewest moves, then the least GPU freed (moving small pods is cheaper to re-place); a few trials
+        for r in cand[np.lexsort((cand[:, 5], cand[:, 1]))][:max_trials].tolist():
             node, size, evict = r[0], r[1], [p for p in r[2:5] if p >= 0]
             trial = s.copy()
             for p in evict:
@@ -248,6 +278,7 @@ def defrag(state: GpuState, pending: dict, max_moves: int, time_limit: float = 1
                 out.moves.append((p, int(s.node[p]), tn))
                 moved[p] = True
             s = trial
+            replaceable = None
             out.placed.append((i, node, dev if g < FULL else bits))
             out.placed_milli += k * g
             break
