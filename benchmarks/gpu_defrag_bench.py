@@ -22,7 +22,7 @@ from kpack.experiments.trace import schedule_trace_state
 from kpack.gpu.devices import N_TAGS, empty_device_table
 from kpack.gpu.policies import get_policy
 from kpack.gpu.tables import spec_masks
-from kpack.solver.gpu_defrag import FULL, GpuState, check_state, defrag, unallocated_lower_bound
+from kpack.solver.gpu_defrag import FULL, GpuState, check_state, defrag, defrag_lns, unallocated_lower_bound
 
 TRACES = Path("/work/shared/traces/openb")
 
@@ -65,7 +65,7 @@ def state_at_100(trace: str, policy: str, seed: int):
 
 
 def run_seed(trace: str, policy: str, seed: int, move_frac: float, max_set: int, limit: float,
-             args_trials: int = 40) -> dict:
+             args_trials: int = 40, lns: bool = True, hood: int = 16, step: float = 3.0) -> dict:
     nodes, pod, placed, out_dev, free, cpu, mem, C = state_at_100(trace, policy, seed)
     on = placed >= 0
     sharing = (pod["k"] > 0) & (pod["g"] < FULL)
@@ -80,7 +80,10 @@ def run_seed(trace: str, policy: str, seed: int, move_frac: float, max_set: int,
     pend = np.flatnonzero(~on & (pod["k"] > 0))
     pending = {x: pod[x][pend] for x in ("cpu", "mem", "k", "g", "mask")}
     max_moves = int(move_frac * int(on.sum()))
-    r = defrag(st, pending, max_moves, time_limit=limit, max_set=max_set, max_trials=args_trials)
+    if lns:
+        r = defrag_lns(st, pending, max_moves, time_limit=limit, hood=hood, step_time=step)
+    else:
+        r = defrag(st, pending, max_moves, time_limit=limit, max_set=max_set, max_trials=args_trials)
     extra = []
     for i, n, d in r.placed:
         kk, gg = int(pending["k"][i]), int(pending["g"][i])
@@ -108,6 +111,9 @@ def main() -> None:
     ap.add_argument("--move-frac", type=float, default=0.05)
     ap.add_argument("--max-set", type=int, default=2, help="most running pods evicted for one pending pod")
     ap.add_argument("--trials", type=int, default=40, help="eviction sets tried per pending pod")
+    ap.add_argument("--no-lns", action="store_true", help="move-based repair only, no CP-SAT")
+    ap.add_argument("--hood", type=int, default=16, help="nodes per CP-SAT neighbourhood")
+    ap.add_argument("--step", type=float, default=3.0, help="CP-SAT seconds per neighbourhood")
     ap.add_argument("--limit", type=float, default=30.0, help="defrag time limit per seed, seconds")
     ap.add_argument("--json")
     args = ap.parse_args()
@@ -115,7 +121,8 @@ def main() -> None:
     print(f"{'seed':>4} {'pending':>7} {'running':>7} {'budget':>6} {'FGD binned':>10} {'before %':>8} "
           f"{'after %':>7} {'placed':>6} {'moves':>5} {'defrag s':>8} {'LB %':>6}")
     for seed in parse_seeds(args.seeds):
-        r = run_seed(args.trace, args.policy, seed, args.move_frac, args.max_set, args.limit, args.trials)
+        r = run_seed(args.trace, args.policy, seed, args.move_frac, args.max_set, args.limit, args.trials,
+                     not args.no_lns, args.hood, args.step)
         rows.append(r)
         print(f"{r['seed']:>4} {r['pending']:>7} {r['running']:>7} {r['max_moves']:>6} "
               f"{r['unalloc_binned']:>10.2f} {r['before']:>8.2f} {r['after']:>7.2f} {r['placed']:>6} "

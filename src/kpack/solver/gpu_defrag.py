@@ -10,6 +10,7 @@ from numba import njit
 from ortools.linear_solver import pywraplp
 
 FULL = 1000            # milli-GPU of one device
+TRACE = False
 
 
 @dataclass
@@ -44,6 +45,7 @@ class DefragResult:
     placed_milli: int = 0
     seconds: float = 0.0
     state: GpuState | None = None
+    rounds: int = 0                                 # CP-SAT neighbourhoods solved
 
 
 @njit(cache=True, nogil=True)
@@ -369,3 +371,283 @@ def unallocated_lower_bound(ndev, cpu, mem, model, pods: dict) -> tuple[float, i
     if lp.Solve() != pywraplp.Solver.OPTIMAL:
         raise RuntimeError("GPU lower bound LP did not solve")
     return obj.Value(), ncols
+
+
+def _spec_groups(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    if not len(keys):
+        return np.zeros((0, keys.shape[1]), dtype=np.int64), np.zeros(0, dtype=np.int64)
+    specs, inv = np.unique(keys, axis=0, return_inverse=True)
+    return specs, inv.reshape(-1)
+
+
+def repack_neighbourhood(s: GpuState, nodes: np.ndarray, pending: dict, open_pending: np.ndarray,
+                         budget: int, time_limit: float, workers: int = 2, seed: int = 0):
+    """CP-SAT over a few nodes: their sharing and CPU-only pods may move among them (and change device),
+    whole-GPU pods stay; pending pods (indices `open_pending`) may be added. Maximises the GPU milli of
+    pending pods placed, then the fewest moves, within `budget` moves. Pods are aggregated by spec: counts
+    per (spec, node, device). Returns (placements [(pending i, node, device or -1)], moves [(pod, from node,
+    to node, device or -1)]) or None when nothing better than the current state is found."""
+    from ortools.sat.python import cp_model
+
+    nodes = np.asarray(nodes, dtype=np.int64)
+    where = {int(n): j for j, n in enumerate(nodes)}
+    on = np.flatnonzero(np.isin(s.node, nodes))
+    share = on[(s.k[on] > 0) & (s.g[on] < FULL)]
+    cpuonly = on[s.k[on] == 0]
+    whole = on[(s.k[on] > 0) & (s.g[on] >= FULL)]
+    # capacity left when the movable pods are lifted off
+    cpu = s.cpu[nodes].copy()
+    mem = s.mem[nodes].copy()
+    dfree = s.free[nodes].astype(np.int64).copy()
+    for p in share.tolist():
+        j = where[int(s.node[p])]
+        cpu[j] += s.pcpu[p]
+        mem[j] += s.pmem[p]
+        dfree[j, s.dev[p]] += s.g[p]
+    for p in cpuonly.tolist():
+        j = where[int(s.node[p])]
+        cpu[j] += s.pcpu[p]
+        mem[j] += s.pmem[p]
+    ndev = s.ndev[nodes]
+    model = s.model[nodes]
+    m = cp_model.CpModel()
+    cpu_terms = [[] for _ in nodes]
+    mem_terms = [[] for _ in nodes]
+    dev_terms = {(j, d): [] for j in range(len(nodes)) for d in range(int(ndev[j]))}
+    whole_terms = [[] for _ in nodes]      # GPUs taken by pending whole-GPU pods
+    moves_terms = []
+    obj_terms = []
+
+    def allowed(mask: int, j: int) -> bool:
+        return model[j] >= 0 and bool((mask >> int(model[j])) & 1)
+
+    # running sharing pods by spec
+    sk = np.stack([s.pcpu[share], s.pmem[share], s.g[share], s.mask[share]], axis=1) if len(share) else \
+        np.zeros((0, 4), dtype=np.int64)
+    sspecs, sinv = _spec_groups(sk)
+    share_vars = []
+    for t, (c, me, g, mask) in enumerate(sspecs.tolist()):
+        members = share[sinv == t]
+        orig: dict = {}
+        for p in members.tolist():
+            key = (where[int(s.node[p])], int(s.dev[p]))
+            orig[key] = orig.get(key, 0) + 1
+        cnt, stays = {}, {}
+        for j in range(len(nodes)):
+            if not allowed(mask, j) or c > cpu[j] or me > mem[j]:
+                continue
+            for d in range(int(ndev[j])):
+                if dfree[j, d] < g:
+                    continue
+                v = m.NewIntVar(0, min(len(members), int(dfree[j, d]) // g), "")
+                cnt[j, d] = v
+                cpu_terms[j].append(c * v)
+                mem_terms[j].append(me * v)
+                dev_terms[j, d].append(g * v)
+                if (j, d) in orig:
+                    st = m.NewIntVar(0, orig[j, d], "")
+                    m.Add(st <= v)
+                    stays[j, d] = st
+                    m.AddHint(v, orig[j, d])
+                    m.AddHint(st, orig[j, d])
+                else:
+                    m.AddHint(v, 0)
+        m.Add(sum(cnt.values()) == len(members))
+        moves_terms.append(len(members) - sum(stays.values()))
+        share_vars.append((members, orig, cnt, stays))
+    # running CPU-only pods by spec
+    ck = np.stack([s.pcpu[cpuonly], s.pmem[cpuonly]], axis=1) if len(cpuonly) else np.zeros((0, 2), np.int64)
+    cspecs, cinv = _spec_groups(ck)
+    cpu_vars = []
+    for t, (c, me) in enumerate(cspecs.tolist()):
+        members = cpuonly[cinv == t]
+        orig = {}
+        for p in members.tolist():
+            orig[where[int(s.node[p])]] = orig.get(where[int(s.node[p])], 0) + 1
+        cnt, stays = {}, {}
+        for j in range(len(nodes)):
+            if c > cpu[j] or me > mem[j]:
+                continue
+            v = m.NewIntVar(0, len(members), "")
+            cnt[j] = v
+            cpu_terms[j].append(c * v)
+            mem_terms[j].append(me * v)
+            m.AddHint(v, orig.get(j, 0))
+            if j in orig:
+                st = m.NewIntVar(0, orig[j], "")
+                m.Add(st <= v)
+                stays[j] = st
+                m.AddHint(st, orig[j])
+        m.Add(sum(cnt.values()) == len(members))
+        moves_terms.append(len(members) - sum(stays.values()))
+        cpu_vars.append((members, orig, cnt, stays))
+    # pending pods by spec (optional)
+    pk = np.stack([pending[x][open_pending] for x in ("cpu", "mem", "k", "g", "mask")], axis=1) \
+        if len(open_pending) else np.zeros((0, 5), np.int64)
+    pspecs, pinv = _spec_groups(pk)
+    pend_vars = []
+    for t, (c, me, k, g, mask) in enumerate(pspecs.tolist()):
+        members = open_pending[pinv == t]
+        cnt = {}
+        for j in range(len(nodes)):
+            if not allowed(mask, j) or c > cpu[j] or me > mem[j]:
+                continue
+            if g < FULL:
+                for d in range(int(ndev[j])):
+                    if dfree[j, d] >= g:
+                        v = m.NewIntVar(0, min(len(members), int(dfree[j, d]) // g), "")
+                        cnt[j, d] = v
+                        dev_terms[j, d].append(g * v)
+                        cpu_terms[j].append(c * v)
+                        mem_terms[j].append(me * v)
+                        obj_terms.append(g * v)
+                        m.AddHint(v, 0)
+            else:
+                full_now = int(ndev[j])
+                if k > full_now:
+                    continue
+                v = m.NewIntVar(0, min(len(members), full_now // k), "")
+                cnt[j, -1] = v
+                whole_terms[j].append(k * v)
+                cpu_terms[j].append(c * v)
+                mem_terms[j].append(me * v)
+                obj_terms.append(k * g * v)
+                m.AddHint(v, 0)
+        if cnt:
+            m.Add(sum(cnt.values()) <= len(members))
+        pend_vars.append((members, cnt))
+    # capacities; whole-GPU pending pods take devices left completely free by the shares
+    for j in range(len(nodes)):
+        if cpu_terms[j]:
+            m.Add(sum(cpu_terms[j]) <= int(cpu[j]))
+            m.Add(sum(mem_terms[j]) <= int(mem[j]))
+        if whole_terms[j]:
+            used = []
+            for d in range(int(ndev[j])):
+                if dfree[j, d] < FULL:
+                    continue
+                u = m.NewBoolVar("")
+                m.AddHint(u, 0)
+                used.append(u)
+                if dev_terms[j, d]:
+                    m.Add(sum(dev_terms[j, d]) <= FULL * (1 - u))
+            m.Add(sum(whole_terms[j]) <= sum(used) if used else sum(whole_terms[j]) <= 0)
+        for d in range(int(ndev[j])):
+            if dev_terms[j, d]:
+                m.Add(sum(dev_terms[j, d]) <= int(dfree[j, d]))
+    moves = sum(moves_terms) if moves_terms else 0
+    m.Add(moves <= budget)
+    if not obj_terms:
+        return None
+    gain = sum(obj_terms)
+    m.Add(gain >= 1)
+    m.Maximize(gain * (budget + 1) - moves)
+    solver = cp_model.CpSolver()
+    solver.parameters.max_time_in_seconds = float(time_limit)
+    solver.parameters.num_workers = int(workers)
+    solver.parameters.random_seed = int(seed)
+    status = solver.Solve(m)
+    if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+        return None
+    # decode: pods that stay keep their device; the rest fill the open slots
+    placements, moved = [], []
+    for members, orig, cnt, stays in share_vars:
+        st_val = {key: solver.Value(v) for key, v in stays.items()}
+        slots = []
+        for key, v in cnt.items():
+            slots += [key] * (solver.Value(v) - st_val.get(key, 0))
+        kept: dict = {}
+        for p in members.tolist():
+            key = (where[int(s.node[p])], int(s.dev[p]))
+            if kept.get(key, 0) < st_val.get(key, 0):
+                kept[key] = kept.get(key, 0) + 1
+                continue
+            j, d = slots.pop()
+            moved.append((p, int(s.node[p]), int(nodes[j]), d))
+    for members, orig, cnt, stays in cpu_vars:
+        st_val = {j: solver.Value(v) for j, v in stays.items()}
+        slots = []
+        for j, v in cnt.items():
+            slots += [j] * (solver.Value(v) - st_val.get(j, 0))
+        kept = {}
+        for p in members.tolist():
+            j = where[int(s.node[p])]
+            if kept.get(j, 0) < st_val.get(j, 0):
+                kept[j] = kept.get(j, 0) + 1
+                continue
+            moved.append((p, int(s.node[p]), int(nodes[slots.pop()]), -1))
+    for members, cnt in pend_vars:
+        left = members.tolist()
+        for (j, d), v in cnt.items():
+            for _ in range(solver.Value(v)):
+                placements.append((left.pop(), int(nodes[j]), d))
+    return placements, moved
+
+
+def apply_repack(s: GpuState, pending: dict, placements, moved) -> tuple[GpuState, list, int]:
+    """Apply a neighbourhood answer to a copy of `s`: lift the moved pods, put them on their new node and
+    device, then add the pending pods. Returns (new state, placed rows (i, node, dev or devmask), milli)."""
+    t = s.copy()
+    for p, _, _, _ in moved:
+        _release(t, p)
+    for p, _, n, d in moved:
+        dev, bits = _take(t, n, int(s.pcpu[p]), int(s.pmem[p]), int(s.k[p]), int(s.g[p]), d)
+        t.node[p], t.dev[p], t.devmask[p] = n, dev, bits
+    rows, milli = [], 0
+    # pending sharing pods before whole-GPU ones (these take the lowest fully free devices)
+    for i, n, d in sorted(placements, key=lambda r: int(pending["g"][r[0]]) >= FULL):
+        k, g = int(pending["k"][i]), int(pending["g"][i])
+        dev, bits = _take(t, n, int(pending["cpu"][i]), int(pending["mem"][i]), k, g, d)
+        rows.append((i, n, dev if g < FULL else bits))
+        milli += k * g
+    return t, rows, milli
+
+
+def defrag_lns(state: GpuState, pending: dict, max_moves: int, time_limit: float = 60.0, hood: int = 16,
+               step_time: float = 1.0, workers: int = 2, seed: int = 0) -> DefragResult:
+    """Move-based repair (`defrag`), then CP-SAT over neighbourhoods of `hood` nodes (the untried nodes with
+    the most free GPU milli first) until the time limit, the move budget or the nodes run out."""
+    t0 = time.perf_counter()
+    out = defrag(state, pending, max_moves, time_limit=time_limit / 4)
+    s = out.state
+    done = np.zeros(len(pending["k"]), dtype=np.bool_)
+    for i, _, _ in out.placed:
+        done[i] = True
+    tried = np.zeros(len(s.cpu), dtype=np.bool_)
+    moved_once = np.zeros(len(s.node), dtype=np.bool_)
+    for p, _, _ in out.moves:
+        moved_once[p] = True
+    rounds = 0
+    while time.perf_counter() - t0 < time_limit - 0.2 and len(out.moves) < max_moves:
+        open_pending = np.flatnonzero(~done & (pending["k"] > 0))
+        if not len(open_pending):
+            break
+        score = s.free.astype(np.int64).sum(axis=1) * 1000 + s.cpu // 1000
+        score[tried | (s.ndev == 0)] = -1
+        pick = np.argsort(-score, kind="stable")[:hood]
+        pick = pick[score[pick] >= 0]
+        if not len(pick):
+            break
+        tried[pick] = True
+        rounds += 1
+        left = min(step_time, time_limit - (time.perf_counter() - t0))
+        ans = repack_neighbourhood(s, pick, pending, open_pending, max_moves - len(out.moves), left, workers,
+                                   seed + rounds)
+        if ans is None:
+            continue
+        placements, moved = ans
+        s, rows, milli = apply_repack(s, pending, placements, moved)
+        if TRACE:
+            print(f"round {rounds}: +{len(rows)} pods ({milli} milli), {len(moved)} moves, "
+                  f"t={time.perf_counter() - t0:.1f}s")
+        for p, a, b, _ in moved:
+            out.moves.append((p, a, b))
+            moved_once[p] = True
+        for r in rows:
+            done[r[0]] = True
+        out.placed += rows
+        out.placed_milli += milli
+    out.state = s
+    out.seconds = time.perf_counter() - t0
+    out.rounds = rounds
+    return out
