@@ -189,7 +189,8 @@ class Pricer:
             out.append(pos[order[row[row >= 0]]].tolist())
         return out
 
-    def best(self, duals: np.ndarray, time_limit: float, max_nodes: int = 0) -> tuple[float, float, list[int]]:
+    def best(self, duals: np.ndarray, time_limit: float,
+             max_nodes: int = 0) -> tuple[float, float, list[int]]:
         """(value of the pattern found, an upper bound on the best value, the pattern's items)."""
         if self.dp:
             dims = self.bind + [self.bind[0]] * (2 - len(self.bind)) if self.bind else None

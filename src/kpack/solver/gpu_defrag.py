@@ -93,8 +93,8 @@ def eviction_sets(c, m, k, g, mask, free, ndev, cpu, mem, model, off, members, p
             idx = np.zeros(3, dtype=np.int64)
             for i in range(lo, hi if size >= 1 else lo + 1):
                 for j in range(i + 1 if size >= 2 else lo, hi if size >= 2 else lo + 1):
-                    for l in range(j + 1 if size >= 3 else lo, hi if size >= 3 else lo + 1):
-                        idx[0], idx[1], idx[2] = i, j, l
+                    for q in range(j + 1 if size >= 3 else lo, hi if size >= 3 else lo + 1):
+                        idx[0], idx[1], idx[2] = i, j, q
                         ok = True
                         add[:] = 0
                         ac, am, xf, freed = 0, 0, 0, 0
@@ -225,7 +225,7 @@ def defrag(state: GpuState, pending: dict, max_moves: int, time_limit: float = 1
     spec_keys = np.stack([s.pcpu, s.pmem, s.k, s.g, s.mask], axis=1)
     specs, pod_spec = np.unique(spec_keys, axis=0, return_inverse=True)
     pod_spec = pod_spec.reshape(-1)
-    replaceable = None                 # per pod: some other node takes it without moves (recomputed on change)
+    replaceable = None      # per pod: some other node takes it without moves (recomputed on a change)
     demand = pending["k"].astype(np.int64) * pending["g"]
     order = np.lexsort((-pending["cpu"], -demand))
     rows = np.zeros((20_000, 6), dtype=np.int64)
@@ -254,7 +254,7 @@ def defrag(state: GpuState, pending: dict, max_moves: int, time_limit: float = 1
         cand = rows[:cnt]
         # fewest moves, then the least GPU freed (moving small pods is cheaper to re-place); a few trials
         for r in cand[np.lexsort((cand[:, 5], cand[:, 1]))][:max_trials].tolist():
-            node, size, evict = r[0], r[1], [p for p in r[2:5] if p >= 0]
+            node, evict = r[0], [p for p in r[2:5] if p >= 0]
             trial = s.copy()
             for p in evict:
                 _release(trial, p)
@@ -394,7 +394,6 @@ def repack_neighbourhood(s: GpuState, nodes: np.ndarray, pending: dict, open_pen
     on = np.flatnonzero(np.isin(s.node, nodes))
     share = on[(s.k[on] > 0) & (s.g[on] < FULL)]
     cpuonly = on[s.k[on] == 0]
-    whole = on[(s.k[on] > 0) & (s.g[on] >= FULL)]
     # capacity left when the movable pods are lifted off
     cpu = s.cpu[nodes].copy()
     mem = s.mem[nodes].copy()
