@@ -65,7 +65,8 @@ def state_at_100(trace: str, policy: str, seed: int):
 
 
 def run_seed(trace: str, policy: str, seed: int, move_frac: float, max_set: int, limit: float,
-             args_trials: int = 40, lns: bool = True, hood: int = 16, step: float = 3.0) -> dict:
+             args_trials: int = 40, lns: bool = True, hood: int = 16, step: float = 3.0,
+             cpu_frac: float = 0.25) -> dict:
     nodes, pod, placed, out_dev, free, cpu, mem, C = state_at_100(trace, policy, seed)
     on = placed >= 0
     sharing = (pod["k"] > 0) & (pod["g"] < FULL)
@@ -81,7 +82,7 @@ def run_seed(trace: str, policy: str, seed: int, move_frac: float, max_set: int,
     pending = {x: pod[x][pend] for x in ("cpu", "mem", "k", "g", "mask")}
     max_moves = int(move_frac * int(on.sum()))
     if lns:
-        r = defrag_lns(st, pending, max_moves, time_limit=limit, hood=hood, step_time=step)
+        r = defrag_lns(st, pending, max_moves, time_limit=limit, hood=hood, step_time=step, cpu_frac=cpu_frac)
     else:
         r = defrag(st, pending, max_moves, time_limit=limit, max_set=max_set, max_trials=args_trials)
     extra = []
@@ -113,6 +114,7 @@ def main() -> None:
     ap.add_argument("--trials", type=int, default=40, help="eviction sets tried per pending pod")
     ap.add_argument("--no-lns", action="store_true", help="move-based repair only, no CP-SAT")
     ap.add_argument("--hood", type=int, default=16, help="nodes per CP-SAT neighbourhood")
+    ap.add_argument("--cpu-frac", type=float, default=0.25, help="share of a neighbourhood: CPU-rich nodes")
     ap.add_argument("--step", type=float, default=3.0, help="CP-SAT seconds per neighbourhood")
     ap.add_argument("--limit", type=float, default=30.0, help="defrag time limit per seed, seconds")
     ap.add_argument("--json")
@@ -122,7 +124,7 @@ def main() -> None:
           f"{'after %':>7} {'placed':>6} {'moves':>5} {'defrag s':>8} {'LB %':>6}")
     for seed in parse_seeds(args.seeds):
         r = run_seed(args.trace, args.policy, seed, args.move_frac, args.max_set, args.limit, args.trials,
-                     not args.no_lns, args.hood, args.step)
+                     not args.no_lns, args.hood, args.step, args.cpu_frac)
         rows.append(r)
         print(f"{r['seed']:>4} {r['pending']:>7} {r['running']:>7} {r['max_moves']:>6} "
               f"{r['unalloc_binned']:>10.2f} {r['before']:>8.2f} {r['after']:>7.2f} {r['placed']:>6} "

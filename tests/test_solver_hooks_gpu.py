@@ -71,6 +71,17 @@ def test_fallback_honours_added_affinity():
     assert "c" not in res.node_names
 
 
+def test_plan_honours_added_affinity():
+    prof = kpack.Profile.from_k8s(cfg([{"name": "NodeAffinity", "args": {"addedAffinity": {
+        "requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [{"matchExpressions": [
+            {"key": "pool", "operator": "In", "values": ["x"]}]}]}}}}]))
+    shapes = [node("small", labels={"pool": "x"}), node("big", cpu="64", labels={"pool": "z"})]
+    pods = [pod(f"p{i}", "2") for i in range(4)]
+    assert kpack.plan(pods, shapes, time_limit=2.0).counts == {"small": 0, "big": 1}
+    p = kpack.plan(pods, shapes, time_limit=2.0, profile=prof)
+    assert p.counts == {"small": 2, "big": 0} and p.optimal
+
+
 # --- column generation pieces --------------------------------------------------------------------------
 def test_branch_and_bound_knapsack_matches_brute_force():
     rng = np.random.default_rng(3)

@@ -603,9 +603,11 @@ def apply_repack(s: GpuState, pending: dict, placements, moved) -> tuple[GpuStat
 
 
 def defrag_lns(state: GpuState, pending: dict, max_moves: int, time_limit: float = 60.0, hood: int = 16,
-               step_time: float = 1.0, workers: int = 2, seed: int = 0) -> DefragResult:
+               step_time: float = 1.0, workers: int = 2, seed: int = 0,
+               cpu_frac: float = 0.25) -> DefragResult:
     """Move-based repair (`defrag`), then CP-SAT over neighbourhoods of `hood` nodes (the untried nodes with
-    the most free GPU milli first) until the time limit, the move budget or the nodes run out."""
+    the most free GPU milli first, plus a `cpu_frac` share of the nodes with the most free CPU) until the
+    time limit, the move budget or the nodes run out."""
     t0 = time.perf_counter()
     out = defrag(state, pending, max_moves, time_limit=time_limit / 4)
     s = out.state
@@ -621,13 +623,21 @@ def defrag_lns(state: GpuState, pending: dict, max_moves: int, time_limit: float
         open_pending = np.flatnonzero(~done & (pending["k"] > 0))
         if not len(open_pending):
             break
+        # Most of the neighbourhood: untried nodes with the most free GPU milli; the rest: nodes with the
+        # most free CPU, where CPU-only pods can go to make room (GPU gaps often sit on CPU-full nodes).
         score = s.free.astype(np.int64).sum(axis=1) * 1000 + s.cpu // 1000
         score[tried | (s.ndev == 0)] = -1
-        pick = np.argsort(-score, kind="stable")[:hood]
+        n_gpu = hood - int(cpu_frac * hood)
+        pick = np.argsort(-score, kind="stable")[:n_gpu]
         pick = pick[score[pick] >= 0]
         if not len(pick):
             break
         tried[pick] = True
+        if n_gpu < hood:
+            spare = s.cpu.astype(np.float64).copy()
+            spare[pick] = -1.0
+            extra = np.argsort(-spare, kind="stable")[:hood - n_gpu]
+            pick = np.concatenate([pick, extra[spare[extra] > 0]])
         rounds += 1
         left = min(step_time, time_limit - (time.perf_counter() - t0))
         ans = repack_neighbourhood(s, pick, pending, open_pending, max_moves - len(out.moves), left, workers,

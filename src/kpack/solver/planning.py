@@ -12,10 +12,9 @@ from ortools.sat.python import cp_model
 
 from ..daemonset import daemonset_pods
 from ..models import DaemonSet, Deployment, Node, Pod, ReplicaSet
-from ..predicates import class_key, compile_class
 from ..profile import Profile
 from ..resources import COL_PODS
-from ..scheduler import CompiledProfile
+from ..scheduler import CompiledProfile, Scheduler
 from ..state import Cluster
 from .colgen import column_generation, dive, pattern_cover
 from .heuristics import Instance, Packing, best_heuristic, ffd, lower_bound, max_items_per_bin
@@ -305,21 +304,17 @@ def plan(pods, node_shapes, time_limit: float = 10.0, costs: Optional[dict] = No
             usable[s] = False
             notes.append(f"shape {names[s]}: its DaemonSet pods do not fit on it; not used")
     req, _ = cluster.pod_vectors(work)
-    compat = np.zeros((len(work), len(shapes)), dtype=np.bool_)
-    filters = set(profile.filters)
-    classes: dict[tuple, np.ndarray] = {}
-    for i, p in enumerate(work):
-        k = class_key(p)
-        ok = classes.get(k)
-        if ok is None:
-            c = compile_class(cluster, p, filters=filters)
-            ok = (c.code == 0) & usable
-            if c.candidates is not None:
-                ok &= np.isin(np.arange(len(shapes)), c.candidates)
-            if c.conflict:
-                ok[:] = False
-            classes[k] = ok
-        compat[i] = ok
+    # The scheduler's own static classes (addedAffinity, registered static filters, pinned pods).
+    compiled, pod_cls = Scheduler(profile).classes(cluster, work)
+    ok_cls = np.zeros((len(compiled), len(shapes)), dtype=np.bool_)
+    for c, sc in enumerate(compiled):
+        ok = (sc.code == 0) & usable
+        if sc.candidates is not None:
+            ok &= np.isin(np.arange(len(shapes)), sc.candidates)
+        if sc.conflict:
+            ok[:] = False
+        ok_cls[c] = ok
+    compat = ok_cls[pod_cls] if len(work) else np.zeros((0, len(shapes)), dtype=np.bool_)
     inst = Instance(req[:, cols], np.maximum(caps[:, cols], 0), compat, int_costs)
     bad = np.flatnonzero(~inst.compat.any(axis=1))
     if len(bad):
