@@ -604,10 +604,10 @@ def apply_repack(s: GpuState, pending: dict, placements, moved) -> tuple[GpuStat
 
 def defrag_lns(state: GpuState, pending: dict, max_moves: int, time_limit: float = 60.0, hood: int = 16,
                step_time: float = 1.0, workers: int = 2, seed: int = 0,
-               cpu_frac: float = 0.25) -> DefragResult:
+               cpu_frac: float = 0.25, round_moves: int = 24) -> DefragResult:
     """Move-based repair (`defrag`), then CP-SAT over neighbourhoods of `hood` nodes (the untried nodes with
     the most free GPU milli first, plus a `cpu_frac` share of the nodes with the most free CPU) until the
-    time limit, the move budget or the nodes run out."""
+    time limit, the move budget or the nodes run out; at most `round_moves` moves per neighbourhood."""
     t0 = time.perf_counter()
     out = defrag(state, pending, max_moves, time_limit=time_limit / 4)
     s = out.state
@@ -640,8 +640,10 @@ def defrag_lns(state: GpuState, pending: dict, max_moves: int, time_limit: float
             pick = np.concatenate([pick, extra[spare[extra] > 0]])
         rounds += 1
         left = min(step_time, time_limit - (time.perf_counter() - t0))
-        ans = repack_neighbourhood(s, pick, pending, open_pending, max_moves - len(out.moves), left, workers,
-                                   seed + rounds)
+        # A per-neighbourhood move cap: the objective is lexicographic (GPU placed, then moves), so within
+        # a short limit CP-SAT's answer may spend many moves for little; the cap keeps each round frugal.
+        cap = min(max_moves - len(out.moves), round_moves)
+        ans = repack_neighbourhood(s, pick, pending, open_pending, cap, left, workers, seed + rounds)
         if ans is None:
             continue
         placements, moved = ans
