@@ -109,6 +109,7 @@ def improve(inst: Instance, start: Packing, lb: int, clique: list[int], time_lim
     """CP-SAT over bins per shape (x[item, shape, bin] only for compatible pairs; bins of a shape open in
     order; an item may only use bins up to its rank among the shape's items, largest first, which with a
     single shape and the clique ranked first puts clique item r in bin r)."""
+    end = time.perf_counter() + time_limit     # model building counts against the limit too
     costs = inst.costs
     S = len(inst.caps)
     H = start.cost(costs)
@@ -172,8 +173,11 @@ def improve(inst: Instance, start: Packing, lb: int, clique: list[int], time_lim
     used = set(hint_bin.values())
     for k, o in opened.items():
         m.AddHint(o, k in used)
+    left = end - time.perf_counter()
+    if left < 0.05:
+        return start, lb, "no time left for the assignment model"
     solver = cp_model.CpSolver()
-    solver.parameters.max_time_in_seconds = float(time_limit)
+    solver.parameters.max_time_in_seconds = float(left)
     solver.parameters.num_workers = int(workers)
     solver.parameters.random_seed = int(seed) & 0x7FFFFFFF
     status = solver.Solve(m)
