@@ -359,17 +359,31 @@ def pattern_cover(sizes: np.ndarray, pool: list[list[int]], hint: list[list[int]
 
 
 def dive(sizes: np.ndarray, cap: np.ndarray, pool: list[list[int]], deadline: float, workers: int = 2,
-         rounds: int = 15) -> list[list[int]] | None:
+         rounds: int = 5) -> list[list[int]] | None:
     """Price-and-dive upper bound: solve the set-cover LP over the items left (pool patterns cut down to
-    them, plus a few pricing rounds), fix every column at 1 (or the largest one), repeat on what is left.
-    Returns the bins, or None when the deadline comes first."""
+    them, plus a few pricing rounds), fix every column at 1 (or the largest one), repeat on what is left;
+    at the deadline the items left go first-fit decreasing. Returns the bins (None if no LP solves)."""
     pricer = Pricer(sizes, cap, workers)
     left = np.ones(len(sizes), dtype=np.bool_)
     bins: list[list[int]] = []
     patterns = [list(p) for p in pool]
     while left.any():
         if time.perf_counter() >= deadline:
-            return None
+            # Out of time: the items left go first-fit decreasing into new bins (still a packing).
+            rest = np.flatnonzero(left)
+            rest = rest[np.argsort(-(sizes[rest] / np.maximum(cap, 1)).max(axis=1), kind="stable")]
+            opened: list[list[int]] = []
+            loads: list[np.ndarray] = []
+            for i in rest.tolist():
+                for b, load in enumerate(loads):
+                    if (load + sizes[i] <= cap).all():
+                        opened[b].append(i)
+                        loads[b] = load + sizes[i]
+                        break
+                else:
+                    opened.append([i])
+                    loads.append(sizes[i].copy())
+            return bins + opened
         items = np.flatnonzero(left)
         pos = {int(i): k for k, i in enumerate(items)}
         lp = pywraplp.Solver.CreateSolver("GLOP")
