@@ -107,7 +107,9 @@ def test_column_generation_bound_and_dive_on_an_exact_tiling():
     assert lb == 4
     bins = dive(sizes, cap, pool, deadline=1e18)
     assert bins is not None and len(bins) == 4
+    late = dive(sizes, cap, pool, deadline=0.0)      # out of time at once: first-fit decreasing, still valid
     inst = Instance(sizes, cap[None, :], np.ones((12, 1), bool), np.ones(1, np.int64))
+    check_packing(inst, kpack.solver.heuristics.Packing([0] * len(late), late))
     out = solve(inst, 2.0)
     check_packing(inst, out.packing)
     assert len(out.packing.shape) == 4 and out.optimal
