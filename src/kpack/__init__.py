@@ -1,6 +1,7 @@
 """kpack: a fast, faithful Kubernetes scheduler and bin-packing engine on columnar arrays."""
 from . import batch as batch  # kpack.batch (PodBatch, cluster_from_arrays) after a plain `import kpack`
 from . import controllers as controllers
+from . import solver as solver  # registers the "cpsat" fallback hook (OR-Tools loads on first use)
 from .controllers import ControlPlane
 from .daemonset import daemonset_pods
 from .manifests import ManifestError, load_manifests

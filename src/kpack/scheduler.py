@@ -6,7 +6,7 @@ import operator
 import weakref
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import NamedTuple, Optional, Sequence
+from typing import Callable, NamedTuple, Optional, Sequence
 
 import numpy as np
 
@@ -208,14 +208,39 @@ class CompiledCache:
         return a
 
 
+@dataclass(frozen=True)
+class FallbackHook:
+    """A solver run after the greedy pass (`Scheduler(fallback=name)`): `check(time_limit, max_moves,
+    workers)` validates the options at construction; `run(scheduler, before, cluster, result)` may re-place
+    the batch and updates `result` in place."""
+    check: Callable[[float, int, int], None]
+    run: Callable[..., None]
+
+
+# Fallback solvers by name. kpack.solver registers "cpsat" when kpack is imported, so the scheduler never
+# imports the solver (import direction: scheduler -> solver).
+FALLBACKS: dict[str, FallbackHook] = {}
+
+
+def register_fallback(name: str, check: Callable[[float, int, int], None], run: Callable[..., None]) -> None:
+    """Register (or replace) the fallback solver `name` for `Scheduler(fallback=name)`."""
+    if not isinstance(name, str) or not name:
+        raise SchedulingError(f"fallback name: must be a non-empty string, got {name!r}")
+    FALLBACKS[name] = FallbackHook(check, run)
+
+
 class Scheduler:
     """kube-scheduler's scheduling cycle over a Cluster, seeded for reproducible tie-breaks."""
 
     def __init__(self, profile: Optional[Profile] = None, seed: int = 0, engine: str = "auto",
                  gpu_workload: Optional[Sequence[Pod]] = None, fallback: Optional[str] = None,
                  fallback_time_limit: float = 1.0, max_moves: int = 0, fallback_workers: int = 2):
-        from .solver import check_options  # kpack.solver: CP-SAT fallback after the greedy pass
-        check_options(fallback, fallback_time_limit, max_moves, fallback_workers)
+        if fallback is not None:
+            hook = FALLBACKS.get(fallback) if isinstance(fallback, str) else None
+            if hook is None:
+                raise SchedulingError(f"fallback: unknown solver {fallback!r} "
+                                      f"(known: {', '.join(sorted(FALLBACKS)) or 'none'}, or None)")
+            hook.check(fallback_time_limit, max_moves, fallback_workers)
         self.fallback, self.fallback_time_limit = fallback, fallback_time_limit
         self.max_moves, self.fallback_workers = max_moves, fallback_workers
         self.profile = profile or Profile.default()
@@ -307,8 +332,7 @@ class Scheduler:
             reasons[i] = fit_error(cluster, classes[c], static_hist[c], fail[i], extra)
         res = ScheduleResult([names[i] if i >= 0 else None for i in out.tolist()], out, reasons, pods)
         if before is not None:
-            from .solver import run_fallback
-            run_fallback(self, before, cluster, res)
+            FALLBACKS[self.fallback].run(self, before, cluster, res)
         return res
 
     def _place_with_devices(self, cluster, cp, arrays, pods, pod_cls, pod_req, pod_nz, out, fail) -> None:

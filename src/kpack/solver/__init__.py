@@ -1,7 +1,16 @@
 """OR-Tools CP-SAT: fallback for pods greedy leaves pending, defragmentation, capacity planning."""
+from ..scheduler import register_fallback
 from .options import FALLBACKS, SolverError, check_options
 
 __all__ = ["FALLBACKS", "Plan", "SolverError", "check_options", "plan", "run_fallback"]
+
+
+def _run_cpsat(sched, before, cluster, res) -> None:
+    from .fallback import run_fallback  # OR-Tools loads only when the fallback runs
+    run_fallback(sched, before, cluster, res)
+
+
+register_fallback("cpsat", check_options, _run_cpsat)
 
 
 def __getattr__(name: str):

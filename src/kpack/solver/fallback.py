@@ -13,17 +13,9 @@ from ortools.sat.python import cp_model
 
 from ..gpu.plugins import needs_devices
 from ..models import GPU_RESOURCE, Pod
-from ..predicates import (
-    StaticClass,
-    class_key,
-    compile_class,
-    pinned_base,
-    pinned_base_key,
-    pinned_class,
-    pinned_node,
-)
+from ..predicates import NodeLabels, StaticClass
 from ..resources import COL_PODS
-from ..scheduler import CompiledProfile
+from ..scheduler import CompiledCache, CompiledProfile
 from ..state import Cluster, assign_devices
 from .cluster_ops import bound_pairs, commit_changes
 from .repair import Repair
@@ -51,38 +43,39 @@ class PodGroup:
 
 
 class ClassTable:
-    """Static classes via kpack's compile_class, keyed like the scheduler keys them (pinned DaemonSet pods
-    share one compiled base per rest-of-pod)."""
+    """The scheduler's own static classes (`Scheduler.classes`: NodeAffinityArgs.addedAffinity, registered
+    static filters, pinned DaemonSet pods sharing one compiled base), compiled once per class key on the
+    pre-batch cluster in row order, with each class's statically feasible nodes."""
 
-    def __init__(self, cluster: Cluster, filters: set[str]):
-        self.cluster, self.filters = cluster, filters
+    def __init__(self, sched, cluster: Cluster, cp: CompiledProfile):
+        self.sched, self.cluster = sched, cluster
+        self.cache = CompiledCache(("solver",), cp, NodeLabels(cluster))
         self.classes: list[StaticClass] = []
-        self.keys: dict[tuple, int] = {}
-        self.bases: dict[tuple, StaticClass] = {}
+        self.ids: dict[int, int] = {}    # id(StaticClass) -> index (the cache keeps every object alive)
         self.feasible: list[np.ndarray] = []
 
     def index(self, pod: Pod) -> int:
-        pin = pinned_node(pod) if "NodeAffinity" in self.filters else None
-        key = class_key(pod) if pin is None else (pinned_base_key(pod), pin)
-        c = self.keys.get(key)
-        if c is not None:
-            return c
-        if pin is None:
-            cls = compile_class(self.cluster, pod, filters=self.filters)
-        else:
-            bk = pinned_base_key(pod)
-            base = self.bases.get(bk)
-            if base is None:
-                base = self.bases[bk] = compile_class(self.cluster, pinned_base(pod), filters=self.filters)
-            cls = pinned_class(self.cluster, base, pin)
-        n = len(self.cluster.node_names)
-        nodes = np.arange(n, dtype=np.int64) if cls.candidates is None else cls.candidates.astype(np.int64)
-        if cls.conflict:
-            nodes = nodes[:0]
-        c = self.keys[key] = len(self.classes)
-        self.classes.append(cls)
-        self.feasible.append(nodes[cls.code[nodes] == 0])
-        return c
+        return int(self.index_all([pod])[0])
+
+    def index_all(self, pods: Sequence[Pod]) -> np.ndarray:
+        compiled, pod_cls = self.sched.classes(self.cluster, pods, self.cache)
+        out = np.empty(len(pods), dtype=np.int64)
+        local = []
+        for cls in compiled:
+            c = self.ids.get(id(cls))
+            if c is None:
+                c = self.ids[id(cls)] = len(self.classes)
+                self.classes.append(cls)
+                n = len(self.cluster.node_names)
+                nodes = (np.arange(n, dtype=np.int64) if cls.candidates is None
+                         else np.sort(cls.candidates.astype(np.int64)))
+                if cls.conflict:
+                    nodes = nodes[:0]
+                self.feasible.append(nodes[cls.code[nodes] == 0])
+            local.append(c)
+        if len(pods):
+            out[:] = np.asarray(local, dtype=np.int64)[pod_cls]
+        return out
 
     def ok(self, c: int, node: int) -> bool:
         f = self.feasible[c]
@@ -161,15 +154,15 @@ def solve_batch(sched, before: Cluster, pods: Sequence[Pod], greedy: np.ndarray,
         check_col[gpu_col] = False
     N, R = before.allocatable.shape
     cols = [r for r in range(R) if r == COL_PODS or check_col[r]] if cp.fit_filter_on else []
-    table = ClassTable(before, set(profile.filters))
+    table = ClassTable(sched, before, cp)
     req, _ = before.pod_vectors(pods)
 
     # Pools of interchangeable pods: the batch (free to re-place, greedy-placed ones stay placed) ...
     groups: list[PodGroup] = []
     gkey: dict[tuple, int] = {}
-    pod_cls = np.empty(len(pods), dtype=np.int64)
+    pod_cls = table.index_all(pods)
     for i, p in enumerate(pods):
-        c = pod_cls[i] = table.index(p)
+        c = int(pod_cls[i])
         key = ("batch", c, req[i].tobytes(), p.gpu_count, p.gpu_per_device, p.priority)
         j = gkey.get(key)
         if j is None:

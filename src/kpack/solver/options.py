@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import math
-from typing import Optional
 
 from ..scheduler import SchedulingError
 
@@ -24,10 +23,8 @@ def check_workers(name: str, value) -> None:
         raise SolverError(f"{name}: must be a positive integer, got {value!r}")
 
 
-def check_options(fallback: Optional[str], time_limit, max_moves, workers) -> None:
+def check_options(time_limit, max_moves, workers) -> None:
     """Validate the Scheduler's solver arguments; raises SolverError naming the argument and value."""
-    if fallback is not None and fallback not in FALLBACKS:
-        raise SolverError(f"fallback: unknown solver {fallback!r} (known: {', '.join(FALLBACKS)}, or None)")
     check_time_limit("fallback_time_limit", time_limit)
     if isinstance(max_moves, bool) or not isinstance(max_moves, int) or max_moves < 0:
         raise SolverError(f"max_moves: must be a non-negative integer, got {max_moves!r}")

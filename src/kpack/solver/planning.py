@@ -12,17 +12,19 @@ from ortools.sat.python import cp_model
 
 from ..daemonset import daemonset_pods
 from ..models import DaemonSet, Deployment, Node, Pod, ReplicaSet
-from ..predicates import class_key, compile_class
 from ..profile import Profile
 from ..resources import COL_PODS
-from ..scheduler import CompiledProfile
+from ..scheduler import CompiledProfile, Scheduler
 from ..state import Cluster
-from .colgen import column_generation, pattern_cover
+from .colgen import column_generation, dive, pattern_cover
 from .heuristics import Instance, Packing, best_heuristic, ffd, lower_bound, max_items_per_bin
 from .options import SolverError, check_time_limit, check_workers
 
 COST_ANNOTATION = "kpack.io/cost"
-CG_MIN_TIME = 8.0     # seconds: below this, plans skip column generation
+CG_MIN_TIME = 1.0     # seconds: below this, plans skip column generation
+CG_SHARE = 0.6        # of the time limit, at most, for the column generation bound
+DIVE_SHARE = 0.6      # of what is left after it, for the price-and-dive upper bound
+COVER_SHARE = 0.5     # of what is left after it, for CP-SAT over the generated patterns
 
 
 @dataclass
@@ -67,28 +69,38 @@ def solve(inst: Instance, time_limit: float, workers: int = 2, seed: int = 0) ->
     best, status = start, "heuristic"
     if best.cost(inst.costs) <= lb:
         return Solved(best, start, base, lb, True, "heuristic meets the lower bound")
-    # CP-SAT on the assignment model first. With one shape and a long enough limit, column generation and
-    # CP-SAT over the generated patterns get the second half (in Python they need a few seconds to pay off:
-    # at 5 s per Caprara-Toth instance giving them time lost more than it won, see notes/solver.md).
+    # One shape: column generation first (its Gilmore-Gomory/Farley bound is far stronger than the simple
+    # bounds and often proves the greedy packing optimal at once), then CP-SAT over the generated patterns
+    # (price-and-branch), then the assignment model with what is left. Several shapes: the assignment model.
     single = len(inst.caps) == 1 and inst.costs[0] > 0 and time_limit >= CG_MIN_TIME
-    left = deadline - time.perf_counter()
-    best, bound, status = improve(inst, best, lb, clique, (0.5 if single else 1.0) * left, workers, seed)
-    lb = max(lb, bound)
-    if single and best.cost(inst.costs) > lb and time.perf_counter() < deadline - 0.1:
+    if single:
         unit = int(inst.costs[0])
-        cols = [b for p in packings for b in p.items] + best.items
-        cg_lb, pool = column_generation(inst.sizes, inst.caps[0], cols,
-                                        time.perf_counter() + 0.6 * (deadline - time.perf_counter()),
+        cols = [b for p in packings for b in p.items]
+        cg_lb, pool = column_generation(inst.sizes, inst.caps[0], cols, t0 + CG_SHARE * time_limit,
                                         target=len(best.shape), workers=workers)
         if cg_lb * unit > lb:
             lb, status = cg_lb * unit, "column generation bound"
         if best.cost(inst.costs) > lb and time.perf_counter() < deadline - 0.05:
-            bins, _ = pattern_cover(inst.sizes, pool, best.items, lb // unit, deadline - time.perf_counter(),
+            bins = dive(inst.sizes, inst.caps[0], pool, time.perf_counter() + DIVE_SHARE * (
+                deadline - time.perf_counter()), workers)
+            if bins is not None and len(bins) < len(best.shape):
+                best = Packing([0] * len(bins), bins, "column generation dive")
+                check_packing(inst, best)
+                status = "dive"
+        if best.cost(inst.costs) > lb and time.perf_counter() < deadline - 0.05:
+            cover_end = time.perf_counter() + COVER_SHARE * (deadline - time.perf_counter())
+            bins, _ = pattern_cover(inst.sizes, pool, best.items, lb // unit, cover_end - time.perf_counter(),
                                     workers)
             if bins is not None and len(bins) < len(best.shape):
                 best = Packing([0] * len(bins), bins, "cp-sat over generated patterns")
                 check_packing(inst, best)
                 status = "patterns"
+    if best.cost(inst.costs) > lb and time.perf_counter() < deadline - 0.05:
+        best, bound, st = improve(inst, best, lb, clique, deadline - time.perf_counter(), workers, seed)
+        if bound > lb:
+            lb, status = bound, st
+        elif best.name.startswith("cp-sat from"):
+            status = st
     return Solved(best, start, base, lb, best.cost(inst.costs) <= lb, status)
 
 
@@ -97,6 +109,7 @@ def improve(inst: Instance, start: Packing, lb: int, clique: list[int], time_lim
     """CP-SAT over bins per shape (x[item, shape, bin] only for compatible pairs; bins of a shape open in
     order; an item may only use bins up to its rank among the shape's items, largest first, which with a
     single shape and the clique ranked first puts clique item r in bin r)."""
+    end = time.perf_counter() + time_limit     # model building counts against the limit too
     costs = inst.costs
     S = len(inst.caps)
     H = start.cost(costs)
@@ -160,8 +173,11 @@ def improve(inst: Instance, start: Packing, lb: int, clique: list[int], time_lim
     used = set(hint_bin.values())
     for k, o in opened.items():
         m.AddHint(o, k in used)
+    left = end - time.perf_counter()
+    if left < 0.05:
+        return start, lb, "no time left for the assignment model"
     solver = cp_model.CpSolver()
-    solver.parameters.max_time_in_seconds = float(time_limit)
+    solver.parameters.max_time_in_seconds = float(left)
     solver.parameters.num_workers = int(workers)
     solver.parameters.random_seed = int(seed) & 0x7FFFFFFF
     status = solver.Solve(m)
@@ -292,21 +308,17 @@ def plan(pods, node_shapes, time_limit: float = 10.0, costs: Optional[dict] = No
             usable[s] = False
             notes.append(f"shape {names[s]}: its DaemonSet pods do not fit on it; not used")
     req, _ = cluster.pod_vectors(work)
-    compat = np.zeros((len(work), len(shapes)), dtype=np.bool_)
-    filters = set(profile.filters)
-    classes: dict[tuple, np.ndarray] = {}
-    for i, p in enumerate(work):
-        k = class_key(p)
-        ok = classes.get(k)
-        if ok is None:
-            c = compile_class(cluster, p, filters=filters)
-            ok = (c.code == 0) & usable
-            if c.candidates is not None:
-                ok &= np.isin(np.arange(len(shapes)), c.candidates)
-            if c.conflict:
-                ok[:] = False
-            classes[k] = ok
-        compat[i] = ok
+    # The scheduler's own static classes (addedAffinity, registered static filters, pinned pods).
+    compiled, pod_cls = Scheduler(profile).classes(cluster, work)
+    ok_cls = np.zeros((len(compiled), len(shapes)), dtype=np.bool_)
+    for c, sc in enumerate(compiled):
+        ok = (sc.code == 0) & usable
+        if sc.candidates is not None:
+            ok &= np.isin(np.arange(len(shapes)), sc.candidates)
+        if sc.conflict:
+            ok[:] = False
+        ok_cls[c] = ok
+    compat = ok_cls[pod_cls] if len(work) else np.zeros((0, len(shapes)), dtype=np.bool_)
     inst = Instance(req[:, cols], np.maximum(caps[:, cols], 0), compat, int_costs)
     bad = np.flatnonzero(~inst.compat.any(axis=1))
     if len(bad):
