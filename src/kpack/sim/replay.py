@@ -57,6 +57,7 @@ class SimOptions:
     control_plane: Any = None
     label: str = ""
     retry_all: bool = False  # retry every pending pod whenever capacity frees (no pruning; for tests)
+    fast: bool = True  # the compiled event loop (sim/fast.py) where it applies; False: always this module's
 
 
 @dataclass
@@ -739,6 +740,23 @@ class Replay:
 
     # -- run ---------------------------------------------------------------------------------------
     def run(self, out_dir: Optional[str | Path] = None) -> SimResult:
+        why = "disabled (SimOptions.fast=False)"
+        if self.opts.fast:
+            from .fast import FastUnsupported, run_fast, unsupported_reason
+
+            why = unsupported_reason(self)
+            if why is None:
+                try:
+                    return run_fast(self, out_dir)
+                except FastUnsupported as e:  # found while streaming: start over on the Python loop
+                    why = str(e)
+        res = self.run_python(out_dir)
+        res.timing["path"] = "python"
+        res.timing["fast_path_skipped"] = why
+        return res
+
+    def run_python(self, out_dir: Optional[str | Path] = None) -> SimResult:
+        """The replay loop in Python (every backend, control planes, custom profiles)."""
         t_start = time.perf_counter()
         opts = self.opts
         nd = read_nodes(self.trace)
