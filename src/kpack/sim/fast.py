@@ -203,7 +203,12 @@ def run_fast(replay: Any, out_dir: Optional[str | Path] = None):
         fg = np.full(n, -1, np.int64)
         fg[: len(old_fg)] = old_fg
         A["fail_g"] = fg
-        A["cbound"] = np.full(n, -2, np.int64)
+        for k, fill in (("c_off", 0), ("c_cap", 0), ("c_n", 0), ("act", 0), ("act_pos", -1), ("zc_pos", -1),
+                        ("zc_g", -2)):
+            old = A.get(k, np.zeros(0, np.int64))
+            a = np.full(n, fill, np.int64)
+            a[: len(old)] = old
+            A[k] = a
         c0_rows = np.stack(code0) if code0 else np.zeros((1, N), np.int8)
         A["code0"] = c0_rows
         A["fu"] = np.array(fu or [False], bool)
@@ -273,7 +278,7 @@ def run_fast(replay: Any, out_dir: Optional[str | Path] = None):
     S: dict[str, np.ndarray] = {}
     SLOT = {"state": np.int8, "cls": np.int64, "node": np.int64, "evict": np.int64, "arrival": np.int64,
             "dep": np.int64, "dur": np.int64, "start_t": np.int64, "end_t": np.int64, "seq": np.int64,
-            "inq": np.int8, "pend": np.int64, "queue": np.int64, "qtmp": np.int64, "evq": np.int64}
+            "queue": np.int64, "qtmp": np.int64, "evq": np.int64}
 
     def grow_slots(cap: int) -> None:
         old = int(ist[L.I_CAP])
@@ -319,7 +324,48 @@ def run_fast(replay: Any, out_dir: Optional[str | Path] = None):
             sized(k, n, 4 * cap, np.int64)
         for k in ("log_gen", "log_node"):
             sized(k, int(ist[L.I_LOGN]), 2 * cap + N, np.int64)
+        if "c_n" in A:
+            need = 8 * cap + 16 * C["n"]
+            if "ph_slot" not in B or len(B["ph_slot"]) - int(ist[L.I_PHEND]) < need:
+                pack_pending(need)
 
+    def pack_pending(room: int) -> None:
+        """Lay the per-class pending heaps out afresh (live entries only, each sorted by seq: a valid
+        min-heap), with room to spare at the end of the pool."""
+        c_off, c_n, c_cap = A["c_off"], A["c_n"], A["c_cap"]
+        if "ph_slot" in B:
+            ncls = np.flatnonzero(c_n > 0)
+            lens = c_n[ncls]
+            idx = np.repeat(c_off[ncls] - np.concatenate([[0], np.cumsum(lens)[:-1]]), lens) + np.arange(
+                int(lens.sum()))
+            ent_c = np.repeat(ncls, lens)
+            ent_s, ent_q = B["ph_slot"][idx], B["ph_seq"][idx]
+            ok = (S["seq"][ent_s] == ent_q) & (S["state"][ent_s] == L.PENDING)
+            ent_c, ent_s, ent_q = ent_c[ok], ent_s[ok], ent_q[ok]
+            o = np.lexsort((ent_q, ent_c))
+            ent_c, ent_s, ent_q = ent_c[o], ent_s[o], ent_q[o]
+        else:
+            ent_c = ent_s = ent_q = np.zeros(0, np.int64)
+        n = np.bincount(ent_c, minlength=len(c_n)).astype(np.int64)
+        cap_ = np.where(n > 0, 2 * (n + 2), 0)
+        off = np.concatenate([[0], np.cumsum(cap_)[:-1]]).astype(np.int64) if len(cap_) else cap_
+        end = int(cap_.sum())
+        size = max(1 << 12, 2 * (end + room))
+        ph_slot = np.zeros(size, np.int64)
+        ph_seq = np.zeros(size, np.int64)
+        pos = off[ent_c] + (np.arange(len(ent_c)) - np.searchsorted(ent_c, ent_c))
+        ph_slot[pos], ph_seq[pos] = ent_s, ent_q
+        B["ph_slot"], B["ph_seq"] = ph_slot, ph_seq
+        A["c_off"][:], A["c_cap"][:], A["c_n"][:] = off, cap_, n
+        active = np.flatnonzero(n > 0)
+        A["act"][:] = 0
+        A["act"][: len(active)] = active
+        A["act_pos"][:] = -1
+        A["act_pos"][active] = np.arange(len(active))
+        ist[L.I_NACT] = len(active)
+        ist[L.I_PHEND] = end
+
+    rebuild_class_arrays()
     grow_slots(1 << 12)
     buf = {k: np.zeros(0, np.int64) for k in ("arr", "dep", "dur", "cls")}
     node_freed_at = np.zeros(N, np.int64)
@@ -361,6 +407,7 @@ def run_fast(replay: Any, out_dir: Optional[str | Path] = None):
         if int(ist[L.I_TOP]) < need:
             cap = int(ist[L.I_CAP])
             grow_slots(max(2 * cap, cap + need - int(ist[L.I_TOP])))
+        ensure_buffers()
         return True
 
     # --- outputs ---------------------------------------------------------------------------------------
@@ -430,13 +477,14 @@ def run_fast(replay: Any, out_dir: Optional[str | Path] = None):
         # the freed-node log: entries at or before every pending class's last failure are never read again
         n = int(ist[L.I_LOGN])
         if n > 4 * N + (1 << 16):
-            pend = S["pend"][: int(ist[L.I_NPEND])]
-            pend = pend[S["state"][pend] == L.PENDING]
-            g = int(A["fail_g"][S["cls"][pend]].min()) if len(pend) else n + int(ist[L.I_FREEGEN])
+            act = A["act"][: int(ist[L.I_NACT])]
+            g = int(A["fail_g"][act].min()) if len(act) else int(ist[L.I_FREEGEN])
             lo = int(np.searchsorted(B["log_gen"][:n], g, side="right")) if g >= 0 else 0
             for k in ("log_gen", "log_node"):
                 B[k][: n - lo] = B[k][lo:n].copy()
             ist[L.I_LOGN] = n - lo
+            z = A["zc_pos"]
+            z[:] = np.where(z >= 0, np.maximum(z - lo, 0), z)
 
     # --- node events (rare: applied here, exactly as Replay.run applies them) -----------------------------
     ne_pos = [0]
@@ -469,6 +517,7 @@ def run_fast(replay: Any, out_dir: Optional[str | Path] = None):
         S["end_t"][on] = NEVER
         S["evict"][on] += 1
         counts["evictions"] += len(on)
+        A["zc_pos"][:] = -1      # the node's capacity came back without a log entry
         k = int(ist[L.I_EVN])
         S["evq"][k: k + len(on)] = on
         ist[L.I_EVN] = k + len(on)
@@ -554,9 +603,11 @@ def run_fast(replay: Any, out_dir: Optional[str | Path] = None):
         status = L.run(
             ist, ref, rng, start, buf["arr"], buf["dep"], buf["dur"], buf["cls"],
             S["state"], S["cls"], S["node"], S["evict"], S["arrival"], S["dep"], S["dur"], S["start_t"],
-            S["end_t"], S["seq"], S["fstack"], S["inq"], S["pend"], S["queue"], S["qtmp"], S["evq"],
+            S["end_t"], S["seq"], S["fstack"], S["queue"], S["qtmp"], S["evq"],
+            B["ph_slot"], B["ph_seq"], a["c_off"], a["c_cap"], a["c_n"], a["act"], a["act_pos"], a["zc_pos"],
+            a["zc_g"],
             B["ht"], B["hs"], B["hq"], alloc, req, nz, node_freed_at, B["log_gen"], B["log_node"], mark, nev_t,
-            a["creq"], a["cnz"], a["cprio"], a["cpinned"], a["ccm"], a["fail_g"], a["cbound"],
+            a["creq"], a["cnz"], a["cprio"], a["cpinned"], a["ccm"], a["fail_g"],
             a["crow"], a["code_rows"], a["cand_off"], a["cand_len"], a["cand_flat"], a["conflict"],
             a["aff_row"], a["aff_rows"], a["taint_row"], a["taint_rows"],
             cp.check_col, cp.fit_filter_on, cp.weights, cp.fit_col, cp.fit_kind, cp.fit_w, cp.strategy,

@@ -14,10 +14,10 @@ DONE, NEED_DATA, NODE_EVENTS, SAMPLE, FLUSH = 0, 1, 2, 3, 4
 # Where the next `run` call resumes inside one time step.
 PH_TIME, PH_SCHED, PH_ADMIT = 0, 1, 2
 # Scalar state, one int64 vector shared with the driver (indices).
-(I_PHASE, I_POS, I_BUFN, I_EXH, I_HEAPN, I_TOP, I_NPEND, I_FREEGEN, I_FREED, I_NE, I_FAILN, I_OUTN, I_SEQ,
+(I_PHASE, I_POS, I_BUFN, I_EXH, I_HEAPN, I_TOP, I_PHEND, I_FREEGEN, I_FREED, I_NE, I_FAILN, I_OUTN, I_SEQ,
  I_RUNLIM, I_T, I_ATTEMPTS, I_PLACEMENTS, I_DEPARTURES, I_DELPEND, I_WAITSUM, I_WAITMAX, I_NREF, I_EVN,
- I_NEXTSAMPLE, I_QN, I_REFCPU, I_REFMEM, I_RETRYALL, I_LOGN, I_CAP, I_NARR, I_STAMP) = range(32)
-N_STATE = 32
+ I_NEXTSAMPLE, I_QN, I_REFCPU, I_REFMEM, I_RETRYALL, I_LOGN, I_CAP, I_NARR, I_STAMP, I_NACT) = range(33)
+N_STATE = 33
 OUT_COMPLETED, OUT_DELETED = 0, 1
 
 
@@ -132,9 +132,10 @@ def wait_bin(edges, w):
 
 
 @njit(cache=True, nogil=True)
-def fit_bound(c, creq, alloc, req, log_gen, log_node, logn, g, mark, stamp):
+def fit_bound(c, creq, alloc, req, log_gen, log_node, logn, g, mark, stamp, from_pos):
     """How many pods of class c the nodes freed after free generation g could hold, by resources alone
-    (the replay's KubeBackend.fit_bound; whole-GPU pods count fully free devices = free GPUs)."""
+    (the replay's KubeBackend.fit_bound; whole-GPU pods count fully free devices = free GPUs). Log entries
+    before from_pos are known to hold nothing (see zc_pos in `run`)."""
     lo, hi = 0, logn
     while lo < hi:
         m = (lo + hi) >> 1
@@ -145,6 +146,8 @@ def fit_bound(c, creq, alloc, req, log_gen, log_node, logn, g, mark, stamp):
     total = np.int64(0)
     R = alloc.shape[1]
     N = alloc.shape[0]
+    if g >= 0 and from_pos > lo:
+        lo = from_pos
     span = N if g < 0 else logn - lo     # a class that never failed: every node (node_freed_at >= 0 > g)
     for j in range(span):
         n = j if g < 0 else log_node[lo + j]
@@ -164,6 +167,64 @@ def fit_bound(c, creq, alloc, req, log_gen, log_node, logn, g, mark, stamp):
 
 
 @njit(cache=True, nogil=True)
+def pend_push(c, s, q, ph_slot, ph_seq, c_off, c_cap, c_n, act, act_pos, ist):
+    """Add pending slot s (seq q) to class c's min-heap on seq; a full region moves to the end of the pool
+    (the driver compacts the pool between steps)."""
+    n = c_n[c]
+    if n == c_cap[c]:
+        new_cap = 2 * (n + 2)
+        off = ist[I_PHEND]
+        for i in range(n):
+            ph_slot[off + i] = ph_slot[c_off[c] + i]
+            ph_seq[off + i] = ph_seq[c_off[c] + i]
+        c_off[c] = off
+        c_cap[c] = new_cap
+        ist[I_PHEND] = off + new_cap
+    o = c_off[c]
+    i = n
+    while i > 0:
+        p = (i - 1) >> 1
+        if ph_seq[o + p] <= q:
+            break
+        ph_slot[o + i] = ph_slot[o + p]
+        ph_seq[o + i] = ph_seq[o + p]
+        i = p
+    ph_slot[o + i] = s
+    ph_seq[o + i] = q
+    c_n[c] = n + 1
+    if n == 0 and act_pos[c] < 0:
+        act_pos[c] = ist[I_NACT]
+        act[ist[I_NACT]] = c
+        ist[I_NACT] += 1
+
+
+@njit(cache=True, nogil=True)
+def pend_pop(c, ph_slot, ph_seq, c_off, c_n):
+    """Remove and return the lowest-seq slot of class c's heap (the caller checks it is still pending)."""
+    o = c_off[c]
+    top = ph_slot[o]
+    n = c_n[c] - 1
+    c_n[c] = n
+    if n > 0:
+        s, q = ph_slot[o + n], ph_seq[o + n]
+        i = 0
+        while True:
+            ch = 2 * i + 1
+            if ch >= n:
+                break
+            if ch + 1 < n and ph_seq[o + ch + 1] < ph_seq[o + ch]:
+                ch += 1
+            if ph_seq[o + ch] >= q:
+                break
+            ph_slot[o + i] = ph_slot[o + ch]
+            ph_seq[o + i] = ph_seq[o + ch]
+            i = ch
+        ph_slot[o + i] = s
+        ph_seq[o + i] = q
+    return top
+
+
+@njit(cache=True, nogil=True)
 def any_freed_since(log_gen, logn, g):
     return g < 0 or (logn > 0 and log_gen[logn - 1] > g)
 
@@ -173,14 +234,15 @@ def run(ist, ref, rng, start,
         # the arrival buffer (trace order)
         b_arr, b_dep, b_dur, b_cls,
         # slots
-        state, cls, node, evict, arrival, dep, dur, start_t, end_t, seq, fstack, inq,
-        pend, queue, qtmp, evq,
+        state, cls, node, evict, arrival, dep, dur, start_t, end_t, seq, fstack, queue, qtmp, evq,
+        # pending pods: a min-heap on seq per class in one pool, and the classes that have any
+        ph_slot, ph_seq, c_off, c_cap, c_n, act, act_pos, zc_pos, zc_g,
         # calendar
         ht, hs, hq,
         # node state (visit order)
         alloc, req, nz, node_freed_at, log_gen, log_node, mark, nev_t,
         # classes
-        creq, cnz, cprio, cpinned, ccm, fail_g, cbound,
+        creq, cnz, cprio, cpinned, ccm, fail_g,
         crow, code_rows, cand_off, cand_len, cand_flat, conflict, aff_row, aff_rows, taint_row, taint_rows,
         # compiled profile
         check_col, fit_filter_on, weights, fit_col, fit_kind, fit_w, strategy, shape_u, shape_s,
@@ -202,7 +264,8 @@ def run(ist, ref, rng, start,
         if ph == PH_TIME:
             # room for one step's records (at most one per slot) and calendar entries (two per slot)
             if (o_seq.shape[0] - ist[I_OUTN] < cap or f_cls.shape[0] - ist[I_FAILN] < cap
-                    or ht.shape[0] - ist[I_HEAPN] < 2 * cap or log_gen.shape[0] - ist[I_LOGN] < cap):
+                    or ht.shape[0] - ist[I_HEAPN] < 2 * cap or log_gen.shape[0] - ist[I_LOGN] < cap
+                    or ph_slot.shape[0] - ist[I_PHEND] < 4 * cap + 8 * creq.shape[0]):
                 return FLUSH
             pos = ist[I_POS]
             if pos >= ist[I_BUFN]:
@@ -276,39 +339,54 @@ def run(ist, ref, rng, start,
             ne = ist[I_NE]
             if ne < nev_t.shape[0] and nev_t[ne] < t_next:
                 t_next = nev_t[ne]
-            npend = 0
-            for i in range(ist[I_NPEND]):
-                if state[pend[i]] == PENDING:
-                    pend[npend] = pend[i]
-                    npend += 1
-            ist[I_NPEND] = npend
             qn = 0
-            if ist[I_FREED] != 0 and npend > 0:
-                for i in range(npend):
-                    qtmp[i] = pend[i]
-                sort_pending(qtmp, npend, queue, cls, cprio, arrival, seq)
-                ist[I_STAMP] += 1
-                for i in range(npend):
-                    s = qtmp[i]
-                    c = cls[s]
-                    b = cbound[c]
-                    if b == -2:
-                        if cpinned[c] != 0 or ist[I_RETRYALL] != 0:
-                            b = np.int64(1) << 62
-                        elif not any_freed_since(log_gen, ist[I_LOGN], fail_g[c]):
-                            b = 0
-                        else:
-                            ist[I_STAMP] += 1
-                            b = fit_bound(c, creq, alloc, req, log_gen, log_node, ist[I_LOGN], fail_g[c],
-                                          mark, ist[I_STAMP])
-                    if b > 0:
+            if ist[I_FREED] != 0 and ist[I_NACT] > 0:
+                # Per class, the first pods in (arrival, trace) order, as many as the freed nodes could hold
+                # (Replay._retry_set; a class has one priority, so this is its share of the global order).
+                na = ist[I_NACT]
+                j = 0
+                while j < na:
+                    c = act[j]
+                    if cpinned[c] != 0 or ist[I_RETRYALL] != 0:
+                        b = np.int64(1) << 62
+                    elif not any_freed_since(log_gen, ist[I_LOGN], fail_g[c]):
+                        b = 0
+                    else:
+                        ist[I_STAMP] += 1
+                        zp = zc_pos[c] if zc_g[c] == fail_g[c] else -1
+                        b = fit_bound(c, creq, alloc, req, log_gen, log_node, ist[I_LOGN], fail_g[c], mark,
+                                      ist[I_STAMP], zp)
+                        if b == 0:
+                            # every node freed since the failure holds none: until a node is freed again
+                            # (logged) or emptied by an eviction (the driver resets zc_pos), it stays so
+                            zc_pos[c] = ist[I_LOGN]
+                            zc_g[c] = fail_g[c]
+                    while b > 0 and c_n[c] > 0:
+                        o = c_off[c]
+                        s = ph_slot[o]
+                        q = ph_seq[o]
+                        pend_pop(c, ph_slot, ph_seq, c_off, c_n)
+                        if seq[s] != q or state[s] != PENDING:
+                            continue   # deleted while pending (its slot may hold another pod now)
                         queue[qn] = s
                         qn += 1
-                        inq[s] = 1
                         b -= 1
-                    cbound[c] = b
-                for i in range(npend):
-                    cbound[cls[qtmp[i]]] = -2
+                    # drop stale heads so an emptied class leaves the active list
+                    while c_n[c] > 0:
+                        o = c_off[c]
+                        s = ph_slot[o]
+                        if seq[s] == ph_seq[o] and state[s] == PENDING:
+                            break
+                        pend_pop(c, ph_slot, ph_seq, c_off, c_n)
+                    if c_n[c] == 0:
+                        na -= 1
+                        last = act[na]
+                        act[j] = last
+                        act_pos[last] = j
+                        act_pos[c] = -1
+                        ist[I_NACT] = na
+                    else:
+                        j += 1
                 mind = NEVER
                 for i in range(qn):
                     d = dur[queue[i]]
@@ -355,7 +433,6 @@ def run(ist, ref, rng, start,
             end_t[s] = NEVER
             evict[s] = 0
             node[s] = -1
-            inq[s] = 0
             if dep[s] != NEVER:
                 heap_push(ht, hs, hq, ist, dep[s], s, seq[s])
             e = a + (dur[s] if dur[s] > 0 else 0) if dur[s] >= 0 else dep[s]
@@ -374,17 +451,6 @@ def run(ist, ref, rng, start,
         # place the queue in order
         if qn > 0:
             sort_queue(queue, qn, qtmp, t, cprio, cls, arrival, seq)
-            npend = ist[I_NPEND]
-            # pending pods not retried stay pending
-            k2 = 0
-            for i in range(npend):
-                s = pend[i]
-                if inq[s] == 0:
-                    pend[k2] = s
-                    k2 += 1
-                else:
-                    inq[s] = 0
-            npend = k2
             fgen = ist[I_FREEGEN]
             for i in range(qn):
                 s = queue[i]
@@ -434,34 +500,12 @@ def run(ist, ref, rng, start,
                         f_rows[fn, :] = 0
                     ist[I_FAILN] = fn + 1
                     fail_g[c] = fgen
-                    pend[npend] = s
-                    npend += 1
-            ist[I_NPEND] = npend
+                    pend_push(c, s, seq[s], ph_slot, ph_seq, c_off, c_cap, c_n, act, act_pos, ist)
             ist[I_FREED] = 0
         ist[I_QN] = 0
         ist[I_PHASE] = PH_TIME
         if t >= ist[I_NEXTSAMPLE]:
             return SAMPLE
-
-
-@njit(cache=True, nogil=True)
-def sort_pending(idx, n, tmp, cls, cprio, arrival, seq):
-    """Retry order: priority (high first), arrival, trace order."""
-    prio = np.empty(n, dtype=np.int64)
-    # priorities by slot are read through the class; sort a local copy of keys
-    order = np.empty(n, dtype=np.int64)
-    for i in range(n):
-        order[i] = i
-        prio[i] = cprio[cls[idx[i]]]
-    keys_a = np.empty(n, dtype=np.int64)
-    keys_s = np.empty(n, dtype=np.int64)
-    for i in range(n):
-        keys_a[i] = arrival[idx[i]]
-        keys_s[i] = seq[idx[i]]
-    sort_slots(order, n, tmp, 0, False, prio, keys_a, keys_s)
-    for i in range(n):
-        tmp[i] = idx[order[i]]
-    idx[:n] = tmp[:n]
 
 
 @njit(cache=True, nogil=True)
