@@ -11,9 +11,9 @@ import numpy as np
 import pyarrow as pa
 
 from ..plugins import nodeunschedulable
-from ..predicates import UNSCHEDULABLE
+from ..predicates import REASON_ABSENT, REASONS, UNSCHEDULABLE
 from ..profile import Profile
-from ..scheduler import Scheduler, fit_error, static_histogram
+from ..scheduler import Scheduler, fit_error
 from . import loop as L
 from .metrics import WAIT_EDGES, fragmentation, mean, wait_stats
 from .schema import EVENTS_FILE, PODS_FILE, TraceError
@@ -99,6 +99,19 @@ class _Strings:
             old = [merged]
         self.segs = old + new
         self.rows = sum(len(s[0]) for s in self.segs)
+
+
+def static_histogram(n_nodes: int, code: np.ndarray, candidates: Optional[np.ndarray]) -> Counter:
+    """scheduler.static_histogram, vectorised: nodes rejected by a static filter, per reason text."""
+    nodes = np.arange(n_nodes) if candidates is None else np.asarray(candidates, np.int64)
+    c = code[nodes]
+    vals, cnt = np.unique(c[c != 0], return_counts=True)
+    h: Counter = Counter()
+    for v, k in zip(vals.tolist(), cnt.tolist()):
+        h[REASONS.get(int(v))] += k
+    if candidates is not None and n_nodes > len(candidates):
+        h[REASON_ABSENT] += n_nodes - len(candidates)
+    return h
 
 
 def _str_col(b: pa.RecordBatch, c: str, default: Optional[str]) -> pa.Array:
@@ -466,7 +479,7 @@ def run_fast(replay: Any, out_dir: Optional[str | Path] = None):
             if h is None:
                 cur = type(sc)(A["code_rows"][r], sc.taint_reason, sc.candidates, sc.conflict,
                                sc.affinity_raw, sc.taint_raw, sc.static_raw)
-                h = hist_cache[hk] = (cur, static_histogram(cluster, cur))
+                h = hist_cache[hk] = (cur, static_histogram(N, cur.code, cur.candidates))
             reasons[fit_error(cluster, h[0], h[1], row[1:])] += k
         ist[L.I_FAILN] = 0
 
@@ -684,11 +697,15 @@ def run_fast(replay: Any, out_dir: Optional[str | Path] = None):
             [k, int(v)] for k, v in sorted(reasons.items(), key=lambda kv: (-kv[1], kv[0]))[:10]
         ],
     }
+    # placement = the per-pod cycle (filter, score, select, commit), by the kernel's cycle counts
+    share = float(ist[L.I_PCYC]) / float(ist[L.I_KCYC]) if ist[L.I_KCYC] > 0 else 0.0
     timing = {
         "path": "fast",
         "run_s": t_run,
         "kernel_s": t_kernel,
         "python_s": t_run - t_kernel,
+        "placement_s": t_kernel * share,
+        "bookkeeping_s": t_run - t_kernel * share,
         "events_per_s": events / t_run if t_run > 0 else 0.0,
         "kernel_returns": {k: int(v) for k, v in sorted(
             ((["done", "need_data", "node_events", "sample", "flush"][s], n) for s, n in calls.items()))},

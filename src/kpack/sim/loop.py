@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+from llvmlite import ir
+from numba import njit, types
+from numba.core import cgutils
+from numba.extending import intrinsic
 
 from .. import kernels as K
 
@@ -16,9 +19,28 @@ PH_TIME, PH_SCHED, PH_ADMIT = 0, 1, 2
 # Scalar state, one int64 vector shared with the driver (indices).
 (I_PHASE, I_POS, I_BUFN, I_EXH, I_HEAPN, I_TOP, I_PHEND, I_FREEGEN, I_FREED, I_NE, I_FAILN, I_OUTN, I_SEQ,
  I_RUNLIM, I_T, I_ATTEMPTS, I_PLACEMENTS, I_DEPARTURES, I_DELPEND, I_WAITSUM, I_WAITMAX, I_NREF, I_EVN,
- I_NEXTSAMPLE, I_QN, I_REFCPU, I_REFMEM, I_RETRYALL, I_LOGN, I_CAP, I_NARR, I_STAMP, I_NACT) = range(33)
-N_STATE = 33
+ I_NEXTSAMPLE, I_QN, I_REFCPU, I_REFMEM, I_RETRYALL, I_LOGN, I_CAP, I_NARR, I_STAMP, I_NACT, I_PCYC, I_KCYC) = range(35)
+N_STATE = 35
 OUT_COMPLETED, OUT_DELETED = 0, 1
+
+
+@intrinsic
+def cycles(typingctx):
+    """The CPU's cycle counter (llvm.readcyclecounter): splits kernel time into placement and the rest."""
+    def codegen(context, builder, signature, args):
+        fnty = ir.FunctionType(ir.IntType(64), [])
+        fn = cgutils.get_or_insert_function(builder.module, fnty, "llvm.readcyclecounter")
+        return builder.call(fn, [])
+    return types.int64(), codegen
+
+
+@njit(cache=True, nogil=True)
+def run(*args):
+    """`step` with its cycles counted in ist[I_KCYC] (see `cycles`)."""
+    c0 = cycles()
+    status = step(*args)
+    args[0][I_KCYC] += cycles() - c0
+    return status
 
 
 @njit(cache=True, nogil=True)
@@ -230,7 +252,7 @@ def any_freed_since(log_gen, logn, g):
 
 
 @njit(cache=True, nogil=True)
-def run(ist, ref, rng, start,
+def step(ist, ref, rng, start,
         # the arrival buffer (trace order)
         b_arr, b_dep, b_dur, b_cls,
         # slots
@@ -458,6 +480,7 @@ def run(ist, ref, rng, start,
                 ist[I_ATTEMPTS] += 1
                 chosen = -1
                 k = 0
+                c0 = cycles()
                 tmp_fail[:] = 0
                 preq = creq[c]
                 if conflict[c] == 0 and cand_len[c] != 0:
@@ -475,6 +498,8 @@ def run(ist, ref, rng, start,
                         chosen = feasible[K.select_host(totals, k, rng, True)]
                 if chosen >= 0:
                     K.commit(req, nz, chosen, preq, cnz[c])
+                ist[I_PCYC] += cycles() - c0
+                if chosen >= 0:
                     st = arrival[s] if arrival[s] > t else t
                     state[s] = BOUND
                     node[s] = chosen
