@@ -35,6 +35,22 @@ def cycles(typingctx):
 
 
 @njit(cache=True, nogil=True)
+def tsc():
+    return cycles()
+
+
+def cycles_per_second(span: float = 0.02) -> float:
+    """The cycle counter's rate, measured against the wall clock."""
+    import time
+
+    tsc()
+    t0, c0 = time.perf_counter(), tsc()
+    while time.perf_counter() - t0 < span:
+        pass
+    return (tsc() - c0) / (time.perf_counter() - t0)
+
+
+@njit(cache=True, nogil=True)
 def run(*args):
     """`step` with its cycles counted in ist[I_KCYC] (see `cycles`)."""
     c0 = cycles()
