@@ -165,7 +165,9 @@ def cmd_simulate(args) -> int:
             f"{label}: {s['pods']} pods, {s['events']} events, {s['placements']} placements, "
             f"{s['pending_at_end']} pending at end, mean wait {s['wait_s']['mean']:.1f} s; "
             f"replay {tm['run_s']:.2f} s ({tm['events_per_s']:,.0f} events/s, "
-            f"placement {tm['placement_s']:.2f} s)"
+            f"placement {tm['placement_s']:.2f} s; "
+            + ("compiled event loop)" if tm.get("path") == "fast"
+               else f"Python event loop: {tm.get('fast_path_skipped')})")
         )
     print(
         f"report: {info['report']}  (plots and metrics.parquet/placements.parquet/summary.json beside it; "
