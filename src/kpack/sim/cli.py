@@ -169,9 +169,10 @@ def cmd_simulate(args) -> int:
             + ("compiled event loop)" if tm.get("path") == "fast"
                else f"Python event loop: {tm.get('fast_path_skipped')})")
         )
+    print(f"report: {info['report']}")
     print(
-        f"report: {info['report']}  (plots and metrics.parquet/placements.parquet/summary.json beside it; "
-        f"{total:.2f} s in all)"
+        f"plots:  {', '.join(str(Path(out) / f'{k}.png') for k in ('utilisation', 'pending', 'wait'))}  "
+        f"(metrics.parquet, placements.parquet, summary.json beside them; {total:.2f} s in all)"
     )
     return 0
 
