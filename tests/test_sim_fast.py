@@ -104,3 +104,12 @@ def test_fast_path_is_skipped_with_a_reason(tmp_path):
     generate(tmp_path / "t", 10, 100, seed=1)
     res = Replay(tmp_path / "t", SimOptions(policy="best-fit")).run(tmp_path / "o")
     assert res.timing["path"] == "python" and "policy" in res.timing["fast_path_skipped"]
+
+
+def test_pod_classes_of_a_sliced_batch():
+    """Record batches cut from a larger row group are slices: their list/map values must be this slice's."""
+    from kpack.sim.replay import _nested_ids
+
+    a = pa.array([[("k", "v")], [], [("a", "b"), ("k", "v")], [("z", "1")]], pa.map_(pa.string(), pa.string()))
+    ids, vals = _nested_ids(a.slice(2, 2), ("key", "value"))
+    assert [vals[i] for i in ids] == [[("a", "b"), ("k", "v")], [("z", "1")]]

@@ -90,6 +90,10 @@ def _nested_ids(arr: pa.Array, fields: tuple[str, ...]) -> tuple[np.ndarray, lis
         if not pa.types.is_map(arr.type)
         else pa.StructArray.from_arrays([arr.keys, arr.items], names=["key", "value"])
     )
+    # A sliced list/map array (a record batch cut from a larger row group) keeps its parent's child values
+    # and offsets that do not start at 0: take only this slice's values.
+    flat = flat.slice(int(offsets[0]), int(offsets[-1] - offsets[0]))
+    offsets = offsets - offsets[0]
     if len(flat) == 0:
         return np.zeros(n, np.int64), [[]]
     parts = []
