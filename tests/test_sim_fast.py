@@ -110,6 +110,7 @@ def test_pod_classes_of_a_sliced_batch():
     """Record batches cut from a larger row group are slices: their list/map values must be this slice's."""
     from kpack.sim.replay import _nested_ids
 
-    a = pa.array([[("k", "v")], [], [("a", "b"), ("k", "v")], [("z", "1")]], pa.map_(pa.string(), pa.string()))
+    m = pa.map_(pa.string(), pa.string())
+    a = pa.array([[("k", "v")], [], [("a", "b"), ("k", "v")], [("z", "1")]], m)
     ids, vals = _nested_ids(a.slice(2, 2), ("key", "value"))
     assert [vals[i] for i in ids] == [[("a", "b"), ("k", "v")], [("z", "1")]]

@@ -345,7 +345,7 @@ def run_fast(replay: Any, out_dir: Optional[str | Path] = None):
     def pack_pending(room: int) -> None:
         """Lay the per-class pending heaps out afresh (live entries only, each sorted by seq: a valid
         min-heap), with room to spare at the end of the pool."""
-        c_off, c_n, c_cap = A["c_off"], A["c_n"], A["c_cap"]
+        c_off, c_n = A["c_off"], A["c_n"]
         if "ph_slot" in B:
             ncls = np.flatnonzero(c_n > 0)
             lens = c_n[ncls]
@@ -459,7 +459,8 @@ def run_fast(replay: Any, out_dir: Optional[str | Path] = None):
     def flush_out() -> None:
         n = int(ist[L.I_OUTN])
         if n:
-            write_records(B["o_seq"][:n].copy(), B["o_node"][:n], B["o_arr"][:n].copy(), B["o_start"][:n].copy(),
+            write_records(B["o_seq"][:n].copy(), B["o_node"][:n], B["o_arr"][:n].copy(),
+                          B["o_start"][:n].copy(),
                           B["o_end"][:n].copy(), B["o_evict"][:n], B["o_out"][:n])
             ist[L.I_OUTN] = 0
 
@@ -619,7 +620,8 @@ def run_fast(replay: Any, out_dir: Optional[str | Path] = None):
             S["end_t"], S["seq"], S["fstack"], S["queue"], S["qtmp"], S["evq"],
             B["ph_slot"], B["ph_seq"], a["c_off"], a["c_cap"], a["c_n"], a["act"], a["act_pos"], a["zc_pos"],
             a["zc_g"],
-            B["ht"], B["hs"], B["hq"], alloc, req, nz, node_freed_at, B["log_gen"], B["log_node"], mark, nev_t,
+            B["ht"], B["hs"], B["hq"], alloc, req, nz, node_freed_at, B["log_gen"], B["log_node"], mark,
+            nev_t,
             a["creq"], a["cnz"], a["cprio"], a["cpinned"], a["ccm"], a["fail_g"],
             a["crow"], a["code_rows"], a["cand_off"], a["cand_len"], a["cand_flat"], a["conflict"],
             a["aff_row"], a["aff_rows"], a["taint_row"], a["taint_rows"],

@@ -1,4 +1,4 @@
-"""The fast replay's compiled event loop: departures, pending retries, arrivals and placement in one kernel."""
+"""The fast replay's compiled event loop: departures, pending retries, arrivals and placement, one kernel."""
 
 from __future__ import annotations
 
@@ -19,7 +19,8 @@ PH_TIME, PH_SCHED, PH_ADMIT = 0, 1, 2
 # Scalar state, one int64 vector shared with the driver (indices).
 (I_PHASE, I_POS, I_BUFN, I_EXH, I_HEAPN, I_TOP, I_PHEND, I_FREEGEN, I_FREED, I_NE, I_FAILN, I_OUTN, I_SEQ,
  I_RUNLIM, I_T, I_ATTEMPTS, I_PLACEMENTS, I_DEPARTURES, I_DELPEND, I_WAITSUM, I_WAITMAX, I_NREF, I_EVN,
- I_NEXTSAMPLE, I_QN, I_REFCPU, I_REFMEM, I_RETRYALL, I_LOGN, I_CAP, I_NARR, I_STAMP, I_NACT, I_PCYC, I_KCYC) = range(35)
+ I_NEXTSAMPLE, I_QN, I_REFCPU, I_REFMEM, I_RETRYALL, I_LOGN, I_CAP, I_NARR, I_STAMP, I_NACT, I_PCYC,
+ I_KCYC) = range(35)
 N_STATE = 35
 OUT_COMPLETED, OUT_DELETED = 0, 1
 
