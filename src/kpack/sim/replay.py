@@ -121,9 +121,27 @@ class PodClasses:
         self.gpu_k: list[int] = []
         self.gpu_g: list[int] = []
         self.models: list[str] = []
-        self.prio = np.zeros(0, np.int64)
         self.pinned: list[bool] = []
-        self.cpu_mem = np.zeros((0, 2), np.int64)
+        self._prio: list[int] = []
+        self._cpu_mem: list[tuple[int, int]] = []
+        self._arrays: tuple = (-1, None, None)
+
+    def _cached(self) -> tuple:
+        # arrays rebuilt only when classes were added (appending per class would be quadratic)
+        n, prio, cm = self._arrays
+        if n != len(self.specs):
+            prio = np.array(self._prio, np.int64)
+            cm = np.array(self._cpu_mem, np.int64).reshape(-1, 2)
+            self._arrays = (len(self.specs), prio, cm)
+        return prio, cm
+
+    @property
+    def prio(self) -> np.ndarray:
+        return self._cached()[0]
+
+    @property
+    def cpu_mem(self) -> np.ndarray:
+        return self._cached()[1]
 
     def encode(self, b: pa.RecordBatch) -> np.ndarray:
         n = b.num_rows
@@ -216,9 +234,9 @@ class PodClasses:
         self.gpu_k.append(p.gpu_count)
         self.gpu_g.append(p.gpu_per_device if p.gpu_count else 0)
         self.models.append(models)
-        self.prio = np.append(self.prio, p.priority)
+        self._prio.append(p.priority)
         self.pinned.append(bool(pin))
-        self.cpu_mem = np.vstack([self.cpu_mem, [[p.requests.get("cpu", 0), p.requests.get("memory", 0)]]])
+        self._cpu_mem.append((p.requests.get("cpu", 0), p.requests.get("memory", 0)))
 
 
 def read_nodes(trace: TraceDir) -> dict:
