@@ -45,6 +45,7 @@ def simulate(
     engine: str = "auto",
     quiet: bool = True,
     samples: int = 600,
+    fast: bool = True,
 ) -> dict:
     """Replay `trace` once per variant; one run writes into `out`, several into out/<label>/ plus one
     report.html comparing them side by side in `out`."""
@@ -62,7 +63,8 @@ def simulate(
     for label, (_, kw) in zip(labels, variants):
         d = out if len(variants) == 1 else out / label
         opts = SimOptions(
-            seed=seed, window=window, engine=engine, quiet=quiet, samples=samples, label=label, **kw
+            seed=seed, window=window, engine=engine, quiet=quiet, samples=samples, label=label, fast=fast,
+            **kw,
         )
         res = Replay(trace, opts).run(d)
         write_outputs(res, d)
@@ -157,6 +159,7 @@ def cmd_simulate(args) -> int:
         engine=args.engine,
         quiet=args.quiet,
         samples=args.samples,
+        fast=not args.python_loop,
     )
     total = time.perf_counter() - t0
     for label, r in info["runs"].items():
@@ -165,11 +168,14 @@ def cmd_simulate(args) -> int:
             f"{label}: {s['pods']} pods, {s['events']} events, {s['placements']} placements, "
             f"{s['pending_at_end']} pending at end, mean wait {s['wait_s']['mean']:.1f} s; "
             f"replay {tm['run_s']:.2f} s ({tm['events_per_s']:,.0f} events/s, "
-            f"placement {tm['placement_s']:.2f} s)"
+            f"placement {tm['placement_s']:.2f} s; "
+            + ("compiled event loop)" if tm.get("path") == "fast"
+               else f"Python event loop: {tm.get('fast_path_skipped')})")
         )
+    print(f"report: {info['report']}")
     print(
-        f"report: {info['report']}  (plots and metrics.parquet/placements.parquet/summary.json beside it; "
-        f"{total:.2f} s in all)"
+        f"plots:  {', '.join(str(Path(out) / f'{k}.png') for k in ('utilisation', 'pending', 'wait'))}  "
+        f"(metrics.parquet, placements.parquet, summary.json beside them; {total:.2f} s in all)"
     )
     return 0
 
@@ -245,6 +251,11 @@ def register(sub) -> None:
     s.add_argument("--engine", default="auto")
     s.add_argument("--samples", type=int, default=600, help="metric samples over the trace (default 600)")
     s.add_argument("--quiet", action="store_true", help="no progress bar")
+    s.add_argument(
+        "--python-loop",
+        action="store_true",
+        help="replay on the Python event loop (the reference the compiled loop is tested against; slower)",
+    )
     s.add_argument(
         "--sweep", action="store_true", help="every trace x policy/config x seed; one Parquet table"
     )

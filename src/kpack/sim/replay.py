@@ -57,6 +57,7 @@ class SimOptions:
     control_plane: Any = None
     label: str = ""
     retry_all: bool = False  # retry every pending pod whenever capacity frees (no pruning; for tests)
+    fast: bool = True  # the compiled event loop (sim/fast.py) where it applies; False: always this module's
 
 
 @dataclass
@@ -89,6 +90,10 @@ def _nested_ids(arr: pa.Array, fields: tuple[str, ...]) -> tuple[np.ndarray, lis
         if not pa.types.is_map(arr.type)
         else pa.StructArray.from_arrays([arr.keys, arr.items], names=["key", "value"])
     )
+    # A sliced list/map array (a record batch cut from a larger row group) keeps its parent's child values
+    # and offsets that do not start at 0: take only this slice's values.
+    flat = flat.slice(int(offsets[0]), int(offsets[-1] - offsets[0]))
+    offsets = offsets - offsets[0]
     if len(flat) == 0:
         return np.zeros(n, np.int64), [[]]
     parts = []
@@ -116,9 +121,27 @@ class PodClasses:
         self.gpu_k: list[int] = []
         self.gpu_g: list[int] = []
         self.models: list[str] = []
-        self.prio = np.zeros(0, np.int64)
         self.pinned: list[bool] = []
-        self.cpu_mem = np.zeros((0, 2), np.int64)
+        self._prio: list[int] = []
+        self._cpu_mem: list[tuple[int, int]] = []
+        self._arrays: tuple = (-1, None, None)
+
+    def _cached(self) -> tuple:
+        # arrays rebuilt only when classes were added (appending per class would be quadratic)
+        n, prio, cm = self._arrays
+        if n != len(self.specs):
+            prio = np.array(self._prio, np.int64)
+            cm = np.array(self._cpu_mem, np.int64).reshape(-1, 2)
+            self._arrays = (len(self.specs), prio, cm)
+        return prio, cm
+
+    @property
+    def prio(self) -> np.ndarray:
+        return self._cached()[0]
+
+    @property
+    def cpu_mem(self) -> np.ndarray:
+        return self._cached()[1]
 
     def encode(self, b: pa.RecordBatch) -> np.ndarray:
         n = b.num_rows
@@ -211,9 +234,9 @@ class PodClasses:
         self.gpu_k.append(p.gpu_count)
         self.gpu_g.append(p.gpu_per_device if p.gpu_count else 0)
         self.models.append(models)
-        self.prio = np.append(self.prio, p.priority)
+        self._prio.append(p.priority)
         self.pinned.append(bool(pin))
-        self.cpu_mem = np.vstack([self.cpu_mem, [[p.requests.get("cpu", 0), p.requests.get("memory", 0)]]])
+        self._cpu_mem.append((p.requests.get("cpu", 0), p.requests.get("memory", 0)))
 
 
 def read_nodes(trace: TraceDir) -> dict:
@@ -739,6 +762,23 @@ class Replay:
 
     # -- run ---------------------------------------------------------------------------------------
     def run(self, out_dir: Optional[str | Path] = None) -> SimResult:
+        why = "disabled (SimOptions.fast=False)"
+        if self.opts.fast:
+            from .fast import FastUnsupported, run_fast, unsupported_reason
+
+            why = unsupported_reason(self)
+            if why is None:
+                try:
+                    return run_fast(self, out_dir)
+                except FastUnsupported as e:  # found while streaming: start over on the Python loop
+                    why = str(e)
+        res = self.run_python(out_dir)
+        res.timing["path"] = "python"
+        res.timing["fast_path_skipped"] = why
+        return res
+
+    def run_python(self, out_dir: Optional[str | Path] = None) -> SimResult:
+        """The replay loop in Python (every backend, control planes, custom profiles)."""
         t_start = time.perf_counter()
         opts = self.opts
         nd = read_nodes(self.trace)
