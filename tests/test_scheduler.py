@@ -135,3 +135,21 @@ profiles:
                                            "        requestedToCapacityRatio: "
                                            "{shape: [{utilization: 50, score: 1},"
                                            " {utilization: 10, score: 2}]}"))
+
+
+def test_explain_answers_are_independent_dicts():
+    # explain builds its all-pass / constant-score dicts from kept templates: every answer is a new dict
+    c = kpack.Cluster([kpack.Node(name=f"n{i}", allocatable={"cpu": "4", "memory": "8Gi", "pods": 10})
+                       for i in range(4)])
+    s = kpack.Scheduler()
+    p = kpack.Pod(name="p", requests={"cpu": "5"})
+    first = s.explain(c, p)
+    assert first.filter == {f"n{i}": "Insufficient cpu" for i in range(4)}
+    q = kpack.Pod(name="q", requests={"cpu": "1"})
+    a = s.explain(c, q)
+    a.filter["n0"] = "changed"
+    for d in a.scores.values():
+        d.clear()
+    b = s.explain(c, q)
+    assert b.filter == dict.fromkeys(c.node_names) and all(len(d) == 4 for d in b.scores.values())
+    assert list(b.filter) == c.node_names
