@@ -59,23 +59,6 @@ def check_engine(engine: str) -> str:
     return engine
 
 
-def _unique_rows(mat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(row id per row, first row of each id) for an int64 matrix: a 64-bit row hash, 1-D unique, then an
-    exact equality check against each id's first row (np.unique(axis=0) on a hash collision)."""
-    h = np.full(mat.shape[0], 0x9E3779B97F4A7C15, dtype=np.uint64)
-    with np.errstate(over="ignore"):
-        for j in range(mat.shape[1]):
-            h ^= mat[:, j].astype(np.uint64)
-            h *= np.uint64(0xFF51AFD7ED558CCD)
-            h ^= h >> np.uint64(29)
-    _, rep, inv = np.unique(h, return_index=True, return_inverse=True)
-    inv = inv.reshape(-1)
-    if not np.array_equal(mat, mat[rep[inv]]):
-        _, rep, inv = np.unique(mat, axis=0, return_index=True, return_inverse=True)
-        inv = inv.reshape(-1)
-    return inv.astype(np.int32), rep.astype(np.int64)
-
-
 def _static_types(cluster, arrays, full_classes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Node static type ids (equal allocatable, labels, taints, cordon flag and, where a class reads more,
     equal class rows) and one representative node per type."""
@@ -85,7 +68,8 @@ def _static_types(cluster, arrays, full_classes: np.ndarray) -> tuple[np.ndarray
     empty = np.zeros(0, dtype=np.int64)
     while True:
         mat = np.ascontiguousarray(np.hstack(parts))
-        ntype, rep = _unique_rows(mat)
+        ntype, rep = IX.row_ids(mat)
+        ntype = ntype.astype(np.int32)
         bad = []
         for c in full_classes:
             ar = aff_row[c]

@@ -40,6 +40,24 @@ SB_SHIFT = 10
 SB_WORDS = 1 << (SB_SHIFT - 6)
 
 
+
+def row_ids(mat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(int64 row id per row, first row of each id) for an integer matrix: a 64-bit row hash, 1-D unique,
+    then an exact equality check against each id's first row (np.unique(axis=0), several times slower,
+    only on a hash collision). Node types of the indexed engine and of the topology index."""
+    h = np.full(mat.shape[0], 0x9E3779B97F4A7C15, dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        for j in range(mat.shape[1]):
+            h ^= mat[:, j].astype(np.uint64)
+            h *= np.uint64(0xFF51AFD7ED558CCD)
+            h ^= h >> np.uint64(29)
+    _, rep, inv = np.unique(h, return_index=True, return_inverse=True)
+    inv = inv.reshape(-1)
+    if not np.array_equal(mat, mat[rep[inv]]):
+        _, rep, inv = np.unique(mat, axis=0, return_index=True, return_inverse=True)
+        inv = inv.reshape(-1)
+    return inv.astype(np.int64), rep.astype(np.int64)
+
 @njit(cache=True, nogil=True, inline="always")
 def popcount(x):
     x = x - ((x >> np.uint64(1)) & _M55)

@@ -577,23 +577,6 @@ def granular_rows(kdom: np.ndarray) -> np.ndarray:
     return out
 
 
-def _row_ids(mat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(row id per row, first row of each id): a 64-bit row hash, 1-D unique, then an exact check
-    (np.unique(axis=0), several times slower, only on a hash collision)."""
-    h = np.full(mat.shape[0], 0x9E3779B97F4A7C15, dtype=np.uint64)
-    with np.errstate(over="ignore"):
-        for j in range(mat.shape[1]):
-            h ^= mat[:, j].astype(np.uint64)
-            h *= np.uint64(0xFF51AFD7ED558CCD)
-            h ^= h >> np.uint64(29)
-    _, rep, inv = np.unique(h, return_index=True, return_inverse=True)
-    inv = inv.reshape(-1)
-    if not np.array_equal(mat, mat[rep[inv]]):
-        _, rep, inv = np.unique(mat, axis=0, return_index=True, return_inverse=True)
-        inv = inv.reshape(-1)
-    return inv.astype(np.int64), rep.astype(np.int64)
-
-
 def node_types(cluster, arrays, full: np.ndarray, kdom: np.ndarray, gran: np.ndarray):
     """Static type per node (see the module docstring) and one representative node per type."""
     code, _, _, _, _, aff_row, aff_rows, taint_row, taint_rows = arrays
@@ -603,7 +586,7 @@ def node_types(cluster, arrays, full: np.ndarray, kdom: np.ndarray, gran: np.nda
              np.where(gran[:, None], (kdom >= 0), kdom).T.astype(np.int64)]
     empty = np.zeros(0, dtype=np.int64)
     while True:
-        ntype, rep = _row_ids(np.ascontiguousarray(np.hstack(parts)))
+        ntype, rep = IX.row_ids(np.ascontiguousarray(np.hstack(parts)))
         bad = []
         for c in full:
             ar = aff_row[c]
