@@ -16,7 +16,8 @@ from ..profile import Profile
 from ..scheduler import Scheduler, fit_error
 from . import loop as L
 from .metrics import WAIT_EDGES, fragmentation, mean, wait_stats
-from .schema import EVENTS_FILE, PODS_FILE, TraceError
+from .schema import EVENTS_FILE, PODS_FILE
+from .timeline import node_timeline
 
 NEVER = L.NEVER
 
@@ -141,24 +142,7 @@ def run_fast(replay: Any, out_dir: Optional[str | Path] = None):
     node_idx = {n: i for i, n in enumerate(names)}
     times = nd["times"]
     w = opts.window
-
-    def q(a):
-        return np.where(a < 0, a, -(-a // w) * w) if w else a
-
-    nev = []
-    for col, act in (("add_time", "add"), ("remove_time", "remove"), ("fail_time", "fail")):
-        tt = q(times[col])
-        for i in np.flatnonzero(tt > 0 if col == "add_time" else tt >= 0).tolist():
-            nev.append((int(tt[i]), {"add": 0, "fail": 1, "remove": 2}[act], act, names[i]))
-    nev.sort()
-    if trace.has_events:
-        for e in trace.read(EVENTS_FILE).to_pylist():
-            t = int(q(np.array([e["time"]]))[0])
-            if e["name"] not in node_idx:
-                raise TraceError(f"{trace.dir / EVENTS_FILE}: column 'name': {e['name']!r} is not a node of "
-                                 "nodes.parquet")
-            nev.append((t, 3, e["action"], e["name"]))
-        nev.sort(key=lambda x: (x[0], x[1]))
+    nev, _ = node_timeline(trace, nd, w)     # workload events are refused before this
     nev_t = np.unique(np.array([e[0] for e in nev], np.int64)) if nev else np.zeros(0, np.int64)
     present = times["add_time"] <= 0
     cordoned = nd["unschedulable"].copy()

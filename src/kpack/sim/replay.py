@@ -38,6 +38,7 @@ from ..resources import BASE_RESOURCES
 from ..scheduler import Scheduler
 from .metrics import WAIT_EDGES, fragmentation, mean, wait_stats
 from .schema import EVENTS_FILE, GPU, NODES_FILE, PODS_FILE, TraceDir, TraceError
+from .timeline import node_timeline
 
 FREE, PENDING, BOUND = 0, 1, 2
 NEVER = np.iinfo(np.int64).max
@@ -794,39 +795,14 @@ class Replay:
         node_idx = {n: i for i, n in enumerate(names)}
         times = nd["times"]
         w = opts.window
-
-        def q(a):
-            return np.where(a < 0, a, -(-a // w) * w) if w else a
-
-        # node timeline: (time, order, action, node)
-        nev = []
-        for col, act in (("add_time", "add"), ("remove_time", "remove"), ("fail_time", "fail")):
-            tt = q(times[col])
-            for i in np.flatnonzero(tt > 0 if col == "add_time" else tt >= 0).tolist():
-                nev.append((int(tt[i]), {"add": 0, "fail": 1, "remove": 2}[act], act, names[i]))
-        nev.sort()
+        nev, workload_events = node_timeline(self.trace, nd, w)
         present = times["add_time"] <= 0
         cordoned = nd["unschedulable"].copy()
-        workload_events = []
-        if self.trace.has_events:
-            ev = self.trace.read(EVENTS_FILE).to_pylist()
-            for e in ev:
-                t = int(q(np.array([e["time"]]))[0])
-                if e["kind"] == "Node":
-                    if e["name"] not in node_idx:
-                        raise TraceError(
-                            f"{self.trace.dir / EVENTS_FILE}: column 'name': {e['name']!r} is not a "
-                            "node of nodes.parquet"
-                        )
-                    nev.append((t, 3, e["action"], e["name"]))
-                else:
-                    workload_events.append((t, e))
-            nev.sort(key=lambda x: (x[0], x[1]))
-            if workload_events and opts.control_plane is None:
-                raise TraceError(
-                    f"{self.trace.dir / EVENTS_FILE}: Deployment/DaemonSet events need a control "
-                    "plane (the controllers of issue 10); replay them with control_plane=..."
-                )
+        if workload_events and opts.control_plane is None:
+            raise TraceError(
+                f"{self.trace.dir / EVENTS_FILE}: Deployment/DaemonSet events need a control "
+                "plane (the controllers of issue 10); replay them with control_plane=..."
+            )
         cp = opts.control_plane
         stats = self.trace.files[PODS_FILE].metadata
         horizon = 0
