@@ -323,13 +323,7 @@ class _BucketTable:
     def __init__(self, cap: int, N: int, R: int, nw: int, nsb: int, T: int, alloc_fields: bool = True):
         self.cap, self.N, self.R, self.nw, self.nsb, self.T = cap, N, R, nw, nsb, T
         width = {"R": R, "nw": nw, "nsb": nsb, 2: 2}
-        for name, spec, dt in self.FIELDS:
-            if spec in width:
-                setattr(self, name, np.zeros((cap, width[spec]), dtype=dt))
-            elif spec == -1:
-                setattr(self, name, np.full(cap, -1, dtype=dt))
-            else:
-                setattr(self, name, np.zeros(cap, dtype=dt))
+        IX.allocate_fields(self, self.FIELDS, cap, width)
         self.htab = np.full(1 << int(2 * cap - 1).bit_length(), -1, dtype=np.int64)
         self.thead = np.full(T, -1, dtype=np.int64)
         self.nb = np.zeros(1, dtype=np.int64)

@@ -41,6 +41,18 @@ SB_WORDS = 1 << (SB_SHIFT - 6)
 
 
 
+def allocate_fields(obj, fields, cap: int, width: dict) -> None:
+    """Set obj.<name> for each (name, spec, dtype) of `fields`: [cap, width[spec]] zeros when spec is a key
+    of `width`, [cap] filled with -1 when spec is -1, else [cap] zeros (the bucket tables' columns)."""
+    for name, spec, dt in fields:
+        if spec in width:
+            setattr(obj, name, np.zeros((cap, width[spec]), dtype=dt))
+        elif spec == -1:
+            setattr(obj, name, np.full(cap, -1, dtype=dt))
+        else:
+            setattr(obj, name, np.zeros(cap, dtype=dt))
+
+
 def row_ids(mat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(int64 row id per row, first row of each id) for an integer matrix: a 64-bit row hash, 1-D unique,
     then an exact equality check against each id's first row (np.unique(axis=0), several times slower,

@@ -613,13 +613,7 @@ class Table:
     def __init__(self, cap: int, N: int, R: int, H: int, T: int):
         self.cap, self.N, self.R, self.H, self.T = cap, N, R, H, T
         width = {"R": R, "nw": (N + 63) // 64, "nsb": (N >> IX.SB_SHIFT) + 1, "H": H, 2: 2}
-        for name, spec, dt in self.FIELDS:
-            if spec in width:
-                setattr(self, name, np.zeros((cap, width[spec]), dtype=dt))
-            elif spec == -1:
-                setattr(self, name, np.full(cap, -1, dtype=dt))
-            else:
-                setattr(self, name, np.zeros(cap, dtype=dt))
+        IX.allocate_fields(self, self.FIELDS, cap, width)
         self.htab = np.full(1 << int(2 * cap - 1).bit_length(), -1, dtype=np.int64)
         self.thead = np.full(T, -1, dtype=np.int64)
         self.nb = np.zeros(1, dtype=np.int64)
