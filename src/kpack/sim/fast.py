@@ -15,7 +15,7 @@ from ..predicates import REASON_ABSENT, REASONS, UNSCHEDULABLE
 from ..profile import Profile
 from ..scheduler import Scheduler, fit_error
 from . import loop as L
-from .metrics import WAIT_EDGES, fragmentation, mean, wait_stats
+from .metrics import WAIT_EDGES, fragmentation, metrics_table, summary_of
 from .schema import EVENTS_FILE, PODS_FILE
 from .timeline import node_timeline
 
@@ -647,42 +647,15 @@ def run_fast(replay: Any, out_dir: Optional[str | Path] = None):
     if pw.writer is not None:
         pw.writer.close()
     t_run = time.perf_counter() - t_start
-    metrics = pa.table({k: pa.array(v, pa.int64() if k in ("time", "pending", "running", "nodes")
-                                    else pa.float64()) for k, v in met.items()})
+    metrics = metrics_table(met)
     seq = int(ist[L.I_SEQ])
-    placed_total = int(wait_hist.sum())
     events = seq + int(ist[L.I_DEPARTURES]) + int(ist[L.I_DELPEND]) + len(nev)
     for k in ("placements", "departures", "deleted_pending", "attempts"):
         counts[k] = int(ist[{"placements": L.I_PLACEMENTS, "departures": L.I_DEPARTURES,
                              "deleted_pending": L.I_DELPEND, "attempts": L.I_ATTEMPTS}[k]])
-    summary = {
-        "trace": str(trace.dir.name),
-        "backend": "kube",
-        "policy": "",
-        "profile": "default" if opts.profile is None else "custom",
-        "seed": opts.seed,
-        "window_s": opts.window,
-        "nodes": len(names),
-        "pods": seq,
-        "events": int(events),
-        "placements": counts["placements"],
-        "departures": counts["departures"],
-        "evictions": int(counts["evictions"]),
-        "deleted_while_pending": counts["deleted_pending"],
-        "running_at_end": int(len(live)),
-        "pending_at_end": int(len(pend)),
-        "never_placed": int(seq - placed_total),
-        "scheduling_attempts": counts["attempts"],
-        "node_events": {k[5:]: int(v) for k, v in sorted(counts.items()) if k.startswith("node_")},
-        "wait_s": wait_stats(wait_hist, int(ist[L.I_WAITSUM]), int(ist[L.I_WAITMAX])),
-        "max_pending": int(max(met["pending"], default=0)),
-        "mean_allocation": {r: mean(met[f"alloc_{r}"]) for r in res_names},
-        "peak_allocation": {r: float(max(met[f"alloc_{r}"], default=0.0)) for r in res_names},
-        "mean_fragmentation": mean(met["fragmentation"]),
-        "top_pending_reasons": [
-            [k, int(v)] for k, v in sorted(reasons.items(), key=lambda kv: (-kv[1], kv[0]))[:10]
-        ],
-    }
+    summary = summary_of(str(trace.dir.name), "kube", "", opts, len(names), seq, events, counts, len(live),
+                         len(pend), wait_hist, int(ist[L.I_WAITSUM]), int(ist[L.I_WAITMAX]), met, res_names,
+                         reasons)
     # placement = the per-pod cycle (filter, score, select, commit), from the kernel's cycle counts; the
     # rest of the kernel's time is its event loop, and the first call also loads (or compiles) it
     hz = L.cycles_per_second()

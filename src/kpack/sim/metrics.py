@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 WAIT_EDGES = np.concatenate([[0, 1], np.logspace(0, 7, 57)[1:]])  # seconds; [0,1) then log bins to 1e7
@@ -40,6 +41,46 @@ def wait_stats(hist: np.ndarray, total: int, mx: int) -> dict:
         return 0.0 if b == 0 else float(min(WAIT_EDGES[min(b + 1, len(WAIT_EDGES) - 1)], mx))
 
     return {"placed": n, "mean": total / n, "p50": pct(0.5), "p90": pct(0.9), "p99": pct(0.99), "max": mx}
+
+
+def metrics_table(met: dict) -> pa.Table:
+    """The metric samples as a table: counts as int64, shares and fractions as float64."""
+    counts = ("time", "pending", "running", "nodes")
+    return pa.table({k: pa.array(v, pa.int64() if k in counts else pa.float64()) for k, v in met.items()})
+
+
+def summary_of(trace_name: str, backend: str, policy: str, opts: Any, nodes: int, pods: int, events: int,
+               counts: dict, running: int, pending: int, wait_hist: np.ndarray, wait_sum: int, wait_max: int,
+               met: dict, res_names: list, reasons: dict) -> dict:
+    """summary.json of one replay (both event loops write the same one)."""
+    return {
+        "trace": trace_name,
+        "backend": backend,
+        "policy": policy,
+        "profile": "default" if opts.profile is None else "custom",
+        "seed": opts.seed,
+        "window_s": opts.window,
+        "nodes": nodes,
+        "pods": pods,
+        "events": int(events),
+        "placements": int(counts["placements"]),
+        "departures": int(counts["departures"]),
+        "evictions": int(counts["evictions"]),
+        "deleted_while_pending": int(counts["deleted_pending"]),
+        "running_at_end": int(running),
+        "pending_at_end": int(pending),
+        "never_placed": int(pods - int(wait_hist.sum())),
+        "scheduling_attempts": int(counts["attempts"]),
+        "node_events": {k[5:]: int(v) for k, v in sorted(counts.items()) if k.startswith("node_")},
+        "wait_s": wait_stats(wait_hist, wait_sum, wait_max),
+        "max_pending": int(max(met["pending"], default=0)),
+        "mean_allocation": {r: mean(met[f"alloc_{r}"]) for r in res_names},
+        "peak_allocation": {r: float(max(met[f"alloc_{r}"], default=0.0)) for r in res_names},
+        "mean_fragmentation": mean(met["fragmentation"]),
+        "top_pending_reasons": [
+            [k, int(v)] for k, v in sorted(reasons.items(), key=lambda kv: (-kv[1], kv[0]))[:10]
+        ],
+    }
 
 
 def write_outputs(result: Any, out: str | Path) -> dict[str, Path]:

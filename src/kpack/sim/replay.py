@@ -36,7 +36,7 @@ from ..models import (
 from ..profile import Profile
 from ..resources import BASE_RESOURCES
 from ..scheduler import Scheduler
-from .metrics import WAIT_EDGES, fragmentation, mean, wait_stats
+from .metrics import WAIT_EDGES, fragmentation, metrics_table, summary_of
 from .schema import EVENTS_FILE, GPU, NODES_FILE, PODS_FILE, TraceDir, TraceError
 from .timeline import node_timeline
 
@@ -1102,42 +1102,11 @@ class Replay:
         finish(pend, None, "pending")
         pw.close()
         t_run = time.perf_counter() - t_start
-        metrics = pa.table(
-            {
-                k: pa.array(v, pa.int64() if k in ("time", "pending", "running", "nodes") else pa.float64())
-                for k, v in met.items()
-            }
-        )
-        placed_total = int(wait_hist.sum())
+        metrics = metrics_table(met)
         events = seq + counts["departures"] + counts["deleted_pending"] + len(nev) + len(workload_events)
-        summary = {
-            "trace": str(self.trace.dir.name),
-            "backend": backend.name,
-            "policy": opts.policy or "",
-            "profile": "default" if opts.profile is None else "custom",
-            "seed": opts.seed,
-            "window_s": opts.window,
-            "nodes": len(names),
-            "pods": seq,
-            "events": int(events),
-            "placements": int(counts["placements"]),
-            "departures": int(counts["departures"]),
-            "evictions": int(counts["evictions"]),
-            "deleted_while_pending": int(counts["deleted_pending"]),
-            "running_at_end": int(len(live)),
-            "pending_at_end": int(len(pend)),
-            "never_placed": int(seq - placed_total),
-            "scheduling_attempts": int(counts["attempts"]),
-            "node_events": {k[5:]: int(v) for k, v in sorted(counts.items()) if k.startswith("node_")},
-            "wait_s": wait_stats(wait_hist, wait_sum, wait_max),
-            "max_pending": int(max(met["pending"], default=0)),
-            "mean_allocation": {r: mean(met[f"alloc_{r}"]) for r in res_names},
-            "peak_allocation": {r: float(max(met[f"alloc_{r}"], default=0.0)) for r in res_names},
-            "mean_fragmentation": mean(met["fragmentation"]),
-            "top_pending_reasons": [
-                [k, int(v)] for k, v in sorted(reasons.items(), key=lambda kv: (-kv[1], kv[0]))[:10]
-            ],
-        }
+        summary = summary_of(str(self.trace.dir.name), backend.name, opts.policy or "", opts, len(names),
+                             seq, events, counts, len(live), len(pend), wait_hist, wait_sum, wait_max, met,
+                             res_names, reasons)
         if isinstance(backend, PolicyBackend):
             summary["unallocated_gpu_pct"] = backend_unallocated(backend)
         timing = {
