@@ -486,3 +486,17 @@ def test_deployment_replicas_get_a_replicaset_owner():
     c = Cluster(nodes, objects=[rs])
     ex = Scheduler().explain(c, pods[0])
     assert "PodTopologySpread" in ex.scores          # system defaults apply through the ReplicaSet
+
+
+def test_grouped_replicas_anti_affinity_binds_later_calls():
+    """Replicas scheduled as one group of equal specs (spec_groups) still count as bound pods with
+    anti-affinity terms for later calls: none of the 20 hosts may take another app=x pod."""
+    anti = {"podAntiAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [
+        aff_term("kubernetes.io/hostname", {"matchLabels": {"app": "x"}})]}}
+    nodes = [node(f"n{i}", **{"kubernetes.io/hostname": f"n{i}"}) for i in range(20)]
+    c, s = Cluster(nodes), Scheduler()
+    first = s.schedule(c, [pod(f"r-{i}", labels={"app": "x"}, affinity=anti) for i in range(20)])
+    assert first.scheduled == 20
+    later = s.schedule(c, [pod(f"plain-{i}", labels={"app": "x"}) for i in range(20)])
+    assert later.scheduled == 0
+    assert "didn't satisfy existing pods anti-affinity rules" in later.reasons[0]

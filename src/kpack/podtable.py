@@ -38,6 +38,9 @@ class PodTable:
         self.groups: dict[tuple[str, str], list[tuple[np.ndarray, np.ndarray]]] = {}   # batch rows by spec
         self.devices: dict[int, tuple[tuple[int, int], ...]] = {}   # row -> ((device, milli), ...)
         self.spec_scans: dict[str, tuple[int, bool]] = {}   # any_spec memo: name -> (specs scanned, found)
+        # One pod per distinct spec (in order of arrival) for any_spec: pods added as one group of equal
+        # specs are scanned once, not once per pod.
+        self.scan: list[Pod] = []
 
     # --- growth -------------------------------------------------------------------------------------
     def _reserve(self, extra: int) -> None:
@@ -56,6 +59,7 @@ class PodTable:
         if i is None or self.specs[i] is not pod:
             i = self.spec_ids[id(pod)] = len(self.specs)
             self.specs.append(pod)
+            self.scan.append(pod)
         return i
 
     @property
@@ -170,20 +174,23 @@ class PodTable:
         """Whether `predicate` holds for any spec this table has seen (a superset of the live pods' specs),
         scanning only the specs added since the last call under the same `name` (specs are append-only)."""
         done, found = self.spec_scans.get(name, (0, False))
-        if not found and done < len(self.specs):
-            found = any(predicate(p) for p in self.specs[done:])
-        self.spec_scans[name] = (len(self.specs), found)
+        if not found and done < len(self.scan):
+            found = any(map(predicate, self.scan[done:]))
+        self.spec_scans[name] = (len(self.scan), found)
         return found
 
     # --- rows ---------------------------------------------------------------------------------------
-    def add(self, pods: Sequence[Pod], nodes: np.ndarray, keys: Optional[list[str]] = None) -> np.ndarray:
-        """Append pods that are their own spec (identity checked by the caller). Returns their rows."""
+    def add(self, pods: Sequence[Pod], nodes: np.ndarray, keys: Optional[list[str]] = None,
+            distinct: Optional[Sequence[Pod]] = None) -> np.ndarray:
+        """Append pods that are their own spec (identity checked by the caller). Returns their rows.
+        `distinct`: one pod per spec among `pods` (equal but for the name), when the caller grouped them."""
         k = len(pods)
         self._reserve(k)
         rows = np.arange(self.n, self.n + k, dtype=np.int64)
         s0 = len(self.specs)
         # Each pod object becomes a new spec (a re-bound object too: specs are a superset of the live ones).
         self.specs.extend(pods)
+        self.scan.extend(pods if distinct is None else distinct)
         self.spec_ids.update(zip(map(id, pods), range(s0, s0 + k)))
         self.spec[self.n:self.n + k] = np.arange(s0, s0 + k, dtype=np.int32)
         r_list = rows.tolist()
@@ -262,6 +269,7 @@ class PodTable:
         self.specs = specs
         self.spec_ids = {id(p): i for i, p in enumerate(specs)}
         self.spec_scans = {}
+        self.scan = list(specs)
         k = len(live)
         self.spec = np.ascontiguousarray(new_spec.reshape(-1), dtype=np.int32)
         self.node = self.node[live].copy()
@@ -301,4 +309,5 @@ class PodTable:
         t.groups = {k: list(v) for k, v in self.groups.items()}   # the arrays inside are never written
         t.devices = dict(self.devices)
         t.spec_scans = dict(self.spec_scans)
+        t.scan = list(self.scan)
         return t

@@ -779,11 +779,13 @@ class Cluster:
 
     def commit_pods(self, work: "Cluster", pods: Sequence[Pod], out: np.ndarray,
                     shared_devices: Optional[np.ndarray] = None, *, checked: bool = False,
-                    keys: Optional[list[str]] = None, any_gpu: Optional[bool] = None) -> None:
+                    keys: Optional[list[str]] = None, any_gpu: Optional[bool] = None,
+                    distinct: Optional[Sequence[Pod]] = None) -> None:
         """Take a placement computed on `work` (from `working()` of this cluster at this generation):
         pods[i] goes to node out[i] (-1: pending). Identity is checked before anything changes, unless the
-        caller checked `pods` with `check_new` against this same generation (`checked`). `keys` and `any_gpu`:
-        the pods' keys and whether any asks for a GPU, when the caller already knows them."""
+        caller checked `pods` with `check_new` against this same generation (`checked`). `keys`, `any_gpu`
+        and `distinct`: the pods' keys, whether any asks for a GPU, and one pod per spec among them (equal but
+        for the name), when the caller already knows them."""
         self._check_work(work)
         ok = out >= 0
         every = bool(ok.all())
@@ -795,7 +797,7 @@ class Cluster:
             raise ClusterError(f"pod {dup!r}: already bound (pod identity is namespace/name)")
         nodes = out if every else out[ok]
         self.requested, self.nonzero_requested = work.requested, work.nonzero_requested
-        rows = self.table.add(placed, nodes, keys)
+        rows = self.table.add(placed, nodes, keys, distinct)
         if any_gpu is None:
             any_gpu = any(p.gpu_count for p in placed)
         if any_gpu and placed:
@@ -904,6 +906,16 @@ class Cluster:
         c.table = self.table.copy()
         c._permuted_static = None
         return c
+
+    @property
+    def node_name_array(self) -> np.ndarray:
+        """Node names as an object array with a trailing None, so that `array[out]` maps a placement's -1
+        (pending) to None; rebuilt when `node_names` is replaced (every node change replaces the list)."""
+        cached = self.__dict__.get("_name_array")
+        if cached is None or cached[0] is not self.node_names:
+            cached = self.__dict__["_name_array"] = (self.node_names,
+                                                     np.array(self.node_names + [None], dtype=object))
+        return cached[1]
 
     def __len__(self) -> int:
         return len(self.node_names)
