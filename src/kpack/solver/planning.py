@@ -23,7 +23,7 @@ from .options import SolverError, check_time_limit, check_workers
 
 COST_ANNOTATION = "kpack.io/cost"
 CG_MIN_TIME = 1.0     # seconds: below this, plans skip column generation
-LS_SHARE = 0.3        # of the time limit, at most, for the bin-emptying local search from the greedy packing
+LS_SHARE = 0.15       # of the time limit, at most, for the bin-emptying local search from the greedy packing
 CG_SHARE = 0.7        # of the time limit: the column generation bound ends by then
 LS2_SHARE = 0.75      # of what is left after it, for more local search when the gap remains
 DIVE_SHARE = 0.6      # of what is left after it, for the price-and-dive upper bound
