@@ -5,7 +5,7 @@ import time
 import numpy as np
 import pytest
 
-from kpack.solver.heuristics import Instance, Packing, ffd, lower_bound
+from kpack.solver.heuristics import Instance, Packing, best_heuristic, ffd, lower_bound
 from kpack.solver.localsearch import empty_bins, overflow_kernel
 from kpack.solver.planning import check_packing, solve
 
@@ -18,8 +18,9 @@ def compiled():
                     np.zeros((2, 1), np.int64), np.ones(1), 0, 1, 0)
 
 
-def perfect(k: int, seed: int, cap=(100, 100)):
-    """k bins cut into 3 or 4 items that fill them exactly in both dimensions, shuffled."""
+def perfect(k: int, seed: int, cap=(100, 100), shrink: int = 0):
+    """k bins cut into 3 or 4 items that fill them exactly in both dimensions (less `shrink` per item),
+    shuffled: k bins suffice by construction."""
     rng = np.random.default_rng(seed)
     items = []
     for _ in range(k):
@@ -29,7 +30,7 @@ def perfect(k: int, seed: int, cap=(100, 100)):
             cuts = np.sort(rng.choice(np.arange(1, c), size=parts - 1, replace=False))
             cols.append(np.diff(np.concatenate([[0], cuts, [c]])))
         items += list(zip(*cols))
-    sizes = np.array(items, dtype=np.int64)[rng.permutation(len(items))]
+    sizes = np.maximum(np.array(items, dtype=np.int64) - shrink, 1)[rng.permutation(len(items))]
     return sizes, np.array([cap], dtype=np.int64)
 
 
@@ -40,12 +41,13 @@ def feasible(sizes, cap, bins):
 
 
 @pytest.mark.parametrize("seed", range(4))
-def test_finds_perfect_packings_that_ffd_misses(seed):
-    sizes, cap = perfect(10, seed)
+def test_finds_packings_that_ffd_misses(seed):
+    sizes, cap = perfect(10, seed, shrink=1)
     inst = Instance(sizes, cap, np.ones((len(sizes), 1), bool), np.ones(1, np.int64))
     start = ffd(inst)
     lb, _ = lower_bound(inst)
     assert lb == 10
+    assert len(start.items) > 10
     bins = empty_bins(sizes, cap[0], start.items, lb, time.perf_counter() + 20.0, seed=seed)
     feasible(sizes, cap[0], bins)
     assert len(bins) == 10
@@ -88,10 +90,11 @@ def test_kernel_state_matches_a_recount():
         assert (bin_of >= 0).all() and (bin_of < k).all()
 
 
-def test_solve_reaches_the_bound_through_local_search():
-    sizes, cap = perfect(25, 11)
+def test_solve_reaches_the_bound_the_greedy_packings_miss():
+    sizes, cap = perfect(10, 0, shrink=1)
     inst = Instance(sizes, cap, np.ones((len(sizes), 1), bool), np.ones(1, np.int64))
+    assert len(best_heuristic(inst)[0].items) > 10
     out = solve(inst, 10.0)
     check_packing(inst, out.packing)
     assert isinstance(out.packing, Packing)
-    assert out.lower_bound == 25 and out.optimal and len(out.packing.shape) == 25
+    assert out.lower_bound == 10 and out.optimal and len(out.packing.shape) == 10
