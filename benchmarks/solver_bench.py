@@ -125,7 +125,8 @@ def cmd_vbp(args) -> None:
     chosen = []
     for g, fs in sorted(groups.items()):
         fs.sort(key=lambda x: int(re.search(r"_(\d+)\.vbp$", x).group(1)))
-        chosen += fs[:args.per_group]
+        if re.fullmatch(args.match, g):
+            chosen += fs[:args.per_group]
     rows = []
     t_all = time.perf_counter()
     for f in chosen:
@@ -188,6 +189,7 @@ def main() -> None:
     v = sub.add_parser("vbp")
     v.add_argument("--dir", default="/work/shared/benchmarks/vbp/caprara_toth_2001")
     v.add_argument("--per-group", type=int, default=10)
+    v.add_argument("--match", default=".*", help="only the groups (e.g. CL_1_100) matching this regex")
     v.add_argument("--limit", type=float, default=5.0)
     v.add_argument("--workers", type=int, default=2)
     v.add_argument("--api", action="store_true", help="go through kpack.plan with Pods and a Node shape")

@@ -109,6 +109,25 @@ def test_gpu_shares_packed_per_device():
     assert free == [200, 400]
 
 
+def test_the_solvers_share_packing_is_committed_with_its_devices():
+    # Best-fit decreasing (the Cluster's own device rule) packs 500+400 | 300+300+300 and leaves the 200 out;
+    # the solver's packing 500+300+200 | 400+300+300 fills both devices, and is bound with those devices.
+    c = kpack.Cluster([node("g0", cpu="8", extra={"nvidia.com/gpu": 2})])
+    pods = [kpack.Pod(name=f"s{i}", requests={"cpu": "1", "nvidia.com/gpu": 1}, gpu_milli=m)
+            for i, m in enumerate([500, 400, 300, 300, 300, 200])]
+    assert kpack.Scheduler().schedule(c.copy(), pods).node_names[5] is None
+    s = kpack.Scheduler(fallback="cpsat")
+    res = s.schedule(c, pods)
+    assert "rejected" not in s.last_fallback_stats
+    assert all(res.node_names) and res.solver_placed.tolist() == [False] * 5 + [True]
+    assert c.gpu_free.tolist() == [[0, 0]]
+    load = [0, 0]
+    for p in pods:
+        (d, m), = c.table.devices[c.table.find(p.key)]
+        load[d] += m
+    assert load == [1000, 1000]
+
+
 def test_whole_gpus_need_free_devices():
     gpu = {"nvidia.com/gpu": 2}
     c = kpack.Cluster([node("g0", extra=gpu), node("g1", extra=gpu)])

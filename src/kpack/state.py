@@ -505,9 +505,12 @@ class Cluster:
             self.ensure_resources(missing)
         return self.pod_vectors(pods)
 
-    def bind(self, pod: Pod, node_name: str, *, force: bool = False) -> None:
+    def bind(self, pod: Pod, node_name: str, *, force: bool = False, devices=None) -> None:
         """Bind one pending pod to a node. Refuses a pod that is already bound (by namespace/name), and one
         that does not fit (resources, pod count, GPU devices) unless `force` (a fact, as bound pods are).
+        `devices` (GPU pods only): the device indices the pod takes on that node, one for a GPU-sharing
+        pod, `gpu_count` distinct ones for whole GPUs; each must exist and have room (checked even with
+        `force`). Without it the usual rule picks them (best-fit share, lowest-index free devices).
 
         The round-1 form `bind(pods, node_index_array)` still works and means `bind_many`."""
         if isinstance(pod, (list, tuple)) and not isinstance(node_name, str):
@@ -518,11 +521,40 @@ class Cluster:
         n = self._node_row(node_name)
         if self.table.find(pod.key) >= 0:
             raise ClusterError(f"pod {pod.key!r}: already bound to node {self.node_of(pod.key)!r}")
+        held = None if devices is None else self._explicit_devices(pod, n, devices)
         if not force:
             why = self.misfit(pod, n)
             if why:
                 raise ClusterError(f"pod {pod.key!r} does not fit node {node_name!r}: {why}")
-        self.bind_many([pod], np.array([n], dtype=np.int32))
+        self._commit([pod], np.array([n], dtype=np.int32), None, None if held is None else [held])
+
+    def _explicit_devices(self, pod: Pod, n: int, devices) -> tuple:
+        """Validate an explicit device list for `pod` on node row `n`; returns the (device, milli) pairs."""
+        node = self.node_names[n]
+        if not pod.gpu_count:
+            raise ClusterError(f"devices: pod {pod.key!r} requests no {GPU_RESOURCE}; "
+                               f"got devices={devices!r}")
+        if isinstance(devices, (str, bytes)) or not hasattr(devices, "__iter__"):
+            raise ClusterError(f"devices: expected a list of device indices, got {devices!r}")
+        devs = list(devices)
+        if not all(isinstance(d, (int, np.integer)) and not isinstance(d, bool) for d in devs):
+            raise ClusterError(f"devices: expected integer device indices, got {devices!r}")
+        g = pod.gpu_per_device
+        want = 1 if g < 1000 else pod.gpu_count
+        if len(devs) != want or len(set(devs)) != len(devs):
+            raise ClusterError(f"devices: pod {pod.key!r} needs {want} distinct device(s) "
+                               f"({pod.gpu_count} x {g} milli), got {devices!r}")
+        gi = self.resource_index.get(GPU_RESOURCE)
+        count = int(self.allocatable[n, gi]) if gi is not None else 0
+        for d in devs:
+            if not 0 <= int(d) < count:
+                raise ClusterError(f"devices: device {int(d)} does not exist on node {node!r} "
+                                   f"({count} device(s))")
+            free = int(self.gpu_free[n, int(d)])
+            if free < g:
+                raise ClusterError(f"devices: device {int(d)} on node {node!r} has {free} milli free, "
+                                   f"pod {pod.key!r} needs {g}")
+        return tuple((int(d), g) for d in devs)
 
     def misfit(self, pod: Pod, n: int) -> Optional[str]:
         """Why `pod` does not fit node row `n` (resources, pods, GPU devices), or None."""
@@ -557,17 +589,23 @@ class Cluster:
         nodes = node_index[ok]
         if len(nodes) and (nodes.max() >= len(self.node_names)):
             raise ClusterError(f"node index {int(nodes.max())} out of range")
+        self._commit(placed, nodes, None, None)
+
+    def _commit(self, placed: Sequence[Pod], nodes: np.ndarray, shared: Optional[np.ndarray],
+                held: Optional[list]) -> None:
+        """Add validated placements: requests, the pod table, GPU devices (see `_take_devices`)."""
         req, nz = self._unit_vectors(placed)
         np.add.at(self.requested, nodes, req)
         np.add.at(self.nonzero_requested, nodes, nz)
         rows = self.table.add(placed, nodes)
-        self._take_devices(placed, nodes, rows, None)
+        self._take_devices(placed, nodes, rows, shared, held)
         self._touch(False)
 
     def _take_devices(self, pods: Sequence[Pod], nodes: np.ndarray, rows: np.ndarray,
-                      shared: Optional[np.ndarray]) -> None:
-        """Reserve GPU devices for newly bound pods, in order, and record which device each holds. A sharing
-        pod takes `shared[i]` when given (the GPU policy's choice), else the best-fit device; whole-GPU pods
+                      shared: Optional[np.ndarray], explicit: Optional[list] = None) -> None:
+        """Reserve GPU devices for newly bound pods, in order, and record which device each holds. A pod
+        takes `explicit[i]` ((device, milli) pairs, validated by the caller) when given; a sharing pod
+        takes `shared[i]` when given (the GPU policy's choice), else the best-fit device; whole-GPU pods
         take the lowest-index fully free devices (the rule every kernel uses). A bound pod that finds no
         free device is still bound (a fact, like over-committed cpu), holding none."""
         for i, p in enumerate(pods):
@@ -575,7 +613,9 @@ class Cluster:
                 continue
             n, g = int(nodes[i]), p.gpu_per_device
             free = self.gpu_free[n]
-            if g < 1000:
+            if explicit is not None and explicit[i] is not None:
+                held = explicit[i]
+            elif g < 1000:
                 d = int(shared[i]) if shared is not None and shared[i] >= 0 else -1
                 if d < 0 or free[d] < g:
                     fits = np.flatnonzero(free >= g)

@@ -118,7 +118,7 @@ def run_fallback(sched, before: Cluster, cluster: Cluster, res) -> None:
         return
     bound = bound_pairs(before)
     names = cluster.node_names
-    problem = commit_changes(cluster, pods, greedy, out.final, out.moves, bound)
+    problem = commit_changes(cluster, pods, greedy, out.final, out.moves, bound, out.devices)
     if problem:
         warnings.warn(f"kpack solver: the Cluster refused the solver's placement ({problem}); the greedy "
                       "placement stands", RuntimeWarning, stacklevel=3)
@@ -139,6 +139,7 @@ class BatchOutcome:
     moves: list
     optimal: Optional[bool]
     stats: dict
+    devices: Optional[dict] = None      # batch pod index -> its GPU devices (the solver's, re-checked)
 
 
 def solve_batch(sched, before: Cluster, pods: Sequence[Pod], greedy: np.ndarray,
@@ -323,7 +324,7 @@ def solve_batch(sched, before: Cluster, pods: Sequence[Pod], greedy: np.ndarray,
                       "the greedy placement stands", RuntimeWarning, stacklevel=3)
         stats["rejected"] = problem
         return BatchOutcome(None, None, [], None, stats)
-    return BatchOutcome(final, gpu_free, moves, optimal, stats)
+    return BatchOutcome(final, gpu_free, moves, optimal, stats, devices)
 
 
 def _device_rows(m: cp_model.CpModel, n: int, ts: list[PodGroup], free_row: np.ndarray) -> None:

@@ -333,11 +333,8 @@ def check_state(s: GpuState, total_cpu: np.ndarray, total_mem: np.ndarray, place
         raise AssertionError("free resources do not match the pods placed")
 
 
-def unallocated_lower_bound(ndev, cpu, mem, model, pods: dict) -> tuple[float, int]:
-    """LP bound on the most GPU milli any placement of `pods` (dict of arrays cpu, mem, k, g, mask) onto
-    empty nodes can allocate: pods and nodes aggregated by type, fractional counts, per node type the
-    total CPU, memory and GPU milli, a pod type only on node types where one pod fits alone, and whole-GPU
-    pods limited to the node type's device count. Returns (GPU milli bound, number of LP columns)."""
+def _types(ndev, cpu, mem, model, pods: dict) -> tuple[dict, dict]:
+    """Node types (devices, cpu, memory, model) and GPU pod types (cpu, mem, k, g, mask), each -> count."""
     ntype: dict[tuple, int] = {}
     for n in range(len(ndev)):
         key = (int(ndev[n]), int(cpu[n]), int(mem[n]), int(model[n]))
@@ -348,6 +345,22 @@ def unallocated_lower_bound(ndev, cpu, mem, model, pods: dict) -> tuple[float, i
             continue
         key = tuple(int(pods[x][i]) for x in ("cpu", "mem", "k", "g", "mask"))
         ptype[key] = ptype.get(key, 0) + 1
+    return ntype, ptype
+
+
+def _fits_type(pt: tuple, nt: tuple) -> bool:
+    """A pod type fits alone on an empty node of a node type (resources, device count, GPU model)."""
+    c, m, k, g, mask = pt
+    nd, nc, nm, mo = nt
+    return not (c > nc or m > nm or k > nd or mo < 0 or not ((mask >> mo) & 1))
+
+
+def unallocated_lower_bound(ndev, cpu, mem, model, pods: dict) -> tuple[float, int]:
+    """LP bound on the most GPU milli any placement of `pods` (dict of arrays cpu, mem, k, g, mask) onto
+    empty nodes can allocate: pods and nodes aggregated by type, fractional counts, per node type the
+    total CPU, memory and GPU milli, a pod type only on node types where one pod fits alone, and whole-GPU
+    pods limited to the node type's device count. Returns (GPU milli bound, number of LP columns)."""
+    ntype, ptype = _types(ndev, cpu, mem, model, pods)
     lp = pywraplp.Solver.CreateSolver("GLOP")
     obj = lp.Objective()
     obj.SetMaximization()
@@ -358,8 +371,8 @@ def unallocated_lower_bound(ndev, cpu, mem, model, pods: dict) -> tuple[float, i
     per_pod = {key: lp.Constraint(0, q) for key, q in ptype.items()}
     ncols = 0
     for (c, m, k, g, mask) in ptype:
-        for t, (nd, nc, nm, mo) in enumerate(ntype):
-            if c > nc or m > nm or k > nd or mo < 0 or not ((mask >> mo) & 1):
+        for t, nt in enumerate(ntype):
+            if not _fits_type((c, m, k, g, mask), nt):
                 continue
             v = lp.NumVar(0, lp.infinity(), "")
             ncols += 1
@@ -370,6 +383,109 @@ def unallocated_lower_bound(ndev, cpu, mem, model, pods: dict) -> tuple[float, i
             per_pod[(c, m, k, g, mask)].SetCoefficient(v, 1)
     if lp.Solve() != pywraplp.Solver.OPTIMAL:
         raise RuntimeError("GPU lower bound LP did not solve")
+    return obj.Value(), ncols
+
+
+@njit(cache=True, nogil=True)
+def best_pattern(sizes, value):
+    """Unbounded knapsack over one device (FULL milli): the most valuable multiset of sharing sizes (value
+    <= 0 sizes are skipped). Returns (value, count per size)."""
+    best = np.zeros(FULL + 1)
+    pick = np.full(FULL + 1, -1, dtype=np.int64)
+    for cap in range(1, FULL + 1):
+        best[cap] = best[cap - 1]
+        for j in range(sizes.shape[0]):
+            w = sizes[j]
+            if w <= cap and value[j] > 0 and best[cap - w] + value[j] > best[cap] + 1e-12:
+                best[cap] = best[cap - w] + value[j]
+                pick[cap] = j
+    counts = np.zeros(sizes.shape[0], dtype=np.int64)
+    cap = FULL
+    while cap > 0:
+        if pick[cap] < 0:
+            cap -= 1
+            continue
+        counts[pick[cap]] += 1
+        cap -= sizes[pick[cap]]
+    return best[FULL], counts
+
+
+def device_lower_bound(ndev, cpu, mem, model, pods: dict, max_rounds: int = 200) -> tuple[float, int]:
+    """Device-aware LP bound on the most GPU milli any placement of `pods` onto empty nodes can allocate.
+    As `unallocated_lower_bound` (types, per node type CPU and memory totals, a pod type only where it fits
+    alone), but devices are counted one by one: whole-GPU pods take k devices each, and sharing pods
+    (g < 1000, one slot of g on each of k devices) must be covered by device patterns, multisets of sharing
+    sizes that fit one device (sum <= 1000), at most one pattern per device left. A 810-milli pod thus
+    strands 190 milli unless small pods fill them. Patterns come by column generation (a knapsack over the
+    sharing sizes per node type); if it stops before the LP optimum, the Lagrangian correction (device count
+    times the best reduced cost) keeps the bound valid. Returns (GPU milli bound, number of LP columns)."""
+    ntype, ptype = _types(ndev, cpu, mem, model, pods)
+    sizes = sorted({g for (_, _, _, g, _) in ptype if g < FULL})
+    lp = pywraplp.Solver.CreateSolver("GLOP")
+    obj = lp.Objective()
+    obj.SetMaximization()
+    types = list(ntype)
+    res, dev, cover = {}, {}, {}
+    for t, (nd, nc, nm, mo) in enumerate(types):
+        cnt = ntype[types[t]]
+        res[t] = (lp.Constraint(-lp.infinity(), nc * cnt), lp.Constraint(-lp.infinity(), nm * cnt))
+        dev[t] = lp.Constraint(-lp.infinity(), nd * cnt)
+        cover[t] = [lp.Constraint(-lp.infinity(), 0) for _ in sizes]
+    per_pod = {key: lp.Constraint(-lp.infinity(), q) for key, q in ptype.items()}
+    ncols = 0
+    for pt in ptype:
+        c, m, k, g, _ = pt
+        for t, nt in enumerate(types):
+            if not _fits_type(pt, nt):
+                continue
+            v = lp.NumVar(0, lp.infinity(), "")
+            ncols += 1
+            obj.SetCoefficient(v, k * g)
+            res[t][0].SetCoefficient(v, c)
+            res[t][1].SetCoefficient(v, m)
+            per_pod[pt].SetCoefficient(v, 1)
+            if g < FULL:
+                cover[t][sizes.index(g)].SetCoefficient(v, k)
+            else:
+                dev[t].SetCoefficient(v, k)
+
+    def add_pattern(t: int, counts: list[int]) -> None:
+        nonlocal ncols
+        z = lp.NumVar(0, lp.infinity(), "")
+        ncols += 1
+        dev[t].SetCoefficient(z, 1)
+        for j, q in enumerate(counts):
+            if q:
+                cover[t][j].SetCoefficient(z, -q)
+
+    for t in range(len(types)):           # start: one sharing pod per device
+        for j in range(len(sizes)):
+            add_pattern(t, [int(i == j) for i in range(len(sizes))])
+    size_arr = np.array(sizes, dtype=np.int64)
+    correction = 0.0
+    for _ in range(max_rounds):
+        if lp.Solve() != pywraplp.Solver.OPTIMAL:
+            raise RuntimeError("device-aware GPU bound LP did not solve")
+        # Price every node type on this LP's duals first (adding a column invalidates them).
+        found = []
+        correction = 0.0
+        for t, nt in enumerate(types):
+            # A pattern's reduced cost: its slots' cover duals minus the device dual.
+            u = np.array([c.dual_value() for c in cover[t]], dtype=np.float64)
+            val, counts = best_pattern(size_arr, u)
+            rc = val - dev[t].dual_value()
+            if rc > 1e-6:
+                found.append((t, counts.tolist()))
+                correction += rc * nt[0] * ntype[nt]
+        if not found:
+            correction = 0.0
+            break
+        bound_at_stop = obj.Value()
+        for t, counts in found:
+            add_pattern(t, counts)
+    if correction:
+        # Stopped at max_rounds: the duals that priced the last columns bound the LP (Lagrangian).
+        return bound_at_stop + correction, ncols
     return obj.Value(), ncols
 
 

@@ -136,6 +136,8 @@ def bin_centric(inst: Instance, order: np.ndarray, rule: str) -> Packing:
 
 def downsize(inst: Instance, p: Packing) -> Packing:
     """Give every bin the cheapest shape its items are all compatible with and fit into."""
+    if len(inst.caps) == 1:
+        return p               # one shape: nothing to choose (and this is a large share of the greedy time)
     shapes = []
     for s, members in zip(p.shape, p.items):
         load = inst.sizes[members].sum(axis=0)

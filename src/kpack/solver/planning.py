@@ -18,11 +18,14 @@ from ..scheduler import CompiledProfile, Scheduler
 from ..state import Cluster
 from .colgen import column_generation, dive, pattern_cover
 from .heuristics import Instance, Packing, best_heuristic, ffd, lower_bound, max_items_per_bin
+from .localsearch import empty_bins
 from .options import SolverError, check_time_limit, check_workers
 
 COST_ANNOTATION = "kpack.io/cost"
 CG_MIN_TIME = 1.0     # seconds: below this, plans skip column generation
-CG_SHARE = 0.6        # of the time limit, at most, for the column generation bound
+LS_SHARE = 0.15       # of the time limit, at most, for the bin-emptying local search from the greedy packing
+CG_SHARE = 0.7        # of the time limit: the column generation bound ends by then
+LS2_SHARE = 0.75      # of what is left after it, for more local search when the gap remains
 DIVE_SHARE = 0.6      # of what is left after it, for the price-and-dive upper bound
 COVER_SHARE = 0.5     # of what is left after it, for CP-SAT over the generated patterns
 
@@ -69,17 +72,34 @@ def solve(inst: Instance, time_limit: float, workers: int = 2, seed: int = 0) ->
     best, status = start, "heuristic"
     if best.cost(inst.costs) <= lb:
         return Solved(best, start, base, lb, True, "heuristic meets the lower bound")
-    # One shape: column generation first (its Gilmore-Gomory/Farley bound is far stronger than the simple
-    # bounds and often proves the greedy packing optimal at once), then CP-SAT over the generated patterns
-    # (price-and-branch), then the assignment model with what is left. Several shapes: the assignment model.
+    # One shape: the bin-emptying local search first (it reaches the simple bound on most instances where
+    # it is the optimum), then column generation (its Gilmore-Gomory/Farley bound is far stronger than the
+    # simple bounds and may prove the packing optimal), more local search, the price-and-dive, CP-SAT over
+    # the generated patterns (price-and-branch), then the assignment model with what is left. Several
+    # shapes: the assignment model.
     single = len(inst.caps) == 1 and inst.costs[0] > 0 and time_limit >= CG_MIN_TIME
     if single:
         unit = int(inst.costs[0])
-        cols = [b for p in packings for b in p.items]
+
+        def search(until: float, best: Packing, status: str) -> tuple[Packing, str]:
+            bins = empty_bins(inst.sizes, inst.caps[0], best.items, lb // unit, until, seed)
+            if len(bins) < len(best.shape):
+                best = Packing([0] * len(bins), bins, "local search")
+                check_packing(inst, best)
+                status = "local search"
+            return best, status
+
+        best, status = search(t0 + LS_SHARE * time_limit, best, status)
+        if best.cost(inst.costs) <= lb:
+            return Solved(best, start, base, lb, True, status)
+        cols = [b for p in packings + [best] for b in p.items]
         cg_lb, pool = column_generation(inst.sizes, inst.caps[0], cols, t0 + CG_SHARE * time_limit,
                                         target=len(best.shape), workers=workers)
         if cg_lb * unit > lb:
             lb, status = cg_lb * unit, "column generation bound"
+        if best.cost(inst.costs) > lb and time.perf_counter() < deadline - 0.05:
+            best, status = search(time.perf_counter() + LS2_SHARE * (deadline - time.perf_counter()), best,
+                                  status)
         if best.cost(inst.costs) > lb and time.perf_counter() < deadline - 0.05:
             bins = dive(inst.sizes, inst.caps[0], pool, time.perf_counter() + DIVE_SHARE * (
                 deadline - time.perf_counter()), workers)
