@@ -20,14 +20,18 @@ class NameList:
     left-padded with spaces, which JSON ignores, so that an answer over thousands of nodes is one row
     selection or one column write on a uint8 array instead of a Python object per node."""
 
-    def __init__(self, names: list[str]):
+    def __init__(self, names: list[str], json: Optional[list[bytes]] = None):
         self.names = names
-        self.json = [W.dumps(n) for n in names]          # each name as a JSON string
+        self.json = [W.dumps(n) for n in names] if json is None else json   # each name as a JSON string
         self.width = max(map(len, self.json), default=0)
         self.rows: dict[int, tuple] = {}   # id(cluster) -> (cluster, node_generation, rows): Extender._rows
         self._names_table: Optional[np.ndarray] = None
         self._prio_table: Optional[np.ndarray] = None
         self._keys_table: Optional[np.ndarray] = None
+
+    def subset(self, positions: list[int]) -> "NameList":
+        """The NameList of the names at `positions` (their JSON reused)."""
+        return NameList([self.names[i] for i in positions], [self.json[i] for i in positions])
 
     def _table(self, head: bytes, tail: bytes) -> np.ndarray:
         """uint8 [n, len(head) + width + len(tail)]: head, the name right-aligned in `width` spaces, tail."""

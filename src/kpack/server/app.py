@@ -178,4 +178,7 @@ def serve(app: Starlette, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, *,
           access_log: bool = False) -> None:
     """Run `app` under uvicorn until interrupted (one process: the node cache lives in memory)."""
     import uvicorn
-    uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=access_log, workers=1)
+    # no proxy-headers middleware: kpack never reads the client's address, and it is one more ASGI layer
+    # on every request
+    uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=access_log, workers=1,
+                proxy_headers=False)
