@@ -108,7 +108,8 @@ def k8s_pod(name: str, spec_no: int, node: str | None = None) -> dict:
 
 def start_server(port: int, extra: tuple = ()) -> subprocess.Popen:
     proc = subprocess.Popen([sys.executable, "-m", "kpack.cli", "serve", "--port", str(port),
-                             "--log-level", "error", "--max-body-mb", "256", *extra], stderr=subprocess.DEVNULL)
+                             "--log-level", "error", "--max-body-mb", "256", *extra],
+                            stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 120
     while True:
         try:
@@ -175,8 +176,8 @@ def report(r: L.Result) -> dict:
         mean["answer"] = mean.get("verb", 0.0) - sum(mean.get(k, 0.0) for k in ("parse", "pod", "cluster",
                                                                                    "explain"))
         print(f"{'':16s} server phases per pair (Server-Timing, mean ms): "
-              + ", ".join(f"{k} {mean[k]:.2f}" for k in ("read", "parse", "pod", "cluster", "explain", "answer",
-                                                          "encode") if k in mean), flush=True)
+              + ", ".join(f"{k} {mean[k]:.2f}" for k in ("read", "parse", "pod", "cluster", "explain",
+                                                          "answer", "encode") if k in mean), flush=True)
     return {"variant": r.label, "conns": r.conns, "pairs": r.pairs, "pairs_per_s": r.rate,
             "p99_ms": r.pct(99), "server_cpu_ms": r.server_cpu / max(r.pairs, 1) * 1e3,
             "client_cpu_ms": r.client_cpu / max(r.pairs, 1) * 1e3}

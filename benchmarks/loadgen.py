@@ -168,8 +168,9 @@ class Result:
     def line(self) -> str:
         per = 1e3 / max(self.pairs, 1)
         return (f"{self.label:16s} c={self.conns} {self.pairs:5d} pairs {self.rate:7.0f} pairs/s  "
-                f"p50 {self.pct(50):7.2f}  p99 {self.pct(99):7.2f} ms  [filter p50 {self.pct(50, self.filter_lat):.2f}"
-                f", prioritize p50 {self.pct(50, self.prio_lat):.2f} ms]  CPU/pair: server "
+                f"p50 {self.pct(50):7.2f}  p99 {self.pct(99):7.2f} ms  [filter p50 "
+                f"{self.pct(50, self.filter_lat):.2f}, prioritize p50 {self.pct(50, self.prio_lat):.2f} ms]  "
+                f"CPU/pair: server "
                 f"{self.server_cpu * per:.3f} ms, client {self.client_cpu * per:.3f} ms "
                 f"({self.client_sys * per:.3f} of it kernel)")
 
@@ -181,7 +182,8 @@ def server_timing(head: bytes) -> dict[str, float]:
         return {}
     j = head.find(b"\r\n", i + 2)
     value = head[i + 17:j if j > 0 else len(head)]
-    return {k.strip().decode(): float(v) for k, _, v in (p.partition(b";dur=") for p in value.split(b",") if p)}
+    pairs = (p.partition(b";dur=") for p in value.split(b",") if p)
+    return {k.strip().decode(): float(v) for k, _, v in pairs}
 
 
 def run(port: int, pairs: list[Pair], *, label: str, conns: int = 1, max_seconds: float = 30.0,
