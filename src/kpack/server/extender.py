@@ -432,6 +432,7 @@ class Extender:
             if n > len(tail) + 8 and body.endswith(tail):
                 pod = W.raw_object(memoryview(body)[7:n - len(tail)])
                 if pod is not None:
+                    self.stats["same_node_names"] += 1
                     return ExtenderArgs(pod, node_names=nl.names, known=nl)
         for e in self._recent_full:
             pod = e.pod_of(body)
