@@ -126,7 +126,9 @@ class Extender:
         with self.lock:
             v, idx, nl, entry = self._evaluate(args, t0)
             self.stats["filter"] += 1
-            hit = v.answer("filter", idx)
+            # a NodeNames answer is reused as it is; a Nodes answer is rebuilt (its NodeList must become the
+            # most recent one again for the prioritize that follows, and 256 of them would take gigabytes)
+            hit = v.answer("filter", idx) if args.by_name else None
             if hit is not None:
                 return hit
             code = v.code[idx]
@@ -137,11 +139,10 @@ class Extender:
             reason_json = [W.dumps(r) for r in v.reasons]
             failed = nl.failed_json(bad[kinds == FAILED], reason_json, rids[kinds == FAILED])
             unres = nl.failed_json(bad[kinds != FAILED], reason_json, rids[kinds != FAILED])
-            if args.by_name:
-                out = b"".join([b'{"Nodes":null,"NodeNames":', nl.names_json(ok), b',"FailedNodes":', failed,
-                                b',"FailedAndUnresolvableNodes":', unres, b',"Error":""}'])
-            else:
-                out = self._nodes_answer(entry, args, ok, failed, unres)
+            if not args.by_name:
+                return self._nodes_answer(entry, args, ok, failed, unres)
+            out = b"".join([b'{"Nodes":null,"NodeNames":', nl.names_json(ok), b',"FailedNodes":', failed,
+                            b',"FailedAndUnresolvableNodes":', unres, b',"Error":""}'])
             v.remember("filter", idx, out)
         return out
 
@@ -474,6 +475,8 @@ class Extender:
             child = SeenList(memoryview(out)[len(head):len(head) + size], entry.epoch,
                              entry.names.subset(keep), ([items[i] for i in keep], list_meta))
             entry.children[sig] = child
+            while len(entry.children) > 8:   # each holds an answer of megabytes
+                entry.children.pop(next(iter(entry.children)))
         self._remember(child)
         return out
 
