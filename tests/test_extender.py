@@ -933,3 +933,26 @@ def test_answered_nodelist_comes_back_in_prioritize_unparsed():
     pod = k8s_pod("g", cpu="2", memory="1Gi")
     out = json.loads(ext.filter_json(compact(args(pod, nodes=nodes))))
     assert [n["metadata"]["name"] for n in out["Nodes"]["items"]] == ["big-1"]
+
+
+def test_many_answered_nodelists_stay_bounded_and_correct():
+    # More passing patterns than kpack keeps NodeLists for: the oldest are dropped, and a prioritize for
+    # one of them takes the parsing path and still scores as a fresh extender does.
+    nodes = [k8s_node(f"n{i}", cpu="4", memory="8Gi") for i in range(12)]
+    ext = kpack.server.Extender(kpack.Scheduler(), NodeCache())
+    answered = []
+    for i in range(12):
+        pod = k8s_pod(f"h-{i}", cpu="1", memory="1Gi", node_selector={"kubernetes.io/hostname": f"n{i}"})
+        answer = ext.filter_json(compact(args(pod, nodes=nodes)))
+        start = len(b'{"Nodes":')
+        nodelist = answer[start:answer.rindex(b',"NodeNames":null')]
+        assert [n["metadata"]["name"] for n in json.loads(nodelist)["items"]] == [f"n{i}"]
+        answered.append((pod, nodelist))
+    # the request's NodeList stays recognised (no parse) however many pods' answers came from it
+    assert ext.stats["same_nodelist"] == 11
+    assert ext.state()["nodeLists"] == {"recent": 8, "answered": 8}
+    for pod, nodelist in (answered[0], answered[-1]):
+        body = b'{"Pod":' + compact(pod) + b',"Nodes":' + nodelist + b',"NodeNames":null}'
+        fresh = kpack.server.Extender(kpack.Scheduler(), NodeCache())
+        assert json.loads(ext.prioritize_json(body)) == fresh.prioritize(
+            args(pod, nodes=json.loads(nodelist)["items"]))

@@ -330,9 +330,12 @@ class Extender:
     def state(self) -> dict:
         with self.lock:
             bound = self.cache.bound_pods()
+            recent = self._recent_full
             return {"nodes": len(self.cache.node_names), "boundPods": len(bound),
                     "generation": self.cache.generation, "pendingPods": len(self._pending),
-                    "requests": dict(self.stats)}
+                    "requests": dict(self.stats),
+                    # full-Node NodeLists kept for recognising bodies: recent ones, and answered ones
+                    "nodeLists": {"recent": len(recent), "answered": sum(len(e.children) for e in recent)}}
 
     # --- internals ----------------------------------------------------------------------------------
     def max_total(self, ex: Explanation) -> int:
@@ -477,13 +480,16 @@ class Extender:
             entry.children[sig] = child
             while len(entry.children) > 8:   # each holds an answer of megabytes
                 entry.children.pop(next(iter(entry.children)))
-        self._remember(child)
+        self._remember(child, entry)
         return out
 
-    def _remember(self, e: "SeenList") -> None:
-        """Puts a NodeList first among the recent ones (a new list: at most 8 are kept)."""
-        rest = [x for x in self._recent_full if x is not e]
-        self._recent_full = [e, *rest[:7]]
+    def _remember(self, e: "SeenList", parent: Optional["SeenList"] = None) -> None:
+        """Puts a NodeList first among the recent ones (at most 8 are kept), and `parent` (the request's
+        NodeList an answered one came from) right after it: kube-scheduler sends the parent with every
+        filter, so answers for many pods must not push it out."""
+        first = [e] if parent is None or parent is e else [e, parent]
+        rest = [x for x in self._recent_full if x is not e and x is not parent]
+        self._recent_full = [*first, *rest[:8 - len(first)]]
 
     def _full_nodes(self, args: ExtenderArgs) -> "SeenList":
         """Full Node objects: takes every node whose resourceVersion (or, without one, whose JSON) is new into
