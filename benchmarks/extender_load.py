@@ -1,18 +1,23 @@
 """Load test for `kpack serve` (loopback only, bounded count and time): filter+prioritize pairs, 5,000 nodes.
 
-    python benchmarks/extender_load.py [--nodes 5000] [--pairs 1000] [--max-seconds 60] [--skip-full]
+    python benchmarks/extender_load.py [--nodes 5000] [--pairs 1000] [--max-seconds 60] [--conns 1 2]
+                                       [--skip-full] [--skip-breakdown]
 
-Starts `kpack serve` as a child process on a random 127.0.0.1 port and drives it from one keep-alive
-connection, as kube-scheduler does (one scheduling cycle at a time: filter, then prioritize on the nodes that
-passed). Reports pairs/s and p50/p95/p99 latency of a pair (the sum of both requests' round trips, measured
-from the first byte sent to the last byte received; preparing bodies is not counted) for:
+Starts `kpack serve` as a child process on a random 127.0.0.1 port and drives it with the lean load
+generator in loadgen.py (pre-encoded requests on keep-alive sockets, like wrk). Each connection runs one
+scheduling cycle at a time, as kube-scheduler does: filter, then prioritize on the nodes that passed.
+pairs/s is pairs done over wall time; latency is a pair's (first byte of the filter sent to the last byte of
+the prioritize answer received). Every line gives the server's and the client's CPU time per pair: the two
+share the machine's cores. Variants:
 
   cache/distinct   nodeCacheCapable, NodeNames only, every pod a distinct spec (no explanation reused
                    across pods; prioritize reuses its filter's)
   cache/replicas   nodeCacheCapable, pods of 10 specs (Deployment replicas: explanations reused while the
                    cluster does not change)
-  cache/bind       filter + prioritize + bind per pod (every bind changes the cluster: nothing reused)
-  full/distinct    full Node objects in every request (several MB of JSON), distinct pods
+  cache/bind       filter + prioritize + bind per pod (every bind changes the cluster: nothing reused; the
+                   bind is not timed, kube-scheduler binds asynchronously)
+  full/distinct    full Node objects in every request (several MB of JSON), distinct pods, with the
+                   server's own phases (Server-Timing: read, parse, pod, cluster, explain, answer)
 
 then the same verbs in-process timed in CPU time (no HTTP, no waiting for a core on a shared machine), and a
 breakdown of where one request's time goes (JSON, pydantic, Cluster, explain, answer).
@@ -27,6 +32,7 @@ import subprocess
 import sys
 import time
 
+import loadgen as L
 import msgspec
 
 import kpack
@@ -100,51 +106,16 @@ def k8s_pod(name: str, spec_no: int, node: str | None = None) -> dict:
             "spec": spec, "status": {"phase": "Pending"}}
 
 
-class Connection:
-    """A minimal HTTP/1.1 keep-alive client (so that the client's own overhead stays small)."""
-
-    def __init__(self, port: int):
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=120)
-        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self.buf = bytearray()
-
-    def request(self, method: str, path: str, body: bytes = b"") -> tuple[int, bytes, float]:
-        head = (f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
-                f"Content-Length: {len(body)}\r\n\r\n").encode()
-        t0 = time.perf_counter()
-        self.sock.sendall(head + body if len(body) < 65536 else head)
-        if len(body) >= 65536:
-            self.sock.sendall(body)
-        while (end := self.buf.find(b"\r\n\r\n")) < 0:
-            self._recv()
-        lines = bytes(self.buf[:end]).split(b"\r\n")
-        status = int(lines[0].split()[1])
-        headers = {k.strip().lower(): v.strip() for k, _, v in (ln.partition(b":") for ln in lines[1:])}
-        length = int(headers[b"content-length"])
-        # Server-Timing: "read;dur=0.1, json;dur=0.4, verb;dur=1.2, encode;dur=0.2" (milliseconds)
-        self.timing = {k.strip().decode(): float(v) for k, _, v in
-                       (p.partition(b";dur=") for p in headers.get(b"server-timing", b"").split(b",") if p)}
-        del self.buf[:end + 4]
-        while len(self.buf) < length:
-            self._recv()
-        data = bytes(self.buf[:length])
-        del self.buf[:length]
-        return status, data, time.perf_counter() - t0
-
-    def _recv(self) -> None:
-        chunk = self.sock.recv(1 << 20)
-        if not chunk:
-            raise ConnectionError("server closed the connection")
-        self.buf += chunk
-
-
-def start_server(port: int) -> subprocess.Popen:
+def start_server(port: int, extra: tuple = ()) -> subprocess.Popen:
     proc = subprocess.Popen([sys.executable, "-m", "kpack.cli", "serve", "--port", str(port),
-                             "--log-level", "error", "--max-body-mb", "256"], stderr=subprocess.DEVNULL)
+                             "--log-level", "error", "--max-body-mb", "256", *extra],
+                            stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 120
     while True:
         try:
-            Connection(port).request("GET", "/healthz")
+            c = L.Conn(port)
+            c.call(b"/healthz", [], b"GET")
+            c.close()
             return proc
         except OSError:
             if proc.poll() is not None or time.monotonic() > deadline:
@@ -160,75 +131,56 @@ def free_port() -> int:
     return port
 
 
-def percentiles(xs: list[float]) -> str:
-    q = statistics.quantiles(xs, n=100, method="inclusive")
-    return f"p50 {q[49] * 1e3:7.2f} ms  p95 {q[94] * 1e3:7.2f} ms  p99 {q[98] * 1e3:7.2f} ms"
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process so far (Linux /proc; 0 elsewhere)."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    except (OSError, ValueError, IndexError):
-        return 0.0
-
-
-def run_variant(conn: Connection, label: str, pairs: int, max_seconds: float, make_body, spec_of, bind=False,
-                full=False, pid: int = 0) -> dict:
-    lat, req_f, req_p = [], [], []
-    cpu0 = cpu_seconds(pid)
-    phases: dict[str, list[float]] = {}
-    start = time.perf_counter()
-    done = 0
-    for i in range(pairs):
+def names_pairs(label: str, count: int, spec_of, names_bytes: bytes, bind: bool = False) -> list[L.Pair]:
+    """nodeCacheCapable pairs, every body pre-encoded: filter on all node names, prioritize on the names the
+    filter passed (cut out of its answer), and for `bind` a bind to the best-scored node (not timed)."""
+    out = []
+    for i in range(count):
         name = f"{label.replace('/', '-')}-{i}"
         pod = ENC(k8s_pod(name, spec_of(i)))
-        st, out, tf = conn.request("POST", "/filter", make_body(pod, None))
-        assert st == 200, out[:300]
-        server_f = conn.timing
-        res = DEC(out)
-        passed = res["Nodes"]["items"] if full else res["NodeNames"]
-        st, out, tp = conn.request("POST", "/prioritize", make_body(pod, passed))
-        assert st == 200, out[:300]
-        for k in server_f.keys() | conn.timing.keys():
-            phases.setdefault(k, []).append(server_f.get(k, 0.0) + conn.timing.get(k, 0.0))
-        if bind and passed:
-            prio = DEC(out)
-            host = max(prio, key=lambda h: h["Score"])["Host"]
-            binding = {"PodName": name, "PodNamespace": "default", "PodUID": f"uid-{name}", "Node": host}
-            st, out, _ = conn.request("POST", "/bind", ENC(binding))
-            assert st == 200, out[:300]
-        lat.append(tf + tp)
-        req_f.append(tf)
-        req_p.append(tp)
-        done += 1
-        if time.perf_counter() - start > max_seconds:
-            break
-    wall = time.perf_counter() - start
-    server_cpu = cpu_seconds(pid) - cpu0
-    # Throughput counts the server's time only (the pair latencies), so the client's body building, which
-    # kube-scheduler does in Go, does not count against kpack; the wall-clock figure is given too.
-    rate = done / sum(lat)
-    print(f"{label:16s} {done:5d} pairs  {rate:8.0f} pairs/s (wall {done / wall:6.0f}/s)  {percentiles(lat)} "
-          f"[filter p50 {statistics.median(req_f) * 1e3:.2f} ms, prioritize p50 "
-          f"{statistics.median(req_p) * 1e3:.2f} ms]", flush=True)
-    mean = {k: sum(v) / len(v) for k, v in phases.items()}
-    # "verb" contains parse, pod, cluster and explain; what is left of it is building the answer
-    parts = ("parse", "pod", "cluster", "explain")
-    mean["answer"] = mean.get("verb", 0.0) - sum(mean.get(k, 0.0) for k in parts)
-    inside = mean.get("read", 0.0) + mean.get("verb", 0.0) + mean.get("encode", 0.0)
-    # the server process's own CPU time (all of it: HTTP stack included; binds too in cache/bind), which
-    # waiting for a core on a loaded machine does not inflate
-    print(f"{'':16s} server process CPU per pair: {server_cpu / done * 1e3:.2f} ms "
-          f"(-> {done / server_cpu if server_cpu else float('inf'):.0f} pairs/s per core)")
-    print(f"{'':16s} inside kpack per pair (Server-Timing, mean ms): {inside:.2f} = "
-          + ", ".join(f"{k} {mean[k]:.2f}" for k in ("read", "parse", "pod", "cluster", "explain", "answer",
-                                                      "encode") if k in mean), flush=True)
-    p99 = statistics.quantiles(lat, n=100, method="inclusive")[98] * 1e3
-    return {"variant": label, "pairs": done, "pairs_per_s": rate, "p99_ms": p99,
-            "server_cpu_ms": server_cpu / done * 1e3}
+        head = [b'{"Pod":', pod, b',"Nodes":null,"NodeNames":']
+
+        def prio(conn, head=head):
+            return [*head, L.names_of_filter(conn), b"}"]
+
+        def bind_to(answer, name=name):
+            prios = DEC(bytes(answer))
+            if not prios:
+                return b""
+            host = max(prios, key=lambda h: h["Score"])["Host"]
+            return ENC({"PodName": name, "PodNamespace": "default", "PodUID": f"uid-{name}", "Node": host})
+        out.append(L.Pair([*head, names_bytes, b"}"], prio, bind_to if bind else None))
+    return out
+
+
+def full_pairs(label: str, count: int, spec_of, items_bytes: bytes) -> list[L.Pair]:
+    """Full-Node pairs: the whole NodeList in every filter, the passing Nodes (cut out of the filter's answer)
+    in its prioritize, as kube-scheduler sends them to an extender without nodeCacheCapable."""
+    out = []
+    for i in range(count):
+        pod = ENC(k8s_pod(f"{label.replace('/', '-')}-{i}", spec_of(i)))
+
+        def prio(conn, pod=pod):
+            return [b'{"Pod":', pod, b',"Nodes":', L.nodes_of_filter(conn), b',"NodeNames":null}']
+        out.append(L.Pair([b'{"Pod":', pod, b',"Nodes":', items_bytes, b',"NodeNames":null}'], prio))
+    return out
+
+
+def report(r: L.Result) -> dict:
+    print(r.line(), flush=True)
+    for e in r.errors:
+        print(f"{'':16s} ERROR: {e}", flush=True)
+    if r.phases:
+        mean = {k: statistics.mean(v) for k, v in r.phases.items()}
+        # "verb" contains parse, pod, cluster and explain; what is left of it is building the answer
+        mean["answer"] = mean.get("verb", 0.0) - sum(mean.get(k, 0.0) for k in ("parse", "pod", "cluster",
+                                                                                   "explain"))
+        print(f"{'':16s} server phases per pair (Server-Timing, mean ms): "
+              + ", ".join(f"{k} {mean[k]:.2f}" for k in ("read", "parse", "pod", "cluster", "explain",
+                                                          "answer", "encode") if k in mean), flush=True)
+    return {"variant": r.label, "conns": r.conns, "pairs": r.pairs, "pairs_per_s": r.rate,
+            "p99_ms": r.pct(99), "server_cpu_ms": r.server_cpu / max(r.pairs, 1) * 1e3,
+            "client_cpu_ms": r.client_cpu / max(r.pairs, 1) * 1e3}
 
 
 def filter_json(ext: Extender, body: bytes) -> bytes:
@@ -356,10 +308,14 @@ def main() -> None:
     ap.add_argument("--pairs", type=int, default=1000, help="pairs per variant (at most)")
     ap.add_argument("--full-pairs", type=int, default=100, help="pairs for the full-Nodes variant (at most)")
     ap.add_argument("--max-seconds", type=float, default=60.0, help="time limit per variant")
+    ap.add_argument("--conns", type=int, nargs="+", default=[1, 2],
+                    help="connections at once for the cache variants (default 1 2: one scheduling cycle at a "
+                         "time as kube-scheduler runs them, and two overlapping)")
     ap.add_argument("--skip-full", action="store_true")
     ap.add_argument("--skip-cache", action="store_true", help="only the full-Nodes variant over HTTP")
     ap.add_argument("--skip-breakdown", action="store_true")
     ap.add_argument("--skip-server", action="store_true", help="only the in-process CPU-time figures")
+    ap.add_argument("--json", help="write the results (list of dicts) to this file")
     a = ap.parse_args()
     nodes_json = [k8s_node(i) for i in range(a.nodes)]
     names = [n["metadata"]["name"] for n in nodes_json]
@@ -371,53 +327,62 @@ def main() -> None:
         return
     port = free_port()
     print(f"kpack serve on 127.0.0.1:{port}; {a.nodes} nodes ({len(node_list) / 1e6:.1f} MB as a NodeList), "
-          f"{a.bound} bound pods; cpus={os.cpu_count()}", flush=True)
+          f"{a.bound} bound pods; cpus={os.cpu_count()}; load average {os.getloadavg()[0]:.2f}", flush=True)
     proc = start_server(port)
+    results = []
     try:
-        conn = Connection(port)
-        st, out, dt = conn.request("POST", "/nodes", node_list)
-        assert st == 200, out[:300]
-        print(f"POST /nodes ({a.nodes} nodes): {dt * 1e3:.0f} ms", flush=True)
-        st, out, dt = conn.request("POST", "/pods", ENC({"kind": "PodList", "items": bound}))
-        assert st == 200, out[:300]
-        print(f"POST /pods ({a.bound} bound pods): {dt * 1e3:.0f} ms", flush=True)
+        conn = L.Conn(port)
+        t = time.perf_counter()
+        st, out = conn.call(b"/nodes", [node_list])
+        assert st == 200, bytes(out[:300])
+        print(f"POST /nodes ({a.nodes} nodes): {(time.perf_counter() - t) * 1e3:.0f} ms", flush=True)
+        t = time.perf_counter()
+        st, out = conn.call(b"/pods", [ENC({"kind": "PodList", "items": bound})])
+        assert st == 200, bytes(out[:300])
+        print(f"POST /pods ({a.bound} bound pods): {(time.perf_counter() - t) * 1e3:.0f} ms", flush=True)
+        conn.close()
         names_bytes = ENC(names)
-
-        def names_body(pod: bytes, passed):
-            nn = names_bytes if passed is None else ENC(passed)
-            return b'{"Pod":' + pod + b',"Nodes":null,"NodeNames":' + nn + b"}"
-
         items_bytes = ENC({"metadata": {}, "items": nodes_json})
+        pid = proc.pid
 
-        def full_body(pod: bytes, passed):
-            nl = items_bytes if passed is None else ENC({"metadata": {}, "items": passed})
-            return b'{"Pod":' + pod + b',"Nodes":' + nl + b',"NodeNames":null}'
-
-        # warm-up: Numba kernels, caches
-        run_variant(conn, "warmup", 20, 30, names_body, lambda i: 10_000 + i, pid=proc.pid)
-        print()
-        results = [] if a.skip_cache else [
-            run_variant(conn, "cache/distinct", a.pairs, a.max_seconds, names_body, lambda i: 1000 + i,
-                        pid=proc.pid),
-            run_variant(conn, "cache/replicas", a.pairs, a.max_seconds, names_body, lambda i: i % 10,
-                        pid=proc.pid),
-            run_variant(conn, "cache/bind", a.pairs, a.max_seconds, names_body, lambda i: 5000 + i,
-                        bind=True, pid=proc.pid),
-        ]
+        def go(label, pairs, **kw):
+            return L.run(port, pairs, label=label, max_seconds=a.max_seconds, server_pid=pid, **kw)
+        # warm-up: Numba kernels, caches (not reported in the results)
+        report(go("warmup", names_pairs("warmup", 30, lambda i: 10_000 + i, names_bytes)))
+        print(flush=True)
+        if not a.skip_cache:
+            for c in a.conns:
+                # each run its own pod specs, so that no run reuses another's explanations
+                base = 100_000 * c
+                results.append(report(go("cache/distinct", names_pairs(f"d{c}", a.pairs, lambda i: base + i,
+                                                                          names_bytes), conns=c)))
+                results.append(report(go("cache/replicas", names_pairs(f"r{c}", a.pairs, lambda i: i % 10,
+                                                                          names_bytes), conns=c)))
+            results.append(report(go("cache/bind", names_pairs("b", a.pairs, lambda i: 5000 + i, names_bytes,
+                                                                 bind=True))))
         if not a.skip_full:
             # warm-up: the first full request parses every node with pydantic (once per node version)
-            run_variant(conn, "full/warmup", 3, a.max_seconds, full_body, lambda i: 60_000 + i, full=True,
-                        pid=proc.pid)
-            results.append(run_variant(conn, "full/distinct", a.full_pairs, a.max_seconds, full_body,
-                                       lambda i: 20_000 + i, full=True, pid=proc.pid))
+            report(go("full/warmup", full_pairs("fw", 3, lambda i: 60_000 + i, items_bytes)))
+            results.append(report(go("full/distinct", full_pairs("f", a.full_pairs, lambda i: 20_000 + i,
+                                                                 items_bytes), timing=True)))
         print("\ntargets: cache/* >= 1000 pairs/s with p99 < 10 ms; full/* p99 < 250 ms")
         for r in results:
             ok = (r["pairs_per_s"] >= 1000 and r["p99_ms"] < 10) if r["variant"].startswith("cache") \
                 else r["p99_ms"] < 250
-            print(f"  {r['variant']:16s} {'met' if ok else 'MISSED'}")
+            print(f"  {r['variant']:16s} c={r['conns']}  {'met' if ok else 'MISSED'}")
+        # the arithmetic: with the pair's CPU on both sides, what two cores allow at most
+        for r in results:
+            cpu = r["server_cpu_ms"] + r["client_cpu_ms"]
+            if cpu:
+                print(f"  {r['variant']:16s} c={r['conns']}  server {r['server_cpu_ms']:.3f} + client "
+                      f"{r['client_cpu_ms']:.3f} ms CPU per pair: at most {1e3 / r['server_cpu_ms']:.0f} "
+                      f"pairs/s (server core), {1e3 / cpu:.0f} pairs/s (client and server on one core)")
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+    if a.json:
+        with open(a.json, "w") as f:
+            f.write(msgspec.json.encode(results).decode())
     if not a.skip_breakdown:
         cpu_pairs(nodes_json, bound, min(a.pairs, 200), min(a.full_pairs, 20))
         breakdown(nodes_json, bound)

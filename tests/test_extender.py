@@ -353,7 +353,8 @@ def live_server(cluster):
     app = create_app(kpack.Scheduler(), cluster)
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(app, log_level="error", lifespan="off"))
+    # the configuration `kpack serve` runs (httptools with coalesced writes, no proxy headers)
+    server = uvicorn.Server(kpack.server.uvicorn_config(app, log_level="error", lifespan="off"))
     t = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     t.start()
     deadline = time.monotonic() + 20
@@ -790,3 +791,168 @@ def test_json_answers_decode_to_the_same_answers(cluster):
     top = 100 * sum(kpack.Profile.default().score_weights[p] for p in ex.scores)
     assert prio == [{"Host": n, "Score": ex.total[n] * 10 // top} for n in feasible]
     assert json.loads(ext.prioritize_json(json.dumps(args(pod, names=[])).encode())) == []
+
+
+def test_keep_alive_connection_answers_in_order(live_server, cluster):
+    # kube-scheduler keeps one connection open: answers (head and body written together) arrive whole and in
+    # order, errors included, and a large answer after small ones is not cut.
+    port, _ = live_server
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    pod = k8s_pod("ka", cpu="1", memory="1Gi")
+    names = cluster.node_names
+    _, feasible, _ = expected_filter(cluster, pod, names)
+    for i in range(3):
+        for path, body, status in (("/filter", args(pod, names=names), 200), ("/filter", b"{oops", 400),
+                                   ("/prioritize", args(pod, names=feasible), 200)):
+            data = body if isinstance(body, bytes) else json.dumps(body).encode()
+            conn.request("POST", path, body=data, headers={"Content-Type": "application/json"})
+            r = conn.getresponse()
+            out = json.loads(r.read())
+            assert r.status == status, out
+            assert r.getheader("server-timing") is not None or status != 200
+            if path == "/filter" and status == 200:
+                assert out["NodeNames"] == feasible
+            if path == "/prioritize":
+                assert [h["Host"] for h in out] == feasible
+    many = ["big-0"] + [f"ghost-{i:05d}" for i in range(20000)]   # a ~1 MB answer
+    conn.request("POST", "/filter", body=json.dumps(args(pod, names=many)).encode())
+    r = conn.getresponse()
+    out = json.loads(r.read())
+    assert r.status == 200 and out["NodeNames"] == ["big-0"]
+    assert len(out["FailedAndUnresolvableNodes"]) == 20000
+    conn.close()
+
+
+def test_coalescing_transport_sends_a_steps_writes_together():
+    import asyncio
+
+    from kpack.server.transport import CoalescingTransport
+
+    class Recorder:
+        def __init__(self):
+            self.calls, self.closing = [], False
+
+        def write(self, data):
+            self.calls.append(("write", bytes(data)))
+
+        def writelines(self, data):
+            self.calls.append(("writelines", [bytes(d) for d in data]))
+
+        def close(self):
+            self.calls.append(("close",))
+            self.closing = True
+
+        def is_closing(self):
+            return self.closing
+
+        def get_write_buffer_size(self):
+            return 0
+
+        def get_extra_info(self, name):
+            return ("127.0.0.1", 1) if name == "peername" else None
+
+    async def main():
+        raw = Recorder()
+        t = CoalescingTransport(raw, asyncio.get_running_loop())
+        t.write(b"head")
+        t.write(b"")
+        t.write(b"body")
+        assert raw.calls == [] and t.get_write_buffer_size() == 8
+        await asyncio.sleep(0)   # the end of the step
+        assert raw.calls == [("writelines", [b"head", b"body"])]
+        t.write(b"one")
+        await asyncio.sleep(0)
+        assert raw.calls[-1] == ("write", b"one")
+        t.write(b"last")
+        t.close()   # what was written goes out before the close
+        assert raw.calls[-2:] == [("write", b"last"), ("close",)]
+        await asyncio.sleep(0)   # the flush scheduled for "last" finds nothing more to send
+        assert len(raw.calls) == 4 and t.get_extra_info("peername") == ("127.0.0.1", 1)
+        t.write(b"after close")
+        await asyncio.sleep(0)
+        assert len(raw.calls) == 4   # a closing transport takes nothing more
+
+    asyncio.run(main())
+
+
+def compact(obj):
+    return json.dumps(obj, separators=(",", ":")).encode()
+
+
+def test_repeated_node_name_lists_are_recognised_by_their_bytes(cluster):
+    # kube-scheduler sends the same NodeNames again and again: the second body is recognised by its tail
+    # (no parse of the list) and answers exactly as a fresh extender that parses everything.
+    ext = kpack.server.Extender(kpack.Scheduler(), cluster)
+    names = cluster.node_names + ["ghost"]
+    seen, repeats = [names], 0
+    for i, (cpu, aff) in enumerate([("1", None), ("2", PREFER_B), ("500m", None), ("2", PREFER_B)]):
+        pod = k8s_pod(f"r-{i}", cpu=cpu, affinity=aff)
+        fresh = kpack.server.Extender(kpack.Scheduler(), cluster)
+        body = compact(args(pod, names=names))
+        out = json.loads(ext.filter_json(body))
+        assert out == json.loads(fresh.filter_json(args(pod, names=names)))
+        repeats += (i > 0) + (out["NodeNames"] in seen)
+        seen.append(out["NodeNames"])
+        body = compact(args(pod, names=out["NodeNames"]))
+        assert json.loads(ext.prioritize_json(body)) == json.loads(fresh.prioritize_json(
+            args(pod, names=out["NodeNames"])))
+    assert ext.stats["same_node_names"] == repeats >= 4
+    # a tail that matches after something that is not one JSON object: the normal path (and its 400)
+    tail = compact(args(k8s_pod("x"), names=names))
+    tail = tail[tail.index(b',"Nodes":null'):]
+    with pytest.raises(kpack.server.WireError, match="malformed JSON"):
+        ext.filter_json(b'{"Pod":{"metadata":{"name":"x"}},"Junk":{' + tail)
+    # a list that is a suffix of a known one is its own list
+    out = json.loads(ext.filter_json(compact(args(k8s_pod("s", cpu="1"), names=names[1:]))))
+    assert sorted(out["NodeNames"] + list(out["FailedNodes"]) + list(out["FailedAndUnresolvableNodes"])) == \
+        sorted(names[1:])
+
+
+def test_answered_nodelist_comes_back_in_prioritize_unparsed():
+    # Not nodeCacheCapable: kube-scheduler sends back, in prioritize, the NodeList kpack answered to filter
+    # (Go re-encodes the same objects to the same bytes). kpack recognises it by its bytes, and scores as
+    # a fresh extender that parses it.
+    nodes = k8s_nodes()
+    ext = kpack.server.Extender(kpack.Scheduler(), NodeCache(pods=bound_pods()))
+    for i, (cpu, aff) in enumerate([("2", PREFER_B), ("1", None), ("2", PREFER_B)]):
+        pod = k8s_pod(f"f-{i}", cpu=cpu, memory="1Gi", affinity=aff)
+        answer = ext.filter_json(compact(args(pod, nodes=nodes)))
+        passed = json.loads(answer)["Nodes"]
+        start = answer.index(b'{"Nodes":') + len(b'{"Nodes":')
+        nodelist = answer[start:answer.rindex(b',"NodeNames":null')]
+        assert json.loads(nodelist) == passed and passed["items"]
+        seen = ext.stats["same_nodelist"]
+        prio = json.loads(ext.prioritize_json(b'{"Pod":' + compact(pod) + b',"Nodes":' + nodelist +
+                                              b',"NodeNames":null}'))
+        assert ext.stats["same_nodelist"] == seen + 1
+        fresh = kpack.server.Extender(kpack.Scheduler(), NodeCache(pods=bound_pods()))
+        assert prio == fresh.prioritize(args(pod, nodes=passed["items"]))
+        assert [h["Host"] for h in prio] == [n["metadata"]["name"] for n in passed["items"]]
+    # a node changes: the NodeLists answered before it are not taken as current any more
+    nodes[1] = k8s_node("big-0", cpu="2", memory="32Gi", labels={"zone": "a"}, rv="2")
+    pod = k8s_pod("g", cpu="2", memory="1Gi")
+    out = json.loads(ext.filter_json(compact(args(pod, nodes=nodes))))
+    assert [n["metadata"]["name"] for n in out["Nodes"]["items"]] == ["big-1"]
+
+
+def test_many_answered_nodelists_stay_bounded_and_correct():
+    # More passing patterns than kpack keeps NodeLists for: the oldest are dropped, and a prioritize for
+    # one of them takes the parsing path and still scores as a fresh extender does.
+    nodes = [k8s_node(f"n{i}", cpu="4", memory="8Gi") for i in range(12)]
+    ext = kpack.server.Extender(kpack.Scheduler(), NodeCache())
+    answered = []
+    for i in range(12):
+        pod = k8s_pod(f"h-{i}", cpu="1", memory="1Gi", node_selector={"kubernetes.io/hostname": f"n{i}"})
+        answer = ext.filter_json(compact(args(pod, nodes=nodes)))
+        start = len(b'{"Nodes":')
+        nodelist = answer[start:answer.rindex(b',"NodeNames":null')]
+        assert [n["metadata"]["name"] for n in json.loads(nodelist)["items"]] == [f"n{i}"]
+        answered.append((pod, nodelist))
+    # the request's NodeList stays recognised (no parse) however many pods' answers came from it
+    assert ext.stats["same_nodelist"] == 11
+    assert ext.state()["nodeLists"] == {"recent": 8, "answered": 8}
+    for pod, nodelist in (answered[0], answered[-1]):
+        body = b'{"Pod":' + compact(pod) + b',"Nodes":' + nodelist + b',"NodeNames":null}'
+        fresh = kpack.server.Extender(kpack.Scheduler(), NodeCache())
+        assert json.loads(ext.prioritize_json(body)) == fresh.prioritize(
+            args(pod, nodes=json.loads(nodelist)["items"]))

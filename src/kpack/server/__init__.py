@@ -5,7 +5,7 @@ from .wire import MAX_EXTENDER_PRIORITY, WireError, scaled_score
 
 # The HTTP layer needs the `serve` extra (starlette, uvicorn); import it on first use so that the rest of
 # kpack, and `kpack serve --help`, work without it.
-_APP_NAMES = ("DEFAULT_HOST", "DEFAULT_MAX_BODY", "DEFAULT_PORT", "create_app", "serve")
+_APP_NAMES = ("DEFAULT_HOST", "DEFAULT_MAX_BODY", "DEFAULT_PORT", "create_app", "serve", "uvicorn_config")
 
 
 def __getattr__(name: str):
@@ -16,4 +16,5 @@ def __getattr__(name: str):
 
 
 __all__ = ["DEFAULT_HOST", "DEFAULT_MAX_BODY", "DEFAULT_PORT", "MAX_EXTENDER_PRIORITY", "CacheError",
-           "Extender", "ExtenderError", "NodeCache", "WireError", "create_app", "scaled_score", "serve"]
+           "Extender", "ExtenderError", "NodeCache", "WireError", "create_app", "scaled_score", "serve",
+           "uvicorn_config"]

@@ -14,20 +14,31 @@ _DIGITS = np.array([[SPACE, 0x30 + s] if s < 10 else [0x31, 0x30]
                     for s in range(W.MAX_EXTENDER_PRIORITY + 1)], dtype=np.uint8)
 
 
+def _closed(rows: np.ndarray, head: bytes, close: int) -> bytes:
+    """`head` + the bytes of `rows` (a fresh uint8 array, changed in place) with its last byte, a ",",
+    replaced by `close`: one copy, where tobytes() and concatenation would make several."""
+    rows.reshape(-1)[-1] = close
+    return b"".join([head, rows])
+
+
 class NameList:
     """One request's node names (kube-scheduler sends the same lists again and again: this is kept per
     distinct list) with the JSON pieces its answers are made of. Rows of the fixed-width tables are
     left-padded with spaces, which JSON ignores, so that an answer over thousands of nodes is one row
     selection or one column write on a uint8 array instead of a Python object per node."""
 
-    def __init__(self, names: list[str]):
+    def __init__(self, names: list[str], json: Optional[list[bytes]] = None):
         self.names = names
-        self.json = [W.dumps(n) for n in names]          # each name as a JSON string
+        self.json = [W.dumps(n) for n in names] if json is None else json   # each name as a JSON string
         self.width = max(map(len, self.json), default=0)
         self.rows: dict[int, tuple] = {}   # id(cluster) -> (cluster, node_generation, rows): Extender._rows
         self._names_table: Optional[np.ndarray] = None
         self._prio_table: Optional[np.ndarray] = None
         self._keys_table: Optional[np.ndarray] = None
+
+    def subset(self, positions: list[int]) -> "NameList":
+        """The NameList of the names at `positions` (their JSON reused)."""
+        return NameList([self.names[i] for i in positions], [self.json[i] for i in positions])
 
     def _table(self, head: bytes, tail: bytes) -> np.ndarray:
         """uint8 [n, len(head) + width + len(tail)]: head, the name right-aligned in `width` spaces, tail."""
@@ -49,12 +60,10 @@ class NameList:
         """The JSON list of the names where `keep` (bool per position) is true."""
         if self._names_table is None:
             self._names_table = self._table(b"", b",")
-        sel = self._names_table[keep]
+        sel = self._names_table[keep]   # a fresh copy: its last "," can become "]"
         if not len(sel):
             return b"[]"
-        out = bytearray(sel.tobytes())
-        out[-1] = 0x5D   # "]" over the last ","
-        return b"[" + bytes(out)
+        return _closed(sel, b"[", 0x5D)
 
     def priorities_json(self, scores: np.ndarray) -> bytes:
         """HostPriorityList: [{"Host": name, "Score": s}, ...] in the request's order, scores 0..10."""
@@ -65,9 +74,7 @@ class NameList:
         t = self._prio_table.copy()
         c = t.shape[1] - 4
         t[:, c:c + 2] = _DIGITS[scores]
-        out = bytearray(t.tobytes())
-        out[-1] = 0x5D
-        return b"[" + bytes(out)
+        return _closed(t, b"[", 0x5D)
 
     def failed_json(self, positions: np.ndarray, reason_json: list[bytes], rids: np.ndarray) -> bytes:
         """A FailedNodesMap {name: reason} of the names at `positions`, reasons by id into `reason_json`
@@ -77,17 +84,16 @@ class NameList:
         if self._keys_table is None:
             self._keys_table = self._table(b"", b":")
         keys = self._keys_table
-        parts = []
+        blocks = []
         for r in np.unique(rids).tolist():
             sel = keys[positions[rids == r]]
             tail = np.frombuffer(reason_json[r] + b",", dtype=np.uint8)
             block = np.empty((len(sel), keys.shape[1] + len(tail)), dtype=np.uint8)
             block[:, :keys.shape[1]] = sel
             block[:, keys.shape[1]:] = tail
-            parts.append(block.tobytes())
-        out = bytearray(b"".join(parts))
-        out[-1] = 0x7D   # "}" over the last ","
-        return b"{" + bytes(out)
+            blocks.append(block)
+        blocks[-1].reshape(-1)[-1] = 0x7D   # "}" over the last ","
+        return b"".join([b"{", *blocks])   # one copy: join reads the arrays' buffers
 
     def passed(self, keep: np.ndarray) -> list[str]:
         return list(compress(self.names, keep.tolist()))

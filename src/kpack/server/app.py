@@ -174,8 +174,26 @@ def create_app(scheduler: Optional[Scheduler] = None, cluster: Optional[Cluster 
     return app
 
 
+def uvicorn_config(app: Starlette, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, *,
+                   log_level: str = "warning", access_log: bool = False, **kw: Any):
+    """The uvicorn.Config `serve` runs `app` with: httptools with a response's head and body written together
+    (transport.http_protocol), and no proxy-headers middleware (kpack never reads the client's address; it
+    would be one more ASGI layer on every request)."""
+    import uvicorn
+
+    from .transport import http_protocol
+    return uvicorn.Config(app, host=host, port=port, log_level=log_level, access_log=access_log, workers=1,
+                          proxy_headers=False, http=http_protocol() or "auto", **kw)
+
+
 def serve(app: Starlette, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, *, log_level: str = "warning",
           access_log: bool = False) -> None:
     """Run `app` under uvicorn until interrupted (one process: the node cache lives in memory)."""
     import uvicorn
-    uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=access_log, workers=1)
+    server = uvicorn.Server(uvicorn_config(app, host, port, log_level=log_level, access_log=access_log))
+    try:
+        server.run()
+    except KeyboardInterrupt:   # as uvicorn.run
+        pass
+    if not server.started:   # as uvicorn.run: the port was taken, or startup failed (uvicorn logged why)
+        raise SystemExit(3)

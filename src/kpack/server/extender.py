@@ -45,6 +45,33 @@ def _digest(obj: Any) -> bytes:
     return hashlib.blake2b(data, digest_size=16).digest()
 
 
+class SeenList:
+    """A NodeList seen in a filter request, or sent in a filter answer: its JSON (`raw`: bytes-like), the
+    `Extender._full_epoch` at which its nodes were all taken into the cache, its NameList, its items as raw
+    JSON spans once split (and the list metadata), and the NodeLists answered for it by passing pattern."""
+
+    __slots__ = ("raw", "epoch", "names", "items", "children")
+
+    def __init__(self, raw: Any, epoch: int, names: NameList, items: Optional[tuple] = None):
+        self.raw, self.epoch, self.names, self.items = raw, epoch, names, items
+        self.children: dict[bytes, SeenList] = {}
+
+    def pod_of(self, body: bytes) -> Any:
+        """The Pod (raw JSON) of kube-scheduler's body {"Pod":<pod>,"Nodes":<this list>,"NodeNames":null}, or
+        None for any other body: three comparisons of bytes (memcmp), nothing parsed but the pod."""
+        if self.raw is None:
+            return None
+        size, n = len(self.raw), len(body)
+        start = n - len(_FULL_END) - size
+        if start < len(_POD) + 2 + len(_NODES) or not body.endswith(_FULL_END) or \
+                not body.startswith(_NODES, start - len(_NODES)) or not body.startswith(self.raw, start):
+            return None
+        return W.raw_object(memoryview(body)[len(_POD):start - len(_NODES)])
+
+
+_POD, _NODES, _FULL_END = b'{"Pod":', b',"Nodes":', b',"NodeNames":null}'
+
+
 class Extender:
     """kube-scheduler's HTTP extender verbs on kpack's filters and scores. Thread-safe: one lock around state.
     Verbs take a decoded body (dict) or the raw JSON bytes; treat the answers' inner objects as read-only
@@ -72,11 +99,13 @@ class Extender:
         self._pending_max = pending_pods
         self.arrays = ArrayPath(self.scheduler)
         self._lists: OrderedDict[bytes, NameList] = OrderedDict()   # NodeNames JSON -> NameList
-        # full Node objects: the version of each node last taken into the cache, and recent NodeLists (raw
-        # JSON, the `_full_epoch` they were read at, their NameList, their items once split)
+        # the same lists as the tails of kube-scheduler's bodies, most recent first: (tail, NameList)
+        self._name_tails: list[tuple[bytes, NameList]] = []
+        # full Node objects: the version of each node last taken into the cache, and recent NodeLists (the
+        # ones kube-scheduler sent in filters, and the ones kpack answered, which come back in prioritize)
         self._versions: dict[str, Any] = {}
         self._full_epoch = 0
-        self._recent_full: list[list] = []
+        self._recent_full: list[SeenList] = []
         self.timing: list[tuple[str, float]] = []   # phases of the last filter/prioritize call, seconds
 
     # --- verbs ---------------------------------------------------------------------------------------
@@ -93,11 +122,13 @@ class Extender:
         Node objects as they were sent), FailedNodes, FailedAndUnresolvableNodes, built only for the nodes
         that fail."""
         t0 = time.perf_counter()
-        args = self._same_nodes(body) or W.parse_extender_args(body)
+        args = self._known_body(body) or W.parse_extender_args(body)
         with self.lock:
             v, idx, nl, entry = self._evaluate(args, t0)
             self.stats["filter"] += 1
-            hit = v.answer("filter", idx)
+            # a NodeNames answer is reused as it is; a Nodes answer is rebuilt (its NodeList must become the
+            # most recent one again for the prioritize that follows, and 256 of them would take gigabytes)
+            hit = v.answer("filter", idx) if args.by_name else None
             if hit is not None:
                 return hit
             code = v.code[idx]
@@ -108,36 +139,17 @@ class Extender:
             reason_json = [W.dumps(r) for r in v.reasons]
             failed = nl.failed_json(bad[kinds == FAILED], reason_json, rids[kinds == FAILED])
             unres = nl.failed_json(bad[kinds != FAILED], reason_json, rids[kinds != FAILED])
-            if args.by_name:
-                nodes, names = b"null", nl.names_json(ok)
-            else:
-                if entry[3] is None:   # the items as raw JSON spans (or dicts), split once per NodeList
-                    entry[3] = (args.nodes, dict(args.node_list_meta or {}))
-                items, list_meta = entry[3]
-                keep = np.flatnonzero(ok).tolist()
-                if items and isinstance(items[0], W.Raw):
-                    # the passing Node objects exactly as sent, as pieces of the one join below (msgspec
-                    # would copy each span; a join per level would copy the megabytes once more)
-                    meta = W.dumps(list_meta)
-                    nodes = [meta[:-1], b"," if len(meta) > 2 else b"", b'"items":[']
-                    for i in keep:
-                        nodes += (items[i], b",")
-                    if keep:
-                        nodes.pop()
-                    nodes.append(b"]}")
-                else:
-                    nodes = [W.dumps({**list_meta, "items": [items[i] for i in keep]})]
-                names = b"null"
-            out = b"".join([b'{"Nodes":', *([nodes] if isinstance(nodes, bytes) else nodes), b',"NodeNames":',
-                            names, b',"FailedNodes":', failed, b',"FailedAndUnresolvableNodes":', unres,
-                            b',"Error":""}'])
+            if not args.by_name:
+                return self._nodes_answer(entry, args, ok, failed, unres)
+            out = b"".join([b'{"Nodes":null,"NodeNames":', nl.names_json(ok), b',"FailedNodes":', failed,
+                            b',"FailedAndUnresolvableNodes":', unres, b',"Error":""}'])
             v.remember("filter", idx, out)
         return out
 
     def prioritize_json(self, body: Any) -> bytes:
         """ExtenderArgs -> HostPriorityList as JSON: kpack's weighted total scaled to 0..10 (`Verdict`)."""
         t0 = time.perf_counter()
-        args = self._same_nodes(body) or W.parse_extender_args(body)
+        args = self._known_body(body) or W.parse_extender_args(body)
         with self.lock:
             v, idx, nl, _ = self._evaluate(args, t0, scoring=True)
             self.stats["prioritize"] += 1
@@ -318,9 +330,12 @@ class Extender:
     def state(self) -> dict:
         with self.lock:
             bound = self.cache.bound_pods()
+            recent = self._recent_full
             return {"nodes": len(self.cache.node_names), "boundPods": len(bound),
                     "generation": self.cache.generation, "pendingPods": len(self._pending),
-                    "requests": dict(self.stats)}
+                    "requests": dict(self.stats),
+                    # full-Node NodeLists kept for recognising bodies: recent ones, and answered ones
+                    "nodeLists": {"recent": len(recent), "answered": sum(len(e.children) for e in recent)}}
 
     # --- internals ----------------------------------------------------------------------------------
     def max_total(self, ex: Explanation) -> int:
@@ -390,7 +405,10 @@ class Extender:
 
     def _names(self, args: ExtenderArgs) -> NameList:
         """The NameList of a NodeNames request; kube-scheduler repeats the same lists (all nodes to filter,
-        the passing ones to prioritize), so lists are kept by their JSON and a repeat costs one lookup."""
+        the passing ones to prioritize), so lists are kept by their JSON and a repeat costs one lookup (or
+        none: `_known_body` found it by the body's tail)."""
+        if args.known is not None:
+            return args.known
         key = bytes(args.names_raw) if args.names_raw is not None else W.dumps(args.node_names)
         nl = self._lists.get(key)
         if nl is None:
@@ -399,33 +417,90 @@ class Extender:
                 self._lists.popitem(last=False)
         else:
             self._lists.move_to_end(key)
+        if args.names_raw is not None and all(t[1] is not nl for t in self._name_tails):
+            tail = b',"Nodes":null,"NodeNames":' + key + b"}"
+            self._name_tails = [(tail, nl), *self._name_tails[:15]]
         return nl
 
-    def _same_nodes(self, body: Any) -> Optional[ExtenderArgs]:
-        """kube-scheduler's body for a NodeList it sent before: {"Pod":<pod>,"Nodes":<the same bytes>,
-        "NodeNames":null}. Recognised by comparing the body's tail with the recent NodeLists' (one memcmp), so
-        that the megabytes of Nodes are not scanned again; only the pod is parsed (it must be one JSON
-        object, or the body takes the normal path)."""
+    def _known_body(self, body: Any) -> Optional[ExtenderArgs]:
+        """kube-scheduler's body for a node list it sent before: {"Pod":<pod>,"Nodes":null,"NodeNames":<the
+        same bytes>} or {"Pod":<pod>,"Nodes":<the same bytes>,"NodeNames":null}. Recognised by comparing the
+        body's tail with the recent lists' (one memcmp each; a list that differs usually differs early), so
+        that the list is neither scanned, copied nor hashed again; only the pod is parsed (it must be one
+        JSON object, or the body takes the normal path). The lists are snapshots (a list copy is atomic),
+        so no lock is needed."""
         if not isinstance(body, bytes) or not body.startswith(b'{"Pod":{'):
             return None
-        for e in list(self._recent_full):
-            tail = e[4]
-            if tail is not None and len(body) > len(tail) + 8 and body.endswith(tail):
-                pod = W.raw_object(memoryview(body)[7:len(body) - len(tail)])
+        n = len(body)
+        for tail, nl in self._name_tails:
+            if n > len(tail) + 8 and body.endswith(tail):
+                pod = W.raw_object(memoryview(body)[7:n - len(tail)])
                 if pod is not None:
-                    self.stats["same_nodelist"] += 1
-                    return ExtenderArgs(pod, nodes_raw=e[0])
+                    self.stats["same_node_names"] += 1
+                    return ExtenderArgs(pod, node_names=nl.names, known=nl)
+        for e in self._recent_full:
+            pod = e.pod_of(body)
+            if pod is not None:
+                self.stats["same_nodelist"] += 1
+                return ExtenderArgs(pod, nodes_raw=e.raw)
         return None
 
-    def _full_nodes(self, args: ExtenderArgs) -> list:
+    def _nodes_answer(self, entry: "SeenList", args: ExtenderArgs, ok: np.ndarray, failed: bytes,
+                      unres: bytes) -> bytes:
+        """A filter answer with full Node objects: the passing ones exactly as they were sent. The NodeList
+        answered is remembered, because kube-scheduler sends it back (re-encoded by Go, byte for byte the
+        same) in the prioritize call that follows."""
+        if entry.items is None:   # the items as raw JSON spans (or dicts), split once per NodeList
+            entry.items = (args.nodes, dict(args.node_list_meta or {}))
+        items, list_meta = entry.items
+        keep = np.flatnonzero(ok).tolist()
+        head = b'{"Nodes":'
+        if not items or not isinstance(items[0], W.Raw):
+            nodes = [W.dumps({**list_meta, "items": [items[i] for i in keep]})]
+            return b"".join([head, *nodes, b',"NodeNames":null,"FailedNodes":', failed,
+                             b',"FailedAndUnresolvableNodes":', unres, b',"Error":""}'])
+        # the passing Node objects exactly as sent, as pieces of the one join below (msgspec would copy each
+        # span; a join per level would copy the megabytes once more)
+        meta = W.dumps(list_meta)
+        nodes = [meta[:-1], b"," if len(meta) > 2 else b"", b'"items":[']
+        for i in keep:
+            nodes += (items[i], b",")
+        if keep:
+            nodes.pop()
+        nodes.append(b"]}")
+        out = b"".join([head, *nodes, b',"NodeNames":null,"FailedNodes":', failed,
+                        b',"FailedAndUnresolvableNodes":', unres, b',"Error":""}'])
+        size = sum(map(len, nodes))
+        sig = ok.tobytes()
+        child = entry.children.get(sig)
+        if child is None or child.epoch != entry.epoch:
+            # the answer's NodeList, as a span of the answer itself (no copy)
+            child = SeenList(memoryview(out)[len(head):len(head) + size], entry.epoch,
+                             entry.names.subset(keep), ([items[i] for i in keep], list_meta))
+            entry.children[sig] = child
+            while len(entry.children) > 8:   # each holds an answer of megabytes
+                entry.children.pop(next(iter(entry.children)))
+        self._remember(child, entry)
+        return out
+
+    def _remember(self, e: "SeenList", parent: Optional["SeenList"] = None) -> None:
+        """Puts a NodeList first among the recent ones (at most 8 are kept), and `parent` (the request's
+        NodeList an answered one came from) right after it: kube-scheduler sends the parent with every
+        filter, so answers for many pods must not push it out."""
+        first = [e] if parent is None or parent is e else [e, parent]
+        rest = [x for x in self._recent_full if x is not e and x is not parent]
+        self._recent_full = [*first, *rest[:8 - len(first)]]
+
+    def _full_nodes(self, args: ExtenderArgs) -> "SeenList":
         """Full Node objects: takes every node whose resourceVersion (or, without one, whose JSON) is new into
         the node cache (parsed, then compared: an equal node changes nothing) and returns the NodeList's entry
-        [raw, epoch, NameList, items]. A NodeList equal to a recent one, with no node version taken since,
+        (SeenList). A NodeList equal to a recent one, with no node version taken since,
         costs one comparison of its bytes."""
         raw = args.nodes_raw
         if raw is not None:
             for e in self._recent_full:
-                if e[1] == self._full_epoch and (e[0] is raw or (len(e[0]) == len(raw) and e[0] == raw)):
+                if e.epoch == self._full_epoch and (e.raw is raw or (
+                        isinstance(e.raw, W.Raw) and isinstance(raw, W.Raw) and e.raw == raw)):
                     return e
         heads = args.node_heads
         if heads is None:   # the dict path: items are dicts
@@ -460,13 +535,9 @@ class Extender:
                 self._full_epoch += 1
             if changed:
                 self._after_change()
-        tail = args.body_tail()
-        if tail is not None:   # keep one copy of the NodeList's bytes, not the whole request body as well
-            raw = W.Raw(memoryview(tail)[len(b',"Nodes":'):len(tail) - len(b',"NodeNames":null}')])
-        entry = [raw, self._full_epoch, NameList([h[0] for h in heads]), None, tail]
+        entry = SeenList(raw, self._full_epoch, NameList([h[0] for h in heads]))
         if raw is not None:
-            self._recent_full.insert(0, entry)
-            del self._recent_full[8:]
+            self._remember(entry)
         return entry
 
     def _rows(self, cluster: Cluster, nl: NameList) -> np.ndarray:
@@ -521,7 +592,7 @@ class Extender:
         return v, self._rows(sub, nl)
 
     def _evaluate(self, args: ExtenderArgs, t0: float, *, scoring: bool = False
-                  ) -> tuple["Verdict", np.ndarray, NameList, Optional[list]]:
+                  ) -> tuple["Verdict", np.ndarray, NameList, Optional["SeenList"]]:
         """The verdict for the request's pod, the request's nodes as rows of its cluster, their NameList and
         (full Node objects) the NodeList's entry.
 
@@ -538,7 +609,7 @@ class Extender:
             nl = self._names(args)
         else:
             entry = self._full_nodes(args)
-            nl = entry[2]
+            nl = entry.names
         cluster = self.cache.cluster()
         token = ("cache", self.cache.generation)
         idx = self._rows(cluster, nl)

@@ -35,12 +35,13 @@ class Verdict:
     Built by `evaluate` from the kernels' arrays, or `from_explanation` from a `Scheduler.explain`.
     """
 
-    __slots__ = ("code", "rid", "reasons", "score", "passed", "_answers")
+    __slots__ = ("code", "rid", "reasons", "score", "passed", "_answers", "_covered")
 
     def __init__(self, code: np.ndarray, rid: np.ndarray, reasons: list[Optional[str]], score: np.ndarray):
         self.code, self.rid, self.reasons, self.score = code, rid, reasons, score
         self.passed = int((code == PASSED).sum())
         self._answers: dict[str, tuple[np.ndarray, Any]] = {}
+        self._covered: Optional[tuple[np.ndarray, bool]] = None
 
     @classmethod
     def from_explanation(cls, cluster: Cluster, pod: Pod, ex: Explanation, max_total: int) -> "Verdict":
@@ -60,7 +61,16 @@ class Verdict:
 
     def covers(self, rows: np.ndarray) -> bool:
         """Whether `rows` hold every node this verdict finds feasible (then its scores, normalised over the
-        feasible nodes, are the scores of a cluster of just those rows)."""
+        feasible nodes, are the scores of a cluster of just those rows). The last answer is kept for the same
+        rows object (Extender._rows gives one per node list while the cluster's node set holds)."""
+        hit = self._covered
+        if hit is not None and hit[0] is rows:
+            return hit[1]
+        out = self._covers(rows)
+        self._covered = (rows, out)
+        return out
+
+    def _covers(self, rows: np.ndarray) -> bool:
         ok = rows[self.code[rows] == PASSED]
         if len(ok) < self.passed:
             return False

@@ -66,11 +66,11 @@ class ExtenderArgs:
 
     def __init__(self, pod: Any, nodes: Optional[list[Any]] = None, node_names: Optional[list[str]] = None,
                  node_list_meta: Any = None, node_heads: Optional[list[tuple[str, str]]] = None, *,
-                 names_raw: Any = None, nodes_raw: Any = None):
+                 names_raw: Any = None, nodes_raw: Any = None, known: Any = None):
         self.pod = pod
+        self.known = known   # the extender's record of this node list, when it recognised the body
         self._nodes, self._names, self._meta, self._heads = nodes, node_names, node_list_meta, node_heads
         self.names_raw, self.nodes_raw = names_raw, nodes_raw
-        self._body: Optional[bytes] = None   # the request body, for body_tail
 
     @property
     def by_name(self) -> bool:
@@ -120,14 +120,6 @@ class ExtenderArgs:
                 heads.append((name, rv if isinstance(rv, str) else ""))
             self._heads = heads
         return self._heads
-
-    def body_tail(self) -> Optional[bytes]:
-        """What follows the Pod in kube-scheduler's body for this NodeList (see Extender._same_nodes), when
-        the body was parsed from bytes laid out that way; None otherwise."""
-        if self.nodes_raw is None or self._body is None:
-            return None
-        tail = b',"Nodes":' + bytes(self.nodes_raw) + b',"NodeNames":null}'
-        return tail if self._body.endswith(tail) else None
 
     def _split(self) -> None:
         try:
@@ -249,9 +241,7 @@ def _parse_raw(body: bytes) -> Optional[ExtenderArgs]:
         return ExtenderArgs(a.Pod, names_raw=a.NodeNames)
     if bytes(memoryview(a.Nodes)[:1]) != b"{":
         return None
-    args = ExtenderArgs(a.Pod, nodes_raw=a.Nodes)   # the NodeList is read on first use
-    args._body = body if isinstance(body, bytes) else None
-    return args
+    return ExtenderArgs(a.Pod, nodes_raw=a.Nodes)   # the NodeList is read on first use
 
 
 # metadata no filter or score reads and that differs between replicas of one workload
