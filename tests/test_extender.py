@@ -823,58 +823,6 @@ def test_keep_alive_connection_answers_in_order(live_server, cluster):
     conn.close()
 
 
-def test_coalescing_transport_sends_a_steps_writes_together():
-    import asyncio
-
-    from kpack.server.transport import CoalescingTransport
-
-    class Recorder:
-        def __init__(self):
-            self.calls, self.closing = [], False
-
-        def write(self, data):
-            self.calls.append(("write", bytes(data)))
-
-        def writelines(self, data):
-            self.calls.append(("writelines", [bytes(d) for d in data]))
-
-        def close(self):
-            self.calls.append(("close",))
-            self.closing = True
-
-        def is_closing(self):
-            return self.closing
-
-        def get_write_buffer_size(self):
-            return 0
-
-        def get_extra_info(self, name):
-            return ("127.0.0.1", 1) if name == "peername" else None
-
-    async def main():
-        raw = Recorder()
-        t = CoalescingTransport(raw, asyncio.get_running_loop())
-        t.write(b"head")
-        t.write(b"")
-        t.write(b"body")
-        assert raw.calls == [] and t.get_write_buffer_size() == 8
-        await asyncio.sleep(0)   # the end of the step
-        assert raw.calls == [("writelines", [b"head", b"body"])]
-        t.write(b"one")
-        await asyncio.sleep(0)
-        assert raw.calls[-1] == ("write", b"one")
-        t.write(b"last")
-        t.close()   # what was written goes out before the close
-        assert raw.calls[-2:] == [("write", b"last"), ("close",)]
-        await asyncio.sleep(0)   # the flush scheduled for "last" finds nothing more to send
-        assert len(raw.calls) == 4 and t.get_extra_info("peername") == ("127.0.0.1", 1)
-        t.write(b"after close")
-        await asyncio.sleep(0)
-        assert len(raw.calls) == 4   # a closing transport takes nothing more
-
-    asyncio.run(main())
-
-
 def compact(obj):
     return json.dumps(obj, separators=(",", ":")).encode()
 

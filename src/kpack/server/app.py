@@ -176,14 +176,12 @@ def create_app(scheduler: Optional[Scheduler] = None, cluster: Optional[Cluster 
 
 def uvicorn_config(app: Starlette, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, *,
                    log_level: str = "warning", access_log: bool = False, **kw: Any):
-    """The uvicorn.Config `serve` runs `app` with: httptools with a response's head and body written together
-    (transport.http_protocol), and no proxy-headers middleware (kpack never reads the client's address; it
-    would be one more ASGI layer on every request)."""
+    """The uvicorn.Config `serve` runs `app` with: uvicorn's own protocols (httptools when installed), and no
+    proxy-headers middleware (kpack never reads the client's address; it would be one more ASGI layer on
+    every request)."""
     import uvicorn
-
-    from .transport import http_protocol
     return uvicorn.Config(app, host=host, port=port, log_level=log_level, access_log=access_log, workers=1,
-                          proxy_headers=False, http=http_protocol() or "auto", **kw)
+                          proxy_headers=False, **kw)
 
 
 def serve(app: Starlette, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, *, log_level: str = "warning",
