@@ -39,7 +39,8 @@ def unsupported_reason(replay: Any) -> Optional[str]:
     if replay.trace.has_events:
         kinds = set(replay.trace.read(EVENTS_FILE).column("kind").to_pylist())
         if kinds - {"Node"}:
-            return "events.parquet has Deployment/DaemonSet events (they need the control plane)"
+            return ("events.parquet has Deployment/DaemonSet events: kpack.ControlPlane runs on the Python "
+                    "loop (its controllers and scheduling batches are Python)")
     prof = opts.profile or Profile.default()
     if any(n in GPU_POLICY_CODES for n in prof.score_weights):
         return "the profile enables a GPU policy plugin (device-aware kernel)"

@@ -798,12 +798,20 @@ class Replay:
         nev, workload_events = node_timeline(self.trace, nd, w)
         present = times["add_time"] <= 0
         cordoned = nd["unschedulable"].copy()
-        if workload_events and opts.control_plane is None:
-            raise TraceError(
-                f"{self.trace.dir / EVENTS_FILE}: Deployment/DaemonSet events need a control "
-                "plane (the controllers of issue 10); replay them with control_plane=..."
-            )
         cp = opts.control_plane
+        tc = None
+        if workload_events and cp is None:
+            if not isinstance(backend, KubeBackend):
+                raise TraceError(
+                    f"{self.trace.dir / EVENTS_FILE}: Deployment/DaemonSet events need the kube backend "
+                    f"(the controllers place their pods with kpack.Scheduler), not --policy {opts.policy}"
+                )
+            from .control import TraceControl
+
+            tc = TraceControl(backend.cluster, backend.scheduler, names,
+                              [n for n, a in zip(names, times["add_time"].tolist()) if a > 0],
+                              self.trace.dir / EVENTS_FILE)
+        self.control = tc
         stats = self.trace.files[PODS_FILE].metadata
         horizon = 0
         for g in range(stats.num_row_groups):
@@ -889,7 +897,7 @@ class Replay:
 
         # outputs
         out = Path(out_dir) if out_dir is not None else None
-        pw = _PlacementWriter(out / "placements.parquet" if out else None)
+        pw = _PlacementWriter(out / "placements.parquet" if out else None, deleted=tc is not None)
         met: dict[str, list] = {
             k: [] for k in ("time", "pending", "running", "placements_per_s", "fragmentation", "nodes")
         }
@@ -939,6 +947,9 @@ class Replay:
                 counts["evictions"] += len(on)
                 evicted.append(on)
 
+        def cp_wake() -> int:
+            return NEVER if tc is None or tc.wake is None else tc.wake
+
         while True:
             t_arr = peek()
             t = min(
@@ -946,6 +957,7 @@ class Replay:
                 heap[0] if heap else NEVER,
                 nev[ne][0] if ne < len(nev) else NEVER,
                 workload_events[we][0] if we < len(workload_events) else NEVER,
+                cp_wake(),
             )
             if t == NEVER:
                 break
@@ -990,6 +1002,8 @@ class Replay:
                         backend.set_unschedulable([nm], True)
                     if cp is not None:
                         (cp.fail_node if act == "fail" else cp.remove_node)(nm)
+                if tc is not None:
+                    tc.node_event(t, act, nm)
                 elif act in ("cordon", "uncordon"):
                     cordoned[i] = act == "cordon"
                     if present[i]:
@@ -1001,18 +1015,44 @@ class Replay:
                             fn(nm)
                 changed = True
             while we < len(workload_events) and workload_events[we][0] == t:
-                dispatch_workload_event(cp, workload_events[we][1])
+                if tc is not None:
+                    tc.feed(t, workload_events[we][1])
+                else:
+                    dispatch_workload_event(cp, workload_events[we][1])
                 we += 1
                 changed = True
-            new_pods: list = []
             if cp is not None and changed:
-                made = cp.step(t)
-                new_pods = [p for p in (made or []) if isinstance(p, Pod)]
+                cp.step(t)
+            if tc is not None and tc.due(t, freed):
+                # the control plane's step: its controllers, then its one scheduling batch (on the same
+                # Cluster and Scheduler), before this time's scheduling call for the trace's pods
+                t0 = time.perf_counter()
+                b_rows, b_node, gone = tc.step(t)
+                t_place += time.perf_counter() - t0
+                if len(b_rows):
+                    counts["placements"] += len(b_rows)
+                    rec = tc.records(b_rows)
+                    wt = rec["start"] - rec["arrival"]
+                    wait_hist += np.bincount(
+                        np.searchsorted(WAIT_EDGES, wt, side="right") - 1, minlength=len(WAIT_EDGES)
+                    )[: len(WAIT_EDGES)]
+                    wait_sum += int(wt.sum())
+                    wait_max = max(wait_max, int(wt.max()))
+                if len(gone.rows):
+                    freed_nodes = gone.node[gone.bound]
+                    if len(freed_nodes):
+                        free_gen += 1
+                        node_freed_at[freed_nodes] = free_gen
+                        freed = True
+                    rec = tc.records(gone.rows)
+                    pw.add_columns(rec, np.where(gone.node >= 0, gone.node, -1), t,
+                                   np.array(gone.outcome, np.int8), names)
             # 3. one scheduling call: (pending, if capacity freed) + arrivals until the next other event
             t_next = min(
                 heap[0] if heap else NEVER,
                 nev[ne][0] if ne < len(nev) else NEVER,
                 workload_events[we][0] if we < len(workload_events) else NEVER,
+                cp_wake(),
             )
             pending = pending[S.state[pending] == PENDING] if len(pending) else pending
             retry = np.zeros(0, np.int64)
@@ -1023,8 +1063,6 @@ class Replay:
                 if (d >= 0).any():
                     t_next = min(t_next, t + int(d[d >= 0].min()))
             arrivals = admit(t_next, t)
-            if new_pods:
-                arrivals = np.concatenate([arrivals, self._admit_pods(S, new_pods, t)])
             bar.update(len(arrivals))
             if len(arrivals):
                 ref += self.classes.cpu_mem[S.cls[arrivals]].sum(axis=0)
@@ -1084,8 +1122,8 @@ class Replay:
             if t >= next_sample:
                 used, cap = backend.usage(present)
                 met["time"].append(t)
-                met["pending"].append(int((S.state == PENDING).sum()))
-                met["running"].append(int((S.state == BOUND).sum()))
+                met["pending"].append(int((S.state == PENDING).sum()) + (tc.pending if tc else 0))
+                met["running"].append(int((S.state == BOUND).sum()) + (tc.running if tc else 0))
                 dt = t - last_sample_t
                 met["placements_per_s"].append((counts["placements"] - last_placed) / dt if dt > 0 else 0.0)
                 last_sample_t, last_placed = t, counts["placements"]
@@ -1100,13 +1138,29 @@ class Replay:
         pend = np.flatnonzero(S.state == PENDING)
         finish(live, None, "running")
         finish(pend, None, "pending")
+        n_pods, n_live, n_pend = seq, len(live), len(pend)
+        if tc is not None:
+            rows = tc.tracked
+            run = tc.cp.store.phase[rows] == 1
+            rec = tc.records(rows)
+            node = np.where(run, tc.node_of_id[np.maximum(tc.cp.store.node[rows], 0)], -1)
+            pw.add_columns(rec, node, None, np.where(run, 2, 3).astype(np.int8), names)
+            n_pods += tc.created
+            n_live += tc.running
+            n_pend += tc.pending
+            counts["attempts"] += tc.cp.scheduling_attempts
+            reasons.update(tc.cp.failure_reasons)
         pw.close()
         t_run = time.perf_counter() - t_start
         metrics = metrics_table(met)
         events = seq + counts["departures"] + counts["deleted_pending"] + len(nev) + len(workload_events)
+        if tc is not None:
+            events += tc.created + tc.deleted      # the control plane's pod creations and deletions
         summary = summary_of(str(self.trace.dir.name), backend.name, opts.policy or "", opts, len(names),
-                             seq, events, counts, len(live), len(pend), wait_hist, wait_sum, wait_max, met,
+                             n_pods, events, counts, n_live, n_pend, wait_hist, wait_sum, wait_max, met,
                              res_names, reasons)
+        if tc is not None:
+            summary["control_plane"] = tc.summary()
         if isinstance(backend, PolicyBackend):
             summary["unallocated_gpu_pct"] = backend_unallocated(backend)
         timing = {
@@ -1142,9 +1196,6 @@ class Replay:
             bound = (1 << 62) if self.opts.retry_all else self.backend.fit_bound(c, nodes)
             keep[idx[:bound]] = True
         return pend[keep]
-
-    def _admit_pods(self, S: _Slots, pods: list, t: int) -> np.ndarray:
-        raise NotImplementedError("pods created by a control plane: wiring lands with issue 10")
 
 
 def dispatch_workload_event(cp: Any, e: dict) -> None:
@@ -1191,6 +1242,8 @@ class _PlacementWriter:
     """placements.parquet: one row per pod when it leaves the replay (departed, deleted, or at the end)."""
 
     OUTCOMES = ["completed", "deleted-pending", "running", "pending"]
+    # a control plane's running pod deleted (by its controller, a taint eviction, a node removal)
+    DELETED = "deleted"
 
     SCHEMA = pa.schema(
         [
@@ -1208,8 +1261,10 @@ class _PlacementWriter:
         ]
     )
 
-    def __init__(self, path: Optional[Path]):
+    def __init__(self, path: Optional[Path], deleted: bool = False):
         self.path = path
+        # the outcome dictionary of existing traces stays as it was; replays with a control plane add one
+        self.outcomes = self.OUTCOMES + ([self.DELETED] if deleted else [])
         self.parts: list[pa.Table] = []
         self.rows = 0
         self.writer = None
@@ -1242,6 +1297,22 @@ class _PlacementWriter:
         if self.rows >= 65_536:
             self.flush()
 
+    def add_columns(self, rec: dict, node: np.ndarray, t_end: Optional[int], outcome: np.ndarray,
+                    node_names: list) -> None:
+        """Rows of pods that are not in the replay's slots (a control plane's): columns as
+        TraceControl.records gives them, node per pod (trace index, -1 none), outcome codes."""
+        if self.writer is None or not len(node):
+            return
+        n = len(node)
+        self.parts.append((rec["name"], rec["ns"], rec["owner_kind"], rec["owner_name"],
+                           np.asarray(node, np.int32), rec["arrival"], rec["start"],
+                           np.full(n, -1 if t_end is None else t_end, np.int64), np.zeros(n, np.int32),
+                           np.asarray(outcome, np.int8)))
+        self.node_names = node_names
+        self.rows += n
+        if self.rows >= 65_536:
+            self.flush()
+
     def flush(self) -> None:
         if not self.parts:
             return
@@ -1265,7 +1336,7 @@ class _PlacementWriter:
                 "wait": pa.array(start - arr, mask=start < 0),
                 "evictions": ev,
                 "outcome": pa.DictionaryArray.from_arrays(
-                    pa.array(out.astype(np.int32)), pa.array(self.OUTCOMES)
+                    pa.array(out.astype(np.int32)), pa.array(self.outcomes)
                 ),
             }
         )
