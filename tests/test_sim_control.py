@@ -165,7 +165,7 @@ def test_deterministic_outputs(tmp_path):
 
 
 def test_bad_workload_events_name_file_and_column(tmp_path):
-    ev = dict(EVENTS, manifest=["{not json", None, None, None, None, None])
+    ev = dict(EVENTS, manifest=["{not json"] + EVENTS["manifest"][1:])
     tr = trace(tmp_path / "t", events=ev)
     with pytest.raises(TraceError, match=r"events\.parquet: event at time 10: Deployment default/web create: "
                                          r"column 'manifest': not JSON"):
@@ -176,3 +176,12 @@ def test_bad_workload_events_name_file_and_column(tmp_path):
         Replay(tr, SimOptions()).run(None)
     with pytest.raises(TraceError, match="need the kube backend"):
         Replay(trace(tmp_path / "v"), SimOptions(policy="best-fit")).run(None)
+    # checked on read (TraceDir streams events.parquet through the same checks)
+    with pytest.raises(TraceError, match=r"events\.parquet: column 'manifest': the DaemonSet create at "
+                                         "time 10 has no manifest"):
+        trace(tmp_path / "w", events=dict(EVENTS, manifest=EVENTS["manifest"][:1] + [None] * 5))
+    with pytest.raises(TraceError, match=r"events\.parquet: column 'replicas': set on a DaemonSet event"):
+        reps = pa.array([None, 3, None, None, None, 6], pa.int64())
+        trace(tmp_path / "x", events=dict(EVENTS, replicas=reps))
+    with pytest.raises(TraceError, match=r"events\.parquet: column 'replicas': negative value -1"):
+        trace(tmp_path / "y", events=dict(EVENTS, replicas=pa.array([None] * 5 + [-1], pa.int64())))
