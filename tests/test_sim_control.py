@@ -185,3 +185,22 @@ def test_bad_workload_events_name_file_and_column(tmp_path):
         trace(tmp_path / "x", events=dict(EVENTS, replicas=reps))
     with pytest.raises(TraceError, match=r"events\.parquet: column 'replicas': negative value -1"):
         trace(tmp_path / "y", events=dict(EVENTS, replicas=pa.array([None] * 5 + [-1], pa.int64())))
+
+
+def test_gen_workloads_option(tmp_path):
+    from kpack.sim.gen import generate
+
+    generate(tmp_path / "plain", 20, 400, seed=5)
+    generate(tmp_path / "wl", 20, 400, seed=5, workloads=3)
+    assert not (tmp_path / "plain" / EVENTS_FILE).exists()
+    for f in (NODES_FILE, PODS_FILE):   # the option leaves the nodes and pods as they were
+        assert (tmp_path / "plain" / f).read_bytes() == (tmp_path / "wl" / f).read_bytes()
+    ev = pq.read_table(tmp_path / "wl" / EVENTS_FILE).to_pylist()
+    acts = {(e["kind"], e["action"]) for e in ev}
+    assert {("Deployment", "create"), ("Deployment", "update"), ("DaemonSet", "create")} <= acts
+    res = Replay(tmp_path / "wl", SimOptions()).run(tmp_path / "o")
+    cp = res.summary["control_plane"]
+    assert cp["pods_created"] >= 3 * 2 + 20 - 1 and set(cp["workloads"]) >= {"deployment/web-0",
+                                                                              "daemonset/workload-agent"}
+    owners = set(pq.read_table(tmp_path / "o" / "placements.parquet").column("owner_name").to_pylist())
+    assert {"web-0", "web-1", "web-2", "workload-agent"} <= owners

@@ -83,9 +83,10 @@ EVENT_ACTIONS = {
 }
 EVENT_COLUMNS = (
     Column("time", pa.int64(), True, "seconds. Sorted"),
-    Column("kind", DICT_STR, True, "Deployment | DaemonSet | Node"),
+    Column("kind", DICT_STR, True, "Deployment, DaemonSet or Node"),
     Column(
-        "action", DICT_STR, True, "create|update|rollback|delete (workloads), cordon|uncordon|fail|remove"
+        "action", DICT_STR, True,
+        "create, update, rollback, delete (workloads); cordon, uncordon, fail, remove",
     ),
     Column("namespace", DICT_STR, False, "workload namespace (default 'default')"),
     Column("name", DICT_STR, True, "object name"),
