@@ -15,7 +15,7 @@ from ..predicates import REASON_ABSENT, REASONS, UNSCHEDULABLE
 from ..profile import Profile
 from ..scheduler import Scheduler, fit_error
 from . import loop as L
-from .metrics import WAIT_EDGES, fragmentation, metrics_table, summary_of
+from .metrics import WAIT_EDGES, fragmentation, metrics_table, sample_interval, summary_of
 from .schema import EVENTS_FILE, PODS_FILE
 from .timeline import node_timeline
 
@@ -126,7 +126,7 @@ def _str_col(b: pa.RecordBatch, c: str, default: Optional[str]) -> pa.Array:
 def run_fast(replay: Any, out_dir: Optional[str | Path] = None):
     """`Replay.run` through the compiled loop: identical placements, waits, metrics and summary."""
     from ..topology import engine as topology
-    from .replay import PodClasses, SimResult, _PlacementWriter, build_cluster, read_nodes
+    from .replay import PodClasses, SimResult, _PlacementWriter, build_cluster, node_arrays, read_nodes
 
     t_start = time.perf_counter()
     opts = replay.opts
@@ -152,9 +152,9 @@ def run_fast(replay: Any, out_dir: Optional[str | Path] = None):
     # The real cluster gives node names and reason texts; classes compile on one with every node
     # schedulable (the cordon filter is applied per node below: it is the first filter, so a cordoned node's
     # code is UNSCHEDULABLE for pods that do not tolerate it, else the code it has when schedulable).
-    cluster = build_cluster(nd)
-    nd0 = dict(nd, unschedulable=np.zeros(N, bool), times=dict(times, add_time=np.zeros(N, np.int64)))
-    c0 = build_cluster(nd0)
+    arrays = node_arrays(nd)
+    cluster = build_cluster(nd, arrays)
+    c0 = build_cluster(nd, arrays, unschedulable=np.zeros(N, bool))
     profile = opts.profile or Profile.default()
     sched = Scheduler(profile, seed=opts.seed, engine=opts.engine)
     view, order, cache = sched.view(c0)
@@ -551,15 +551,7 @@ def run_fast(replay: Any, out_dir: Optional[str | Path] = None):
         ist[L.I_NE] += 1
 
     # --- metrics samples -----------------------------------------------------------------------------
-    stats = trace.files[PODS_FILE].metadata
-    horizon = 0
-    ai = pod_names.index("arrival")
-    for g in range(stats.num_row_groups):
-        st = stats.row_group(g).column(ai).statistics
-        if st is not None and st.has_min_max:
-            horizon = max(horizon, int(st.max))
-    horizon = max(horizon, max((e[0] for e in nev), default=0), 1)
-    interval = max(1, -(-horizon // max(1, opts.samples)))
+    interval = sample_interval(trace.files[PODS_FILE], max([e[0] for e in nev] + [0]), opts.samples, w)
     met: dict[str, list] = {k: [] for k in ("time", "pending", "running", "placements_per_s", "fragmentation",
                                              "nodes")}
     for r in res_names:

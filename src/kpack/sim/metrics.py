@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 WAIT_EDGES = np.concatenate([[0, 1], np.logspace(0, 7, 57)[1:]])  # seconds; [0,1) then log bins to 1e7
@@ -24,6 +25,42 @@ def fragmentation(backend: Any, present: np.ndarray, ref: np.ndarray) -> float:
     fits = (cpu >= ref[0]) & (free[ok, 1] >= ref[1])
     total = cpu[cpu > 0].sum()
     return float(cpu[(~fits) & (cpu > 0)].sum() / total) if total > 0 else 0.0
+
+
+def column_max(pf: Any, column: str) -> Optional[int]:
+    """The largest value of an int column of a ParquetFile, from row-group statistics (the column is read
+    only for row groups without them); None if the column is absent or all null."""
+    names = pf.schema_arrow.names
+    if column not in names:
+        return None
+    ci = names.index(column)
+    md = pf.metadata
+    best: Optional[int] = None
+    for g in range(md.num_row_groups):
+        st = md.row_group(g).column(ci).statistics
+        if st is not None and st.has_min_max:
+            v = int(st.max)
+        elif st is not None and st.null_count == md.row_group(g).num_rows:
+            continue
+        else:
+            a = pf.read_row_group(g, columns=[column]).column(0).drop_null()
+            if not len(a):
+                continue
+            v = int(pc.max(a).as_py())
+        best = v if best is None else max(best, v)
+    return best
+
+
+def sample_interval(pods_file: Any, last_event: int, samples: int, window: int = 0) -> int:
+    """Seconds between metric samples: a bound on the replay's end over `samples`. The bound is the latest of
+    the last arrival, the last fixed departure, the last arrival plus the longest duration, and `last_event`
+    (node and workload events): a replay whose pods do not wait ends by then, so it takes at most
+    `samples` + 1 samples (more only when waiting pushes the end past the bound)."""
+    arrival = column_max(pods_file, "arrival") or 0
+    dep = column_max(pods_file, "departure") or 0
+    dur = column_max(pods_file, "duration") or 0
+    horizon = max(arrival + dur + window, dep + window, last_event, 1)
+    return max(1, -(-horizon // max(1, samples)))
 
 
 def mean(v: list) -> float:

@@ -27,8 +27,6 @@ from ..batch import PodBatch, cluster_from_arrays
 from ..models import (
     GPU_MODEL_LABEL,
     NodeAffinity,
-    NodeSelectorRequirement,
-    NodeSelectorTerm,
     Pod,
     Taint,
     quantities,
@@ -36,7 +34,7 @@ from ..models import (
 from ..profile import Profile
 from ..resources import BASE_RESOURCES
 from ..scheduler import Scheduler
-from .metrics import WAIT_EDGES, fragmentation, metrics_table, summary_of
+from .metrics import WAIT_EDGES, fragmentation, metrics_table, sample_interval, summary_of
 from .schema import EVENTS_FILE, GPU, NODES_FILE, PODS_FILE, TraceDir, TraceError
 from .timeline import node_timeline
 
@@ -126,6 +124,8 @@ class PodClasses:
         self._prio: list[int] = []
         self._cpu_mem: list[tuple[int, int]] = []
         self._arrays: tuple = (-1, None, None)
+        self._bases: dict[tuple, Pod] = {}      # unpinned spec per (requests, models, selector, tolerations)
+        self._pins: dict[str, NodeAffinity] = {}
 
     def _cached(self) -> tuple:
         # arrays rebuilt only when classes were added (appending per class would be quadratic)
@@ -203,8 +203,32 @@ class PodClasses:
             local[j] = c
         return local[inv.reshape(-1)]
 
+    def _pin_affinity(self, node: str) -> NodeAffinity:
+        """required matchFields metadata.name In [node] (the DaemonSet pin), one per node: the classes of
+        several DaemonSets pinned to one node share it (spec objects are never changed)."""
+        aff = self._pins.get(node)
+        if aff is None:
+            aff = self._pins[node] = NodeAffinity(
+                required=[{"matchFields": [{"key": "metadata.name", "operator": "In", "values": [node]}]}]
+            )
+        return aff
+
     def _add(self, key: tuple) -> None:
         vec, models, pin, sel, tol = key
+        if pin:
+            # a DaemonSet trace has a pinned class per node: they share one unpinned spec (building each
+            # through Pod's validators, requests parsed as quantities, dominated class encoding)
+            base = self._bases.get((vec, models, sel, tol))
+            if base is None:
+                base = self._bases[(vec, models, sel, tol)] = self._build((vec, models, "", sel, tol))
+            self._append(base.model_copy(update={"name": f"c{len(self.specs)}",
+                                                 "affinity": self._pin_affinity(pin)}), models, True)
+        else:
+            self._append(self._build(key), models, False)
+
+    def _build(self, key: tuple) -> Pod:
+        """The class's spec Pod, unpinned (`_add` adds pins)."""
+        vec, models, _, sel, tol = key
         R = len(self.resources)
         req = quantities({r: int(v) for r, v in zip(self.resources, vec[:R]) if v and r != "pods"})
         gm, prio = vec[R], vec[R + 1]
@@ -220,23 +244,15 @@ class PodClasses:
             kw["gpu_milli"] = int(gm)
         if models:
             kw["gpu_models"] = [m for m in models.split("|") if m]
-        if pin:
-            kw["affinity"] = NodeAffinity(
-                required=[
-                    NodeSelectorTerm(
-                        match_fields=[
-                            NodeSelectorRequirement(key="metadata.name", operator="In", values=[pin])
-                        ]
-                    )
-                ]
-            )
-        p = Pod(**kw)
+        return Pod(**kw)
+
+    def _append(self, p: Pod, models: str, pinned: bool) -> None:
         self.specs.append(p)
         self.gpu_k.append(p.gpu_count)
         self.gpu_g.append(p.gpu_per_device if p.gpu_count else 0)
         self.models.append(models)
         self._prio.append(p.priority)
-        self.pinned.append(bool(pin))
+        self.pinned.append(pinned)
         self._cpu_mem.append((p.requests.get("cpu", 0), p.requests.get("memory", 0)))
 
 
@@ -285,8 +301,26 @@ def read_nodes(trace: TraceDir) -> dict:
     }
 
 
-def build_cluster(nd: dict):
-    """A Cluster of every node of the trace (nodes not yet added, or gone, are kept cordoned)."""
+def build_cluster(nd: dict, arrays: Optional[dict] = None, unschedulable: Optional[np.ndarray] = None):
+    """A Cluster of every node of the trace (nodes not yet added, or gone, are kept cordoned; or the given
+    `unschedulable`). `arrays` (from `node_arrays`) skips encoding labels and taints again."""
+    a = arrays if arrays is not None else node_arrays(nd)
+    return cluster_from_arrays(
+        nd["names"],
+        nd["resources"],
+        nd["alloc"],
+        label_keys=a["keys"],
+        label_values=a["values"],
+        label_codes=a["codes"],
+        taints=a["taints"],
+        node_taints=a["node_taints"],
+        unschedulable=(nd["unschedulable"] | (nd["times"]["add_time"] > 0)) if unschedulable is None
+        else unschedulable,
+    )
+
+
+def node_arrays(nd: dict) -> dict:
+    """Label and taint codes of the trace's nodes (the slow, per-node part of building a Cluster)."""
     keys = sorted({k for lb in nd["labels"] for k in lb})
     kidx = {k: i for i, k in enumerate(keys)}
     values: dict[str, int] = {}
@@ -300,17 +334,8 @@ def build_cluster(nd: dict):
     for i, ts in enumerate(nd["taints"]):
         for j, x in enumerate(ts):
             nt[i, j] = taints.setdefault((x["key"], x.get("value") or "", x["effect"]), len(taints))
-    return cluster_from_arrays(
-        nd["names"],
-        nd["resources"],
-        nd["alloc"],
-        label_keys=keys,
-        label_values=list(values),
-        label_codes=codes,
-        taints=[Taint(key=k, value=v, effect=e) for k, v, e in taints],
-        node_taints=nt,
-        unschedulable=nd["unschedulable"] | (nd["times"]["add_time"] > 0),
-    )
+    return {"keys": keys, "values": list(values), "codes": codes,
+            "taints": [Taint(key=k, value=v, effect=e) for k, v, e in taints], "node_taints": nt}
 
 
 # --- placement backends -------------------------------------------------------------------------------
@@ -812,18 +837,8 @@ class Replay:
                               [n for n, a in zip(names, times["add_time"].tolist()) if a > 0],
                               self.trace.dir / EVENTS_FILE)
         self.control = tc
-        stats = self.trace.files[PODS_FILE].metadata
-        horizon = 0
-        for g in range(stats.num_row_groups):
-            st = (
-                stats.row_group(g)
-                .column(self.trace.files[PODS_FILE].schema_arrow.names.index("arrival"))
-                .statistics
-            )
-            if st is not None and st.has_min_max:
-                horizon = max(horizon, int(st.max))
-        horizon = max(horizon, max((e[0] for e in nev), default=0), 1)
-        interval = max(1, -(-horizon // max(1, opts.samples)))
+        last_event = max([e[0] for e in nev] + [e[0] for e in workload_events] + [0])
+        interval = sample_interval(self.trace.files[PODS_FILE], last_event, opts.samples, w)
         S = _Slots()
         cal: dict[int, list[np.ndarray]] = {}
         heap: list[int] = []
