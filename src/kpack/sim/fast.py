@@ -15,7 +15,15 @@ from ..predicates import REASON_ABSENT, REASONS, UNSCHEDULABLE
 from ..profile import Profile
 from ..scheduler import Scheduler, fit_error
 from . import loop as L
-from .metrics import WAIT_EDGES, fragmentation, metrics_table, sample_interval, summary_of
+from .metrics import (
+    WAIT_EDGES,
+    fragmentation,
+    metrics_table,
+    sample_interval,
+    sample_rates,
+    summary_of,
+    thin_samples,
+)
 from .schema import EVENTS_FILE, PODS_FILE
 from .timeline import node_timeline
 
@@ -556,7 +564,7 @@ def run_fast(replay: Any, out_dir: Optional[str | Path] = None):
                                              "nodes")}
     for r in res_names:
         met[f"alloc_{r}"] = []
-    last = {"t": 0, "placed": 0}
+    step = [interval]
 
     class _Free:
         def free_matrix(self):
@@ -571,14 +579,13 @@ def run_fast(replay: Any, out_dir: Optional[str | Path] = None):
         met["time"].append(t)
         met["pending"].append(int((S["state"] == L.PENDING).sum()))
         met["running"].append(int((S["state"] == L.BOUND).sum()))
-        dt = t - last["t"]
-        met["placements_per_s"].append((placed - last["placed"]) / dt if dt > 0 else 0.0)
-        last["t"], last["placed"] = t, placed
+        met["placements_per_s"].append(placed)      # cumulative; rates at the end (sample_rates)
         met["nodes"].append(int(present.sum()))
         for j, r in enumerate(res_names):
             met[f"alloc_{r}"].append(float(used[j] / capv[j]) if capv[j] else 0.0)
         met["fragmentation"].append(fragmentation(freeview, present, ref / max(1, int(ist[L.I_NREF]))))
-        ist[L.I_NEXTSAMPLE] = (t // interval + 1) * interval
+        step[0] = thin_samples(met, step[0], opts.samples)
+        ist[L.I_NEXTSAMPLE] = (t // step[0] + 1) * step[0]
 
     # --- the loop --------------------------------------------------------------------------------------
     ist[L.I_RETRYALL] = int(bool(opts.retry_all))
@@ -640,6 +647,7 @@ def run_fast(replay: Any, out_dir: Optional[str | Path] = None):
     if pw.writer is not None:
         pw.writer.close()
     t_run = time.perf_counter() - t_start
+    sample_rates(met)
     metrics = metrics_table(met)
     seq = int(ist[L.I_SEQ])
     events = seq + int(ist[L.I_DEPARTURES]) + int(ist[L.I_DELPEND]) + len(nev)

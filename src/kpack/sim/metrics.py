@@ -63,6 +63,31 @@ def sample_interval(pods_file: Any, last_event: int, samples: int, window: int =
     return max(1, -(-horizon // max(1, samples)))
 
 
+def thin_samples(met: dict, interval: int, samples: int) -> int:
+    """Keep the metric samples within `samples` + 1: past that (pods waited beyond the bound of
+    `sample_interval`), the interval doubles and only the first sample of each doubled interval is kept, as
+    if sampled at that interval from the start. Returns the interval to use from now on. `placements_per_s`
+    holds cumulative placements until `sample_rates`."""
+    while len(met["time"]) > samples + 1:
+        interval *= 2
+        t = met["time"]
+        keep = [i for i in range(len(t)) if i == 0 or t[i] // interval != t[i - 1] // interval]
+        for k in met:
+            met[k] = [met[k][i] for i in keep]
+    return interval
+
+
+def sample_rates(met: dict) -> None:
+    """Cumulative placements per sample -> placements per simulated second since the previous sample."""
+    t, placed = met["time"], met["placements_per_s"]
+    rates, t0, p0 = [], 0, 0
+    for ti, pi in zip(t, placed):
+        dt = ti - t0
+        rates.append((pi - p0) / dt if dt > 0 else 0.0)
+        t0, p0 = ti, pi
+    met["placements_per_s"] = rates
+
+
 def mean(v: list) -> float:
     return float(np.mean(v)) if v else 0.0
 

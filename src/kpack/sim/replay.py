@@ -34,7 +34,15 @@ from ..models import (
 from ..profile import Profile
 from ..resources import BASE_RESOURCES
 from ..scheduler import Scheduler
-from .metrics import WAIT_EDGES, fragmentation, metrics_table, sample_interval, summary_of
+from .metrics import (
+    WAIT_EDGES,
+    fragmentation,
+    metrics_table,
+    sample_interval,
+    sample_rates,
+    summary_of,
+    thin_samples,
+)
 from .schema import EVENTS_FILE, GPU, NODES_FILE, PODS_FILE, TraceDir, TraceError
 from .timeline import node_timeline
 
@@ -930,7 +938,6 @@ class Replay:
         node_freed_at = np.zeros(len(names), np.int64)
         fail_g = np.zeros(0, np.int64)
         next_sample = 0
-        last_sample_t, last_placed = 0, 0
         t_place = 0.0
         t_cp = 0.0  # the control plane's steps (its controllers and its scheduling batches)
         ref = np.zeros(2, np.float64)  # running sum of (cpu, memory) requests of arrivals
@@ -1140,13 +1147,12 @@ class Replay:
                 met["time"].append(t)
                 met["pending"].append(int((S.state == PENDING).sum()) + (tc.pending if tc else 0))
                 met["running"].append(int((S.state == BOUND).sum()) + (tc.running if tc else 0))
-                dt = t - last_sample_t
-                met["placements_per_s"].append((counts["placements"] - last_placed) / dt if dt > 0 else 0.0)
-                last_sample_t, last_placed = t, counts["placements"]
+                met["placements_per_s"].append(counts["placements"])   # rates at the end (sample_rates)
                 met["nodes"].append(int(present.sum()))
                 for j, r in enumerate(res_names):
                     met[f"alloc_{r}"].append(float(used[j] / cap[j]) if cap[j] else 0.0)
                 met["fragmentation"].append(fragmentation(backend, present, ref / max(1, n_ref)))
+                interval = thin_samples(met, interval, opts.samples)
                 next_sample = (t // interval + 1) * interval
         bar.close()
         # pods still running or pending at the end
@@ -1168,6 +1174,7 @@ class Replay:
             reasons.update(tc.cp.failure_reasons)
         pw.close()
         t_run = time.perf_counter() - t_start
+        sample_rates(met)
         metrics = metrics_table(met)
         events = seq + counts["departures"] + counts["deleted_pending"] + len(nev) + len(workload_events)
         if tc is not None:
