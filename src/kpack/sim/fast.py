@@ -11,7 +11,7 @@ import numpy as np
 import pyarrow as pa
 
 from ..plugins import nodeunschedulable
-from ..predicates import REASON_ABSENT, REASONS, UNSCHEDULABLE
+from ..predicates import REASON_ABSENT, REASONS, UNSCHEDULABLE, pinned_class
 from ..profile import Profile
 from ..scheduler import Scheduler, fit_error
 from . import loop as L
@@ -144,7 +144,7 @@ def run_fast(replay: Any, out_dir: Optional[str | Path] = None):
     pod_res = [r for r in trace.resource_columns(PODS_FILE) if r not in resources]
     if pod_res:
         raise FastUnsupported(f"pods request resources no node has ({', '.join(pod_res)})")
-    classes = PodClasses(resources)
+    classes = PodClasses(resources, lazy_pins=True)
     replay.classes = classes
     names = nd["names"]
     N = len(names)
@@ -174,6 +174,7 @@ def run_fast(replay: Any, out_dir: Optional[str | Path] = None):
     inv = np.empty(N, np.int64)
     inv[order] = np.arange(N)
     unsched_on = "NodeUnschedulable" in profile.filters
+    pin_ok = "NodeAffinity" in cp.filter_set     # Scheduler.classes compiles pins this way only then
 
     alloc = np.ascontiguousarray(view.allocatable, dtype=np.int64)
     req = np.zeros((N, R), np.int64)
@@ -228,19 +229,36 @@ def run_fast(replay: Any, out_dir: Optional[str | Path] = None):
         n0, n1 = C["n"], len(classes.specs)
         if n1 == n0:
             return
-        new = classes.specs[n0:n1]
-        for i, p in enumerate(new):
+        # pinned (DaemonSet) classes: compiled from their unpinned base plus the one-node candidate list, as
+        # Scheduler.classes does for pins, without a spec Pod per node (see PodClasses.lazy_pins)
+        pins = [(c, classes.pin_base[c], classes.pin_node[c]) for c in range(n0, n1)
+                if classes.specs[c] is None]
+        if pins and not pin_ok:
+            for c, _, _ in pins:
+                classes.spec(c)
+            pins = []
+        rep = [classes.bases[classes.pin_base[c]] if classes.specs[c] is None else classes.specs[c]
+               for c in range(n0, n1)]
+        for i, p in enumerate(rep):
             if p.gpu_milli is not None and p.gpu_milli < 1000:
                 raise FastUnsupported(f"pod class {n0 + i} shares a GPU (gpu_milli {p.gpu_milli}): "
                                       "device-aware kernel")
-        if topology.needed(profile, view, new):
+        own = [c for c in range(n0, n1) if classes.specs[c] is not None]
+        base_ids = sorted({b for _, b, _ in pins})
+        comp = [classes.specs[c] for c in own] + [classes.bases[b] for b in base_ids]
+        if topology.needed(profile, view, comp):
             raise FastUnsupported("pods need PodTopologySpread/InterPodAffinity (topology kernel)")
-        statics, pcls = sched.classes(view, new, cache)
-        vec, nzv = c0.pod_vectors(new)
+        cstat, ccls = sched.classes(view, comp, cache)
+        sc_of: dict[int, Any] = {c: cstat[int(ccls[j])] for j, c in enumerate(own)}
+        base_sc = {b: cstat[int(ccls[len(own) + j])] for j, b in enumerate(base_ids)}
+        for c, b, node in pins:
+            sc_of[c] = pinned_class(view, base_sc[b], node)
+        vec, nzv = c0.pod_vectors(rep)
         if list(c0.resource_names) != res_names:
             raise FastUnsupported("pods request resources no node has")
+        new = rep
         for i in range(len(new)):
-            sc = statics[int(pcls[i])]
+            sc = sc_of[n0 + i]
             key = id(sc.code)
             r = rows_of.get(key)
             if r is None:

@@ -119,10 +119,18 @@ def _nested_ids(arr: pa.Array, fields: tuple[str, ...]) -> tuple[np.ndarray, lis
 
 
 class PodClasses:
-    """Pods with equal scheduling-relevant fields share one class and one spec Pod (name/owner excluded)."""
+    """Pods with equal scheduling-relevant fields share one class and one spec Pod (name/owner excluded).
 
-    def __init__(self, resources: list[str]):
+    With `lazy_pins`, a pinned (DaemonSet) class gets no spec Pod of its own: `specs[c]` is None and
+    `pin_base[c]` / `pin_node[c]` give its unpinned base spec (an index into `bases`) and its node; a caller
+    that compiles pins itself (the compiled loop) never needs the per-node Pod."""
+
+    def __init__(self, resources: list[str], lazy_pins: bool = False):
         self.resources = resources
+        self.lazy_pins = lazy_pins
+        self.bases: list[Pod] = []
+        self.pin_base: list[int] = []   # per class: index into bases (-1: not pinned)
+        self.pin_node: list[str] = []
         self.index: dict[tuple, int] = {}
         self.specs: list[Pod] = []
         self.gpu_k: list[int] = []
@@ -132,7 +140,7 @@ class PodClasses:
         self._prio: list[int] = []
         self._cpu_mem: list[tuple[int, int]] = []
         self._arrays: tuple = (-1, None, None)
-        self._bases: dict[tuple, Pod] = {}      # unpinned spec per (requests, models, selector, tolerations)
+        self._bases: dict[tuple, int] = {}      # bases index per (requests, models, selector, tolerations)
         self._pins: dict[str, NodeAffinity] = {}
 
     def _cached(self) -> tuple:
@@ -226,13 +234,25 @@ class PodClasses:
         if pin:
             # a DaemonSet trace has a pinned class per node: they share one unpinned spec (building each
             # through Pod's validators, requests parsed as quantities, dominated class encoding)
-            base = self._bases.get((vec, models, sel, tol))
-            if base is None:
-                base = self._bases[(vec, models, sel, tol)] = self._build((vec, models, "", sel, tol))
-            self._append(base.model_copy(update={"name": f"c{len(self.specs)}",
-                                                 "affinity": self._pin_affinity(pin)}), models, True)
+            b = self._bases.get((vec, models, sel, tol))
+            if b is None:
+                b = self._bases[(vec, models, sel, tol)] = len(self.bases)
+                self.bases.append(self._build((vec, models, "", sel, tol)))
+            base = self.bases[b]
+            spec = None if self.lazy_pins else base.model_copy(
+                update={"name": f"c{len(self.specs)}", "affinity": self._pin_affinity(pin)})
+            self._append(spec, base, models, b, pin)
         else:
-            self._append(self._build(key), models, False)
+            p = self._build(key)
+            self._append(p, p, models, -1, "")
+
+    def spec(self, c: int) -> Pod:
+        """Class c's spec Pod (built now for a lazy pinned class)."""
+        p = self.specs[c]
+        if p is None:
+            p = self.specs[c] = self.bases[self.pin_base[c]].model_copy(
+                update={"name": f"c{c}", "affinity": self._pin_affinity(self.pin_node[c])})
+        return p
 
     def _build(self, key: tuple) -> Pod:
         """The class's spec Pod, unpinned (`_add` adds pins)."""
@@ -254,8 +274,11 @@ class PodClasses:
             kw["gpu_models"] = [m for m in models.split("|") if m]
         return Pod(**kw)
 
-    def _append(self, p: Pod, models: str, pinned: bool) -> None:
-        self.specs.append(p)
+    def _append(self, spec: Optional[Pod], p: Pod, models: str, base: int, pin: str) -> None:
+        pinned = base >= 0
+        self.specs.append(spec)
+        self.pin_base.append(base)
+        self.pin_node.append(pin)
         self.gpu_k.append(p.gpu_count)
         self.gpu_g.append(p.gpu_per_device if p.gpu_count else 0)
         self.models.append(models)
