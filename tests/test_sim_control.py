@@ -204,3 +204,11 @@ def test_gen_workloads_option(tmp_path):
                                                                               "daemonset/workload-agent"}
     owners = set(pq.read_table(tmp_path / "o" / "placements.parquet").column("owner_name").to_pylist())
     assert {"web-0", "web-1", "web-2", "workload-agent"} <= owners
+
+
+def test_events_at_time_zero(tmp_path):
+    tr = trace(tmp_path / "t", events=dict(EVENTS, time=[0, 0, 20, 40, 60, 120]))
+    Replay(tr, SimOptions()).run(tmp_path / "o")
+    got = replayed(tmp_path / "o")
+    assert got["agent-n1-0"][1:3] == (0, 0)
+    assert all(v[1] == 0 and v[2] == 0 for p, v in got.items() if p.startswith("web-") and v[1] < 20)

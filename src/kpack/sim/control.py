@@ -40,6 +40,7 @@ class TraceControl:
 
     def __init__(self, cluster, scheduler, node_names: list, absent: list, events_path: Path):
         self.cp = ControlPlane(cluster, scheduler=scheduler, absent_nodes=absent)
+        self.cp.steps = -1     # the clock before the trace starts: the first step may be at time 0
         index = {n: i for i, n in enumerate(node_names)}
         self.node_of_id = np.array([index[n] for n in self.cp.node_name_of], np.int64)
         self.path = events_path
