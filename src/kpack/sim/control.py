@@ -186,6 +186,14 @@ class TraceControl:
             "start": np.where(st.bound[rows] >= 0, np.round(st.bound[rows] * step), -1).astype(np.int64),
         }
 
+    def live(self) -> tuple[dict, np.ndarray, np.ndarray]:
+        """The control plane's pods still pending or running: (records, trace node index or -1, running)."""
+        st = self.cp.store
+        rows = self.tracked
+        running = st.phase[rows] == RUNNING
+        node = np.where(running, self.node_of_id[np.maximum(st.node[rows], 0)], -1)
+        return self.records(rows), node, running
+
     def summary(self) -> dict:
         """summary.json's control_plane section."""
         cp = self.cp

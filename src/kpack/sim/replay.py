@@ -1185,11 +1185,8 @@ class Replay:
         finish(pend, None, "pending")
         n_pods, n_live, n_pend = seq, len(live), len(pend)
         if tc is not None:
-            rows = tc.tracked
-            run = tc.cp.store.phase[rows] == 1
-            rec = tc.records(rows)
-            node = np.where(run, tc.node_of_id[np.maximum(tc.cp.store.node[rows], 0)], -1)
-            pw.add_columns(rec, node, None, np.where(run, 2, 3).astype(np.int8), names)
+            rec, node, running = tc.live()
+            pw.add_columns(rec, node, None, np.where(running, 2, 3).astype(np.int8), names)
             n_pods += tc.created
             n_live += tc.running
             n_pend += tc.pending
