@@ -233,7 +233,9 @@ def test_events_feed_a_control_plane(tmp_path):
     tr = small_trace(
         tmp_path / "t", {"name": ["a"], "arrival": [0], "cpu": [500], "memory": [GI]}, nodes, events
     )
-    with pytest.raises(TraceError, match="need a control plane"):
+    # without control_plane=, kpack.ControlPlane runs the events: this manifest has no selector or template
+    with pytest.raises(TraceError, match=r"events\.parquet: event at time 1: Deployment default/web create: "
+                                         r"deployment/web: spec\.selector"):
         Replay(tr, SimOptions()).run(None)
     cp = FakeControlPlane()
     res = Replay(tr, SimOptions(control_plane=cp)).run(None)
@@ -421,3 +423,19 @@ def test_cluster_unbind_rows_and_compact():
     assert m.tolist() == [-1, 0, -1, 1] and c.node_of("p3") == "n"
     c.unbind("p1")
     assert c.requested[0, 0] == 1000
+
+
+@pytest.mark.parametrize("fast", [True, False])
+def test_metric_samples_honour_samples(tmp_path, fast):
+    """Arrivals over 100 s, runs up to ~10,000 s: the sample interval covers the whole replay, not the
+    arrivals only (that gave one sample per second for 10,000 s)."""
+    rng = np.random.default_rng(0)
+    n = 400
+    arr = np.sort(rng.integers(0, 100, n))
+    dur = rng.integers(1, 10_000, n)
+    nodes = {"name": [f"n{i}" for i in range(4)], "cpu": [4000] * 4, "memory": [64 * GI] * 4}
+    tr = small_trace(tmp_path / "t", {"name": [f"p{i}" for i in range(n)], "arrival": arr, "duration": dur,
+                                      "cpu": [100] * n, "memory": [GI] * n}, nodes)
+    res = Replay(tr, SimOptions(samples=50, fast=fast)).run(None)
+    t = res.metrics.column("time").to_numpy()
+    assert 10 <= len(t) <= 51 and t[-1] >= 5000

@@ -77,7 +77,8 @@ def pinned_node(pod: Pod) -> Optional[str]:
 
 def pinned_base_key(pod: Pod) -> tuple:
     """Class key of a pinned pod's base (the pod without its required node affinity)."""
-    aff = pod.affinity.model_dump_json(exclude={"required"})
+    # the rest of the affinity: preferred terms (the common DaemonSet pin has none: no JSON dump per pod)
+    aff = pod.affinity.model_dump_json(exclude={"required"}) if pod.affinity.preferred else ""
     models = tuple(pod.gpu_models) if pod.gpu_count else ()
     return ("pinned-base", tuple(sorted(pod.node_selector.items())), aff, toleration_key(pod), pod.node_name,
             models)

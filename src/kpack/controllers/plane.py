@@ -108,13 +108,17 @@ class ControlPlane:
         default_toleration_seconds: Optional[float] = 300,
         start_time: datetime = DEFAULT_START,
         engine: str = "auto",
+        scheduler: Optional[Scheduler] = None,
+        absent_nodes: Any = (),
     ):
         if not isinstance(cluster, Cluster):
             raise ControllerError(f"cluster: expected kpack.Cluster, got {type(cluster).__name__}")
         if not step_seconds > 0:
             raise ControllerError(f"step_seconds: must be > 0, got {step_seconds!r}")
         self.cluster = cluster
-        self.scheduler = Scheduler(profile, seed=seed, engine=engine)
+        # a caller that places other pods on the same cluster (a trace replay) shares its Scheduler: one
+        # round-robin start and one rng for every pod, as in one kube-scheduler
+        self.scheduler = scheduler if scheduler is not None else Scheduler(profile, seed=seed, engine=engine)
         self.step_seconds = float(step_seconds)
         self.default_toleration_seconds = default_toleration_seconds
         self.start_time = start_time
@@ -144,16 +148,36 @@ class ControlPlane:
         self._evict_cache: dict[tuple[int, str], Optional[float]] = {}
         self._owned: Optional[dict[str, list]] = None   # owner -> its ReplicaSets (rebuilt when sets change)
         self.pins: dict[str, Any] = {}  # node name -> the DaemonSet pin affinity (shared)
+        self.scheduling_attempts = 0  # pods tried by the scheduling batches (a pending pod once per step)
+        self.failure_reasons: dict[str, int] = {}  # scheduler message -> failed attempts
         self._node_gen = -1
         self._refresh_nodes()
+        # nodes that are rows of `cluster` but not (or no longer) part of it: a trace replay keeps every
+        # node of its trace in the cluster, cordoned while absent (see leave_node / join_node)
+        self.node_absent = np.zeros(len(self.node_name_of), np.bool_)
+        self._absent_gen = 0
+        for name in absent_nodes:
+            if name not in self.node_ids:
+                raise ControllerError(f"absent_nodes: {name!r} is not a node of the cluster")
+            self.node_absent[self.node_ids[name]] = True
 
     # --- clock ------------------------------------------------------------------------------------------
     @property
     def time(self) -> float:
         return self.steps * self.step_seconds
 
-    def step(self) -> None:
-        """One reconcile round (see the class docstring)."""
+    def step(self, at: Optional[float] = None) -> None:
+        """One reconcile round (see the class docstring). With `at` (logical seconds, a later multiple of
+        `step_seconds`) the clock first jumps to `at`: the steps in between are skipped, which changes nothing
+        when the caller steps at every `next_due()` and after each of its own actions."""
+        if at is not None:
+            k = int(round(float(at) / self.step_seconds))
+            if k <= self.steps or abs(k * self.step_seconds - float(at)) > 1e-6:
+                raise ControllerError(
+                    f"step(at={at!r}): must be a multiple of step_seconds ({self.step_seconds}) after the "
+                    f"current time {self.time}"
+                )
+            self.steps = k - 1
         self.steps += 1
         while self._queue and self._queue[0][0] <= self.time + 1e-9:
             _, _, method, args, kwargs = heapq.heappop(self._queue)
@@ -209,6 +233,38 @@ class ControlPlane:
         if len(dur) and (running & (dur[st.spec[:n]] >= 0)).any():
             return True
         return len(self._eviction_times(future=True)) > 0
+
+    def next_due(self) -> Optional[float]:
+        """The earliest logical time after now at which a step changes something by itself, or None: a
+        queued action, a pod turning Ready or Available, a Job pod ending, a taint eviction. Not included:
+        pending pods (retried at every step; a caller stepping on its own schedule retries them when capacity
+        frees), CronJob schedules and the Progressing deadline (a condition only)."""
+        due = [self._queue[0][0]] if self._queue else []
+        st, n = self.store, self.store.n
+        running = st.alive[:n] & (st.phase[:n] == RUNNING) & (st.bound[:n] >= 0)
+        up = running & ~self.node_failed[np.maximum(st.node[:n], 0)] & ~self.available[:n]
+        if up.any():
+            mr = np.array(
+                [steps_for(getattr(c, "min_ready_seconds", 0), self.step_seconds) for c in self.ctls] + [0],
+                dtype=np.int64,
+            )
+            rows = np.flatnonzero(up)
+            b = st.bound[rows]
+            at = np.where(self.ready[rows], b + 1 + mr[st.ctl[rows]], b + 1)
+            due.append(float(max(int(at.min()), self.steps + 1)) * self.step_seconds)
+        dur = np.asarray(self.spec_duration, np.int64)
+        if len(dur):
+            d = dur[st.spec[:n]]
+            job = running & (d >= 0)
+            if job.any():
+                end = int((st.bound[:n][job] + d[job]).min())
+                due.append(float(max(end, self.steps + 1)) * self.step_seconds)
+        _, at = self._eviction_due()
+        later = at[at > self.time + 1e-9]
+        if len(later):
+            # evictions are checked at steps: the first step at or after the due time
+            due.append(float(np.ceil(later.min() / self.step_seconds - 1e-9)) * self.step_seconds)
+        return min(due) if due else None
 
     @property
     def queued_actions(self) -> int:
@@ -287,16 +343,25 @@ class ControlPlane:
             self.node_failed = np.concatenate(
                 [self.node_failed, np.zeros(len(self.node_name_of) - len(self.node_failed), np.bool_)]
             )
+        absent = getattr(self, "node_absent", None)
+        if absent is not None and len(absent) < len(self.node_name_of):
+            self.node_absent = np.concatenate(
+                [absent, np.zeros(len(self.node_name_of) - len(absent), np.bool_)]
+            )
         self._node_gen = c.node_generation
         self._placement.clear()
 
     def placement(self, ds: DaemonSetObj) -> tuple[np.ndarray, np.ndarray]:
         """should_run per cluster row for `ds`, cached per node generation and template."""
         self._refresh_nodes()
-        key = (self.cluster.node_generation, ds.current)
+        key = (self.cluster.node_generation, ds.current, self._absent_gen)
         hit = self._placement.get(ds.ctl)
         if hit is None or hit[0] != key:
-            hit = self._placement[ds.ctl] = (key, should_run(self.cluster, ds.model))
+            run, keep = should_run(self.cluster, ds.model)
+            if self.node_absent.any():
+                gone = self.node_absent[self.id_of_row]
+                run, keep = run & ~gone, keep & ~gone
+            hit = self._placement[ds.ctl] = (key, (run, keep))
         return hit[1]
 
     def _node_changed(self, name: str) -> None:
@@ -375,6 +440,39 @@ class ControlPlane:
         self.record(
             f"node/{name}", "RemovingNode", f"Node {name} event: Removing Node {name} from Controller"
         )
+
+    def leave_node(self, name: str, at: Optional[float] = None) -> None:
+        """The node leaves but keeps its row in `cluster` (a trace replay keeps every node of its trace and
+        cordons the ones that are gone): every pod bound or pinned there is deleted as by `remove_node`, and
+        DaemonSets stop wanting it, until `join_node`."""
+        if self._defer(at, "leave_node", name):
+            return
+        if name not in self.node_ids:
+            raise ControllerError(f"node {name!r}: not a node of this cluster")
+        nid = self.node_ids[name]
+        st, n = self.store, self.store.n
+        on = np.flatnonzero(
+            st.alive[:n] & (st.phase[:n] <= RUNNING) & ((st.node[:n] == nid) | (st.target[:n] == nid))
+        )
+        self.node_absent[nid] = True
+        self._absent_gen += 1
+        self.noexec_since.pop(name, None)
+        self._kill(on, unbound=False, disrupted=True)
+        self.record(
+            f"node/{name}", "RemovingNode", f"Node {name} event: Removing Node {name} from Controller"
+        )
+
+    def join_node(self, name: str, at: Optional[float] = None) -> None:
+        """A node of `cluster` that was absent (see `leave_node`, `absent_nodes`) joins."""
+        if self._defer(at, "join_node", name):
+            return
+        if name not in self.node_ids:
+            raise ControllerError(f"node {name!r}: not a node of this cluster")
+        nid = self.node_ids[name]
+        self.node_absent[nid] = False
+        self.node_failed[nid] = False
+        self._absent_gen += 1
+        self.record(f"node/{name}", "RegisteredNode", f"Node {name} event: Registered Node")
 
     # --- pods -------------------------------------------------------------------------------------------
     @property
@@ -503,12 +601,17 @@ class ControlPlane:
 
     def _eviction_times(self, *, future: bool) -> np.ndarray:
         """Rows whose taint eviction is due now (future=False), or rows with an eviction still to come."""
+        rows, at = self._eviction_due()
+        return rows[(at > self.time + 1e-9) == future]
+
+    def _eviction_due(self) -> tuple[np.ndarray, np.ndarray]:
+        """(rows, logical time of their taint eviction) for running pods on NoExecute-tainted nodes."""
         if not self.noexec_since:
-            return np.zeros(0, np.int64)
+            return np.zeros(0, np.int64), np.zeros(0, np.float64)
         st, n = self.store, self.store.n
         ids = np.array([self.node_ids[x] for x in self.noexec_since], np.int32)
         rows = np.flatnonzero(st.alive[:n] & (st.phase[:n] == RUNNING) & np.isin(st.node[:n], ids))
-        out = []
+        out, when = [], []
         cache = self._evict_cache
         for r, s, nid in zip(rows.tolist(), st.spec[rows].tolist(), st.node[rows].tolist()):
             name = self.node_name_of[nid]
@@ -520,10 +623,9 @@ class ControlPlane:
             delay = cache[key]
             if delay is None:
                 continue
-            at = max(self.noexec_since[name], st.bound[r] * self.step_seconds) + delay
-            if (at > self.time + 1e-9) == future:
-                out.append(r)
-        return np.array(out, np.int64)
+            out.append(r)
+            when.append(max(self.noexec_since[name], st.bound[r] * self.step_seconds) + delay)
+        return np.array(out, np.int64), np.array(when, np.float64)
 
     # --- reconcile ----------------------------------------------------------------------------------------
     def owned_sets(self, owner: str) -> list[ReplicaSetObj]:
@@ -618,6 +720,7 @@ class ControlPlane:
             return
         prio = np.array([p.priority for p in st.specs], np.int64)
         pend = pend[np.lexsort((pend, st.created[pend], -prio[st.spec[pend]]))]
+        self.scheduling_attempts += len(pend)
         bare = pend[st.ordinal[pend] < 0]
         batch = pend[st.ordinal[pend] >= 0]
         placed = 0
@@ -655,6 +758,7 @@ class ControlPlane:
             self.reasons.pop(row, None)
         fails: dict[str, list] = {}
         for row, why in zip(rows[~ok].tolist(), [x for x, k in zip(reasons, ok.tolist()) if not k]):
+            self.failure_reasons[why] = self.failure_reasons.get(why, 0) + 1
             if self.reasons.get(row) != why:
                 self.reasons[row] = why
                 c = int(st.ctl[row])

@@ -96,7 +96,8 @@ def cmd_gen(args) -> int:
         bar.update(n - done[0])
         done[0] = n
 
-    info = generate(args.out, args.nodes, args.pods, seed=args.seed, load=args.load, progress=progress)
+    info = generate(args.out, args.nodes, args.pods, seed=args.seed, load=args.load, progress=progress,
+                    workloads=args.workloads)
     bar.close()
     print(json.dumps(info))
     return 0
@@ -206,6 +207,9 @@ def register(sub) -> None:
     )
     g.add_argument("--seed", type=int, default=0)
     g.add_argument("--load", type=float, default=0.7, help="target mean cpu load (default 0.7)")
+    g.add_argument("--workloads", type=int, default=0, metavar="N",
+                   help="also write events.parquet: N Deployments with rollouts, rollbacks and scaling, and "
+                        "one DaemonSet (replayed through kpack.ControlPlane; default 0: no events.parquet)")
     g.add_argument("--out", required=True)
     g.add_argument("--quiet", action="store_true")
     g.set_defaults(func=_user_errors(cmd_gen))

@@ -11,11 +11,19 @@ import numpy as np
 import pyarrow as pa
 
 from ..plugins import nodeunschedulable
-from ..predicates import REASON_ABSENT, REASONS, UNSCHEDULABLE
+from ..predicates import REASON_ABSENT, REASONS, UNSCHEDULABLE, pinned_class
 from ..profile import Profile
 from ..scheduler import Scheduler, fit_error
 from . import loop as L
-from .metrics import WAIT_EDGES, fragmentation, metrics_table, summary_of
+from .metrics import (
+    WAIT_EDGES,
+    fragmentation,
+    metrics_table,
+    sample_interval,
+    sample_rates,
+    summary_of,
+    thin_samples,
+)
 from .schema import EVENTS_FILE, PODS_FILE
 from .timeline import node_timeline
 
@@ -39,7 +47,8 @@ def unsupported_reason(replay: Any) -> Optional[str]:
     if replay.trace.has_events:
         kinds = set(replay.trace.read(EVENTS_FILE).column("kind").to_pylist())
         if kinds - {"Node"}:
-            return "events.parquet has Deployment/DaemonSet events (they need the control plane)"
+            return ("events.parquet has Deployment/DaemonSet events: kpack.ControlPlane runs on the Python "
+                    "loop (its controllers and scheduling batches are Python)")
     prof = opts.profile or Profile.default()
     if any(n in GPU_POLICY_CODES for n in prof.score_weights):
         return "the profile enables a GPU policy plugin (device-aware kernel)"
@@ -125,7 +134,7 @@ def _str_col(b: pa.RecordBatch, c: str, default: Optional[str]) -> pa.Array:
 def run_fast(replay: Any, out_dir: Optional[str | Path] = None):
     """`Replay.run` through the compiled loop: identical placements, waits, metrics and summary."""
     from ..topology import engine as topology
-    from .replay import PodClasses, SimResult, _PlacementWriter, build_cluster, read_nodes
+    from .replay import PodClasses, SimResult, _PlacementWriter, build_cluster, node_arrays, read_nodes
 
     t_start = time.perf_counter()
     opts = replay.opts
@@ -135,7 +144,7 @@ def run_fast(replay: Any, out_dir: Optional[str | Path] = None):
     pod_res = [r for r in trace.resource_columns(PODS_FILE) if r not in resources]
     if pod_res:
         raise FastUnsupported(f"pods request resources no node has ({', '.join(pod_res)})")
-    classes = PodClasses(resources)
+    classes = PodClasses(resources, lazy_pins=True)
     replay.classes = classes
     names = nd["names"]
     N = len(names)
@@ -151,9 +160,9 @@ def run_fast(replay: Any, out_dir: Optional[str | Path] = None):
     # The real cluster gives node names and reason texts; classes compile on one with every node
     # schedulable (the cordon filter is applied per node below: it is the first filter, so a cordoned node's
     # code is UNSCHEDULABLE for pods that do not tolerate it, else the code it has when schedulable).
-    cluster = build_cluster(nd)
-    nd0 = dict(nd, unschedulable=np.zeros(N, bool), times=dict(times, add_time=np.zeros(N, np.int64)))
-    c0 = build_cluster(nd0)
+    arrays = node_arrays(nd)
+    cluster = build_cluster(nd, arrays)
+    c0 = build_cluster(nd, arrays, unschedulable=np.zeros(N, bool))
     profile = opts.profile or Profile.default()
     sched = Scheduler(profile, seed=opts.seed, engine=opts.engine)
     view, order, cache = sched.view(c0)
@@ -165,6 +174,7 @@ def run_fast(replay: Any, out_dir: Optional[str | Path] = None):
     inv = np.empty(N, np.int64)
     inv[order] = np.arange(N)
     unsched_on = "NodeUnschedulable" in profile.filters
+    pin_ok = "NodeAffinity" in cp.filter_set     # Scheduler.classes compiles pins this way only then
 
     alloc = np.ascontiguousarray(view.allocatable, dtype=np.int64)
     req = np.zeros((N, R), np.int64)
@@ -219,19 +229,36 @@ def run_fast(replay: Any, out_dir: Optional[str | Path] = None):
         n0, n1 = C["n"], len(classes.specs)
         if n1 == n0:
             return
-        new = classes.specs[n0:n1]
-        for i, p in enumerate(new):
+        # pinned (DaemonSet) classes: compiled from their unpinned base plus the one-node candidate list, as
+        # Scheduler.classes does for pins, without a spec Pod per node (see PodClasses.lazy_pins)
+        pins = [(c, classes.pin_base[c], classes.pin_node[c]) for c in range(n0, n1)
+                if classes.specs[c] is None]
+        if pins and not pin_ok:
+            for c, _, _ in pins:
+                classes.spec(c)
+            pins = []
+        rep = [classes.bases[classes.pin_base[c]] if classes.specs[c] is None else classes.specs[c]
+               for c in range(n0, n1)]
+        for i, p in enumerate(rep):
             if p.gpu_milli is not None and p.gpu_milli < 1000:
                 raise FastUnsupported(f"pod class {n0 + i} shares a GPU (gpu_milli {p.gpu_milli}): "
                                       "device-aware kernel")
-        if topology.needed(profile, view, new):
+        own = [c for c in range(n0, n1) if classes.specs[c] is not None]
+        base_ids = sorted({b for _, b, _ in pins})
+        comp = [classes.specs[c] for c in own] + [classes.bases[b] for b in base_ids]
+        if topology.needed(profile, view, comp):
             raise FastUnsupported("pods need PodTopologySpread/InterPodAffinity (topology kernel)")
-        statics, pcls = sched.classes(view, new, cache)
-        vec, nzv = c0.pod_vectors(new)
+        cstat, ccls = sched.classes(view, comp, cache)
+        sc_of: dict[int, Any] = {c: cstat[int(ccls[j])] for j, c in enumerate(own)}
+        base_sc = {b: cstat[int(ccls[len(own) + j])] for j, b in enumerate(base_ids)}
+        for c, b, node in pins:
+            sc_of[c] = pinned_class(view, base_sc[b], node)
+        vec, nzv = c0.pod_vectors(rep)
         if list(c0.resource_names) != res_names:
             raise FastUnsupported("pods request resources no node has")
+        new = rep
         for i in range(len(new)):
-            sc = statics[int(pcls[i])]
+            sc = sc_of[n0 + i]
             key = id(sc.code)
             r = rows_of.get(key)
             if r is None:
@@ -550,20 +577,12 @@ def run_fast(replay: Any, out_dir: Optional[str | Path] = None):
         ist[L.I_NE] += 1
 
     # --- metrics samples -----------------------------------------------------------------------------
-    stats = trace.files[PODS_FILE].metadata
-    horizon = 0
-    ai = pod_names.index("arrival")
-    for g in range(stats.num_row_groups):
-        st = stats.row_group(g).column(ai).statistics
-        if st is not None and st.has_min_max:
-            horizon = max(horizon, int(st.max))
-    horizon = max(horizon, max((e[0] for e in nev), default=0), 1)
-    interval = max(1, -(-horizon // max(1, opts.samples)))
+    interval = sample_interval(trace.files[PODS_FILE], max([e[0] for e in nev] + [0]), opts.samples, w)
     met: dict[str, list] = {k: [] for k in ("time", "pending", "running", "placements_per_s", "fragmentation",
                                              "nodes")}
     for r in res_names:
         met[f"alloc_{r}"] = []
-    last = {"t": 0, "placed": 0}
+    step = [interval]
 
     class _Free:
         def free_matrix(self):
@@ -578,14 +597,13 @@ def run_fast(replay: Any, out_dir: Optional[str | Path] = None):
         met["time"].append(t)
         met["pending"].append(int((S["state"] == L.PENDING).sum()))
         met["running"].append(int((S["state"] == L.BOUND).sum()))
-        dt = t - last["t"]
-        met["placements_per_s"].append((placed - last["placed"]) / dt if dt > 0 else 0.0)
-        last["t"], last["placed"] = t, placed
+        met["placements_per_s"].append(placed)      # cumulative; rates at the end (sample_rates)
         met["nodes"].append(int(present.sum()))
         for j, r in enumerate(res_names):
             met[f"alloc_{r}"].append(float(used[j] / capv[j]) if capv[j] else 0.0)
         met["fragmentation"].append(fragmentation(freeview, present, ref / max(1, int(ist[L.I_NREF]))))
-        ist[L.I_NEXTSAMPLE] = (t // interval + 1) * interval
+        step[0] = thin_samples(met, step[0], opts.samples)
+        ist[L.I_NEXTSAMPLE] = (t // step[0] + 1) * step[0]
 
     # --- the loop --------------------------------------------------------------------------------------
     ist[L.I_RETRYALL] = int(bool(opts.retry_all))
@@ -647,6 +665,7 @@ def run_fast(replay: Any, out_dir: Optional[str | Path] = None):
     if pw.writer is not None:
         pw.writer.close()
     t_run = time.perf_counter() - t_start
+    sample_rates(met)
     metrics = metrics_table(met)
     seq = int(ist[L.I_SEQ])
     events = seq + int(ist[L.I_DEPARTURES]) + int(ist[L.I_DELPEND]) + len(nev)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 from typing import Optional
@@ -140,12 +141,15 @@ def generate(
     templates: int = 48,
     chunk: int = 500_000,
     progress: Optional[callable] = None,
+    workloads: int = 0,
 ) -> dict:
     """Write a trace of `nodes` nodes and `pods` pods (2 events each: arrival and departure) to `out`.
 
     Arrivals are a diurnal Poisson process (rate x (1 + 0.5 sin)) scaled so that the mean cpu load is about
     `load` of the cluster; durations are log-normal (median 20 min, heavy tail, capped at 3 days).
-    Pods are streamed in chunks of `chunk` rows, so memory does not grow with `pods`."""
+    Pods are streamed in chunks of `chunk` rows, so memory does not grow with `pods`. With `workloads` > 0,
+    events.parquet gets that many Deployments and one DaemonSet with rollouts (see `workload_events`); their
+    draws use a generator of their own, so nodes.parquet and pods.parquet are the same with or without."""
     if nodes <= 0 or pods < 0:
         raise ValueError(f"nodes/pods: need nodes > 0 and pods >= 0, got {nodes}/{pods}")
     out = Path(out)
@@ -172,6 +176,9 @@ def generate(
     }
     write_table(out, NODES_FILE, ncols, meta)
     (out / EVENTS_FILE).unlink(missing_ok=True)
+    if workloads:
+        write_table(out, EVENTS_FILE, workload_events(np.random.default_rng([seed, 1]), workloads, horizon),
+                    meta)
 
     # Per-template Arrow columns, gathered by template index per chunk (no per-pod Python objects).
     T = {
@@ -281,3 +288,65 @@ def generate(
             if progress:
                 progress(written)
     return {"nodes": nodes, "pods": written + len(ds_rows), "horizon_s": horizon, "dir": str(out)}
+
+
+def _manifest(kind: str, name: str, image: str, cpu: int, mem: int, replicas: Optional[int] = None) -> str:
+    spec: dict = {
+        "selector": {"matchLabels": {"app": name}},
+        "template": {
+            "metadata": {"labels": {"app": name}},
+            "spec": {"containers": [{"name": "main", "image": image,
+                                     "resources": {"requests": {"cpu": f"{cpu}m", "memory": str(mem)}}}],
+                     "tolerations": [{"operator": "Exists"}] if kind == "DaemonSet" else []},
+        },
+    }
+    if replicas is not None:
+        spec["replicas"] = replicas
+        spec["strategy"] = {"type": "RollingUpdate",
+                            "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": "25%"}}
+    else:  # a DaemonSet: 10 % at a time (pods on failed nodes never become Ready, so 1 at a time would stall)
+        spec["updateStrategy"] = {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": "10%"}}
+    meta = {"name": name, "namespace": "default"}
+    return json.dumps({"apiVersion": "apps/v1", "kind": kind, "metadata": meta, "spec": spec}, sort_keys=True)
+
+
+def workload_events(rng: np.random.Generator, n: int, horizon: int) -> dict:
+    """events.parquet columns: `n` Deployments (2-20 replicas of 100m-2 cpu, no tolerations, so on the
+    general pool) created in the first tenth of the horizon, each rolled to a new image once later, a third of
+    them rolled back, a third scaled, a few deleted near the end; one DaemonSet (`workload-agent`, on every
+    node) created at time 1 and rolled once."""
+    ev: list[tuple] = []   # (time, order, kind, action, name, replicas, manifest)
+    h = max(10, horizon)
+    ev.append((1, 0, "DaemonSet", "create", "workload-agent", None,
+               _manifest("DaemonSet", "workload-agent", "agent:1", 50, 64 * MI)))
+    ev.append((int(rng.integers(h // 4, h // 2)), 1, "DaemonSet", "update", "workload-agent", None,
+               _manifest("DaemonSet", "workload-agent", "agent:2", 50, 64 * MI)))
+    for i in range(n):
+        name = f"web-{i}"
+        cpu = int(rng.choice([100, 250, 500, 1000, 2000]))
+        mem = int(cpu * int(rng.choice([1, 2, 4])) * MI)
+        reps = int(rng.integers(2, 21))
+        t0 = int(rng.integers(1, max(2, h // 10)))
+        ev.append((t0, 2, "Deployment", "create", name, None, _manifest("Deployment", name, "app:1", cpu, mem,
+                                                                          reps)))
+        t1 = int(rng.integers(t0 + 1, max(t0 + 2, h)))
+        ev.append((t1, 3, "Deployment", "update", name, None, _manifest("Deployment", name, "app:2", cpu, mem,
+                                                                          reps)))
+        u = rng.random()
+        if u < 1 / 3:
+            ev.append((int(rng.integers(t1 + 1, max(t1 + 2, h + 1))), 4, "Deployment", "rollback", name, None,
+                       None))
+        elif u < 2 / 3:
+            ev.append((int(rng.integers(t0 + 1, max(t0 + 2, h + 1))), 4, "Deployment", "update", name,
+                       int(rng.integers(1, 31)), None))
+        if rng.random() < 0.1:
+            ev.append((h + 1, 5, "Deployment", "delete", name, None, None))
+    ev.sort(key=lambda e: (e[0], e[1], e[4]))
+    return {
+        "time": [e[0] for e in ev],
+        "kind": [e[2] for e in ev],
+        "action": [e[3] for e in ev],
+        "name": [e[4] for e in ev],
+        "replicas": pa.array([e[5] for e in ev], pa.int64()),
+        "manifest": pa.array([e[6] for e in ev], pa.string()),
+    }

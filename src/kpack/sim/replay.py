@@ -27,8 +27,6 @@ from ..batch import PodBatch, cluster_from_arrays
 from ..models import (
     GPU_MODEL_LABEL,
     NodeAffinity,
-    NodeSelectorRequirement,
-    NodeSelectorTerm,
     Pod,
     Taint,
     quantities,
@@ -36,7 +34,15 @@ from ..models import (
 from ..profile import Profile
 from ..resources import BASE_RESOURCES
 from ..scheduler import Scheduler
-from .metrics import WAIT_EDGES, fragmentation, metrics_table, summary_of
+from .metrics import (
+    WAIT_EDGES,
+    fragmentation,
+    metrics_table,
+    sample_interval,
+    sample_rates,
+    summary_of,
+    thin_samples,
+)
 from .schema import EVENTS_FILE, GPU, NODES_FILE, PODS_FILE, TraceDir, TraceError
 from .timeline import node_timeline
 
@@ -113,10 +119,18 @@ def _nested_ids(arr: pa.Array, fields: tuple[str, ...]) -> tuple[np.ndarray, lis
 
 
 class PodClasses:
-    """Pods with equal scheduling-relevant fields share one class and one spec Pod (name/owner excluded)."""
+    """Pods with equal scheduling-relevant fields share one class and one spec Pod (name/owner excluded).
 
-    def __init__(self, resources: list[str]):
+    With `lazy_pins`, a pinned (DaemonSet) class gets no spec Pod of its own: `specs[c]` is None and
+    `pin_base[c]` / `pin_node[c]` give its unpinned base spec (an index into `bases`) and its node; a caller
+    that compiles pins itself (the compiled loop) never needs the per-node Pod."""
+
+    def __init__(self, resources: list[str], lazy_pins: bool = False):
         self.resources = resources
+        self.lazy_pins = lazy_pins
+        self.bases: list[Pod] = []
+        self.pin_base: list[int] = []   # per class: index into bases (-1: not pinned)
+        self.pin_node: list[str] = []
         self.index: dict[tuple, int] = {}
         self.specs: list[Pod] = []
         self.gpu_k: list[int] = []
@@ -126,6 +140,8 @@ class PodClasses:
         self._prio: list[int] = []
         self._cpu_mem: list[tuple[int, int]] = []
         self._arrays: tuple = (-1, None, None)
+        self._bases: dict[tuple, int] = {}      # bases index per (requests, models, selector, tolerations)
+        self._pins: dict[str, NodeAffinity] = {}
 
     def _cached(self) -> tuple:
         # arrays rebuilt only when classes were added (appending per class would be quadratic)
@@ -203,8 +219,44 @@ class PodClasses:
             local[j] = c
         return local[inv.reshape(-1)]
 
+    def _pin_affinity(self, node: str) -> NodeAffinity:
+        """required matchFields metadata.name In [node] (the DaemonSet pin), one per node: the classes of
+        several DaemonSets pinned to one node share it (spec objects are never changed)."""
+        aff = self._pins.get(node)
+        if aff is None:
+            aff = self._pins[node] = NodeAffinity(
+                required=[{"matchFields": [{"key": "metadata.name", "operator": "In", "values": [node]}]}]
+            )
+        return aff
+
     def _add(self, key: tuple) -> None:
         vec, models, pin, sel, tol = key
+        if pin:
+            # a DaemonSet trace has a pinned class per node: they share one unpinned spec (building each
+            # through Pod's validators, requests parsed as quantities, dominated class encoding)
+            b = self._bases.get((vec, models, sel, tol))
+            if b is None:
+                b = self._bases[(vec, models, sel, tol)] = len(self.bases)
+                self.bases.append(self._build((vec, models, "", sel, tol)))
+            base = self.bases[b]
+            spec = None if self.lazy_pins else base.model_copy(
+                update={"name": f"c{len(self.specs)}", "affinity": self._pin_affinity(pin)})
+            self._append(spec, base, models, b, pin)
+        else:
+            p = self._build(key)
+            self._append(p, p, models, -1, "")
+
+    def spec(self, c: int) -> Pod:
+        """Class c's spec Pod (built now for a lazy pinned class)."""
+        p = self.specs[c]
+        if p is None:
+            p = self.specs[c] = self.bases[self.pin_base[c]].model_copy(
+                update={"name": f"c{c}", "affinity": self._pin_affinity(self.pin_node[c])})
+        return p
+
+    def _build(self, key: tuple) -> Pod:
+        """The class's spec Pod, unpinned (`_add` adds pins)."""
+        vec, models, _, sel, tol = key
         R = len(self.resources)
         req = quantities({r: int(v) for r, v in zip(self.resources, vec[:R]) if v and r != "pods"})
         gm, prio = vec[R], vec[R + 1]
@@ -220,23 +272,18 @@ class PodClasses:
             kw["gpu_milli"] = int(gm)
         if models:
             kw["gpu_models"] = [m for m in models.split("|") if m]
-        if pin:
-            kw["affinity"] = NodeAffinity(
-                required=[
-                    NodeSelectorTerm(
-                        match_fields=[
-                            NodeSelectorRequirement(key="metadata.name", operator="In", values=[pin])
-                        ]
-                    )
-                ]
-            )
-        p = Pod(**kw)
-        self.specs.append(p)
+        return Pod(**kw)
+
+    def _append(self, spec: Optional[Pod], p: Pod, models: str, base: int, pin: str) -> None:
+        pinned = base >= 0
+        self.specs.append(spec)
+        self.pin_base.append(base)
+        self.pin_node.append(pin)
         self.gpu_k.append(p.gpu_count)
         self.gpu_g.append(p.gpu_per_device if p.gpu_count else 0)
         self.models.append(models)
         self._prio.append(p.priority)
-        self.pinned.append(bool(pin))
+        self.pinned.append(pinned)
         self._cpu_mem.append((p.requests.get("cpu", 0), p.requests.get("memory", 0)))
 
 
@@ -285,8 +332,26 @@ def read_nodes(trace: TraceDir) -> dict:
     }
 
 
-def build_cluster(nd: dict):
-    """A Cluster of every node of the trace (nodes not yet added, or gone, are kept cordoned)."""
+def build_cluster(nd: dict, arrays: Optional[dict] = None, unschedulable: Optional[np.ndarray] = None):
+    """A Cluster of every node of the trace (nodes not yet added, or gone, are kept cordoned; or the given
+    `unschedulable`). `arrays` (from `node_arrays`) skips encoding labels and taints again."""
+    a = arrays if arrays is not None else node_arrays(nd)
+    return cluster_from_arrays(
+        nd["names"],
+        nd["resources"],
+        nd["alloc"],
+        label_keys=a["keys"],
+        label_values=a["values"],
+        label_codes=a["codes"],
+        taints=a["taints"],
+        node_taints=a["node_taints"],
+        unschedulable=(nd["unschedulable"] | (nd["times"]["add_time"] > 0)) if unschedulable is None
+        else unschedulable,
+    )
+
+
+def node_arrays(nd: dict) -> dict:
+    """Label and taint codes of the trace's nodes (the slow, per-node part of building a Cluster)."""
     keys = sorted({k for lb in nd["labels"] for k in lb})
     kidx = {k: i for i, k in enumerate(keys)}
     values: dict[str, int] = {}
@@ -300,17 +365,8 @@ def build_cluster(nd: dict):
     for i, ts in enumerate(nd["taints"]):
         for j, x in enumerate(ts):
             nt[i, j] = taints.setdefault((x["key"], x.get("value") or "", x["effect"]), len(taints))
-    return cluster_from_arrays(
-        nd["names"],
-        nd["resources"],
-        nd["alloc"],
-        label_keys=keys,
-        label_values=list(values),
-        label_codes=codes,
-        taints=[Taint(key=k, value=v, effect=e) for k, v, e in taints],
-        node_taints=nt,
-        unschedulable=nd["unschedulable"] | (nd["times"]["add_time"] > 0),
-    )
+    return {"keys": keys, "values": list(values), "codes": codes,
+            "taints": [Taint(key=k, value=v, effect=e) for k, v, e in taints], "node_taints": nt}
 
 
 # --- placement backends -------------------------------------------------------------------------------
@@ -798,24 +854,22 @@ class Replay:
         nev, workload_events = node_timeline(self.trace, nd, w)
         present = times["add_time"] <= 0
         cordoned = nd["unschedulable"].copy()
-        if workload_events and opts.control_plane is None:
-            raise TraceError(
-                f"{self.trace.dir / EVENTS_FILE}: Deployment/DaemonSet events need a control "
-                "plane (the controllers of issue 10); replay them with control_plane=..."
-            )
         cp = opts.control_plane
-        stats = self.trace.files[PODS_FILE].metadata
-        horizon = 0
-        for g in range(stats.num_row_groups):
-            st = (
-                stats.row_group(g)
-                .column(self.trace.files[PODS_FILE].schema_arrow.names.index("arrival"))
-                .statistics
-            )
-            if st is not None and st.has_min_max:
-                horizon = max(horizon, int(st.max))
-        horizon = max(horizon, max((e[0] for e in nev), default=0), 1)
-        interval = max(1, -(-horizon // max(1, opts.samples)))
+        tc = None
+        if workload_events and cp is None:
+            if not isinstance(backend, KubeBackend):
+                raise TraceError(
+                    f"{self.trace.dir / EVENTS_FILE}: Deployment/DaemonSet events need the kube backend "
+                    f"(the controllers place their pods with kpack.Scheduler), not --policy {opts.policy}"
+                )
+            from .control import TraceControl
+
+            tc = TraceControl(backend.cluster, backend.scheduler, names,
+                              [n for n, a in zip(names, times["add_time"].tolist()) if a > 0],
+                              self.trace.dir / EVENTS_FILE)
+        self.control = tc
+        last_event = max([e[0] for e in nev] + [e[0] for e in workload_events] + [0])
+        interval = sample_interval(self.trace.files[PODS_FILE], last_event, opts.samples, w)
         S = _Slots()
         cal: dict[int, list[np.ndarray]] = {}
         heap: list[int] = []
@@ -889,7 +943,7 @@ class Replay:
 
         # outputs
         out = Path(out_dir) if out_dir is not None else None
-        pw = _PlacementWriter(out / "placements.parquet" if out else None)
+        pw = _PlacementWriter(out / "placements.parquet" if out else None, deleted=tc is not None)
         met: dict[str, list] = {
             k: [] for k in ("time", "pending", "running", "placements_per_s", "fragmentation", "nodes")
         }
@@ -907,8 +961,8 @@ class Replay:
         node_freed_at = np.zeros(len(names), np.int64)
         fail_g = np.zeros(0, np.int64)
         next_sample = 0
-        last_sample_t, last_placed = 0, 0
         t_place = 0.0
+        t_cp = 0.0  # the control plane's steps (its controllers and its scheduling batches)
         ref = np.zeros(2, np.float64)  # running sum of (cpu, memory) requests of arrivals
         n_ref = 0
         ne = 0
@@ -939,6 +993,9 @@ class Replay:
                 counts["evictions"] += len(on)
                 evicted.append(on)
 
+        def cp_wake() -> int:
+            return NEVER if tc is None or tc.wake is None else tc.wake
+
         while True:
             t_arr = peek()
             t = min(
@@ -946,6 +1003,7 @@ class Replay:
                 heap[0] if heap else NEVER,
                 nev[ne][0] if ne < len(nev) else NEVER,
                 workload_events[we][0] if we < len(workload_events) else NEVER,
+                cp_wake(),
             )
             if t == NEVER:
                 break
@@ -990,6 +1048,8 @@ class Replay:
                         backend.set_unschedulable([nm], True)
                     if cp is not None:
                         (cp.fail_node if act == "fail" else cp.remove_node)(nm)
+                if tc is not None:
+                    tc.node_event(t, act, nm)
                 elif act in ("cordon", "uncordon"):
                     cordoned[i] = act == "cordon"
                     if present[i]:
@@ -1001,18 +1061,44 @@ class Replay:
                             fn(nm)
                 changed = True
             while we < len(workload_events) and workload_events[we][0] == t:
-                dispatch_workload_event(cp, workload_events[we][1])
+                if tc is not None:
+                    tc.feed(t, workload_events[we][1])
+                else:
+                    dispatch_workload_event(cp, workload_events[we][1])
                 we += 1
                 changed = True
-            new_pods: list = []
             if cp is not None and changed:
-                made = cp.step(t)
-                new_pods = [p for p in (made or []) if isinstance(p, Pod)]
+                cp.step(t)
+            if tc is not None and tc.due(t, freed):
+                # the control plane's step: its controllers, then its one scheduling batch (on the same
+                # Cluster and Scheduler), before this time's scheduling call for the trace's pods
+                t0 = time.perf_counter()
+                b_rows, b_node, gone = tc.step(t)
+                t_cp += time.perf_counter() - t0
+                if len(b_rows):
+                    counts["placements"] += len(b_rows)
+                    rec = tc.records(b_rows)
+                    wt = rec["start"] - rec["arrival"]
+                    wait_hist += np.bincount(
+                        np.searchsorted(WAIT_EDGES, wt, side="right") - 1, minlength=len(WAIT_EDGES)
+                    )[: len(WAIT_EDGES)]
+                    wait_sum += int(wt.sum())
+                    wait_max = max(wait_max, int(wt.max()))
+                if len(gone.rows):
+                    freed_nodes = gone.node[gone.bound]
+                    if len(freed_nodes):
+                        free_gen += 1
+                        node_freed_at[freed_nodes] = free_gen
+                        freed = True
+                    rec = tc.records(gone.rows)
+                    pw.add_columns(rec, np.where(gone.node >= 0, gone.node, -1), t,
+                                   np.array(gone.outcome, np.int8), names)
             # 3. one scheduling call: (pending, if capacity freed) + arrivals until the next other event
             t_next = min(
                 heap[0] if heap else NEVER,
                 nev[ne][0] if ne < len(nev) else NEVER,
                 workload_events[we][0] if we < len(workload_events) else NEVER,
+                cp_wake(),
             )
             pending = pending[S.state[pending] == PENDING] if len(pending) else pending
             retry = np.zeros(0, np.int64)
@@ -1023,8 +1109,6 @@ class Replay:
                 if (d >= 0).any():
                     t_next = min(t_next, t + int(d[d >= 0].min()))
             arrivals = admit(t_next, t)
-            if new_pods:
-                arrivals = np.concatenate([arrivals, self._admit_pods(S, new_pods, t)])
             bar.update(len(arrivals))
             if len(arrivals):
                 ref += self.classes.cpu_mem[S.cls[arrivals]].sum(axis=0)
@@ -1084,15 +1168,14 @@ class Replay:
             if t >= next_sample:
                 used, cap = backend.usage(present)
                 met["time"].append(t)
-                met["pending"].append(int((S.state == PENDING).sum()))
-                met["running"].append(int((S.state == BOUND).sum()))
-                dt = t - last_sample_t
-                met["placements_per_s"].append((counts["placements"] - last_placed) / dt if dt > 0 else 0.0)
-                last_sample_t, last_placed = t, counts["placements"]
+                met["pending"].append(int((S.state == PENDING).sum()) + (tc.pending if tc else 0))
+                met["running"].append(int((S.state == BOUND).sum()) + (tc.running if tc else 0))
+                met["placements_per_s"].append(counts["placements"])   # rates at the end (sample_rates)
                 met["nodes"].append(int(present.sum()))
                 for j, r in enumerate(res_names):
                     met[f"alloc_{r}"].append(float(used[j] / cap[j]) if cap[j] else 0.0)
                 met["fragmentation"].append(fragmentation(backend, present, ref / max(1, n_ref)))
+                interval = thin_samples(met, interval, opts.samples)
                 next_sample = (t // interval + 1) * interval
         bar.close()
         # pods still running or pending at the end
@@ -1100,13 +1183,27 @@ class Replay:
         pend = np.flatnonzero(S.state == PENDING)
         finish(live, None, "running")
         finish(pend, None, "pending")
+        n_pods, n_live, n_pend = seq, len(live), len(pend)
+        if tc is not None:
+            rec, node, running = tc.live()
+            pw.add_columns(rec, node, None, np.where(running, 2, 3).astype(np.int8), names)
+            n_pods += tc.created
+            n_live += tc.running
+            n_pend += tc.pending
+            counts["attempts"] += tc.cp.scheduling_attempts
+            reasons.update(tc.cp.failure_reasons)
         pw.close()
         t_run = time.perf_counter() - t_start
+        sample_rates(met)
         metrics = metrics_table(met)
         events = seq + counts["departures"] + counts["deleted_pending"] + len(nev) + len(workload_events)
+        if tc is not None:
+            events += tc.created + tc.deleted      # the control plane's pod creations and deletions
         summary = summary_of(str(self.trace.dir.name), backend.name, opts.policy or "", opts, len(names),
-                             seq, events, counts, len(live), len(pend), wait_hist, wait_sum, wait_max, met,
+                             n_pods, events, counts, n_live, n_pend, wait_hist, wait_sum, wait_max, met,
                              res_names, reasons)
+        if tc is not None:
+            summary["control_plane"] = tc.summary()
         if isinstance(backend, PolicyBackend):
             summary["unallocated_gpu_pct"] = backend_unallocated(backend)
         timing = {
@@ -1115,6 +1212,8 @@ class Replay:
             "bookkeeping_s": t_run - t_place,
             "events_per_s": events / t_run if t_run > 0 else 0.0,
         }
+        if tc is not None:
+            timing["control_plane_s"] = t_cp
         return SimResult(summary, metrics, pw.path, wait_hist, timing)
 
     def _retry_set(
@@ -1142,9 +1241,6 @@ class Replay:
             bound = (1 << 62) if self.opts.retry_all else self.backend.fit_bound(c, nodes)
             keep[idx[:bound]] = True
         return pend[keep]
-
-    def _admit_pods(self, S: _Slots, pods: list, t: int) -> np.ndarray:
-        raise NotImplementedError("pods created by a control plane: wiring lands with issue 10")
 
 
 def dispatch_workload_event(cp: Any, e: dict) -> None:
@@ -1191,6 +1287,8 @@ class _PlacementWriter:
     """placements.parquet: one row per pod when it leaves the replay (departed, deleted, or at the end)."""
 
     OUTCOMES = ["completed", "deleted-pending", "running", "pending"]
+    # a control plane's running pod deleted (by its controller, a taint eviction, a node removal)
+    DELETED = "deleted"
 
     SCHEMA = pa.schema(
         [
@@ -1208,8 +1306,10 @@ class _PlacementWriter:
         ]
     )
 
-    def __init__(self, path: Optional[Path]):
+    def __init__(self, path: Optional[Path], deleted: bool = False):
         self.path = path
+        # the outcome dictionary of existing traces stays as it was; replays with a control plane add one
+        self.outcomes = self.OUTCOMES + ([self.DELETED] if deleted else [])
         self.parts: list[pa.Table] = []
         self.rows = 0
         self.writer = None
@@ -1242,6 +1342,22 @@ class _PlacementWriter:
         if self.rows >= 65_536:
             self.flush()
 
+    def add_columns(self, rec: dict, node: np.ndarray, t_end: Optional[int], outcome: np.ndarray,
+                    node_names: list) -> None:
+        """Rows of pods that are not in the replay's slots (a control plane's): columns as
+        TraceControl.records gives them, node per pod (trace index, -1 none), outcome codes."""
+        if self.writer is None or not len(node):
+            return
+        n = len(node)
+        self.parts.append((rec["name"], rec["ns"], rec["owner_kind"], rec["owner_name"],
+                           np.asarray(node, np.int32), rec["arrival"], rec["start"],
+                           np.full(n, -1 if t_end is None else t_end, np.int64), np.zeros(n, np.int32),
+                           np.asarray(outcome, np.int8)))
+        self.node_names = node_names
+        self.rows += n
+        if self.rows >= 65_536:
+            self.flush()
+
     def flush(self) -> None:
         if not self.parts:
             return
@@ -1265,7 +1381,7 @@ class _PlacementWriter:
                 "wait": pa.array(start - arr, mask=start < 0),
                 "evictions": ev,
                 "outcome": pa.DictionaryArray.from_arrays(
-                    pa.array(out.astype(np.int32)), pa.array(self.OUTCOMES)
+                    pa.array(out.astype(np.int32)), pa.array(self.outcomes)
                 ),
             }
         )

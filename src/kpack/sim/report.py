@@ -30,6 +30,9 @@ ROWS = (  # (summary key path, label)
     ("peak_allocation.cpu", "peak cpu allocation"),
     ("mean_fragmentation", "mean fragmentation"),
     ("unallocated_gpu_pct", "unallocated GPU % (FGD metric)"),
+    ("control_plane.pods_created", "control-plane pods created"),
+    ("control_plane.pods_deleted", "control-plane pods deleted"),
+    ("control_plane.steps", "control-plane steps"),
 )
 CSS = """body{font-family:system-ui,sans-serif;margin:1.5em auto;max-width:1200px;color:#222}
 table{border-collapse:collapse;margin:.5em 0 1.5em}td,th{border:1px solid #ccc;padding:.25em .6em;
@@ -99,7 +102,17 @@ def write_report(
         if not s.get("top_pending_reasons"):
             h.append("<tr><td colspan='2'>no pod ever waited for capacity</td></tr>")
         h.append("</table></div>")
-    h.append("</div><script type='application/json' id='summaries'>")
+    h.append("</div>")
+    if any("control_plane" in s for _, s in runs):
+        h.append("<h2>Workloads (events.parquet)</h2><div class='runs'>")
+        for k, (label, s) in enumerate(runs):
+            h.append(f"<div><h3>{html.escape(label)}</h3><table class='workloads' data-run='{k}'>"
+                     "<tr><th>workload</th><th>rollout status at the end</th></tr>")
+            for ref, st in sorted((s.get("control_plane") or {}).get("workloads", {}).items()):
+                h.append(f"<tr><td>{html.escape(ref)}</td><td>{html.escape(st['message'])}</td></tr>")
+            h.append("</table></div>")
+        h.append("</div>")
+    h.append("<script type='application/json' id='summaries'>")
     h.append(html.escape(json.dumps([s for _, s in runs], sort_keys=True), quote=False))
     h.append("</script></body></html>\n")
     out.write_text("".join(h))

@@ -83,15 +83,18 @@ EVENT_ACTIONS = {
 }
 EVENT_COLUMNS = (
     Column("time", pa.int64(), True, "seconds. Sorted"),
-    Column("kind", DICT_STR, True, "Deployment | DaemonSet | Node"),
+    Column("kind", DICT_STR, True, "Deployment, DaemonSet or Node"),
     Column(
-        "action", DICT_STR, True, "create|update|rollback|delete (workloads), cordon|uncordon|fail|remove"
+        "action", DICT_STR, True,
+        "create, update, rollback, delete (workloads); cordon, uncordon, fail, remove",
     ),
     Column("namespace", DICT_STR, False, "workload namespace (default 'default')"),
     Column("name", DICT_STR, True, "object name"),
-    Column("replicas", pa.int64(), False, "Deployment replicas for create/update (null: from manifest)"),
+    Column("replicas", pa.int64(), False,
+           "Deployment replicas: overrides the manifest's; an update with replicas and no manifest scales"),
     Column("revision", pa.int64(), False, "rollback target revision (null/0: previous)"),
-    Column("manifest", pa.string(), False, "JSON manifest of the Deployment/DaemonSet for create/update"),
+    Column("manifest", pa.string(), False,
+           "JSON apps/v1 manifest of the Deployment/DaemonSet: required for create, optional for update"),
 )
 SCHEMAS = {NODES_FILE: NODE_COLUMNS, PODS_FILE: POD_COLUMNS, EVENTS_FILE: EVENT_COLUMNS}
 TIME_COLUMN = {NODES_FILE: "add_time", PODS_FILE: "arrival", EVENTS_FILE: "time"}
@@ -175,6 +178,8 @@ def check_batch(path: Path, batch: pa.RecordBatch, file: str, last_time: Optiona
             "departure",
             "remove_time",
             "fail_time",
+            "replicas",
+            "revision",
         ):
             a = batch.column(name).to_numpy(zero_copy_only=False)
             a = a[~np.isnan(a)] if a.dtype.kind == "f" else a
@@ -194,6 +199,19 @@ def check_batch(path: Path, batch: pa.RecordBatch, file: str, last_time: Optiona
     if file == EVENTS_FILE:
         kinds = batch.column("kind").to_pylist()
         acts = batch.column("action").to_pylist()
+        n = batch.num_rows
+        names = batch.schema.names
+        man = batch.column("manifest").to_pylist() if "manifest" in names else [None] * n
+        reps = batch.column("replicas").to_pylist() if "replicas" in names else [None] * n
+        for k, a, m, r, t in zip(kinds, acts, man, reps, batch.column("time").to_pylist()):
+            if k != "Node" and a == "create" and not m:
+                raise TraceError(f"{path}: column 'manifest': the {k} create at time {t} has no manifest")
+            if k != "Node" and a == "update" and not m and r is None:
+                raise TraceError(f"{path}: columns 'manifest' and 'replicas': the {k} update at time {t} "
+                                 "gives neither a manifest nor replicas")
+            if r is not None and k != "Deployment":
+                raise TraceError(f"{path}: column 'replicas': set on a {k} event at time {t} "
+                                 "(only Deployments have replicas)")
         for k, a in zip(kinds, acts):
             if k not in EVENT_ACTIONS:
                 raise TraceError(
