@@ -1,17 +1,19 @@
 """Verdict: one pod's filter outcome, reasons and extender priorities as arrays over a cluster's node rows."""
 from __future__ import annotations
 
+import dataclasses
 import weakref
 from itertools import repeat
 from typing import Any, Optional
 
 import numpy as np
 
-from .. import kernels as K
+from .. import cycle
+from ..bundles import NO_DEVICES, NO_STATIC, cluster_arrays, pod_arrays
 from ..gpu import plugins as gpu_plugins
 from ..models import GPU_RESOURCE, Pod
 from ..predicates import REASON_ABSENT, REASONS, NodeLabels, StaticClass, class_key, compile_class
-from ..scheduler import SCORE_PLUGIN_NAMES, CompiledProfile, Explanation, Scheduler, fit_reasons
+from ..scheduler import SCORE_PLUGIN_NAMES, CompiledProfile, Explanation, Scheduler, class_arrays, fit_reasons
 from ..state import Cluster
 from ..topology import engine as topology
 from . import wire as W
@@ -192,15 +194,14 @@ class ArrayPath:
         n = len(cluster.node_names)
         cp = comp.profile
         preq, pnz = cluster.pod_vectors([pod])
-        cand = np.arange(n, dtype=np.int64) if cls.candidates is None else cls.candidates.astype(np.int64)
+        one = cls
         if subset is not None:
             # the nodes being scored: NodeAffinity and TaintToleration normalise over the feasible ones
-            cand = np.intersect1d(cand, subset).astype(np.int64)
-        aff = cls.affinity_raw if cls.affinity_raw is not None else np.zeros(0, dtype=np.int64)
-        bits, feasible, scores, totals, _ = K.explain_pod(
-            cluster.allocatable, cluster.requested, cluster.nonzero_requested, cp.check_col, cp.fit_filter_on,
-            preq[0], pnz[0], cls.code, cand, aff, cls.taint_raw, cp.weights, cp.fit_col, cp.fit_kind,
-            cp.fit_w, cp.strategy, cp.shape_u, cp.shape_s, cp.bal_col, cp.bal_kind, sched.rng.copy())
+            cand = np.arange(n) if cls.candidates is None else cls.candidates
+            one = dataclasses.replace(cls, candidates=np.intersect1d(cand, subset).astype(np.int32))
+        bits, _, feasible, scores, totals, _ = cycle.explain(
+            cluster_arrays(cluster), cp.arrays, class_arrays([one], n),
+            pod_arrays(np.zeros(1, np.int64), preq, pnz), NO_DEVICES, NO_STATIC, sched.rng.copy())
         # Reasons as explain gives them: static codes through REASONS, fit failures by their bit pattern,
         # nodes outside NodeAffinity's PreFilter candidates absent; one id per distinct string.
         table: list[Optional[str]] = [None]
