@@ -101,13 +101,7 @@ MUTATED = (1, 2, 27, 28, 29, 30)   # req, nz, rng, start, out_node, fail_counts
 def bundles_of(args: list) -> tuple:
     """(cluster, profile, classes, pods, state, out_node, fail_counts): kpack.bundles over a random_case list.
     The bundles hold the list's own arrays, so what the cycle or the core writes lands in `args`."""
-    (alloc, req, nz, check_col, ffo, pod_cls, pod_req, pod_nz, *rest) = args
-    (weights, fit_col, fit_kind, fit_w, strategy, shape_u, shape_s, bal_col, bal_kind, pct, rng, start, out,
-     fail) = rest[9:]
-    profile = B.ProfileArrays(check_col, bool(ffo), int(strategy), weights, fit_col, fit_kind, fit_w, shape_u,
-                              shape_s, bal_col, bal_kind, int(pct))
-    return (B.ClusterArrays(alloc, req, nz), profile, B.ClassArrays(*rest[:9]),
-            B.pod_arrays(pod_cls, pod_req, pod_nz), B.StateArrays(rng, start), out, fail)
+    return (*B.from_arrays(*args[:29]), args[29], args[30])
 
 
 def run_cycle(args: list) -> None:

@@ -115,6 +115,19 @@ def cluster_arrays(cluster) -> ClusterArrays:
     return ClusterArrays(cluster.allocatable, cluster.requested, cluster.nonzero_requested)
 
 
+def from_arrays(alloc, req, nz, check_col, fit_filter_on, pod_cls, pod_req, pod_nz, code, cand_off,
+                cand_len, cand_flat, conflict, aff_row, aff_rows, taint_row, taint_rows, weights, fit_col,
+                fit_kind, fit_w, strategy, shape_u, shape_s, bal_col, bal_kind, pct, rng, start) -> tuple:
+    """(cluster, profile, classes, pods, state) over the arrays of native.schedule_batch_native's positional
+    arguments (the same arrays: what the cycle writes lands in them); for tests and benchmarks."""
+    profile = ProfileArrays(check_col, bool(fit_filter_on), int(strategy), weights, fit_col, fit_kind, fit_w,
+                            shape_u, shape_s, bal_col, bal_kind, int(pct))
+    classes = ClassArrays(code, cand_off, cand_len, cand_flat, conflict, aff_row, aff_rows, taint_row,
+                          taint_rows)
+    return (ClusterArrays(alloc, req, nz), profile, classes, pod_arrays(pod_cls, pod_req, pod_nz),
+            StateArrays(rng, start))
+
+
 def pod_arrays(cls: np.ndarray, req: np.ndarray, nonzero: np.ndarray) -> PodArrays:
     """PodArrays with the dtypes and layout the cycle is compiled for."""
     return PodArrays(np.ascontiguousarray(cls, dtype=np.int64), np.ascontiguousarray(req, dtype=np.int64),

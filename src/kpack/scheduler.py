@@ -278,7 +278,7 @@ class Scheduler:
         if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
             raise SchedulingError(f"seed: must be an integer, got {seed!r}")
         self.seed = int(seed)
-        # Placement engine (engines/): "numba" = kernels.schedule_batch, "indexed" = state-class index,
+        # Placement engine (engines/): "numba" = cycle.schedule, "indexed" = state-class index,
         # "native" = the same scan in the C core, "auto" = chosen by structure (engines/__init__.py). All give
         # identical decisions.
         self.engine = E.check_engine(engine)
@@ -576,14 +576,15 @@ def reason_table() -> tuple[np.ndarray, np.ndarray]:
 
 
 def gpu_stats(engine: str, n_pods: int) -> E.EngineStats:
-    """EngineStats of a call that placed through the GPU device kernel (kpack.gpu.plugins): only the Numba
-    engine has the device filter and the GPU policies, so any other requested engine is noted, not hidden."""
+    """EngineStats of a call that placed pods on GPU devices: only the Numba cycle (kpack.cycle) has the
+    device filter, the GPU policies and the device choice (the C core, the indexed and the blocked engines
+    have not), so any other requested engine is noted, not hidden."""
     st = E.EngineStats()
     st.engine = "numba"
     st.scan_pods = n_pods
     if engine not in ("auto", "numba"):
         st.note = (f"engine={engine!r} has no GPU device filter or GPU policy scores: these pods ran on the "
-                   "Numba device kernel")
+                   "Numba cycle")
     return st
 
 
