@@ -9,7 +9,7 @@ from typing import Any, Optional
 import numpy as np
 
 from .. import cycle
-from ..bundles import NO_DEVICES, NO_STATIC, cluster_arrays, pod_arrays
+from ..bundles import NO_DEVICES, NO_STATIC, ClassArrays, cluster_arrays, pod_arrays
 from ..gpu import plugins as gpu_plugins
 from ..models import GPU_RESOURCE, Pod
 from ..predicates import REASON_ABSENT, REASONS, NodeLabels, StaticClass, class_key, compile_class
@@ -133,6 +133,7 @@ class _Compiled:
     def __init__(self, key: tuple, profile: CompiledProfile, labels: NodeLabels):
         self.key, self.profile, self.labels = key, profile, labels
         self.classes: dict[tuple, StaticClass] = {}
+        self.arrays: dict[tuple, ClassArrays] = {}     # the cycle's bundle of each class alone
 
 
 class ArrayPath:
@@ -194,13 +195,17 @@ class ArrayPath:
         n = len(cluster.node_names)
         cp = comp.profile
         preq, pnz = cluster.pod_vectors([pod])
-        one = cls
-        if subset is not None:
+        if subset is None:
+            arrays = comp.arrays.get(k)
+            if arrays is None:
+                arrays = comp.arrays[k] = class_arrays([cls], n)
+        else:
             # the nodes being scored: NodeAffinity and TaintToleration normalise over the feasible ones
             cand = np.arange(n) if cls.candidates is None else cls.candidates
-            one = dataclasses.replace(cls, candidates=np.intersect1d(cand, subset).astype(np.int32))
+            arrays = class_arrays([dataclasses.replace(cls, candidates=np.intersect1d(cand, subset)
+                                                       .astype(np.int32))], n)
         bits, _, feasible, scores, totals, _ = cycle.explain(
-            cluster_arrays(cluster), cp.arrays, class_arrays([one], n),
+            cluster_arrays(cluster), cp.arrays, arrays,
             pod_arrays(np.zeros(1, np.int64), preq, pnz), NO_DEVICES, NO_STATIC, sched.rng.copy())
         # Reasons as explain gives them: static codes through REASONS, fit failures by their bit pattern,
         # nodes outside NodeAffinity's PreFilter candidates absent; one id per distinct string.
