@@ -120,12 +120,17 @@ def policy_scores(devices, alloc, req, preq, feasible, k, k_gpu, g, rng, out, sc
         for i in range(k):
             out[i] = 100 if i == pick else 0
         return
+    # The bundle's fields as locals, once: reading them from the tuple inside the node loop costs a reference
+    # count per field per node (measured: +30 % CPU time on FGDScore).
+    free, model, ndev, tags = devices.free, devices.model, devices.ndev, devices.tags
+    tp_cpu, tp_gpu, tp_num, tp_mask, tp_p = devices.tp_cpu, devices.tp_gpu, devices.tp_num, devices.tp_mask, \
+        devices.tp_p
+    cpu_max, gpu_max = devices.cpu_max, devices.gpu_max
     for i in range(k):
         n = feasible[i]
-        out[i] = _policy_score(policy, n, alloc[n, COL_CPU] - req[n, COL_CPU], preq[COL_CPU], k_gpu, g,
-                               devices.free, devices.model, devices.ndev[n], devices.tags, devices.tp_cpu,
-                               devices.tp_gpu, devices.tp_num, devices.tp_mask, devices.tp_p, scratch,
-                               devices.cpu_max, devices.gpu_max)
+        out[i] = _policy_score(policy, n, alloc[n, COL_CPU] - req[n, COL_CPU], preq[COL_CPU], k_gpu, g, free,
+                               model, ndev[n], tags, tp_cpu, tp_gpu, tp_num, tp_mask, tp_p, scratch, cpu_max,
+                               gpu_max)
     if policy == BEST_FIT:
         lo = out[0]
         hi = out[0]
