@@ -1,4 +1,4 @@
-"""Native C core vs Numba kernel on the same inputs (SchedulingBasic/5000Nodes/10000Pods shape).
+"""Native C core vs the Numba cycle on the same inputs (SchedulingBasic/5000Nodes/10000Pods shape).
 
     python native/bench_native.py [--nodes 5000] [--pods 10000] [--runs 7]
 
@@ -16,8 +16,8 @@ import time
 import numpy as np
 
 import kpack
-from kpack import kernels as K
-from kpack import native
+from kpack import bundles as B
+from kpack import cycle, native
 from kpack.scheduler import CompiledProfile, class_arrays
 
 
@@ -40,6 +40,14 @@ def build(n_nodes: int, n_pods: int, pct: int):
             pod_cls, pod_req, pod_nz, *arrays, cp.weights, cp.fit_col, cp.fit_kind, cp.fit_w, cp.strategy,
             cp.shape_u, cp.shape_s, cp.bal_col, cp.bal_kind, cp.pct, np.zeros(1, np.uint64),
             np.zeros(1, np.int64), out, fail]
+
+
+def numba_cycle(*args) -> None:
+    cycle.schedule(*B.from_arrays(*args[:29]), B.NO_DEVICES, B.NO_STATIC, *args[29:])
+
+
+def native_core(*args) -> None:
+    native.schedule_native(*B.from_arrays(*args[:29]), *args[29:])
 
 
 def fresh(args):
@@ -69,10 +77,10 @@ def main() -> None:
     print(f"{'pct':>9} {'engine':>7} {'median s':>9} {'min-max s':>17} {'pods/s':>11}  native/numba")
     for pct in (100, 0):
         args = build(o.nodes, o.pods, pct)
-        K.schedule_batch(*fresh(args))            # JIT warm-up (cache=True: usually a cache load)
-        native.schedule_batch_native(*fresh(args))
-        t_nb, r_nb = timed(K.schedule_batch, args, o.runs)
-        t_c, r_c = timed(native.schedule_batch_native, args, o.runs)
+        numba_cycle(*fresh(args))            # JIT warm-up (cache=True: usually a cache load)
+        native_core(*fresh(args))
+        t_nb, r_nb = timed(numba_cycle, args, o.runs)
+        t_c, r_c = timed(native_core, args, o.runs)
         for i in (1, 2, 27, 28, 29, 30):
             assert np.array_equal(r_nb[i], r_c[i]), f"engines disagree on argument {i}"
         m_nb, m_c = statistics.median(t_nb), statistics.median(t_c)

@@ -1,17 +1,18 @@
-"""Named array bundles: the ctypes Structures of kpack.native and the Python bundles match the C ABI
-structs of native/include/kpack.h (names, order, types); NativePlan (bundles kept across calls) equals the
-Numba kernel; Pod objects grouped into specs and in-place placement change no result."""
+"""Named array bundles: the ctypes Structures of kpack.native and the Numba cycle's NamedTuples
+(kpack.bundles) match the C ABI structs of native/include/kpack.h (names, order, types); NativePlan
+(bundles kept across calls) equals the Numba cycle; Pod objects grouped into specs and in-place placement
+change no result."""
 import ctypes as ct
 import re
 from pathlib import Path
 
 import numpy as np
 import pytest
-from test_native import random_case
+from test_native import bundles_of, random_case, run_cycle
 
 import kpack
+from kpack import bundles as B
 from kpack import engines as E
-from kpack import kernels as K
 from kpack import native
 from kpack.scheduler import POD_SPEC_FIELDS, ClassArrays, CompiledProfile, spec_groups
 
@@ -82,6 +83,49 @@ def test_python_bundles_carry_the_header_fields():
             assert hasattr(c, f), f
 
 
+# numpy dtype of each C element type, for the Numba bundles' arrays
+NP_TYPES = {ct.c_int64: np.int64, ct.c_int32: np.int32, ct.c_uint64: np.uint64,
+            ct.c_uint8: (np.uint8, np.bool_), ct.c_int8: np.int8}
+
+
+def test_numba_bundles_carry_the_header_fields_in_order():
+    structs = header_structs()
+    assert set(B.BUNDLES) == set(structs)
+    for name, fields in structs.items():
+        want = [f for f, _ in fields if not f.startswith("n_")]       # counts are the arrays' shapes
+        assert list(B.BUNDLES[name]._fields) == want, name
+    assert B.ClassArrays is ClassArrays                                 # the scheduler's is the same bundle
+
+
+def test_numba_bundles_built_by_the_scheduler_have_the_header_types():
+    """Pointer fields are arrays of the C element type; scalars are Python scalars; uint8 flags are bool."""
+    c = kpack.Cluster([kpack.Node(name=f"n{i}", allocatable={"cpu": "1", "memory": "1Gi", "pods": 5})
+                       for i in range(3)])
+    s = kpack.Scheduler()
+    view, _, cache = s.view(c)
+    classes, pod_cls = s.classes(view, [kpack.Pod(name="p", requests={"cpu": "1"})], cache)
+    pod_req, pod_nz = view.pod_vectors([kpack.Pod(name="p")])
+    built = {"kpack_cluster": B.cluster_arrays(view), "kpack_profile": cache.profile.arrays,
+             "kpack_classes": cache.class_arrays(classes, 3),
+             "kpack_pods": B.pod_arrays(pod_cls, pod_req, pod_nz),
+             "kpack_state": B.StateArrays(s.rng, s.start)}
+    structs = header_structs()
+    for name, bundle in built.items():
+        types = dict(structs[name])
+        for f in bundle._fields:
+            v, t = getattr(bundle, f), types[f]
+            if hasattr(t, "contents"):                 # pointer: an array of that element type
+                ok = np.atleast_1d(NP_TYPES[t._type_])
+                assert isinstance(v, np.ndarray) and v.dtype in ok, f"{name}.{f}"
+            elif hasattr(t, "_length_"):               # fixed array (weights)
+                assert isinstance(v, np.ndarray) and v.shape == (t._length_,), f"{name}.{f}"
+            elif name == "kpack_state":                # rng / start are one-element arrays updated in place
+                assert isinstance(v, np.ndarray) and v.shape == (1,), f"{name}.{f}"
+                assert v.dtype == NP_TYPES[t], f"{name}.{f}"
+            else:
+                assert isinstance(v, (bool, int)) and not isinstance(v, np.generic), f"{name}.{f}"
+
+
 def test_abi_minor_matches_the_header():
     text = HEADER.read_text()
     major = int(re.search(r"KPACK_ABI_VERSION_MAJOR (\d+)", text).group(1))
@@ -97,11 +141,11 @@ def test_native_plan_equals_the_numba_kernel_across_calls(seed):
     rs = np.random.default_rng(seed)
     args = random_case(rs, int(rs.integers(5, 60)), int(rs.integers(0, 3)), int(rs.choice([0, 30, 100])))
     (alloc, req, nz, check_col, ffo, pod_cls, pod_req, pod_nz, *arrays) = args[:17]
-    prof = args[17:27]
+    _, profile, classes, *_ = bundles_of(args)
     rng, start, out, fail = args[27:]
-    plan = native.NativePlan(alloc, check_col, ffo, ClassArrays(*arrays), *prof)
+    plan = native.NativePlan(alloc, profile, classes)
     ref = [a.copy() if isinstance(a, np.ndarray) else a for a in args]
-    K.schedule_batch(*ref)
+    run_cycle(ref)
     req_n, nz_n, rng_n, start_n = req.copy(), nz.copy(), rng.copy(), start.copy()
     out_n, fail_n = np.full_like(out, -1), np.zeros_like(fail)
     # several calls over the same bundles (the first validates everything, the rest only the pods)
@@ -120,7 +164,8 @@ def test_native_plan_rejects_bad_pods_and_changes_nothing():
     rs = np.random.default_rng(3)
     args = random_case(rs, 20, 0, 0, n_pods=5)
     (alloc, req, nz, check_col, ffo, pod_cls, pod_req, pod_nz, *arrays) = args[:17]
-    plan = native.NativePlan(alloc, check_col, ffo, ClassArrays(*arrays), *args[17:27])
+    _, profile, classes, *_ = bundles_of(args)
+    plan = native.NativePlan(alloc, profile, classes)
     rng, start, out, fail = args[27:]
     plan.run(req, nz, pod_cls[:1], pod_req[:1], pod_nz[:1], rng, start, out[:1], fail[:1])
     before = req.copy(), nz.copy(), rng.copy(), start.copy()

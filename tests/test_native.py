@@ -1,4 +1,5 @@
-"""Native C core: parity with the Numba kernels on random inputs, input validation, and the C example."""
+"""Native C core: parity with the Numba cycle on random inputs (both through kpack.bundles), input validation,
+and the C example."""
 import shutil
 import subprocess
 from pathlib import Path
@@ -7,8 +8,9 @@ import numpy as np
 import pytest
 
 import kpack
+from kpack import bundles as B
+from kpack import cycle, native
 from kpack import kernels as K
-from kpack import native
 from kpack.scheduler import CompiledProfile, class_arrays
 
 pytestmark = pytest.mark.skipif(not native.available(),
@@ -19,7 +21,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 # --- random array inputs ------------------------------------------------------------------------------
 def random_case(rs: np.random.Generator, n: int, strategy: int, pct: int, n_pods: int = 120) -> list:
-    """Every argument of kernels.schedule_batch, in order, drawn to hit ties, failures and edge paths."""
+    """The bundles' fields (cluster, pods, classes, profile, state) and the outputs as one positional list
+    (native.schedule_batch_native's arguments), drawn to hit ties, failures and edge paths; see bundles_of."""
     R = 4 + int(rs.integers(0, 4))                       # cpu, memory, ephemeral, pods + 0..3 scalars
     shapes = rs.integers(1, 9, size=(4, R)) * np.array([1000, 2**30, 2**30, 8] + [2] * (R - 4))
     shapes[:, 3] = rs.integers(2, 12, size=4)
@@ -95,11 +98,23 @@ def random_case(rs: np.random.Generator, n: int, strategy: int, pct: int, n_pods
 MUTATED = (1, 2, 27, 28, 29, 30)   # req, nz, rng, start, out_node, fail_counts
 
 
+def bundles_of(args: list) -> tuple:
+    """(cluster, profile, classes, pods, state, out_node, fail_counts): kpack.bundles over a random_case list.
+    The bundles hold the list's own arrays, so what the cycle or the core writes lands in `args`."""
+    return (*B.from_arrays(*args[:29]), args[29], args[30])
+
+
+def run_cycle(args: list) -> None:
+    """The Numba cycle (no devices, no static score plugins) on a random_case list."""
+    b = bundles_of(args)
+    cycle.schedule(*b[:5], B.NO_DEVICES, B.NO_STATIC, *b[5:])
+
+
 def run_both(args):
     a = [x.copy() if isinstance(x, np.ndarray) else x for x in args]
     b = [x.copy() if isinstance(x, np.ndarray) else x for x in args]
-    K.schedule_batch(*a)
-    native.schedule_batch_native(*b)
+    run_cycle(a)
+    native.schedule_native(*bundles_of(b))
     return a, b
 
 
@@ -225,8 +240,8 @@ def test_parity_multiple_batches_carry_state():
     a = [x.copy() if isinstance(x, np.ndarray) else x for x in args]
     b = [x.copy() if isinstance(x, np.ndarray) else x for x in args]
     for _ in range(5):
-        K.schedule_batch(*a)
-        native.schedule_batch_native(*b)
+        run_cycle(a)
+        native.schedule_native(*bundles_of(b))
         assert_same(a, b)
 
 

@@ -3,7 +3,7 @@
  * BalancedAllocation, NodeAffinity / TaintToleration score normalisation, host selection, commit)
  * over columnar cluster state, behind a stable C ABI.
  *
- * This is a second implementation of kpack.kernels.schedule_batch (the Numba engine). Given the same
+ * This is a second implementation of kpack.cycle.schedule (the Numba engine). Given the same
  * arrays, profile and seed both engines produce identical placements, failure counts, final random
  * state and round-robin start index; tests/test_native.py checks this on random inputs.
  *

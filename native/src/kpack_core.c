@@ -1,5 +1,5 @@
 /*
- * kpack native core: the batch scheduling loop of kpack.kernels.schedule_batch, ported rule for rule.
+ * kpack native core: the batch scheduling loop of kpack.cycle.schedule, ported rule for rule.
  *
  * Parity notes (the Numba kernels are the specification):
  *   - All quantities are validated to be in [0, KPACK_MAX_QUANTITY], so every integer division here has

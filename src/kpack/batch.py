@@ -243,7 +243,7 @@ def schedule_batch_arrays(sched, cluster: Cluster, batch: PodBatch):
         SchedulingError,
         fit_error,
         static_histogram,
-        static_rows,
+        static_scores,
     )
     if not isinstance(batch, PodBatch):
         raise SchedulingError(f"batch: expected kpack.batch.PodBatch, got {type(batch).__name__}")
@@ -277,7 +277,7 @@ def schedule_batch_arrays(sched, cluster: Cluster, batch: PodBatch):
     if topo_fail is None:
         sched.last_stats = E.place(sched.engine, view, cache.profile, arrays, spec_cls, spec_req, spec_nz,
                                    batch.spec_index, sched.rng, sched.start, out, fail,
-                                   static_rows=static_rows(cache.profile, classes), plans=cache.plans)
+                                   statics=static_scores(cache.profile, classes), plans=cache.plans)
     if order is not None:
         view = cluster.unpermute(view, order)
         out = np.where(out >= 0, order[np.maximum(out, 0)], -1).astype(np.int32)

@@ -1,4 +1,5 @@
-"""Numba kernels: NodeResourcesFit filter, the score plugins, host selection and the batch placement loop.
+"""Numba kernels: NodeResourcesFit filter, the score plugins, host selection and commit (the pieces of the
+scheduling cycle, kpack.cycle, and of the other engines).
 
 Every function here is the single source of truth for its rule; tests/reference.py re-derives the same
 rules in plain Python and property tests prove both agree.
@@ -346,63 +347,11 @@ def commit(req, nz, node, preq, pnz):
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def schedule_batch(alloc, req, nz, check_col, fit_filter_on, pod_cls, pod_req, pod_nz,
-                   cls_code, cls_cand_off, cls_cand_len, cand_flat, cls_conflict,
-                   cls_aff_row, aff_rows, cls_taint_row, taint_rows, weights,
-                   fit_col, fit_kind, fit_w, strategy, shape_u, shape_s, bal_col, bal_kind,
-                   pct, rng, start, out_node, fail_counts):
-    """Place pods in order; mutates req/nz/rng/start. out_node[p] = node or -1; for a failed pod
-    fail_counts[p, r] counts candidate nodes failing NodeResourcesFit on column r. (schedule_batch_static
-    with no registered static score plugins: one driver loop for both.)"""
-    no_static = np.zeros((cls_code.shape[0], 0, alloc.shape[0]), dtype=np.int64)
-    none = np.zeros(0, dtype=np.int64)
-    schedule_batch_static(alloc, req, nz, check_col, fit_filter_on, pod_cls, pod_req, pod_nz,
-                          cls_code, cls_cand_off, cls_cand_len, cand_flat, cls_conflict,
-                          cls_aff_row, aff_rows, cls_taint_row, taint_rows, weights,
-                          fit_col, fit_kind, fit_w, strategy, shape_u, shape_s, bal_col, bal_kind,
-                          pct, rng, start, out_node, fail_counts, no_static, none, none)
-
-
-@njit(cache=True, nogil=True, error_model="numpy")
-def explain_pod(alloc, req, nz, check_col, fit_filter_on, preq, pnz, code, cand, aff, taint, weights,
-                fit_col, fit_kind, fit_w, strategy, shape_u, shape_s, bal_col, bal_kind, rng):
-    """Every candidate node for one pod: fit failure bits, per-plugin scores of feasible nodes, totals,
-    and the index (into the returned feasible array) of the host `schedule` would pick at 100 %."""
-    N = alloc.shape[0]
-    bits_out = np.zeros(N, dtype=np.int64)
-    feasible = np.empty(cand.shape[0], dtype=np.int64)
-    any_req = False
-    for r in range(alloc.shape[1]):
-        if r != COL_PODS and preq[r] != 0:
-            any_req = True
-    k = 0
-    for i in range(cand.shape[0]):
-        n = cand[i]
-        if code[n] != 0:
-            continue
-        if fit_filter_on:
-            b = fit_failures(alloc, req, n, preq, check_col, any_req)
-            bits_out[n] = b
-            if b != 0:
-                continue
-        feasible[k] = n
-        k += 1
-    scores = np.full((N_SCORE_PLUGINS, max(k, 1)), -1, dtype=np.int64)
-    totals = np.zeros(max(k, 1), dtype=np.int64)
-    pick = -1
-    if k > 0:
-        totals = score_feasible(alloc, req, nz, preq, pnz, feasible, k, aff, taint, weights,
-                                fit_col, fit_kind, fit_w, strategy, shape_u, shape_s, bal_col, bal_kind,
-                                scores)
-        pick = 0 if k == 1 else select_host(totals, k, rng, False)
-    return bits_out, feasible[:k], scores[:, :k], totals[:k], pick
-
-
-@njit(cache=True, nogil=True, error_model="numpy")
-def add_static_scores(feasible, k, rows, mode, w, totals):
+def add_static_scores(feasible, k, rows, mode, w, totals, out):
     """Registered static score plugins (kpack.plugins.register): raw per-node rows[x] normalised over the
-    feasible nodes (mode 0: as is; 1: 100*raw/max; 2: 100 - 100*raw/max, 100 when max is 0), weighted.
-    A row of -1 is a plugin whose PreScore skipped the pod: it adds nothing."""
+    feasible nodes (mode 0: as is; 1: 100*raw/max; 2: 100 - 100*raw/max, 100 when max is 0) into out[x],
+    weighted into totals. A row of -1 is a plugin whose PreScore skipped the pod: it adds nothing (out[x]
+    is left as it was)."""
     for x in range(rows.shape[0]):
         if rows[x, feasible[0]] < 0:
             continue    # PreScore skipped this plugin for the pod
@@ -417,48 +366,5 @@ def add_static_scores(feasible, k, rows, mode, w, totals):
                 v = v if mx == 0 else MAX_NODE_SCORE * v // mx
             elif mode[x] == 2:
                 v = MAX_NODE_SCORE if mx == 0 else MAX_NODE_SCORE - MAX_NODE_SCORE * v // mx
+            out[x, i] = v
             totals[i] += w[x] * v
-
-
-@njit(cache=True, nogil=True, error_model="numpy")
-def schedule_batch_static(alloc, req, nz, check_col, fit_filter_on, pod_cls, pod_req, pod_nz,
-                          cls_code, cls_cand_off, cls_cand_len, cand_flat, cls_conflict,
-                          cls_aff_row, aff_rows, cls_taint_row, taint_rows, weights,
-                          fit_col, fit_kind, fit_w, strategy, shape_u, shape_s, bal_col, bal_kind,
-                          pct, rng, start, out_node, fail_counts, cls_static, static_mode, static_w):
-    """schedule_batch plus registered static score plugins: cls_static[c] holds class c's raw rows
-    [X, N] (see add_static_scores). The numba engine runs it when a profile enables such a plugin."""
-    N = alloc.shape[0]
-    R = alloc.shape[1]
-    feasible = np.empty(N, dtype=np.int64)
-    scores = np.empty((N_SCORE_PLUGINS, N), dtype=np.int64)
-    tmp_fail = np.zeros(R, dtype=np.int32)
-    empty = np.zeros(0, dtype=np.int64)
-    no_devices = np.zeros((N, 0), dtype=np.int32)
-    for p in range(pod_cls.shape[0]):
-        c = pod_cls[p]
-        out_node[p] = -1
-        if cls_conflict[c]:
-            continue
-        preq = pod_req[p]
-        pnz = pod_nz[p]
-        if cls_cand_len[c] == 0:
-            continue
-        k = find_feasible(alloc, req, check_col, fit_filter_on, preq, cls_code[c], cls_cand_len[c],
-                          cand_flat[cls_cand_off[c]:], pct, start, feasible, tmp_fail, no_devices, 0, 1000, 0)
-        if k == 0:
-            fail_counts[p, :] = tmp_fail
-            continue
-        if k == 1:
-            chosen = feasible[0]
-        else:
-            ar = cls_aff_row[c]
-            aff = aff_rows[ar] if ar >= 0 else empty
-            totals = score_feasible(alloc, req, nz, preq, pnz, feasible, k, aff, taint_rows[cls_taint_row[c]],
-                                    weights, fit_col, fit_kind, fit_w, strategy, shape_u, shape_s, bal_col,
-                                    bal_kind, scores)
-            if static_w.shape[0]:
-                add_static_scores(feasible, k, cls_static[c], static_mode, static_w, totals)
-            chosen = feasible[select_host(totals, k, rng, True)]
-        out_node[p] = chosen
-        commit(req, nz, chosen, preq, pnz)

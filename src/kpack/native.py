@@ -1,8 +1,9 @@
 """ctypes binding to the native C core (native/, built into the package as `kpack._kpack_native`).
 
-`schedule_batch_native` takes exactly the arguments of `kernels.schedule_batch` and produces identical
-results (placements, failure counts, final rng and start); bad input raises ValueError with the core's
-message and changes nothing. The GIL is released during the call.
+`schedule_native` takes the Numba cycle's bundles (kpack.bundles; `cycle.schedule` without devices or static
+score plugins) and produces identical results (placements, failure counts, final rng and start);
+`schedule_batch_native` is the same call with the bundles' fields as positional arrays. Bad input raises
+ValueError with the core's message and changes nothing. The GIL is released during the call.
 """
 from __future__ import annotations
 
@@ -40,7 +41,7 @@ class ProfileBundle(ct.Structure):
 
 
 class ClassesBundle(ct.Structure):
-    """kpack_classes: static per scheduling class data (kpack.scheduler.ClassArrays)."""
+    """kpack_classes: static per scheduling class data (kpack.bundles.ClassArrays)."""
     _fields_ = [("n_classes", ct.c_int64), ("code", _i8p), ("cand_off", _i64p), ("cand_len", _i64p),
                 ("n_cand_flat", ct.c_int64), ("cand_flat", _i32p), ("conflict", _u8p), ("aff_row", _i64p),
                 ("n_aff_rows", ct.c_int64), ("aff_rows", _i64p), ("taint_row", _i64p),
@@ -234,6 +235,13 @@ def _static_bundles(alloc, check_col, fit_filter_on, cls_code, cls_cand_off, cls
     return cluster, profile, classes, keep
 
 
+def _plan_bundles(alloc, profile, classes):
+    """_static_bundles from a kpack.bundles ProfileArrays and ClassArrays."""
+    return _static_bundles(alloc, profile.check_col, profile.fit_filter_on, *classes, profile.weights,
+                           profile.fit_col, profile.fit_kind, profile.fit_w, profile.strategy,
+                           profile.shape_u, profile.shape_s, profile.bal_col, profile.bal_kind, profile.pct)
+
+
 def _raise(rc: int, err) -> None:
     if rc == 2:
         raise MemoryError(err.value.decode(errors="replace") or "kpack native core: out of memory")
@@ -246,8 +254,9 @@ def schedule_batch_native(alloc, req, nz, check_col, fit_filter_on, pod_cls, pod
                           cls_aff_row, aff_rows, cls_taint_row, taint_rows, weights,
                           fit_col, fit_kind, fit_w, strategy, shape_u, shape_s, bal_col, bal_kind,
                           pct, rng, start, out_node, fail_counts) -> None:
-    """Drop-in for `kernels.schedule_batch` running the C core: mutates req/nz/rng/start, writes
-    out_node and fail_counts. Raises ValueError (nothing changed) on bad input."""
+    """`schedule_native` with the bundles' fields as positional arrays (kernel argument names in errors):
+    mutates req/nz/rng/start, writes out_node and fail_counts. Raises ValueError (nothing changed) on bad
+    input."""
     lib = _require()
     cluster, profile, classes, keep = _static_bundles(
         alloc, check_col, fit_filter_on, cls_code, cls_cand_off, cls_cand_len, cand_flat, cls_conflict,
@@ -288,21 +297,29 @@ def schedule_batch_native(alloc, req, nz, check_col, fit_filter_on, pod_cls, pod
             orig[...] = buf
 
 
+def schedule_native(cluster, profile, classes, pods, state, out_node, fail_counts) -> None:
+    """The C core over kpack.bundles' ClusterArrays, ProfileArrays, ClassArrays, PodArrays and StateArrays:
+    the same effects as `cycle.schedule` with no devices and no static score plugins."""
+    schedule_batch_native(cluster.allocatable, cluster.requested, cluster.nonzero_requested,
+                          profile.check_col, profile.fit_filter_on, pods.cls, pods.req, pods.nonzero,
+                          *classes, profile.weights, profile.fit_col, profile.fit_kind, profile.fit_w,
+                          profile.strategy, profile.shape_u, profile.shape_s, profile.bal_col,
+                          profile.bal_kind, profile.pct, state.rng, state.start, out_node, fail_counts)
+
+
 class NativePlan:
     """The C core's bundles for one compiled profile and class set, kept across calls: built and validated
     once, after which a call marshals only the pods (copied into buffers the bundles already point to) and
     re-points requested / nonzero_requested when the caller passes other arrays. Same results as
-    `schedule_batch_native` with the same arguments.
+    `schedule_native` with the same bundles.
 
     The caller keeps requested / nonzero_requested within [0, 2**53] (engines.c_range_ok); the core then
     checks only the pods on each call (kpack_schedule_batch_prevalidated, ABI 1.1)."""
 
-    def __init__(self, alloc, check_col, fit_filter_on, arrays, weights, fit_col, fit_kind, fit_w, strategy,
-                 shape_u, shape_s, bal_col, bal_kind, pct):
+    def __init__(self, alloc, profile, classes):
+        """alloc: int64 [N, R]; profile, classes: kpack.bundles ProfileArrays and ClassArrays."""
         self.lib = _require()
-        self.cluster, self.profile, self.classes, self._keep = _static_bundles(
-            alloc, check_col, fit_filter_on, *arrays, weights, fit_col, fit_kind, fit_w, strategy, shape_u,
-            shape_s, bal_col, bal_kind, pct)
+        self.cluster, self.profile, self.classes, self._keep = _plan_bundles(alloc, profile, classes)
         self.n_nodes, self.n_resources = self._keep[0].shape
         self.pods = PodsBundle()
         self.state = StateBundle()

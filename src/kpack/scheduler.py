@@ -8,12 +8,23 @@ import operator
 import weakref
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Callable, NamedTuple, Optional, Sequence
+from typing import Callable, Optional, Sequence
 
 import numpy as np
 
+from . import cycle
 from . import engines as E
 from . import kernels as K
+from .bundles import (
+    NO_DEVICES,
+    NO_STATIC,
+    ClassArrays,
+    ProfileArrays,
+    StateArrays,
+    StaticScores,
+    cluster_arrays,
+    pod_arrays,
+)
 from .gpu import plugins as _gpu
 from .models import GPU_RESOURCE, Pod
 from .plugins import NORMALIZE_MODES, REGISTRY
@@ -171,20 +182,17 @@ class CompiledProfile:
                                     dtype=np.int64)
         self.static_w = np.array([profile.score_weights[n] for n in self.static_names], dtype=np.int64)
         self.pct = int(profile.percentage_of_nodes_to_score or 0)
+        # The cycle's profile bundle (kpack.bundles.ProfileArrays), built once.
+        self.arrays = ProfileArrays(self.check_col, bool(self.fit_filter_on), int(self.strategy),
+                                    self.weights, self.fit_col, self.fit_kind, self.fit_w, self.shape_u,
+                                    self.shape_s, self.bal_col, self.bal_kind, self.pct)
 
-
-class ClassArrays(NamedTuple):
-    """Per scheduling class static data, as the kernels read it: the array fields of the C ABI's
-    `kpack_classes` (native/include/kpack.h), same names, same order (tests/test_bundles.py checks)."""
-    code: np.ndarray         # int8 [C, N]
-    cand_off: np.ndarray     # int64 [C]
-    cand_len: np.ndarray     # int64 [C]
-    cand_flat: np.ndarray    # int32 [n_cand_flat]
-    conflict: np.ndarray     # bool [C]
-    aff_row: np.ndarray      # int64 [C]
-    aff_rows: np.ndarray     # int64 [n_aff_rows, N]
-    taint_row: np.ndarray    # int64 [C]
-    taint_rows: np.ndarray   # int64 [n_taint_rows, N]
+    def device_arrays(self, gpu_col: int) -> ProfileArrays:
+        """The profile for a call on GPU devices: the device filter replaces the counted nvidia.com/gpu
+        check (its column is not checked by the fit filter)."""
+        check_col = self.check_col.copy()
+        check_col[gpu_col] = False
+        return self.arrays._replace(check_col=check_col)
 
 
 MAX_CACHED_CLASS_SETS = 256   # ClassArrays kept per CompiledCache (one per distinct class set of a call)
@@ -289,7 +297,7 @@ class Scheduler:
         if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
             raise SchedulingError(f"seed: must be an integer, got {seed!r}")
         self.seed = int(seed)
-        # Placement engine (engines/): "numba" = kernels.schedule_batch, "indexed" = state-class index,
+        # Placement engine (engines/): "numba" = cycle.schedule, "indexed" = state-class index,
         # "native" = the same scan in the C core, "auto" = chosen by structure (engines/__init__.py). All give
         # identical decisions.
         self.engine = E.check_engine(engine)
@@ -337,17 +345,14 @@ class Scheduler:
                                                pod_spec, out, fail, with_devices, order)
             if topo_fail is not None:
                 pass
-            elif with_devices and cp.static_names:
-                raise SchedulingError(f"plugin(s) {', '.join(cp.static_names)}: registered static score "
-                                      "plugins do not combine with GPU device scheduling yet")
             elif with_devices:
                 shared = self._place_with_devices(view, cp, arrays, pods, spec_cls, spec_req, spec_nz, out,
-                                                  fail)
+                                                  fail, static_scores(cp, classes))
                 self.last_stats = gpu_stats(self.engine, len(pods))
             else:
                 self.last_stats = E.place(self.engine, view, cp, arrays, spec_cls, spec_req, spec_nz,
                                           pod_spec, self.rng, self.start, out, fail,
-                                          static_rows=static_rows(cp, classes), plans=cache.plans)
+                                          statics=static_scores(cp, classes), plans=cache.plans)
         except BaseException:
             if view.requested is cluster.requested:
                 per_pod = slice(None) if pod_spec is None else pod_spec
@@ -378,32 +383,17 @@ class Scheduler:
             FALLBACKS[self.fallback].run(self, before, cluster, res)
         return res
 
-    def _place_with_devices(self, cluster, cp, arrays, pods, pod_cls, pod_req, pod_nz, out, fail) -> None:
-        """GPU devices and GPU policy plugins (kpack.gpu.plugins): the device filter replaces the counted
-        nvidia.com/gpu check; the enabled GPU policy adds its score and picks the shared device."""
-        gpu_col = cluster.resource_index[GPU_RESOURCE]
-        check_col = cp.check_col.copy()
-        check_col[gpu_col] = False
-        names = [n for n in self.profile.score_weights if n in _gpu.GPU_POLICY_CODES]
-        policy = _gpu.GPU_POLICY_CODES[names[0]] if names else _gpu.NO_POLICY
-        policy_w = self.profile.score_weights[names[0]] if names else 0
-        models = _gpu.gpu_models(cluster)
-        if policy == _gpu.FGD:
-            workload, counts = _gpu.target_workload(cluster, pods, self.gpu_workload)
-            tp = _gpu.typical_pod_arrays(workload, models, counts)
-        else:
-            tp = _gpu.typical_pod_arrays([], models)
-        pod_k, pod_g = _gpu.pod_gpu_arrays(pods)
-        free, tags = cluster.gpu_free, cluster.gpu_tags   # the working copy's own arrays
-        dev = np.full(len(pods), -1, dtype=np.int64)
-        _gpu.schedule_gpu_batch(
-            cluster.allocatable, cluster.requested, cluster.nonzero_requested, check_col, cp.fit_filter_on,
-            pod_cls, pod_req, pod_nz, *arrays, cp.weights, cp.fit_col, cp.fit_kind, cp.fit_w, cp.strategy,
-            cp.shape_u, cp.shape_s, cp.bal_col, cp.bal_kind, cp.pct, self.rng, self.start, out, fail,
-            gpu_col, free, _gpu.node_model_codes(cluster, models), cluster.allocatable[:, gpu_col], tags,
-            pod_k, pod_g, policy, policy_w, *tp, dev, *_gpu.normalisers(cluster))
-        self.last_gpu_devices = dev
-        return dev
+    def _place_with_devices(self, cluster, cp, arrays, pods, pod_cls, pod_req, pod_nz, out, fail,
+                            statics: StaticScores) -> np.ndarray:
+        """GPU devices and GPU policy plugins (kpack.gpu.plugins) in the one cycle (kpack.cycle): the device
+        filter replaces the counted nvidia.com/gpu check; the enabled GPU policy adds its score and picks
+        the shared device. Returns the shared device per pod (-1: none or whole devices)."""
+        devices = _gpu.device_arrays(cluster, self.profile, pods, self.gpu_workload)
+        cycle.schedule(cluster_arrays(cluster), cp.device_arrays(devices.col), arrays,
+                       pod_arrays(pod_cls, pod_req, pod_nz), StateArrays(self.rng, self.start), devices,
+                       statics, out, fail)
+        self.last_gpu_devices = devices.out_dev
+        return devices.out_dev
 
     def schedule_arrays(self, cluster: Cluster, batch) -> ScheduleResult:
         """`schedule` for a `kpack.batch.PodBatch` (spec Pods + an int32 spec index per pod): same decisions,
@@ -424,36 +414,16 @@ class Scheduler:
             return Explanation({n: REASON_CONFLICT for n in cluster.node_names}, {}, {}, None)
         if topology.needed(self.profile, work, [pod]):
             return self._explain_topology(work, pod, cls, preq, pnz, cp, order)
-        cand = (np.arange(len(names), dtype=np.int64) if cls.candidates is None
-                else cls.candidates.astype(np.int64))
-        aff = cls.affinity_raw if cls.affinity_raw is not None else np.zeros(0, dtype=np.int64)
-        code, check_col, no_device = cls.code, cp.check_col, np.zeros(len(names), dtype=np.bool_)
-        if _gpu.needs_devices(self.profile, work, [pod]) and GPU_RESOURCE in work.resource_index \
-                and pod.gpu_count:
-            # Device-aware filter, as schedule runs it (GPU policy scores are not broken out here).
-            check_col = check_col.copy()
-            check_col[work.resource_index[GPU_RESOURCE]] = False
-            no_device = (code == 0) & ~_gpu.devices_fit_all(work.gpu_free, pod.gpu_count, pod.gpu_per_device)
-            code = np.where(no_device, np.int8(-1), code)
-        bits, feasible, scores, totals, pick = K.explain_pod(
-            work.allocatable, work.requested, work.nonzero_requested, check_col, cp.fit_filter_on,
-            preq[0], pnz[0], code, cand, aff, cls.taint_raw, cp.weights, cp.fit_col, cp.fit_kind,
-            cp.fit_w, cp.strategy, cp.shape_u, cp.shape_s, cp.bal_col, cp.bal_kind, self.rng.copy())
-        extra: dict[str, np.ndarray] = {}
-        if cp.static_names and len(feasible) > 1:
-            # Registered static score plugins, normalised over the feasible nodes as the kernel does.
-            totals = totals.copy()
-            for x, name in enumerate(cp.static_names):
-                raw = cls.static_raw[x, feasible]
-                if raw[0] < 0:
-                    continue
-                mx = int(raw.max())
-                mode = cp.static_mode[x]
-                v = raw if mode == 0 else (raw if mx == 0 else 100 * raw // mx) if mode == 1 else \
-                    (np.full_like(raw, 100) if mx == 0 else 100 - 100 * raw // mx)
-                extra[name] = v
-                totals += cp.static_w[x] * v
-            pick = int(K.select_host(totals, len(feasible), self.rng.copy(), False))
+        plugins = SCORE_PLUGIN_NAMES + cp.static_names     # the rows of cycle.explain's scores
+        profile, devices = cp.arrays, NO_DEVICES
+        if _gpu.needs_devices(self.profile, work, [pod]) and GPU_RESOURCE in work.resource_index:
+            # The device filter and the GPU policy score, as schedule runs them.
+            devices = _gpu.device_arrays(work, self.profile, [pod], self.gpu_workload)
+            profile = cp.device_arrays(devices.col)
+            plugins += (_gpu.policy_name(self.profile),)
+        bits, no_device, feasible, scores, totals, pick = cycle.explain(
+            cluster_arrays(work), profile, cache.class_arrays([cls], len(names)),
+            pod_arrays(np.zeros(1, np.int64), preq, pnz), devices, static_scores(cp, [cls]), self.rng.copy())
         # Reasons per node, vectorised: static codes through a lookup table, fit failures only where
         # they occur.
         reason = cache.static_reasons(cls).copy()
@@ -470,7 +440,7 @@ class Scheduler:
             reason[no_device] = f"Insufficient {GPU_RESOURCE}"
         if cls.candidates is not None:
             in_cand = np.zeros(len(names), dtype=np.bool_)
-            in_cand[cand] = True
+            in_cand[cls.candidates] = True
             reason[~in_cand] = REASON_ABSENT
         # report scores in the cluster's row order
         if order is None:
@@ -490,15 +460,13 @@ class Scheduler:
         else:
             fnames = cache.node_names(work)[feasible[pos]].tolist()
         out_scores: dict[str, dict[str, int]] = {}
-        for p, pname in enumerate(SCORE_PLUGIN_NAMES):
-            if len(feasible) and scores[p, 0] >= 0:
+        for p, pname in enumerate(plugins):
+            if pname is not None and len(feasible) and scores[p, 0] >= 0:
                 row = scores[p, pos]
                 lo = int(row.min())
                 # one score on every node (common for NodeAffinity and TaintToleration): no value list
                 out_scores[pname] = (cache.constant_map(fnames, lo) if lo == row.max()
                                      else dict(zip(fnames, row.tolist())))
-        for name, v in extra.items():
-            out_scores[name] = dict(zip(fnames, v[pos].tolist()))
         total = dict(zip(fnames, totals[pos].tolist()))
         return Explanation(filt, out_scores, total, names[feasible[pick]] if pick >= 0 else None)
 
@@ -629,14 +597,15 @@ def reason_table() -> tuple[np.ndarray, np.ndarray]:
 
 
 def gpu_stats(engine: str, n_pods: int) -> E.EngineStats:
-    """EngineStats of a call that placed through the GPU device kernel (kpack.gpu.plugins): only the Numba
-    engine has the device filter and the GPU policies, so any other requested engine is noted, not hidden."""
+    """EngineStats of a call that placed pods on GPU devices: only the Numba cycle (kpack.cycle) has the
+    device filter, the GPU policies and the device choice (the C core, the indexed and the blocked engines
+    have not), so any other requested engine is noted, not hidden."""
     st = E.EngineStats()
     st.engine = "numba"
     st.scan_pods = n_pods
     if engine not in ("auto", "numba"):
         st.note = (f"engine={engine!r} has no GPU device filter or GPU policy scores: these pods ran on the "
-                   "Numba device kernel")
+                   "Numba cycle")
     return st
 
 
@@ -648,15 +617,17 @@ def take_back(view: Cluster, out: np.ndarray, pod_req: np.ndarray, pod_nz: np.nd
     out[placed] = -1
 
 
-def static_rows(cp: CompiledProfile, classes: list[StaticClass]) -> Optional[np.ndarray]:
-    """int64 [C, X, N] raw scores of the registered static score plugins per class, None when none."""
+def static_scores(cp: CompiledProfile, classes: list[StaticClass]) -> StaticScores:
+    """The registered static score plugins' bundle: int64 [C, X, N] raw scores per class, modes and weights
+    (NO_STATIC when the profile enables none)."""
     if not cp.static_names:
-        return None
-    return np.ascontiguousarray(np.stack([c.static_raw for c in classes]))
+        return NO_STATIC
+    return StaticScores(np.ascontiguousarray(np.stack([c.static_raw for c in classes])), cp.static_mode,
+                        cp.static_w)
 
 
 def class_arrays(classes: list[StaticClass], n: int) -> ClassArrays:
-    """Stack per-class static data into the flat arrays schedule_batch reads. Score rows are shared
+    """Stack per-class static data into the flat arrays the engines read. Score rows are shared
     between classes holding the same array object (pinned classes share their base's) or, for taints,
     all-zero rows."""
     C = len(classes)

@@ -6,7 +6,7 @@ adaptive default):
 * `kpack (auto: X)` Scheduler(engine="auto").schedule_arrays on a cluster built from arrays (timed); X is the
                     engine auto chose (engines/__init__.py);
 * `kpack-indexed`, `kpack-native`, `kpack-blocked`: the same call with each other engine (same pods);
-* `kpack-numba` the same call with engine="numba" (kernels.schedule_batch, the Numba node scan);
+* `kpack-numba` the same call with engine="numba" (cycle.schedule, the Numba node scan);
 * `numpy`           per-pod vectorised NumPy (numpy_baseline.py), on a prefix of the pods;
 * `python-ref`      tests/reference.py (pure Python oracle), on a shorter prefix, when importable.
 Every baseline's placements on its prefix are compared with kpack (auto)'s first placements (placement is

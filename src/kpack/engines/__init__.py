@@ -1,6 +1,7 @@
-"""Placement engines behind `Scheduler`: `reference` (kernels.schedule_batch, the Numba node scan), `native`
-(the same scan in the C core, native.schedule_batch_native) and `indexed` (state-class buckets,
-engines/indexed.py). All produce identical placements, reasons, rng and start state.
+"""Placement engines behind `Scheduler`: `numba` (cycle.schedule, the Numba node scan over named bundles),
+`native` (the same scan in the C core, native.schedule_native over the same bundles), `indexed` (state-class
+buckets, engines/indexed.py) and `blocked` (experimental, engines/blocked.py). All produce identical
+placements, reasons, rng and start state.
 
 `auto` chooses by structure: `indexed` when the batch is large enough to amortise its index and the nodes fall
 into few static types compared with the nodes one pod's scan visits (each pod evaluates every bucket of its
@@ -12,8 +13,10 @@ from typing import Optional
 
 import numpy as np
 
+from .. import cycle
 from .. import kernels as K
 from .. import native as NAT
+from ..bundles import NO_DEVICES, NO_STATIC, StateArrays, StaticScores, cluster_arrays, pod_arrays
 from ..validation import MAX_QUANTITY
 from . import blocked as BL
 from . import indexed as IX
@@ -89,7 +92,7 @@ def _static_types(cluster, arrays, full_classes: np.ndarray) -> tuple[np.ndarray
 def place(engine: str, cluster, cp, arrays, spec_cls: np.ndarray, spec_req: np.ndarray, spec_nz: np.ndarray,
           pod_spec: Optional[np.ndarray], rng: np.ndarray, start: np.ndarray, out: np.ndarray,
           fail: np.ndarray, stats: Optional[EngineStats] = None,
-          static_rows: Optional[np.ndarray] = None, plans: Optional[dict] = None) -> EngineStats:
+          statics: StaticScores = NO_STATIC, plans: Optional[dict] = None) -> EngineStats:
     """Place pods in order: pod p is spec `pod_spec[p]` (None: pod p is spec p). Mutates cluster.requested,
     cluster.nonzero_requested, rng, start; fills out (node or -1) and fail (fit failure counts).
     `plans`: a dict the caller keeps while `cluster`'s static arrays, `cp` and `arrays` stay the same objects
@@ -101,20 +104,16 @@ def place(engine: str, cluster, cp, arrays, spec_cls: np.ndarray, spec_req: np.n
         pod_spec = np.arange(n_pods, dtype=np.int32)
     engine = check_engine(engine)
     alloc, req, nz = cluster.allocatable, cluster.requested, cluster.nonzero_requested
-    if static_rows is not None:
-        # Registered static score plugins: only the numba scan computes them; auto routes there.
+    if statics.w.shape[0]:
+        # Registered static score plugins: only the numba cycle computes them; auto routes there.
         if engine not in ("auto", "numba"):
             raise ValueError(f"engine={engine!r} does not compute the registered score plugin(s) "
                              f"{', '.join(cp.static_names)}: use engine 'numba' or 'auto'")
         stats.engine = "numba"
         stats.scan_pods = n_pods
-        K.schedule_batch_static(alloc, req, nz, cp.check_col, cp.fit_filter_on,
-                                np.ascontiguousarray(spec_cls[pod_spec]),
-                                np.ascontiguousarray(spec_req[pod_spec]),
-                                np.ascontiguousarray(spec_nz[pod_spec]), *arrays, cp.weights, cp.fit_col,
-                                cp.fit_kind, cp.fit_w, cp.strategy, cp.shape_u, cp.shape_s, cp.bal_col,
-                                cp.bal_kind, cp.pct, rng, start, out, fail, static_rows, cp.static_mode,
-                                cp.static_w)
+        cycle.schedule(cluster_arrays(cluster), cp.arrays, arrays,
+                       pod_arrays(spec_cls[pod_spec], spec_req[pod_spec], spec_nz[pod_spec]),
+                       StateArrays(rng, start), NO_DEVICES, statics, out, fail)
         return stats
     types = None
     in_range = None
@@ -151,10 +150,12 @@ def place(engine: str, cluster, cp, arrays, spec_cls: np.ndarray, spec_req: np.n
             plan.run(req, nz, spec_cls[ps], spec_req[ps], spec_nz[ps], rng, start, out[p_done:],
                      fail[p_done:])
             return stats
-        scan = NAT.schedule_batch_native if use_c else K.schedule_batch
-        scan(alloc, req, nz, cp.check_col, cp.fit_filter_on, np.ascontiguousarray(spec_cls[ps]),
-             np.ascontiguousarray(spec_req[ps]), np.ascontiguousarray(spec_nz[ps]), *arrays, *prof,
-             cp.pct, rng, start, out[p_done:], fail[p_done:])
+        pods = pod_arrays(spec_cls[ps], spec_req[ps], spec_nz[ps])
+        bundles = (cluster_arrays(cluster), cp.arrays, arrays, pods, StateArrays(rng, start))
+        if use_c:
+            NAT.schedule_native(*bundles, out[p_done:], fail[p_done:])
+        else:
+            cycle.schedule(*bundles, NO_DEVICES, NO_STATIC, out[p_done:], fail[p_done:])
     return stats
 
 
@@ -163,8 +164,7 @@ def native_plan(plans: dict, alloc: np.ndarray, cp, arrays) -> "NAT.NativePlan":
     entry = plans.get(id(arrays))
     if entry is not None and entry[0] is arrays and entry[1] is alloc and entry[2] is cp:
         return entry[3]
-    plan = NAT.NativePlan(alloc, cp.check_col, cp.fit_filter_on, arrays, cp.weights, cp.fit_col, cp.fit_kind,
-                          cp.fit_w, cp.strategy, cp.shape_u, cp.shape_s, cp.bal_col, cp.bal_kind, cp.pct)
+    plan = NAT.NativePlan(alloc, cp.arrays, arrays)
     plans[id(arrays)] = (arrays, alloc, cp, plan)
     return plan
 

@@ -112,7 +112,7 @@ def _feasible(alloc, req, n, crow, preq, check_col, any_req):
 def run(alloc, req, nz, check_col, pod_spec, spec_cls, spec_req, spec_nz, spec_key, code, conflict, weights,
         fit_col, fit_kind, fit_w, strategy, shape_u, shape_s, bal_col, bal_kind, pct, rng, start, out, fail,
         gid, G, bshift, seg_off, seg_nodes, scount, cver, ccnt, cmx, ctc):
-    """Place pods in order (see the module docstring); same effects as kernels.schedule_batch.
+    """Place pods in order (see the module docstring); same effects as cycle.schedule.
 
     Per (spec key, segment) cache, valid while the segment's version is unchanged: feasible nodes, best
     fit+balanced total among them, and how many reach it."""

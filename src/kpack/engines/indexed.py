@@ -14,7 +14,7 @@ with per-1024-node counts, which answers the two order questions the reference l
 
 The arithmetic is the reference kernels' own functions (`fit_failures`, `fit_score`, `balanced_score`)
 applied to bucket rows, so decisions, rng draws and the start index are identical to
-`kernels.schedule_batch`. Classes with a PreFilter node list (DaemonSet pods pinned by matchFields) run the
+`cycle.schedule`. Classes with a PreFilter node list (DaemonSet pods pinned by matchFields) run the
 reference per-pod loop on their few candidates. When the number of distinct buckets would exceed the
 capacity (states diverge: heterogeneous pods on many nodes), `run` stops and returns the index of the first
 pod it did not place; the caller finishes with the reference kernel on the same, already-updated arrays.
@@ -259,7 +259,7 @@ def run(alloc, req, nz, check_col, fit_filter_on, pod_spec, spec_cls, spec_req, 
         ntype, talloc, cls_toff, cls_tflat, taff, ttaint,
         nbucket, btype, breq, bnz, balloc, bits, sbc, bcount, bnext, bprev, thead, htab, nb,
         bc_spec, bc_bits, bc_tot, bt_spec, bt_to, p_begin):
-    """Place pods p_begin.. in order (pod p has spec pod_spec[p]); same effects as schedule_batch.
+    """Place pods p_begin.. in order (pod p has spec pod_spec[p]); same effects as cycle.schedule.
 
     Returns the index of the first pod not placed (== len(pod_spec) when done); it stops early only when
     the bucket table is full, before touching that pod. A bucket's state never changes (nodes move between

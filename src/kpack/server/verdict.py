@@ -1,17 +1,19 @@
 """Verdict: one pod's filter outcome, reasons and extender priorities as arrays over a cluster's node rows."""
 from __future__ import annotations
 
+import dataclasses
 import weakref
 from itertools import repeat
 from typing import Any, Optional
 
 import numpy as np
 
-from .. import kernels as K
+from .. import cycle
+from ..bundles import NO_DEVICES, NO_STATIC, ClassArrays, cluster_arrays, pod_arrays
 from ..gpu import plugins as gpu_plugins
 from ..models import GPU_RESOURCE, Pod
 from ..predicates import REASON_ABSENT, REASONS, NodeLabels, StaticClass, class_key, compile_class
-from ..scheduler import SCORE_PLUGIN_NAMES, CompiledProfile, Explanation, Scheduler, fit_reasons
+from ..scheduler import SCORE_PLUGIN_NAMES, CompiledProfile, Explanation, Scheduler, class_arrays, fit_reasons
 from ..state import Cluster
 from ..topology import engine as topology
 from . import wire as W
@@ -141,6 +143,7 @@ class _Compiled:
     def __init__(self, key: tuple, profile: CompiledProfile, labels: NodeLabels):
         self.key, self.profile, self.labels = key, profile, labels
         self.classes: dict[tuple, StaticClass] = {}
+        self.arrays: dict[tuple, ClassArrays] = {}     # the cycle's bundle of each class alone
 
 
 class ArrayPath:
@@ -202,15 +205,18 @@ class ArrayPath:
         n = len(cluster.node_names)
         cp = comp.profile
         preq, pnz = cluster.pod_vectors([pod])
-        cand = np.arange(n, dtype=np.int64) if cls.candidates is None else cls.candidates.astype(np.int64)
-        if subset is not None:
+        if subset is None:
+            arrays = comp.arrays.get(k)
+            if arrays is None:
+                arrays = comp.arrays[k] = class_arrays([cls], n)
+        else:
             # the nodes being scored: NodeAffinity and TaintToleration normalise over the feasible ones
-            cand = np.intersect1d(cand, subset).astype(np.int64)
-        aff = cls.affinity_raw if cls.affinity_raw is not None else np.zeros(0, dtype=np.int64)
-        bits, feasible, scores, totals, _ = K.explain_pod(
-            cluster.allocatable, cluster.requested, cluster.nonzero_requested, cp.check_col, cp.fit_filter_on,
-            preq[0], pnz[0], cls.code, cand, aff, cls.taint_raw, cp.weights, cp.fit_col, cp.fit_kind,
-            cp.fit_w, cp.strategy, cp.shape_u, cp.shape_s, cp.bal_col, cp.bal_kind, sched.rng.copy())
+            cand = np.arange(n) if cls.candidates is None else cls.candidates
+            arrays = class_arrays([dataclasses.replace(cls, candidates=np.intersect1d(cand, subset)
+                                                       .astype(np.int32))], n)
+        bits, _, feasible, scores, totals, _ = cycle.explain(
+            cluster_arrays(cluster), cp.arrays, arrays,
+            pod_arrays(np.zeros(1, np.int64), preq, pnz), NO_DEVICES, NO_STATIC, sched.rng.copy())
         # Reasons as explain gives them: static codes through REASONS, fit failures by their bit pattern,
         # nodes outside NodeAffinity's PreFilter candidates absent; one id per distinct string.
         table: list[Optional[str]] = [None]
