@@ -1,6 +1,7 @@
 """Validated edge objects (Node, Pod, workloads) that accept real Kubernetes manifests."""
 from __future__ import annotations
 
+import operator
 from typing import Any, Literal, Optional
 
 from pydantic import (
@@ -13,6 +14,7 @@ from pydantic import (
     model_validator,
 )
 
+from . import podspec
 from .quantity import QuantityError, parse_quantity, resource_value
 from .resources import (
     CPU,
@@ -278,6 +280,10 @@ class Pod(_Named):
     `scoring_cpu`/`scoring_memory` are the non-zero-defaulted cpu/memory used by scoring; built directly,
     the pod counts as one container whose requests are `requests`.
     """
+    # Cached on the Pod (kpack.podspec), dropped by any assignment to it and by any in-place change to its
+    # dict and list fields: its spec token and its namespace/name key.
+    __slots__ = ("_kp_spec", "_kp_key")
+
     namespace: str = "default"
     requests: dict[str, int] = Field(default_factory=dict)
     scoring_cpu: Optional[int] = None
@@ -392,7 +398,38 @@ class Pod(_Named):
 
     @property
     def key(self) -> str:
-        return f"{self.namespace}/{self.name}"
+        k = getattr(self, "_kp_key", None)
+        if k is None:
+            k = f"{self.namespace}/{self.name}"
+            object.__setattr__(self, "_kp_key", k)
+        return k
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        super().__setattr__(name, value)
+        object.__setattr__(self, "_kp_spec", None)
+        if name in ("name", "namespace"):
+            object.__setattr__(self, "_kp_key", None)
+            object.__setattr__(self, "_kp_key", self.key)
+
+    def __delattr__(self, name: str) -> None:
+        super().__delattr__(name)
+        object.__setattr__(self, "_kp_spec", None)
+        if hasattr(self, "_kp_key"):
+            object.__delattr__(self, "_kp_key")
+
+    def spec_token(self) -> Optional[podspec.SpecToken]:
+        """The token Pods equal in every field but the name share (kpack.podspec), or None when this Pod holds
+        a value whose in-place changes cannot be seen (then its spec is compared field by field)."""
+        return podspec.token(self, _SPEC_SCALARS, _SPEC_CONTAINERS)
+
+    @model_validator(mode="after")
+    def _cache(self) -> "Pod":
+        # Last validator (pydantic runs them in definition order): the fields hold their final values.
+        podspec.track(self, POD_TRACKED_FIELDS)
+        object.__setattr__(self, "_kp_key", f"{self.namespace}/{self.name}")
+        object.__setattr__(self, "_kp_spec", None)
+        podspec.token(self, _SPEC_SCALARS, _SPEC_CONTAINERS)
+        return self
 
     @classmethod
     def from_k8s(cls, manifest: dict) -> "Pod":
@@ -485,6 +522,14 @@ class Pod(_Named):
                    node_name=spec.get("nodeName") or None, labels=labels,
                    host_network=host_network, gpu_milli=gpu_milli, gpu_models=models,
                    image=containers and (spec["containers"][0].get("image")) or None, **topo, **extra)
+
+
+# Everything a Pod carries except its name: Pods equal on these schedule alike (one spec).
+POD_SPEC_FIELDS = tuple(f for f in Pod.model_fields if f != "name")
+POD_TRACKED_FIELDS = tuple(f for f, info in Pod.model_fields.items()
+                           if getattr(info.annotation, "__origin__", None) in (dict, list))
+_SPEC_SCALARS = operator.itemgetter(*(f for f in POD_SPEC_FIELDS if f not in POD_TRACKED_FIELDS))
+_SPEC_CONTAINERS = operator.itemgetter(*POD_TRACKED_FIELDS)
 
 
 class _Workload(_Named):

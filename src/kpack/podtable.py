@@ -129,11 +129,13 @@ class PodTable:
                     out[i] = r
         return out
 
-    def check_new(self, pods: Sequence[Pod], keys: Optional[list[str]] = None) -> Optional[str]:
+    def check_new(self, pods: Sequence[Pod], keys: Optional[list[str]] = None,
+                  unique: bool = False) -> Optional[str]:
         """The key of the first pod that is already bound (or repeated in `pods`), else None (`keys`: the
-        pods' keys, when the caller has them)."""
+        pods' keys, when the caller has them; `unique`: the caller checked that they are distinct)."""
         keys = [p.key for p in pods] if keys is None else keys
-        if not self.groups and len(set(keys)) == len(keys) and self.key_row.keys().isdisjoint(keys):
+        distinct = unique or len(set(keys)) == len(keys)
+        if not self.groups and distinct and self.key_row.keys().isdisjoint(keys):
             return None           # the common case, checked with set operations
         seen: set[str] = set()
         for p in pods:
@@ -189,11 +191,12 @@ class PodTable:
         rows = np.arange(self.n, self.n + k, dtype=np.int64)
         s0 = len(self.specs)
         # Each pod object becomes a new spec (a re-bound object too: specs are a superset of the live ones).
+        # They are not entered in spec_ids: a later add_batch of one of them as a batch spec appends it again
+        # (_spec_index), which costs one list entry instead of one dict entry per pod here.
         self.specs.extend(pods)
         self.scan.extend(pods if distinct is None else distinct)
-        self.spec_ids.update(zip(map(id, pods), range(s0, s0 + k)))
         self.spec[self.n:self.n + k] = np.arange(s0, s0 + k, dtype=np.int32)
-        r_list = rows.tolist()
+        r_list = range(self.n, self.n + k)
         self.key_row.update(zip([p.key for p in pods] if keys is None else keys, r_list))
         self.unstemmed.extend(r_list)
         self.node[self.n:self.n + k] = nodes

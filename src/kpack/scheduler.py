@@ -26,8 +26,9 @@ from .bundles import (
     pod_arrays,
 )
 from .gpu import plugins as _gpu
-from .models import GPU_RESOURCE, Pod
+from .models import GPU_RESOURCE, POD_SPEC_FIELDS, Pod
 from .plugins import NORMALIZE_MODES, REGISTRY
+from .podspec import UNTRACKED
 from .predicates import (
     REASON_ABSENT,
     REASON_CONFLICT,
@@ -54,10 +55,9 @@ _STRATEGY = {"LeastAllocated": K.LEAST_ALLOCATED, "MostAllocated": K.MOST_ALLOCA
              "RequestedToCapacityRatio": K.REQUESTED_TO_CAPACITY_RATIO}
 
 
-# Everything a Pod carries except its name: pods equal on these schedule alike (one spec, see spec_groups).
-POD_SPEC_FIELDS = tuple(f for f in Pod.model_fields if f != "name")
 _spec_of = operator.itemgetter(*POD_SPEC_FIELDS)     # applied to a Pod's field dict (vars)
-_namespace_of, _name_of, _node_name_of = (operator.itemgetter(f) for f in ("namespace", "name", "node_name"))
+_node_name_attr = operator.attrgetter("node_name")
+_token_of, _key_of = operator.attrgetter("_kp_spec"), operator.attrgetter("_kp_key")   # kpack.podspec caches
 MIN_GROUPED_PODS = 16      # below this a call compiles pods one by one (grouping costs more than it saves)
 RECENT_SPECS = 4           # distinct specs compared against before a pod opens a new one
 
@@ -80,10 +80,44 @@ def gc_paused(method):
 
 
 def spec_groups(pods: Sequence[Pod]) -> tuple[list[Pod], np.ndarray]:
-    """(one representative Pod per spec, spec index per pod): pods equal in every field but the name share a
-    spec. Runs of equal neighbours are found by comparing each pod's field tuple with the previous one's (a
-    C-level map, no Python per pod); a pod that starts a run is compared against the few most recent specs
-    (workloads arrive as runs of replicas), never hashed (its fields nest dicts and lists)."""
+    """(one representative Pod per spec, spec index per pod, specs in order of first appearance): pods equal
+    in every field but the name share a spec. Pods carrying a spec token (kpack.podspec: one shared object per
+    distinct spec, cached on the Pod and dropped on any change to it) are grouped by the token's identity;
+    the others by `compare_groups`. Equal specs may end up in two groups (never unequal ones in one)."""
+    n = len(pods)
+    if not n:
+        return [], np.empty(0, dtype=np.int32)
+    try:
+        toks = list(map(_token_of, pods))
+    except AttributeError:       # a Pod built without validation (model_construct, copies): no cache slot
+        toks = [getattr(p, "_kp_spec", None) for p in pods]
+    first_tok = toks[0]
+    if first_tok is not None and first_tok is not UNTRACKED and toks.count(first_tok) == n:
+        return [pods[0]], np.zeros(n, dtype=np.int32)      # replicas of one spec (counted by identity)
+    if None in toks:
+        toks = [(p.spec_token() or UNTRACKED) if t is None else t for p, t in zip(pods, toks)]
+    if UNTRACKED in toks:
+        if toks.count(UNTRACKED) == n:
+            return compare_groups(pods)
+        # Some pods hold values the token cannot follow: those are compared, the rest go by token.
+        loose = [i for i, t in enumerate(toks) if t is UNTRACKED]
+        specs, idx = compare_groups([pods[i] for i in loose])
+        for i, k in zip(loose, idx.tolist()):
+            toks[i] = specs[k]        # the representative Pod stands for its group (distinct from tokens)
+    ids = np.fromiter(map(id, toks), dtype=np.uintp, count=n)
+    _, first, inv = np.unique(ids, return_index=True, return_inverse=True)
+    order = np.argsort(first, kind="stable")
+    rank = np.empty(len(order), dtype=np.int32)
+    rank[order] = np.arange(len(order), dtype=np.int32)
+    reps = [pods[i] for i in first[order].tolist()]
+    return reps, rank[inv.reshape(-1)]
+
+
+def compare_groups(pods: Sequence[Pod]) -> tuple[list[Pod], np.ndarray]:
+    """`spec_groups` by comparing the pods' fields: runs of equal neighbours are found by comparing each pod's
+    field tuple with the previous one's (a C-level map, no Python per pod); a pod that starts a run is
+    compared against the few most recent specs (workloads arrive as runs of replicas), never hashed (its
+    fields nest dicts and lists)."""
     reps: list[Pod] = []
     pod_spec = np.empty(len(pods), dtype=np.int32)
     if not pods:
@@ -111,6 +145,14 @@ def spec_groups(pods: Sequence[Pod]) -> tuple[list[Pod], np.ndarray]:
 
 class SchedulingError(ValueError):
     """Bad input to schedule/explain (for example a pod bound to a node that does not exist)."""
+
+
+def check_types(pods: Sequence[Pod]) -> None:
+    """Raise unless every item is a kpack.Pod."""
+    if not set(map(type, pods)) <= {Pod}:
+        for i, p in enumerate(pods):
+            if not isinstance(p, Pod):
+                raise SchedulingError(f"pods[{i}]: expected kpack.Pod, got {type(p).__name__}")
 
 
 @dataclass
@@ -315,18 +357,20 @@ class Scheduler:
         """Place `pods` in order and bind them into `cluster`. Raises before changing anything on bad
         input."""
         pods = list(pods)
-        keys = self._validate(cluster, pods)
+        check_types(pods)
+        # Pods equal but for their name are compiled once (specs); the GPU device path takes pods one by one.
+        if len(pods) >= MIN_GROUPED_PODS:
+            specs, pod_spec = spec_groups(pods)
+        else:
+            specs, pod_spec = pods, None
+        keys = self._validate(cluster, pods, specs=specs)
         n_nodes = len(cluster.node_names)
         if n_nodes == 0:
             return ScheduleResult([None] * len(pods), np.full(len(pods), -1, np.int32),
                                   ["no nodes available to schedule pods"] * len(pods), pods)
-        with_devices = _gpu.needs_devices(self.profile, cluster, pods)
+        with_devices = _gpu.needs_devices(self.profile, cluster, specs)    # a spec's pods agree on devices
         if with_devices:
             cluster.ensure_resources([GPU_RESOURCE])
-        # Pods equal but for their name are compiled once (specs); the GPU device path takes pods one by one.
-        if len(pods) >= MIN_GROUPED_PODS and not with_devices:
-            specs, pod_spec = spec_groups(pods)
-        else:
             specs, pod_spec = pods, None
         spec_req, spec_nz = cluster.pod_vectors(specs)
         # Without GPU devices or the fallback, placement writes the cluster's own requested arrays (no copy);
@@ -514,19 +558,22 @@ class Scheduler:
         return view, order, cache
 
     # --- internals ---------------------------------------------------------------------------------
-    def _validate(self, cluster: Cluster, pods: Sequence[Pod], bound_ok: bool = False) -> list[str]:
+    def _validate(self, cluster: Cluster, pods: Sequence[Pod], bound_ok: bool = False,
+                  specs: Optional[Sequence[Pod]] = None) -> list[str]:
         """The pods' namespace/name keys; raises on a non-Pod, an unknown spec.nodeName, a pod repeated in
-        `pods` or (unless `bound_ok`) already bound."""
-        if not set(map(type, pods)) <= {Pod}:
-            for i, p in enumerate(pods):
-                if not isinstance(p, Pod):
-                    raise SchedulingError(f"pods[{i}]: expected kpack.Pod, got {type(p).__name__}")
-        fields = list(map(vars, pods))
-        keys = list(map("/".join, zip(map(_namespace_of, fields), map(_name_of, fields))))   # Pod.key
+        `pods` or (unless `bound_ok`) already bound. `specs`: one Pod per spec among `pods` (spec_groups of
+        pods already checked to be Pods), whose node names are the pods' (node_name is part of the spec)."""
+        if specs is None:
+            check_types(pods)       # (schedule checked them before grouping them into specs)
+        try:
+            keys = list(map(_key_of, pods))       # Pod.key, cached on the Pod (never None once set)
+        except AttributeError:                   # a Pod built without validation: no cache slot
+            keys = [p.key for p in pods]
         index = cluster.node_index
-        node_names = list(map(_node_name_of, fields))
+        some = pods if specs is None else specs
+        node_names = list(map(_node_name_attr, some))
         if node_names.count(None) != len(node_names):
-            for p in pods:
+            for p in some:
                 if p.node_name is not None and p.node_name not in index:
                     raise SchedulingError(f"pod {p.key!r}: spec.nodeName {p.node_name!r} "
                                           "is not a node of this cluster")
@@ -536,7 +583,7 @@ class Scheduler:
                 if k in seen:
                     raise SchedulingError(f"pod {k!r}: duplicate pod in one schedule call")
                 seen.add(k)
-        dup = None if bound_ok else cluster.check_new(pods, keys)
+        dup = None if bound_ok else cluster.check_new(pods, keys, unique=True)   # distinct: checked above
         if dup is not None:
             raise SchedulingError(f"pod {dup!r}: already bound to node {cluster.node_of(dup)!r} "
                                   "(pod identity is namespace/name; unbind it first)")

@@ -859,10 +859,11 @@ class Cluster:
         if len(positions):
             self._touch(False)
 
-    def check_new(self, pods: Sequence[Pod], keys: Optional[list[str]] = None) -> Optional[str]:
+    def check_new(self, pods: Sequence[Pod], keys: Optional[list[str]] = None,
+                  unique: bool = False) -> Optional[str]:
         """The key of the first of `pods` already bound here (or repeated), else None (`keys`: their keys,
-        when the caller has them)."""
-        return self.table.check_new(pods, keys)
+        when the caller has them; `unique`: the caller checked that they are distinct)."""
+        return self.table.check_new(pods, keys, unique)
 
     def _check_work(self, work: "Cluster") -> None:
         if work.generation != self.generation or work.table is not self.table:

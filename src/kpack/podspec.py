@@ -1,0 +1,190 @@
+"""Pod spec tokens: one shared object per distinct spec (every Pod field but the name), cached on each Pod and
+dropped on any change to it, so a call groups thousands of replicas by identity instead of comparing them."""
+from __future__ import annotations
+
+import copy
+import weakref
+from typing import Any, Optional
+
+# Field values a token may hold as they are: immutable, so a Pod cannot change them in place.
+SCALARS = (str, int, float, bool, type(None))
+SCALAR_TYPES = frozenset(SCALARS)
+
+
+class SpecToken:
+    """The spec of one or more Pods: `sig` is the hashable signature; equal signatures share one token."""
+    __slots__ = ("sig", "__weakref__")
+
+    def __init__(self, sig: tuple):
+        self.sig = sig
+
+
+# Cached instead of a token when the Pod holds a value whose changes could go unseen (dropped like a token).
+UNTRACKED = SpecToken(())
+
+_TOKENS: "weakref.WeakValueDictionary[tuple, SpecToken]" = weakref.WeakValueDictionary()
+
+
+def drop(owner: Optional[weakref.ref]) -> None:
+    """Forget the cached token of the Pod `owner` refers to (a container of it is about to change)."""
+    pod = None if owner is None else owner()
+    if pod is not None:
+        object.__setattr__(pod, "_kp_spec", None)
+
+
+class TrackedDict(dict):
+    """A Pod's dict field: every change drops the Pod's spec token first. Copies and pickles are plain
+    dicts (owned by no Pod, so a Pod holding one is never given a cached token)."""
+    __slots__ = ("owner",)
+
+    def __setitem__(self, k, v):
+        drop(self.owner)
+        super().__setitem__(k, v)
+
+    def __delitem__(self, k):
+        drop(self.owner)
+        super().__delitem__(k)
+
+    def __ior__(self, other):
+        drop(self.owner)
+        return super().__ior__(other)
+
+    def _mutator(name: str):    # noqa: N805 - builds the methods below
+        base = getattr(dict, name)
+
+        def method(self, *args, **kwargs):
+            drop(self.owner)
+            return base(self, *args, **kwargs)
+        method.__name__ = name
+        return method
+
+    pop = _mutator("pop")
+    popitem = _mutator("popitem")
+    clear = _mutator("clear")
+    setdefault = _mutator("setdefault")
+    update = _mutator("update")
+    del _mutator
+
+    def __reduce__(self):
+        return dict, (dict(self),)
+
+    def __copy__(self):
+        return dict(self)
+
+    def __deepcopy__(self, memo):
+        return copy.deepcopy(dict(self), memo)
+
+
+class TrackedList(list):
+    """A Pod's list field: every change drops the Pod's spec token first (see TrackedDict)."""
+    __slots__ = ("owner",)
+
+    def __setitem__(self, k, v):
+        drop(self.owner)
+        super().__setitem__(k, v)
+
+    def __delitem__(self, k):
+        drop(self.owner)
+        super().__delitem__(k)
+
+    def __iadd__(self, other):
+        drop(self.owner)
+        return super().__iadd__(other)
+
+    def __imul__(self, n):
+        drop(self.owner)
+        return super().__imul__(n)
+
+    def _mutator(name: str):    # noqa: N805 - builds the methods below
+        base = getattr(list, name)
+
+        def method(self, *args, **kwargs):
+            drop(self.owner)
+            return base(self, *args, **kwargs)
+        method.__name__ = name
+        return method
+
+    append = _mutator("append")
+    extend = _mutator("extend")
+    insert = _mutator("insert")
+    pop = _mutator("pop")
+    remove = _mutator("remove")
+    clear = _mutator("clear")
+    sort = _mutator("sort")
+    reverse = _mutator("reverse")
+    del _mutator
+
+    def __reduce__(self):
+        return list, (list(self),)
+
+    def __copy__(self):
+        return list(self)
+
+    def __deepcopy__(self, memo):
+        return copy.deepcopy(list(self), memo)
+
+
+def track(pod: Any, fields: tuple[str, ...]) -> None:
+    """Replace the Pod's dict and list fields by tracked copies owned by it (at construction, before anyone
+    else holds them), so changes made in place reach the Pod."""
+    d = pod.__dict__
+    owner = weakref.ref(pod)
+    for f in fields:
+        v = d[f]
+        t = type(v)
+        if t is dict:
+            v = d[f] = TrackedDict(v)
+            v.owner = owner
+        elif t is list:
+            v = d[f] = TrackedList(v)
+            v.owner = owner
+
+
+def frozen_item(v: Any) -> Any:
+    """An element of a tracked list as an immutable equivalent: a scalar, or a frozen model of scalars."""
+    if type(v) in SCALARS:
+        return v
+    cfg = getattr(type(v), "model_config", None)
+    if cfg and cfg.get("frozen") and all(type(x) in SCALARS for x in v.__dict__.values()):
+        return (type(v), tuple(v.__dict__.items()))
+    raise ValueError("not trackable")
+
+
+def token(pod: Any, scalar_fields: Any, container_fields: Any) -> Optional[SpecToken]:
+    """The Pod's spec token, cached on it. `scalar_fields` / `container_fields`: itemgetters of the spec's
+    other fields and of its dict and list fields (all but the name). None: the Pod holds a value whose
+    changes could go unseen (a node affinity model, a toleration, a container it does not own), so its spec
+    is compared field by field."""
+    tok = getattr(pod, "_kp_spec", None)
+    if tok is not None:
+        return None if tok is UNTRACKED else tok
+    object.__setattr__(pod, "_kp_spec", UNTRACKED)   # until a token is built below
+    d = pod.__dict__
+    scalars = scalar_fields(d)
+    if not set(map(type, scalars)) <= SCALAR_TYPES:
+        return None
+    owner = getattr(d.get("requests"), "owner", None)
+    if owner is None or owner() is not pod:
+        return None
+    sig = [scalars]
+    try:
+        for v in container_fields(d):
+            t = type(v)
+            if getattr(v, "owner", None) is not owner:
+                return None
+            if not v:
+                sig.append(t)
+            elif t is TrackedDict:
+                if not set(map(type, v.values())) <= SCALAR_TYPES:
+                    return None
+                sig.append(tuple(v.items()))
+            else:
+                sig.append((t, tuple(map(frozen_item, v))))
+    except ValueError:
+        return None
+    sig = tuple(sig)
+    tok = _TOKENS.get(sig)
+    if tok is None:
+        tok = _TOKENS[sig] = SpecToken(sig)
+    object.__setattr__(pod, "_kp_spec", tok)
+    return tok
