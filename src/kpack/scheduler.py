@@ -264,13 +264,15 @@ class CompiledCache:
             hit = self.constant[(id(keys), value)] = (keys, dict.fromkeys(keys, value))
         return hit[1].copy()
 
-    def static_reasons(self, cls: StaticClass) -> np.ndarray:
-        """Object array [N]: the static filter reason of each node for class `cls` (None: passes)."""
+    def static_reasons(self, cls: StaticClass) -> tuple[np.ndarray, np.ndarray]:
+        """(object array [N]: the static filter reason of each node for class `cls`, None where it passes;
+        bool array [N]: where a reason is set)."""
         hit = self.reasons.get(id(cls))
         if hit is None or hit[0] is not cls:
             codes, texts = reason_table()
-            hit = self.reasons[id(cls)] = (cls, texts[np.searchsorted(codes, np.maximum(cls.code, 0))])
-        return hit[1]
+            reason = texts[np.searchsorted(codes, np.maximum(cls.code, 0))]
+            hit = self.reasons[id(cls)] = (cls, reason, reason.astype(np.bool_))   # texts are non-empty
+        return hit[1], hit[2]
 
     def node_names(self, view: Cluster) -> np.ndarray:
         if self.names is None:
@@ -310,11 +312,12 @@ def register_fallback(name: str, check: Callable[[float, int, int], None], run: 
     FALLBACKS[name] = FallbackHook(check, run)
 
 
-def passing_map(cache: CompiledCache, names: list[str], reason: np.ndarray) -> dict[str, Optional[str]]:
-    """{node name: reason or None} from an object array of reasons in `names` order: a copy of the all-None
-    dict with only the failing nodes written (most nodes usually pass)."""
+def passing_map(cache: CompiledCache, names: list[str], reason: np.ndarray,
+                failed: np.ndarray) -> dict[str, Optional[str]]:
+    """{node name: reason or None} from an object array of reasons in `names` order (`failed`: where a reason
+    is set): a copy of the all-None dict with only the failing nodes written (most nodes usually pass)."""
     out = cache.constant_map(names, None)
-    failing = np.flatnonzero(reason.astype(np.bool_))     # None -> False; reasons are non-empty strings
+    failing = np.flatnonzero(failed)
     if len(failing):
         out.update(zip([names[i] for i in failing.tolist()], reason[failing].tolist()))
     return out
@@ -470,10 +473,12 @@ class Scheduler:
             pod_arrays(np.zeros(1, np.int64), preq, pnz), devices, static_scores(cp, [cls]), self.rng.copy())
         # Reasons per node, vectorised: static codes through a lookup table, fit failures only where
         # they occur.
-        reason = cache.static_reasons(cls).copy()
+        reason, failed = cache.static_reasons(cls)
+        reason, failed = reason.copy(), failed.copy()
         failing = np.flatnonzero(bits)
         if len(failing):
             failing = failing[cls.code[failing] == 0]
+            failed[failing] = True
             texts: dict[int, str] = {}      # one string per distinct set of failing resources
             for i, b in zip(failing.tolist(), bits[failing].tolist()):
                 t = texts.get(b)
@@ -482,19 +487,21 @@ class Scheduler:
                 reason[i] = t
         if no_device.any():
             reason[no_device] = f"Insufficient {GPU_RESOURCE}"
+            failed |= no_device
         if cls.candidates is not None:
             in_cand = np.zeros(len(names), dtype=np.bool_)
             in_cand[cls.candidates] = True
             reason[~in_cand] = REASON_ABSENT
+            failed |= ~in_cand
         # report scores in the cluster's row order
         if order is None:
-            filt = passing_map(cache, cluster.node_names, reason)
+            filt = passing_map(cache, cluster.node_names, reason, failed)
             # the kernel lists feasible nodes in candidate order, ascending: usually nothing to sort
             ascending = len(feasible) < 2 or bool((feasible[1:] > feasible[:-1]).all())
             pos = slice(None) if ascending else np.argsort(feasible, kind="stable")
         else:
             rows = np.argsort(order)     # cluster row -> view index
-            filt = passing_map(cache, cluster.node_names, reason[rows])
+            filt = passing_map(cache, cluster.node_names, reason[rows], failed[rows])
             fidx = np.sort(rows[np.isin(rows, feasible)])
             inv = np.full(len(names), -1, dtype=np.int64)
             inv[feasible] = np.arange(len(feasible))
