@@ -285,24 +285,25 @@ class Pod(_Named):
     __slots__ = ("_kp_spec", "_kp_key")
 
     namespace: str = "default"
-    requests: dict[str, int] = Field(default_factory=dict)
+    requests: dict[str, int] = Field(default_factory=podspec.TrackedDict)
     scoring_cpu: Optional[int] = None
     scoring_memory: Optional[int] = None
-    node_selector: dict[str, str] = Field(default_factory=dict)
+    node_selector: dict[str, str] = Field(default_factory=podspec.TrackedDict)
     affinity: Optional[NodeAffinity] = None
-    tolerations: list[Toleration] = Field(default_factory=list)
+    tolerations: list[Toleration] = Field(default_factory=podspec.TrackedList)
     priority: int = 0
     preemption_policy: Literal["PreemptLowerPriority", "Never"] = "PreemptLowerPriority"
     node_name: Optional[str] = None
-    labels: dict[str, str] = Field(default_factory=dict)
+    labels: dict[str, str] = Field(default_factory=podspec.TrackedDict)
     host_network: StrictBool = False
     image: Optional[str] = None
     owner: Optional[str] = None
     gpu_milli: Optional[int] = None          # GPU sharing: milli-GPU of one device (with nvidia.com/gpu: 1)
-    gpu_models: list[str] = Field(default_factory=list)   # GPU models (node label nvidia.com/gpu.product)
+    # GPU models (node label nvidia.com/gpu.product)
+    gpu_models: list[str] = Field(default_factory=podspec.TrackedList)
     # PodTopologySpread / InterPodAffinity inputs (kpack.topology); label-key merges applied on validation.
-    owner_references: list[OwnerReference] = Field(default_factory=list)
-    topology_spread_constraints: list[TopologySpreadConstraint] = Field(default_factory=list)
+    owner_references: list[OwnerReference] = Field(default_factory=podspec.TrackedList)
+    topology_spread_constraints: list[TopologySpreadConstraint] = Field(default_factory=podspec.TrackedList)
     pod_affinity: Optional[PodAffinity] = None
     pod_anti_affinity: Optional[PodAffinity] = None
     deletion_timestamp: Optional[str] = None
@@ -324,8 +325,9 @@ class Pod(_Named):
     def _topology_terms(self) -> "Pod":
         # kube-apiserver merges matchLabelKeys / mismatchLabelKeys into the selectors at creation.
         validate_constraints(self.topology_spread_constraints)
-        self.topology_spread_constraints = [c.merged(self.labels, f"spec.topologySpreadConstraints[{i}]")
-                                            for i, c in enumerate(self.topology_spread_constraints)]
+        if self.topology_spread_constraints:
+            self.topology_spread_constraints = [c.merged(self.labels, f"spec.topologySpreadConstraints[{i}]")
+                                                for i, c in enumerate(self.topology_spread_constraints)]
         if self.pod_affinity is not None:
             self.pod_affinity = self.pod_affinity.merged(self.labels, "spec.affinity.podAffinity")
         if self.pod_anti_affinity is not None:
@@ -417,10 +419,21 @@ class Pod(_Named):
         if hasattr(self, "_kp_key"):
             object.__delattr__(self, "_kp_key")
 
+    def __copy__(self) -> "Pod":
+        # A shallow copy shares this Pod's containers (whose changes reach only this Pod's token): no token.
+        c = super().__copy__()
+        object.__setattr__(c, "_kp_spec", podspec.UNTRACKED)
+        return c
+
+    def __deepcopy__(self, memo: Optional[dict] = None) -> "Pod":
+        c = super().__deepcopy__(memo)
+        object.__setattr__(c, "_kp_spec", podspec.UNTRACKED)
+        return c
+
     def spec_token(self) -> Optional[podspec.SpecToken]:
         """The token Pods equal in every field but the name share (kpack.podspec), or None when this Pod holds
         a value whose in-place changes cannot be seen (then its spec is compared field by field)."""
-        return podspec.token(self, _SPEC_SCALARS, _SPEC_CONTAINERS)
+        return podspec.token(self, _SPEC_SCALARS, _SPEC_DICTS, _SPEC_LISTS)
 
     @model_validator(mode="after")
     def _cache(self) -> "Pod":
@@ -428,7 +441,7 @@ class Pod(_Named):
         podspec.track(self, POD_TRACKED_FIELDS)
         object.__setattr__(self, "_kp_key", f"{self.namespace}/{self.name}")
         object.__setattr__(self, "_kp_spec", None)
-        podspec.token(self, _SPEC_SCALARS, _SPEC_CONTAINERS)
+        podspec.token(self, _SPEC_SCALARS, _SPEC_DICTS, _SPEC_LISTS, fresh=True)
         return self
 
     @classmethod
@@ -529,7 +542,9 @@ POD_SPEC_FIELDS = tuple(f for f in Pod.model_fields if f != "name")
 POD_TRACKED_FIELDS = tuple(f for f, info in Pod.model_fields.items()
                            if getattr(info.annotation, "__origin__", None) in (dict, list))
 _SPEC_SCALARS = operator.itemgetter(*(f for f in POD_SPEC_FIELDS if f not in POD_TRACKED_FIELDS))
-_SPEC_CONTAINERS = operator.itemgetter(*POD_TRACKED_FIELDS)
+_SPEC_DICTS, _SPEC_LISTS = (operator.itemgetter(*(f for f in POD_TRACKED_FIELDS
+                                                    if Pod.model_fields[f].annotation.__origin__ is kind))
+                            for kind in (dict, list))
 
 
 class _Workload(_Named):

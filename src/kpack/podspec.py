@@ -3,7 +3,9 @@ dropped on any change to it, so a call groups thousands of replicas by identity 
 from __future__ import annotations
 
 import copy
+import operator
 import weakref
+from itertools import chain
 from typing import Any, Optional
 
 # Field values a token may hold as they are: immutable, so a Pod cannot change them in place.
@@ -22,6 +24,8 @@ class SpecToken:
 # Cached instead of a token when the Pod holds a value whose changes could go unseen (dropped like a token).
 UNTRACKED = SpecToken(())
 
+_owner_of = operator.attrgetter("owner")
+
 _TOKENS: "weakref.WeakValueDictionary[tuple, SpecToken]" = weakref.WeakValueDictionary()
 
 
@@ -38,22 +42,22 @@ class TrackedDict(dict):
     __slots__ = ("owner",)
 
     def __setitem__(self, k, v):
-        drop(self.owner)
+        drop(getattr(self, "owner", None))
         super().__setitem__(k, v)
 
     def __delitem__(self, k):
-        drop(self.owner)
+        drop(getattr(self, "owner", None))
         super().__delitem__(k)
 
     def __ior__(self, other):
-        drop(self.owner)
+        drop(getattr(self, "owner", None))
         return super().__ior__(other)
 
     def _mutator(name: str):    # noqa: N805 - builds the methods below
         base = getattr(dict, name)
 
         def method(self, *args, **kwargs):
-            drop(self.owner)
+            drop(getattr(self, "owner", None))
             return base(self, *args, **kwargs)
         method.__name__ = name
         return method
@@ -80,26 +84,26 @@ class TrackedList(list):
     __slots__ = ("owner",)
 
     def __setitem__(self, k, v):
-        drop(self.owner)
+        drop(getattr(self, "owner", None))
         super().__setitem__(k, v)
 
     def __delitem__(self, k):
-        drop(self.owner)
+        drop(getattr(self, "owner", None))
         super().__delitem__(k)
 
     def __iadd__(self, other):
-        drop(self.owner)
+        drop(getattr(self, "owner", None))
         return super().__iadd__(other)
 
     def __imul__(self, n):
-        drop(self.owner)
+        drop(getattr(self, "owner", None))
         return super().__imul__(n)
 
     def _mutator(name: str):    # noqa: N805 - builds the methods below
         base = getattr(list, name)
 
         def method(self, *args, **kwargs):
-            drop(self.owner)
+            drop(getattr(self, "owner", None))
             return base(self, *args, **kwargs)
         method.__name__ = name
         return method
@@ -125,8 +129,9 @@ class TrackedList(list):
 
 
 def track(pod: Any, fields: tuple[str, ...]) -> None:
-    """Replace the Pod's dict and list fields by tracked copies owned by it (at construction, before anyone
-    else holds them), so changes made in place reach the Pod."""
+    """Make the Pod's dict and list fields tracked containers owned by it (at construction, before anyone
+    else holds them), so changes made in place reach the Pod: defaults are built tracked (default_factory);
+    validated values are copied into tracked ones."""
     d = pod.__dict__
     owner = weakref.ref(pod)
     for f in fields:
@@ -134,55 +139,54 @@ def track(pod: Any, fields: tuple[str, ...]) -> None:
         t = type(v)
         if t is dict:
             v = d[f] = TrackedDict(v)
-            v.owner = owner
         elif t is list:
             v = d[f] = TrackedList(v)
-            v.owner = owner
+        elif t is not TrackedDict and t is not TrackedList:
+            continue
+        v.owner = owner
 
 
-def frozen_item(v: Any) -> Any:
+def frozen_item(v: Any) -> tuple:
     """An element of a tracked list as an immutable equivalent: a scalar, or a frozen model of scalars."""
     if type(v) in SCALARS:
-        return v
+        return (v,)
     cfg = getattr(type(v), "model_config", None)
-    if cfg and cfg.get("frozen") and all(type(x) in SCALARS for x in v.__dict__.values()):
-        return (type(v), tuple(v.__dict__.items()))
+    if cfg and cfg.get("frozen") and set(map(type, v.__dict__.values())) <= SCALAR_TYPES:
+        return (type(v), *v.__dict__.items())
     raise ValueError("not trackable")
 
 
-def token(pod: Any, scalar_fields: Any, container_fields: Any) -> Optional[SpecToken]:
-    """The Pod's spec token, cached on it. `scalar_fields` / `container_fields`: itemgetters of the spec's
-    other fields and of its dict and list fields (all but the name). None: the Pod holds a value whose
-    changes could go unseen (a node affinity model, a toleration, a container it does not own), so its spec
-    is compared field by field."""
+def token(pod: Any, scalar_fields: Any, dict_fields: Any, list_fields: Any,
+          fresh: bool = False) -> Optional[SpecToken]:
+    """The Pod's spec token, cached on it. `scalar_fields`, `dict_fields`, `list_fields`: itemgetters of the
+    spec's fields (all but the name) on the Pod's field dict: other fields, dict fields, list fields. None:
+    the Pod holds a value whose changes could go unseen (a node affinity model, a toleration, a container it
+    does not own), so its spec is compared field by field. `fresh`: `track` has just run on the Pod (every
+    container is its own)."""
     tok = getattr(pod, "_kp_spec", None)
     if tok is not None:
         return None if tok is UNTRACKED else tok
     object.__setattr__(pod, "_kp_spec", UNTRACKED)   # until a token is built below
     d = pod.__dict__
-    scalars = scalar_fields(d)
+    scalars, dicts, lists = scalar_fields(d), dict_fields(d), list_fields(d)
     if not set(map(type, scalars)) <= SCALAR_TYPES:
         return None
-    owner = getattr(d.get("requests"), "owner", None)
-    if owner is None or owner() is not pod:
+    if not fresh:
+        try:
+            owners = list(map(_owner_of, dicts)) + list(map(_owner_of, lists))
+        except AttributeError:         # a plain dict or list (assigned to the Pod, or a copy's)
+            return None
+        owner = owners[0]
+        if owner() is not pod or owners.count(owner) != len(owners):
+            return None
+    if not set(map(type, chain.from_iterable(map(dict.values, dicts)))) <= SCALAR_TYPES:
         return None
-    sig = [scalars]
     try:
-        for v in container_fields(d):
-            t = type(v)
-            if getattr(v, "owner", None) is not owner:
-                return None
-            if not v:
-                sig.append(t)
-            elif t is TrackedDict:
-                if not set(map(type, v.values())) <= SCALAR_TYPES:
-                    return None
-                sig.append(tuple(v.items()))
-            else:
-                sig.append((t, tuple(map(frozen_item, v))))
+        items = tuple(map(tuple, map(frozen_item, chain.from_iterable(lists)))) if any(lists) else ()
     except ValueError:
         return None
-    sig = tuple(sig)
+    # list contents are told apart by their lengths (the items are concatenated)
+    sig = (scalars, tuple(map(tuple, map(dict.items, dicts))), tuple(map(len, lists)), items)
     tok = _TOKENS.get(sig)
     if tok is None:
         tok = _TOKENS[sig] = SpecToken(sig)

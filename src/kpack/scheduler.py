@@ -89,8 +89,8 @@ def spec_groups(pods: Sequence[Pod]) -> tuple[list[Pod], np.ndarray]:
         return [], np.empty(0, dtype=np.int32)
     try:
         toks = list(map(_token_of, pods))
-    except AttributeError:       # a Pod built without validation (model_construct, copies): no cache slot
-        toks = [getattr(p, "_kp_spec", None) for p in pods]
+    except AttributeError:       # Pods built without validation (model_construct, copies) carry no token
+        toks = [getattr(p, "_kp_spec", UNTRACKED) for p in pods]
     first_tok = toks[0]
     if first_tok is not None and first_tok is not UNTRACKED and toks.count(first_tok) == n:
         return [pods[0]], np.zeros(n, dtype=np.int32)      # replicas of one spec (counted by identity)
