@@ -178,3 +178,15 @@ def test_cluster_changes_between_calls():
     r2 = [s2.schedule(c2, [p.model_copy()]) for p in pods[20:]]
     assert r.node_names == [x.node_names[0] for x in r2]
     assert "n4" not in r.node_names
+
+
+def test_values_a_token_cannot_follow_give_no_token():
+    anti = {"podAntiAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [
+        {"labelSelector": {"matchLabels": {"app": "w"}}, "topologyKey": "zone"}]}}
+    assert kpack.Pod(name="a", affinity=anti).spec_token() is None
+    p = kpack.Pod(name="p", labels={"app": "w"})
+    assert p.spec_token() is not None
+    p.labels["app"] = ["w"]                        # a mutable value put in place: compared from now on
+    assert p.spec_token() is None
+    p.labels = {"app": "w"}                        # a plain dict assigned: not tracked, so no token
+    assert p.spec_token() is None

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import operator
+import typing
 from typing import Any, Literal, Optional
 
 from pydantic import (
@@ -441,7 +442,7 @@ class Pod(_Named):
         podspec.track(self, POD_TRACKED_FIELDS)
         object.__setattr__(self, "_kp_key", f"{self.namespace}/{self.name}")
         object.__setattr__(self, "_kp_spec", None)
-        podspec.token(self, _SPEC_SCALARS, _SPEC_DICTS, _SPEC_LISTS, fresh=True)
+        podspec.token(self, _SPEC_SCALARS, _SPEC_DICTS, _SPEC_LISTS, fresh=_SPEC_MODELS)
         return self
 
     @classmethod
@@ -542,6 +543,11 @@ POD_SPEC_FIELDS = tuple(f for f in Pod.model_fields if f != "name")
 POD_TRACKED_FIELDS = tuple(f for f, info in Pod.model_fields.items()
                            if getattr(info.annotation, "__origin__", None) in (dict, list))
 _SPEC_SCALARS = operator.itemgetter(*(f for f in POD_SPEC_FIELDS if f not in POD_TRACKED_FIELDS))
+# Spec fields outside the containers that hold a model when set (a Pod with one is never given a token).
+_SPEC_MODELS = operator.itemgetter(*(
+    f for f in POD_SPEC_FIELDS if f not in POD_TRACKED_FIELDS
+    and any(isinstance(a, type) and issubclass(a, BaseModel)
+            for a in typing.get_args(Pod.model_fields[f].annotation))))
 _SPEC_DICTS, _SPEC_LISTS = (operator.itemgetter(*(f for f in POD_TRACKED_FIELDS
                                                     if Pod.model_fields[f].annotation.__origin__ is kind))
                             for kind in (dict, list))

@@ -157,21 +157,26 @@ def frozen_item(v: Any) -> tuple:
 
 
 def token(pod: Any, scalar_fields: Any, dict_fields: Any, list_fields: Any,
-          fresh: bool = False) -> Optional[SpecToken]:
+          fresh: Optional[Any] = None) -> Optional[SpecToken]:
     """The Pod's spec token, cached on it. `scalar_fields`, `dict_fields`, `list_fields`: itemgetters of the
     spec's fields (all but the name) on the Pod's field dict: other fields, dict fields, list fields. None:
     the Pod holds a value whose changes could go unseen (a node affinity model, a toleration, a container it
-    does not own), so its spec is compared field by field. `fresh`: `track` has just run on the Pod (every
-    container is its own)."""
+    does not own), so its spec is compared field by field. `fresh`: `track` has just run on the validated Pod
+    (every container is its own and holds the validated scalar types), and `fresh` is the itemgetter of the
+    scalar fields that may hold a model instead (they must be None)."""
     tok = getattr(pod, "_kp_spec", None)
     if tok is not None:
         return None if tok is UNTRACKED else tok
     object.__setattr__(pod, "_kp_spec", UNTRACKED)   # until a token is built below
     d = pod.__dict__
     scalars, dicts, lists = scalar_fields(d), dict_fields(d), list_fields(d)
-    if not set(map(type, scalars)) <= SCALAR_TYPES:
+    if fresh is not None:
+        models = fresh(d)
+        if models.count(None) != len(models):
+            return None
+    elif not set(map(type, scalars)) <= SCALAR_TYPES:
         return None
-    if not fresh:
+    if fresh is None:
         try:
             owners = list(map(_owner_of, dicts)) + list(map(_owner_of, lists))
         except AttributeError:         # a plain dict or list (assigned to the Pod, or a copy's)
@@ -179,7 +184,7 @@ def token(pod: Any, scalar_fields: Any, dict_fields: Any, list_fields: Any,
         owner = owners[0]
         if owner() is not pod or owners.count(owner) != len(owners):
             return None
-    if not set(map(type, chain.from_iterable(map(dict.values, dicts)))) <= SCALAR_TYPES:
+    if fresh is None and not set(map(type, chain.from_iterable(map(dict.values, dicts)))) <= SCALAR_TYPES:
         return None
     try:
         items = tuple(map(tuple, map(frozen_item, chain.from_iterable(lists)))) if any(lists) else ()
