@@ -16,7 +16,7 @@ from pydantic import (
 )
 
 from . import podspec
-from .quantity import QuantityError, parse_quantity, resource_value
+from .quantity import QuantityError, is_whole, resource_value
 from .resources import (
     CPU,
     DEFAULT_MEMORY_REQUEST,
@@ -73,7 +73,7 @@ def _resource_map(v: Any, field: str, *, allow_negative: bool = False, node: boo
             raise ValueError(f"{field}[{name}]: invalid resource name: {msg}")
         try:
             val = resource_value(name, q)
-            if (is_extended(name) or name == PODS) and parse_quantity(q).denominator != 1:
+            if (is_extended(name) or name == PODS) and not is_whole(q):
                 raise ValueError(f"{field}[{name}]: must be an integer, got {q!r}")
         except QuantityError as e:
             raise ValueError(f"{field}[{name}]: {e}") from None

@@ -40,8 +40,20 @@ _QNAME_MSG = ("must consist of alphanumeric characters, '-', '_' or '.', and mus
               "alphanumeric character")
 
 
+_QUALIFIED: set[str] = set()   # names found valid (resource names, label keys repeat in every manifest)
+
+
 def qualified_name_errors(value: str) -> list[str]:
     """upstream IsQualifiedName: an optional DNS-subdomain prefix and '/', then a name of at most 63 chars."""
+    if type(value) is str and value in _QUALIFIED:
+        return []
+    errors = _qualified_name_errors(value)
+    if not errors and len(_QUALIFIED) < 4096:
+        _QUALIFIED.add(value)
+    return errors
+
+
+def _qualified_name_errors(value: str) -> list[str]:
     parts = value.split("/")
     if len(parts) == 1:
         name = parts[0]
@@ -85,7 +97,7 @@ def check_string_map(v: Any, field: str, *, labels: bool = True) -> dict[str, st
     the label syntax. Anything else (a YAML `true`, a null, a number, a list) is a field error."""
     if v is None:
         return {}
-    if not isinstance(v, Mapping):
+    if type(v) is not dict and not isinstance(v, Mapping):   # the type test first: ABC checks are slow
         raise ValueError(f"{field}: must be a mapping of string to string, got {_show(v)}")
     out: dict[str, str] = {}
     for k, x in v.items():
@@ -326,7 +338,7 @@ def check_shape(kind: str, manifest: Mapping, *, warn: bool = True) -> list[str]
 
 def _walk(type_name: str, obj: Any, path: str, unknown: list[str]) -> None:
     fields = TYPES[type_name]
-    if not isinstance(obj, Mapping):
+    if type(obj) is not dict and not isinstance(obj, Mapping):
         raise ValueError(f"{path or '<object>'}: must be a mapping (an object), got {_show(obj)}")
     for k, v in obj.items():
         sub = f"{path}.{k}" if path else str(k)
@@ -339,7 +351,7 @@ def _walk(type_name: str, obj: Any, path: str, unknown: list[str]) -> None:
         if t == "bool":
             check_bool(v, sub)
         elif t == "{}":
-            if not isinstance(v, Mapping):
+            if type(v) is not dict and not isinstance(v, Mapping):
                 raise ValueError(f"{sub}: must be a mapping, got {_show(v)}")
         elif t.startswith("[]"):
             if not isinstance(v, list):

@@ -35,6 +35,24 @@ class NameList:
         self._names_table: Optional[np.ndarray] = None
         self._prio_table: Optional[np.ndarray] = None
         self._keys_table: Optional[np.ndarray] = None
+        # recent filter answers over this list by their content: (reasons, code, rid, answer); see `recall`
+        self._filters: list[tuple[tuple, np.ndarray, np.ndarray, bytes]] = []
+
+    def recall(self, reasons: tuple, code: np.ndarray, rid: np.ndarray) -> Optional[bytes]:
+        """A filter answer built before for these very contents: per position of this list its outcome code
+        and reason id (into `reasons`). The answer is a function of them alone, so pods of one class (the
+        same selectors and tolerations, other requests) that fail the same nodes for the same reasons share
+        it: one comparison of the arrays instead of building ~300 KB of FailedNodes again."""
+        for i, (r, c, d, out) in enumerate(self._filters):
+            if r == reasons and np.array_equal(c, code) and np.array_equal(d, rid):
+                if i:
+                    self._filters.insert(0, self._filters.pop(i))
+                return out
+        return None
+
+    def keep(self, reasons: tuple, code: np.ndarray, rid: np.ndarray, answer: bytes) -> None:
+        """Remember a filter answer for `recall` (the 8 most recent per list)."""
+        self._filters = [(reasons, code, rid, answer), *self._filters[:7]]
 
     def subset(self, positions: list[int]) -> "NameList":
         """The NameList of the names at `positions` (their JSON reused)."""

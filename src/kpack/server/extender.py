@@ -132,6 +132,13 @@ class Extender:
             if hit is not None:
                 return hit
             code = v.code[idx]
+            if args.by_name:
+                reasons, all_rids = tuple(v.reasons), v.rid[idx]
+                out = nl.recall(reasons, code, all_rids)
+                if out is not None:
+                    self.stats["filter_answer_recalled"] += 1
+                    v.remember("filter", idx, out)
+                    return out
             ok = code == PASSED
             bad = np.flatnonzero(~ok)
             kinds = code[bad]
@@ -144,6 +151,7 @@ class Extender:
             out = b"".join([b'{"Nodes":null,"NodeNames":', nl.names_json(ok), b',"FailedNodes":', failed,
                             b',"FailedAndUnresolvableNodes":', unres, b',"Error":""}'])
             v.remember("filter", idx, out)
+            nl.keep(reasons, code, all_rids, out)
         return out
 
     def prioritize_json(self, body: Any) -> bytes:

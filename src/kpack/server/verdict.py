@@ -136,6 +136,16 @@ def fit_resources(reason: str) -> Optional[list[str]]:
     return out
 
 
+def _distinct(values: np.ndarray) -> list[int]:
+    """The distinct values of an int array, ascending (np.unique's answer): a bincount when they are small
+    and non-negative (fit failure bits over a few resource columns), several times cheaper than the sort or
+    hash of np.unique over thousands of nodes."""
+    top = int(values.max())
+    if top < 4096 and int(values.min()) >= 0:
+        return np.flatnonzero(np.bincount(values, minlength=top + 1)).tolist()
+    return np.unique(values).tolist()
+
+
 class _Compiled:
     """A profile and the pods' static classes compiled for one cluster generation, in the cluster's row
     order (filters and scores do not depend on kube-scheduler's visit order; not used here)."""
@@ -144,6 +154,30 @@ class _Compiled:
         self.key, self.profile, self.labels = key, profile, labels
         self.classes: dict[tuple, StaticClass] = {}
         self.arrays: dict[tuple, ClassArrays] = {}     # the cycle's bundle of each class alone
+        self.reasons: dict[tuple, _StaticReasons] = {}
+
+
+class _StaticReasons:
+    """The reasons of a static class's failing nodes (its static filters' codes through REASONS, ids 1.. in
+    code order) as an id per row (n + 1 rows, the last one left for nodes not cached), and the rows outside
+    NodeAffinity's PreFilter candidates (or None): what every pod of the class starts its reasons from."""
+
+    def __init__(self, cls: StaticClass, n: int):
+        code = cls.code
+        self.table: list[Optional[str]] = [None]
+        self.ids: dict[Optional[str], int] = {None: 0}
+        self.rid = np.zeros(n + 1, dtype=np.int32)
+        for c in np.unique(code[code > 0]).tolist():
+            reason = REASONS[c]
+            i = self.ids.get(reason)
+            if i is None:
+                i = self.ids[reason] = len(self.table)
+                self.table.append(reason)
+            self.rid[:n][code == c] = i
+        self.absent: Optional[np.ndarray] = None
+        if cls.candidates is not None and len(cls.candidates) < n:
+            self.absent = np.ones(n, dtype=np.bool_)
+            self.absent[cls.candidates] = False
 
 
 class ArrayPath:
@@ -218,11 +252,14 @@ class ArrayPath:
             cluster_arrays(cluster), cp.arrays, arrays,
             pod_arrays(np.zeros(1, np.int64), preq, pnz), NO_DEVICES, NO_STATIC, sched.rng.copy())
         # Reasons as explain gives them: static codes through REASONS, fit failures by their bit pattern,
-        # nodes outside NodeAffinity's PreFilter candidates absent; one id per distinct string.
-        table: list[Optional[str]] = [None]
-        ids: dict[Optional[str], int] = {None: 0}
-        short: dict[int, Optional[list[str]]] = {}
-        rid = np.zeros(n + 1, dtype=np.int32)
+        # nodes outside NodeAffinity's PreFilter candidates absent; one id per distinct string, in that order.
+        static = comp.reasons.get(k)
+        if static is None:
+            static = comp.reasons[k] = _StaticReasons(cls, n)
+        table = list(static.table)
+        ids = dict(static.ids)
+        short: dict[int, Optional[list[str]]] = dict.fromkeys(range(1, len(table)))
+        rid = static.rid.copy()
         body = rid[:n]
 
         def rid_of(reason: str, resources: Optional[list[str]]) -> int:
@@ -233,20 +270,16 @@ class ArrayPath:
                 short[i] = resources
             return i
 
-        code = cls.code
-        for c in np.unique(code[code > 0]).tolist():
-            body[code == c] = rid_of(REASONS[c], None)
         failing = np.flatnonzero(bits)
         if len(failing):
             b = bits[failing]
-            for pattern in np.unique(b).tolist():
-                parts = fit_reasons(cluster, int(pattern))
+            patterns = _distinct(b)
+            for pattern in patterns:
+                parts = fit_reasons(cluster, pattern)
                 res = [p[len(_FIT_PREFIX):] for p in parts if p != _TOO_MANY_PODS]
-                body[failing[b == pattern]] = rid_of(", ".join(parts), res)
-        if cls.candidates is not None and len(cls.candidates) < n:
-            absent = np.ones(n, dtype=np.bool_)
-            absent[cls.candidates] = False
-            body[absent] = rid_of(REASON_ABSENT, None)
+                body[failing if len(patterns) == 1 else failing[b == pattern]] = rid_of(", ".join(parts), res)
+        if static.absent is not None:
+            body[static.absent] = rid_of(REASON_ABSENT, None)
         rid[n] = rid_of(REASON_NOT_CACHED, None)
         verdict_code = classify(cluster, pod.requests, rid, short)
         # max_total: MaxNodeScore x the weights of the plugins that ran (a plugin whose PreScore skipped the
