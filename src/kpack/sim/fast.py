@@ -28,6 +28,18 @@ from .schema import EVENTS_FILE, PODS_FILE
 from .timeline import node_timeline
 
 NEVER = L.NEVER
+# Remembered verdicts of failed pod classes (loop.mem_update): on, and the memory they may take. VERIFY
+# re-checks every remembered verdict against a full scan (tests; slow).
+REMEMBER_FAILURES = True
+MEMORY_BYTES = 64 << 20
+VERIFY = False
+
+
+def log_node_change(chg: np.ndarray, ist: np.ndarray, v: int) -> None:
+    """loop.chg_log for the driver's node changes (evictions, cordons, joins, departures)."""
+    p = int(ist[L.I_CHGN])
+    chg[p & (len(chg) - 1)] = v
+    ist[L.I_CHGN] = p + 1
 
 
 class FastUnsupported(Exception):
@@ -211,7 +223,7 @@ def run_fast(replay: Any, out_dir: Optional[str | Path] = None):
         fg[: len(old_fg)] = old_fg
         A["fail_g"] = fg
         for k, fill in (("c_off", 0), ("c_cap", 0), ("c_n", 0), ("act", 0), ("act_pos", -1), ("zc_pos", -1),
-                        ("zc_g", -2)):
+                        ("zc_g", -2), ("mem_slot", -1), ("mem_pos", 0)):
             old = A.get(k, np.zeros(0, np.int64))
             a = np.full(n, fill, np.int64)
             a[: len(old)] = old
@@ -389,6 +401,20 @@ def run_fast(replay: Any, out_dir: Optional[str | Path] = None):
         ist[L.I_NACT] = len(active)
         ist[L.I_PHEND] = end
 
+    # the node change log (a ring of at least 2N entries: a class reads back at most N of them) and the
+    # remembered verdicts, one slot of N verdicts per class that failed, round robin over a bounded pool
+    chg = np.zeros(1 << max(12, int(2 * N - 1).bit_length()), np.int64)
+    n_mem = min(4096, MEMORY_BYTES // (4 * N)) if REMEMBER_FAILURES and R <= 30 else 0
+    ist[L.I_MEMON] = int(n_mem > 0)
+    ist[L.I_VERIFY] = int(VERIFY)
+    mem_cls = np.full(max(1, n_mem), -1, np.int64)
+    mem_bits = np.zeros((max(1, n_mem), N), np.int32)
+    mem_hist = np.zeros((max(1, n_mem), R), np.int32)
+    mem_nfeas = np.zeros(max(1, n_mem), np.int64)
+
+    def log_change(v: int) -> None:
+        log_node_change(chg, ist, v)
+
     rebuild_class_arrays()
     grow_slots(1 << 12)
     buf = {k: np.zeros(0, np.int64) for k in ("arr", "dep", "dur", "cls")}
@@ -519,6 +545,7 @@ def run_fast(replay: Any, out_dir: Optional[str | Path] = None):
         v = int(inv[i])
         unsched_v[v] = flag
         A["code_rows"][:, v] = np.where(flag & A["fu"], np.int8(UNSCHEDULABLE), A["code0"][:, v])
+        log_change(v)
         epoch[0] += 1
 
     def log_free(v: int) -> None:
@@ -537,6 +564,7 @@ def run_fast(replay: Any, out_dir: Optional[str | Path] = None):
         c = S["cls"][on]
         req[v] -= A["creq"][c].sum(axis=0)
         nz[v] -= A["cnz"][c].sum(axis=0)
+        log_change(v)
         S["state"][on] = L.PENDING
         S["node"][on] = -1
         S["end_t"][on] = NEVER
@@ -629,6 +657,7 @@ def run_fast(replay: Any, out_dir: Optional[str | Path] = None):
             a["aff_row"], a["aff_rows"], a["taint_row"], a["taint_rows"],
             cp.check_col, cp.fit_filter_on, cp.weights, cp.fit_col, cp.fit_kind, cp.fit_w, cp.strategy,
             cp.shape_u, cp.shape_s, cp.bal_col, cp.bal_kind, cp.pct,
+            chg, a["mem_slot"], a["mem_pos"], mem_cls, mem_bits, mem_hist, mem_nfeas,
             B["o_seq"], B["o_node"], B["o_arr"], B["o_start"], B["o_end"], B["o_evict"], B["o_out"],
             B["f_cls"], B["f_rows"], wait_hist, wait_edges)
         t_kernel += time.perf_counter() - t0
@@ -690,6 +719,10 @@ def run_fast(replay: Any, out_dir: Optional[str | Path] = None):
         "bookkeeping_s": t_run - place_s,
         "bookkeeping_share": (t_run - place_s) / t_run if t_run > 0 else 0.0,
         "events_per_s": events / t_run if t_run > 0 else 0.0,
+        "remembered_failures": {
+            "slots": int(n_mem), "failed_from_memory": int(ist[L.I_MEMHIT]),
+            "memory_updates": int(ist[L.I_MEMUPD]), "full_rescans": int(ist[L.I_RESCAN]),
+            "node_changes": int(ist[L.I_CHGN]), "verify_mismatches": int(ist[L.I_VMISS])},
         "kernel_returns": {k: int(v) for k, v in sorted(
             ((["done", "need_data", "node_events", "sample", "flush"][s], n) for s, n in calls.items()))},
     }

@@ -20,8 +20,13 @@ PH_TIME, PH_SCHED, PH_ADMIT = 0, 1, 2
 (I_PHASE, I_POS, I_BUFN, I_EXH, I_HEAPN, I_TOP, I_PHEND, I_FREEGEN, I_FREED, I_NE, I_FAILN, I_OUTN, I_SEQ,
  I_RUNLIM, I_T, I_ATTEMPTS, I_PLACEMENTS, I_DEPARTURES, I_DELPEND, I_WAITSUM, I_WAITMAX, I_NREF, I_EVN,
  I_NEXTSAMPLE, I_QN, I_REFCPU, I_REFMEM, I_RETRYALL, I_LOGN, I_CAP, I_NARR, I_STAMP, I_NACT, I_PCYC,
- I_KCYC) = range(35)
-N_STATE = 35
+ I_KCYC, I_CHGN, I_MEMON, I_MEMHAND, I_VERIFY, I_VMISS, I_MEMHIT, I_MEMUPD, I_RESCAN) = range(43)
+N_STATE = 43
+# Remembered filter verdicts (see `mem_update`): a node outside the class's candidate list, a node a static
+# filter rejects; any other value is the node's NodeResourcesFit failure bits (0: feasible).
+NOT_CAND, STATIC = -2, -1
+# Classes whose candidate list is shorter than this are scanned as before (a pinned pod's scan is one node).
+MEM_MIN_CAND = 8
 OUT_COMPLETED, OUT_DELETED = 0, 1
 
 
@@ -268,6 +273,149 @@ def any_freed_since(log_gen, logn, g):
     return g < 0 or (logn > 0 and log_gen[logn - 1] > g)
 
 
+@njit(cache=True, nogil=True, inline="always")
+def chg_log(chg, ist, n):
+    """Append node n to the node change log (a ring; ist[I_CHGN] counts every entry ever appended). Every
+    change of a node's requests, allocatable, static filter codes or presence is logged here: the remembered
+    verdicts of `mem_update` are exact only because of it."""
+    p = ist[I_CHGN]
+    chg[p & (chg.shape[0] - 1)] = n
+    ist[I_CHGN] = p + 1
+
+
+@njit(cache=True, nogil=True, inline="always", error_model="numpy")
+def node_reason(alloc, req, n, preq, check_col, fit_filter_on, any_req, code):
+    """find_feasible's verdict on node n as one code: STATIC (a static filter rejects it: skipped, not
+    counted), else the NodeResourcesFit failure bits it counts (0: feasible)."""
+    if code[n] != 0:
+        return STATIC
+    if not fit_filter_on:
+        return 0
+    return K.fit_failures(alloc, req, n, preq, check_col, any_req)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def reason_count(hist, bits, sign):
+    """Add (sign 1) or remove (-1) one node's failure bits to a per-column failure histogram."""
+    if bits > 0:
+        for r in range(hist.shape[0]):
+            if (bits >> r) & 1:
+                hist[r] += sign
+
+
+@njit(cache=True, nogil=True)
+def any_requests(preq):
+    for r in range(preq.shape[0]):
+        if r != K.COL_PODS and preq[r] != 0:
+            return True
+    return False
+
+
+@njit(cache=True, nogil=True)
+def mem_rescan(sl, alloc, req, preq, check_col, fit_filter_on, code, cand_len, cand, mem_bits, mem_hist,
+               mem_nfeas):
+    """Every candidate node's verdict for one class into memory slot sl, as a full find_feasible pass that
+    finds no node would count them. False if the candidate list repeats a node (not remembered then)."""
+    row = mem_bits[sl]
+    hist = mem_hist[sl]
+    hist[:] = 0
+    any_req = any_requests(preq)
+    nf = 0
+    N = alloc.shape[0]
+    if cand_len < 0:
+        for n in range(N):
+            b = node_reason(alloc, req, n, preq, check_col, fit_filter_on, any_req, code)
+            row[n] = b
+            if b == 0:
+                nf += 1
+            else:
+                reason_count(hist, b, 1)
+    else:
+        row[:] = NOT_CAND
+        for j in range(cand_len):
+            n = cand[j]
+            if row[n] != NOT_CAND:
+                return False
+            b = node_reason(alloc, req, n, preq, check_col, fit_filter_on, any_req, code)
+            row[n] = b
+            if b == 0:
+                nf += 1
+            else:
+                reason_count(hist, b, 1)
+    mem_nfeas[sl] = nf
+    return True
+
+
+@njit(cache=True, nogil=True)
+def mem_update(sl, from_pos, chg, ist, mark, alloc, req, preq, check_col, fit_filter_on, code, mem_bits,
+               mem_hist, mem_nfeas):
+    """Bring memory slot sl up to date: re-filter only the nodes logged since from_pos. A node not logged
+    since has the requests, allocatable and codes it had when its verdict was taken, so the same verdict.
+    The histogram is updated exactly (the old reason out, the new one in)."""
+    ist[I_STAMP] += 1
+    stamp = ist[I_STAMP]
+    row = mem_bits[sl]
+    hist = mem_hist[sl]
+    any_req = any_requests(preq)
+    nf = mem_nfeas[sl]
+    mask = chg.shape[0] - 1
+    for p in range(from_pos, ist[I_CHGN]):
+        n = chg[p & mask]
+        if mark[n] == stamp:
+            continue
+        mark[n] = stamp
+        old = row[n]
+        if old == NOT_CAND:
+            continue
+        b = node_reason(alloc, req, n, preq, check_col, fit_filter_on, any_req, code)
+        if b != old:
+            if old == 0:
+                nf -= 1
+            else:
+                reason_count(hist, old, -1)
+            if b == 0:
+                nf += 1
+            else:
+                reason_count(hist, b, 1)
+            row[n] = b
+    mem_nfeas[sl] = nf
+
+
+@njit(cache=True, nogil=True)
+def mem_check(sl, alloc, req, preq, check_col, fit_filter_on, code, cand_len, cand, mem_bits, mem_hist,
+              mem_nfeas):
+    """Verification (tests): does slot sl equal a fresh `mem_rescan`? Counts the nodes that differ."""
+    N = alloc.shape[0]
+    bits = np.empty((1, N), mem_bits.dtype)
+    hist = np.zeros((1, mem_hist.shape[1]), mem_hist.dtype)
+    nf = np.zeros(1, np.int64)
+    mem_rescan(0, alloc, req, preq, check_col, fit_filter_on, code, cand_len, cand, bits, hist, nf)
+    bad = 0
+    for n in range(N):
+        if bits[0, n] != mem_bits[sl, n]:
+            bad += 1
+    for r in range(hist.shape[1]):
+        if hist[0, r] != mem_hist[sl, r]:
+            bad += 1
+    if nf[0] != mem_nfeas[sl]:
+        bad += 1
+    return bad
+
+
+@njit(cache=True, nogil=True)
+def mem_acquire(c, mem_slot, mem_cls, ist):
+    """A memory slot for class c: the next one round robin (its previous class forgets, and scans in full
+    again the next time it fails)."""
+    h = ist[I_MEMHAND]
+    ist[I_MEMHAND] = (h + 1) % mem_cls.shape[0]
+    old = mem_cls[h]
+    if old >= 0:
+        mem_slot[old] = -1
+    mem_cls[h] = c
+    mem_slot[c] = h
+    return h
+
+
 @njit(cache=True, nogil=True)
 def step(ist, ref, rng, start,
         # the arrival buffer (trace order)
@@ -286,6 +434,8 @@ def step(ist, ref, rng, start,
         # compiled profile
         check_col, fit_filter_on, weights, fit_col, fit_kind, fit_w, strategy, shape_u, shape_s,
         bal_col, bal_kind, pct,
+        # the node change log and the remembered verdicts of failed classes (see mem_update)
+        chg, mem_slot, mem_pos, mem_cls, mem_bits, mem_hist, mem_nfeas,
         # outputs
         o_seq, o_node, o_arr, o_start, o_end, o_evict, o_out, f_cls, f_rows, wait_hist, wait_edges):
     """Advance the replay until it needs Python (see the status codes). Every per-pod decision is made by
@@ -343,6 +493,7 @@ def step(ist, ref, rng, start,
                     c = cls[s]
                     for r in range(R):
                         req[n, r] -= creq[c, r]
+                    chg_log(chg, ist, n)
                     nz[n, 0] -= cnz[c, 0]
                     nz[n, 1] -= cnz[c, 1]
                     ist[I_DEPARTURES] += 1
@@ -496,11 +647,49 @@ def step(ist, ref, rng, start,
                 c = cls[s]
                 ist[I_ATTEMPTS] += 1
                 chosen = -1
-                k = 0
+                k = -1
                 c0 = cycles()
                 tmp_fail[:] = 0
                 preq = creq[c]
-                if conflict[c] == 0 and cand_len[c] != 0:
+                scan = conflict[c] == 0 and cand_len[c] != 0
+                cl = cand_len[c]
+                use_mem = scan and ist[I_MEMON] != 0 and (cl < 0 or cl >= MEM_MIN_CAND)
+                if use_mem and mem_slot[c] >= 0:
+                    # The class failed before and its verdicts are remembered: re-filter the changed nodes only.
+                    sl = mem_slot[c]
+                    code = code_rows[crow[c]]
+                    if ist[I_CHGN] - mem_pos[c] <= N:
+                        mem_update(sl, mem_pos[c], chg, ist, mark, alloc, req, preq, check_col, fit_filter_on,
+                                   code, mem_bits, mem_hist, mem_nfeas)
+                        ist[I_MEMUPD] += 1
+                    else:
+                        mem_rescan(sl, alloc, req, preq, check_col, fit_filter_on, code, cl,
+                                   cand_flat[cand_off[c]:], mem_bits, mem_hist, mem_nfeas)
+                        ist[I_RESCAN] += 1
+                    mem_pos[c] = ist[I_CHGN]
+                    if ist[I_VERIFY] != 0:
+                        ist[I_VMISS] += mem_check(sl, alloc, req, preq, check_col, fit_filter_on, code, cl,
+                                                  cand_flat[cand_off[c]:], mem_bits, mem_hist, mem_nfeas)
+                    if mem_nfeas[sl] == 0:
+                        # no feasible node: exactly find_feasible's failure (its counts, its start advance)
+                        k = 0
+                        for r in range(R):
+                            tmp_fail[r] = mem_hist[sl, r]
+                        if ist[I_VERIFY] != 0:
+                            s0 = start[0]
+                            k2 = K.find_feasible(alloc, req, check_col, fit_filter_on, preq, code, cl,
+                                                 cand_flat[cand_off[c]:], pct, start, feasible, tmp_fail,
+                                                 no_devices, 0, 1000, 0)
+                            if k2 != 0:
+                                ist[I_VMISS] += 1
+                            for r in range(R):
+                                if tmp_fail[r] != mem_hist[sl, r]:
+                                    ist[I_VMISS] += 1
+                            start[0] = s0
+                        ncand = N if cl < 0 else cl
+                        start[0] = (start[0] + ncand) % N
+                        ist[I_MEMHIT] += 1
+                if scan and k < 0:
                     k = K.find_feasible(alloc, req, check_col, fit_filter_on, preq, code_rows[crow[c]],
                                         cand_len[c], cand_flat[cand_off[c]:], pct, start, feasible, tmp_fail,
                                         no_devices, 0, 1000, 0)
@@ -513,8 +702,30 @@ def step(ist, ref, rng, start,
                                                   taint_rows[taint_row[c]], weights, fit_col, fit_kind, fit_w,
                                                   strategy, shape_u, shape_s, bal_col, bal_kind, scores)
                         chosen = feasible[K.select_host(totals, k, rng, True)]
+                    elif use_mem:
+                        # a failed full scan: remember every node's verdict (a slot that said "feasible" here
+                        # would be a missed change: counted, and taken afresh)
+                        sl = mem_slot[c]
+                        if sl >= 0:
+                            ist[I_VMISS] += 1
+                        else:
+                            sl = mem_acquire(c, mem_slot, mem_cls, ist)
+                        if mem_rescan(sl, alloc, req, preq, check_col, fit_filter_on, code_rows[crow[c]], cl,
+                                      cand_flat[cand_off[c]:], mem_bits, mem_hist, mem_nfeas):
+                            mem_pos[c] = ist[I_CHGN]
+                            ist[I_RESCAN] += 1
+                            if ist[I_VERIFY] != 0:
+                                for r in range(R):
+                                    if tmp_fail[r] != mem_hist[sl, r]:
+                                        ist[I_VMISS] += 1
+                                if mem_nfeas[sl] != 0:
+                                    ist[I_VMISS] += 1
+                        else:
+                            mem_slot[c] = -1
+                            mem_cls[sl] = -1
                 if chosen >= 0:
                     K.commit(req, nz, chosen, preq, cnz[c])
+                    chg_log(chg, ist, chosen)
                 ist[I_PCYC] += cycles() - c0
                 if chosen >= 0:
                     st = arrival[s] if arrival[s] > t else t
@@ -536,7 +747,7 @@ def step(ist, ref, rng, start,
                 else:
                     fn = ist[I_FAILN]
                     f_cls[fn] = c
-                    if k == 0 and conflict[c] == 0 and cand_len[c] != 0:
+                    if k == 0 and scan:
                         f_rows[fn, :] = tmp_fail
                     else:
                         f_rows[fn, :] = 0
