@@ -146,7 +146,15 @@ def _str_col(b: pa.RecordBatch, c: str, default: Optional[str]) -> pa.Array:
 def run_fast(replay: Any, out_dir: Optional[str | Path] = None):
     """`Replay.run` through the compiled loop: identical placements, waits, metrics and summary."""
     from ..topology import engine as topology
-    from .replay import PodClasses, SimResult, _PlacementWriter, build_cluster, node_arrays, read_nodes
+    from .replay import (
+        PodClasses,
+        SimResult,
+        _PlacementWriter,
+        build_cluster,
+        node_arrays,
+        read_nodes,
+        unique_rows,
+    )
 
     t_start = time.perf_counter()
     opts = replay.opts
@@ -210,8 +218,9 @@ def run_fast(replay: Any, out_dir: Optional[str | Path] = None):
 
     def rebuild_class_arrays() -> None:
         n = C["n"]
-        A["creq"] = np.ascontiguousarray(np.array(cl["creq"], np.int64).reshape(n, R))
-        A["cnz"] = np.ascontiguousarray(np.array(cl["cnz"], np.int64).reshape(n, 2))
+        # creq / cnz hold one block of rows per compile_new call
+        A["creq"] = np.ascontiguousarray(np.concatenate(cl["creq"] or [np.zeros((0, R))]).astype(np.int64))
+        A["cnz"] = np.ascontiguousarray(np.concatenate(cl["cnz"] or [np.zeros((0, 2))]).astype(np.int64))
         A["cprio"] = np.ascontiguousarray(classes.prio[:n].astype(np.int64))
         A["cpinned"] = np.array(classes.pinned[:n], np.int8)
         A["ccm"] = np.ascontiguousarray(classes.cpu_mem[:n].astype(np.int64))
@@ -269,6 +278,8 @@ def run_fast(replay: Any, out_dir: Optional[str | Path] = None):
         if list(c0.resource_names) != res_names:
             raise FastUnsupported("pods request resources no node has")
         new = rep
+        cl["creq"].append(np.asarray(vec, np.int64).reshape(len(new), R))
+        cl["cnz"].append(np.asarray(nzv, np.int64).reshape(len(new), 2))
         for i in range(len(new)):
             sc = sc_of[n0 + i]
             key = id(sc.code)
@@ -278,8 +289,6 @@ def run_fast(replay: Any, out_dir: Optional[str | Path] = None):
                 code0.append(sc.code.astype(np.int8))
                 fu.append(bool(unsched_on and nodeunschedulable.fails(np.ones(1, bool), new[i])[0]))
             cl["crow"].append(r)
-            cl["creq"].extend(vec[i].tolist())
-            cl["cnz"].extend(nzv[i].tolist())
             cl["conflict"].append(int(sc.conflict))
             if sc.candidates is None:
                 cl["cand_off"].append(0)
@@ -506,7 +515,7 @@ def run_fast(replay: Any, out_dir: Optional[str | Path] = None):
         if not n:
             return
         key = np.hstack([B["f_cls"][:n, None], B["f_rows"][:n].astype(np.int64)])
-        uniq, cnt = np.unique(key, axis=0, return_counts=True)
+        uniq, _, _, cnt = unique_rows(key)
         for row, k in zip(uniq, cnt.tolist()):
             c = int(row[0])
             sc = cl["static"][c]
@@ -557,8 +566,18 @@ def run_fast(replay: Any, out_dir: Optional[str | Path] = None):
         B["log_node"][n] = v
         ist[L.I_LOGN] = n + 1
 
+    bound_by_node: dict[str, np.ndarray] = {}
+
     def evict_node(v: int) -> None:
-        on = np.flatnonzero((S["state"] == L.BOUND) & (S["node"] == v))
+        # the bound slots sorted by node, once per node_events call (no pod binds until it returns); a node's
+        # slots come out in ascending order, as flatnonzero gives them
+        if "slots" not in bound_by_node:
+            b = np.flatnonzero(S["state"] == L.BOUND)
+            o = np.argsort(S["node"][b], kind="stable")
+            bound_by_node["slots"], bound_by_node["nodes"] = b[o], S["node"][b][o]
+        lo, hi = np.searchsorted(bound_by_node["nodes"], [v, v + 1])
+        on = bound_by_node["slots"][lo:hi]
+        on = on[(S["state"][on] == L.BOUND) & (S["node"][on] == v)]    # not evicted earlier in this call
         if not len(on):
             return
         c = S["cls"][on]
@@ -576,6 +595,7 @@ def run_fast(replay: Any, out_dir: Optional[str | Path] = None):
         ist[L.I_EVN] = k + len(on)
 
     def node_events(t: int) -> None:
+        bound_by_node.clear()
         while ne_pos[0] < len(nev) and nev[ne_pos[0]][0] == t:
             _, _, act, nm = nev[ne_pos[0]]
             ne_pos[0] += 1
@@ -722,6 +742,7 @@ def run_fast(replay: Any, out_dir: Optional[str | Path] = None):
         "remembered_failures": {
             "slots": int(n_mem), "failed_from_memory": int(ist[L.I_MEMHIT]),
             "memory_updates": int(ist[L.I_MEMUPD]), "full_rescans": int(ist[L.I_RESCAN]),
+            "found_from_memory": int(ist[L.I_MEMFIND]),
             "node_changes": int(ist[L.I_CHGN]), "verify_mismatches": int(ist[L.I_VMISS])},
         "kernel_returns": {k: int(v) for k, v in sorted(
             ((["done", "need_data", "node_events", "sample", "flush"][s], n) for s, n in calls.items()))},

@@ -20,8 +20,8 @@ PH_TIME, PH_SCHED, PH_ADMIT = 0, 1, 2
 (I_PHASE, I_POS, I_BUFN, I_EXH, I_HEAPN, I_TOP, I_PHEND, I_FREEGEN, I_FREED, I_NE, I_FAILN, I_OUTN, I_SEQ,
  I_RUNLIM, I_T, I_ATTEMPTS, I_PLACEMENTS, I_DEPARTURES, I_DELPEND, I_WAITSUM, I_WAITMAX, I_NREF, I_EVN,
  I_NEXTSAMPLE, I_QN, I_REFCPU, I_REFMEM, I_RETRYALL, I_LOGN, I_CAP, I_NARR, I_STAMP, I_NACT, I_PCYC,
- I_KCYC, I_CHGN, I_MEMON, I_MEMHAND, I_VERIFY, I_VMISS, I_MEMHIT, I_MEMUPD, I_RESCAN) = range(43)
-N_STATE = 43
+ I_KCYC, I_CHGN, I_MEMON, I_MEMHAND, I_VERIFY, I_VMISS, I_MEMHIT, I_MEMUPD, I_RESCAN, I_MEMFIND) = range(44)
+N_STATE = 44
 # Remembered filter verdicts (see `mem_update`): a node outside the class's candidate list, a node a static
 # filter rejects; any other value is the node's NodeResourcesFit failure bits (0: feasible).
 NOT_CAND, STATIC = -2, -1
@@ -403,6 +403,52 @@ def mem_check(sl, alloc, req, preq, check_col, fit_filter_on, code, cand_len, ca
 
 
 @njit(cache=True, nogil=True)
+def mem_find(sl, mem_bits, cand_len, cand, pct, start, feasible, N):
+    """find_feasible for a class whose memory slot sl is up to date: the same visit order from start[0],
+    the same stop after numFeasibleNodesToFind, the same start advance; a remembered verdict of 0 is a node
+    find_feasible finds feasible."""
+    row = mem_bits[sl]
+    ncand = N if cand_len < 0 else cand_len
+    to_find = K.num_feasible_nodes_to_find(ncand, pct)
+    s0 = start[0]
+    b = s0 % ncand
+    k = 0
+    processed = 0
+    for i in range(ncand):
+        j = b + i
+        if j >= ncand:
+            j -= ncand
+        n = j if cand_len < 0 else cand[j]
+        processed += 1
+        if row[n] == 0:
+            feasible[k] = n
+            k += 1
+            if k == to_find:
+                break
+    start[0] = (s0 + processed) % N
+    return k
+
+
+@njit(cache=True, nogil=True)
+def mem_find_check(k, alloc, req, check_col, fit_filter_on, preq, code, cand_len, cand, pct, start, s0,
+                   feasible, R):
+    """Verification (tests): does `mem_find`'s answer equal find_feasible's from the same start?"""
+    f2 = np.empty(alloc.shape[0], np.int64)
+    st = np.array([s0], np.int64)
+    tf = np.zeros(R, np.int32)
+    k2 = K.find_feasible(alloc, req, check_col, fit_filter_on, preq, code, cand_len, cand, pct, st, f2, tf,
+                         np.zeros((alloc.shape[0], 0), np.int32), 0, 1000, 0)
+    bad = 0
+    if k2 != k or st[0] != start[0]:
+        bad += 1
+    else:
+        for i in range(k):
+            if f2[i] != feasible[i]:
+                bad += 1
+    return bad
+
+
+@njit(cache=True, nogil=True)
 def mem_acquire(c, mem_slot, mem_cls, ist):
     """A memory slot for class c: the next one round robin (its previous class forgets, and scans in full
     again the next time it fails)."""
@@ -655,7 +701,7 @@ def step(ist, ref, rng, start,
                 cl = cand_len[c]
                 use_mem = scan and ist[I_MEMON] != 0 and (cl < 0 or cl >= MEM_MIN_CAND)
                 if use_mem and mem_slot[c] >= 0:
-                    # The class failed before and its verdicts are remembered: re-filter the changed nodes only.
+                    # the class failed before and its verdicts are remembered: re-filter changed nodes only
                     sl = mem_slot[c]
                     code = code_rows[crow[c]]
                     if ist[I_CHGN] - mem_pos[c] <= N:
@@ -689,20 +735,20 @@ def step(ist, ref, rng, start,
                         ncand = N if cl < 0 else cl
                         start[0] = (start[0] + ncand) % N
                         ist[I_MEMHIT] += 1
+                    else:
+                        # feasible nodes exist: find_feasible's pass over the remembered verdicts
+                        s0 = start[0]
+                        k = mem_find(sl, mem_bits, cl, cand_flat[cand_off[c]:], pct, start, feasible, N)
+                        ist[I_MEMFIND] += 1
+                        if ist[I_VERIFY] != 0:
+                            ist[I_VMISS] += mem_find_check(k, alloc, req, check_col, fit_filter_on, preq,
+                                                           code, cl, cand_flat[cand_off[c]:], pct, start,
+                                                           s0, feasible, R)
                 if scan and k < 0:
                     k = K.find_feasible(alloc, req, check_col, fit_filter_on, preq, code_rows[crow[c]],
                                         cand_len[c], cand_flat[cand_off[c]:], pct, start, feasible, tmp_fail,
                                         no_devices, 0, 1000, 0)
-                    if k == 1:
-                        chosen = feasible[0]
-                    elif k > 1:
-                        ar = aff_row[c]
-                        aff = aff_rows[ar] if ar >= 0 else empty
-                        totals = K.score_feasible(alloc, req, nz, preq, cnz[c], feasible, k, aff,
-                                                  taint_rows[taint_row[c]], weights, fit_col, fit_kind, fit_w,
-                                                  strategy, shape_u, shape_s, bal_col, bal_kind, scores)
-                        chosen = feasible[K.select_host(totals, k, rng, True)]
-                    elif use_mem:
+                    if k == 0 and use_mem:
                         # a failed full scan: remember every node's verdict (a slot that said "feasible" here
                         # would be a missed change: counted, and taken afresh)
                         sl = mem_slot[c]
@@ -723,6 +769,15 @@ def step(ist, ref, rng, start,
                         else:
                             mem_slot[c] = -1
                             mem_cls[sl] = -1
+                if k == 1:
+                    chosen = feasible[0]
+                elif k > 1:
+                    ar = aff_row[c]
+                    aff = aff_rows[ar] if ar >= 0 else empty
+                    totals = K.score_feasible(alloc, req, nz, preq, cnz[c], feasible, k, aff,
+                                              taint_rows[taint_row[c]], weights, fit_col, fit_kind, fit_w,
+                                              strategy, shape_u, shape_s, bal_col, bal_kind, scores)
+                    chosen = feasible[K.select_host(totals, k, rng, True)]
                 if chosen >= 0:
                     K.commit(req, nz, chosen, preq, cnz[c])
                     chg_log(chg, ist, chosen)
