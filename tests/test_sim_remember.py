@@ -65,8 +65,10 @@ def random_trace(d: Path, seed: int, n_nodes: int, n_pods: int) -> None:
                                  "action": rng.choice(["cordon", "uncordon"], k).tolist()})
 
 
-def replay(trace: Path, out: Path, monkeypatch, remember: bool, verify: bool = False, memory: int = 64 << 20):
+def replay(trace: Path, out: Path, monkeypatch, remember: bool, verify: bool = False, memory: int = 64 << 20,
+           every_class: bool = True):
     monkeypatch.setattr(fast, "REMEMBER_FAILURES", remember)
+    monkeypatch.setattr(fast, "REMEMBER_ALL", every_class)
     monkeypatch.setattr(fast, "VERIFY", verify)
     monkeypatch.setattr(fast, "MEMORY_BYTES", memory)
     res = Replay(trace, SimOptions(seed=3)).run(out)
@@ -80,10 +82,11 @@ def same_bytes(a: Path, b: Path) -> None:
         assert (a / f).read_bytes() == (b / f).read_bytes(), f
 
 
-@pytest.mark.parametrize("seed,nodes,pods", [(0, 12, 900), (1, 40, 2500), (2, 6, 700), (3, 25, 1500)])
-def test_remembered_verdicts_equal_full_scans(tmp_path, monkeypatch, seed, nodes, pods):
+@pytest.mark.parametrize("seed,nodes,pods,every_class", [(0, 12, 900, True), (1, 40, 2500, True),
+                                                         (2, 6, 700, False), (3, 25, 1500, False)])
+def test_remembered_verdicts_equal_full_scans(tmp_path, monkeypatch, seed, nodes, pods, every_class):
     random_trace(tmp_path / "t", seed, nodes, pods)
-    on = replay(tmp_path / "t", tmp_path / "on", monkeypatch, True, verify=True)
+    on = replay(tmp_path / "t", tmp_path / "on", monkeypatch, True, verify=True, every_class=every_class)
     off = replay(tmp_path / "t", tmp_path / "off", monkeypatch, False)
     mem = on.timing["remembered_failures"]
     # every verdict taken from memory was checked against a full scan, and the memory against a rescan
@@ -100,7 +103,7 @@ def test_remembered_verdicts_equal_full_scans(tmp_path, monkeypatch, seed, nodes
 
 
 def test_a_small_memory_pool_forgets_and_stays_exact(tmp_path, monkeypatch):
-    random_trace(tmp_path / "t", 5, 30, 2000)
+    random_trace(tmp_path / "t", 6, 30, 2000)
     n = 30
     on = replay(tmp_path / "t", tmp_path / "on", monkeypatch, True, verify=True, memory=4 * n * 2)
     replay(tmp_path / "t", tmp_path / "off", monkeypatch, False)

@@ -17,20 +17,22 @@ from ..scheduler import Scheduler, fit_error
 from . import loop as L
 from .metrics import (
     WAIT_EDGES,
-    fragmentation,
     metrics_table,
     sample_interval,
     sample_rates,
     summary_of,
     thin_samples,
 )
+from .sampling import sample_stats
 from .schema import EVENTS_FILE, PODS_FILE
 from .timeline import node_timeline
 
 NEVER = L.NEVER
-# Remembered verdicts of failed pod classes (loop.mem_update): on, and the memory they may take. VERIFY
-# re-checks every remembered verdict against a full scan (tests; slow).
+# Remembered node verdicts of pod classes (loop.mem_update): on, for every class from its first attempt
+# (REMEMBER_ALL) or from its first failure, and the memory they may take. VERIFY re-checks every remembered
+# verdict against a full scan (tests; slow).
 REMEMBER_FAILURES = True
+REMEMBER_ALL = True
 MEMORY_BYTES = 64 << 20
 VERIFY = False
 
@@ -213,6 +215,7 @@ def run_fast(replay: Any, out_dir: Optional[str | Path] = None):
     taint_list: list[np.ndarray] = [np.zeros(N, np.int64)]
     cand_parts: list[np.ndarray] = []
     cand_total = [0]
+    base_static: dict[int, Any] = {}     # PodClasses.bases index -> its StaticClass
     A: dict[str, Any] = {}
     unsched_v = unsched[order]
 
@@ -271,50 +274,85 @@ def run_fast(replay: Any, out_dir: Optional[str | Path] = None):
             raise FastUnsupported("pods need PodTopologySpread/InterPodAffinity (topology kernel)")
         cstat, ccls = sched.classes(view, comp, cache)
         sc_of: dict[int, Any] = {c: cstat[int(ccls[j])] for j, c in enumerate(own)}
-        base_sc = {b: cstat[int(ccls[len(own) + j])] for j, b in enumerate(base_ids)}
-        for c, b, node in pins:
-            sc_of[c] = pinned_class(view, base_sc[b], node)
+        for j, b in enumerate(base_ids):
+            base_static[b] = cstat[int(ccls[len(own) + j])]
         vec, nzv = c0.pod_vectors(rep)
         if list(c0.resource_names) != res_names:
             raise FastUnsupported("pods request resources no node has")
-        new = rep
-        cl["creq"].append(np.asarray(vec, np.int64).reshape(len(new), R))
-        cl["cnz"].append(np.asarray(nzv, np.int64).reshape(len(new), 2))
-        for i in range(len(new)):
-            sc = sc_of[n0 + i]
+        m = n1 - n0
+        cl["creq"].append(np.asarray(vec, np.int64).reshape(m, R))
+        cl["cnz"].append(np.asarray(nzv, np.int64).reshape(m, 2))
+
+        def rows(sc: Any, pod: Any) -> tuple[int, int, int]:
+            """The class's code row, affinity row and taint row (shared by classes with the same arrays)."""
             key = id(sc.code)
             r = rows_of.get(key)
             if r is None:
                 r = rows_of[key] = len(code0)
                 code0.append(sc.code.astype(np.int8))
-                fu.append(bool(unsched_on and nodeunschedulable.fails(np.ones(1, bool), new[i])[0]))
-            cl["crow"].append(r)
-            cl["conflict"].append(int(sc.conflict))
-            if sc.candidates is None:
-                cl["cand_off"].append(0)
-                cl["cand_len"].append(-1)
-            else:
-                cl["cand_off"].append(cand_total[0])
-                cl["cand_len"].append(len(sc.candidates))
-                cand_parts.append(np.asarray(sc.candidates, np.int64))
-                cand_total[0] += len(sc.candidates)
+                fu.append(bool(unsched_on and nodeunschedulable.fails(np.ones(1, bool), pod)[0]))
             a = sc.affinity_raw
-            if a is None:
-                cl["aff_row"].append(-1)
-            else:
-                k = aff_of.get(id(a))
-                if k is None:
-                    k = aff_of[id(a)] = len(aff_list)
+            ar = -1
+            if a is not None:
+                ar = aff_of.get(id(a))
+                if ar is None:
+                    ar = aff_of[id(a)] = len(aff_list)
                     aff_list.append(np.asarray(a, np.int64))
-                cl["aff_row"].append(k)
             tr = sc.taint_raw
             k = taint_of.get(id(tr))
             if k is None:
                 k = taint_of[id(tr)] = len(taint_list) if tr.any() else 0
                 if k:
                     taint_list.append(np.asarray(tr, np.int64))
-            cl["taint_row"].append(k)
-            cl["static"].append(sc)
+            return r, ar, k
+
+        # per-class columns of this batch; a pinned class takes its base's rows (predicates.pinned_class
+        # shares the base's arrays) and the one-node candidate list of its node (none if the node is unknown)
+        crow = np.zeros(m, np.int64)
+        aff_row = np.zeros(m, np.int64)
+        taint_row = np.zeros(m, np.int64)
+        conflict = np.zeros(m, np.int64)
+        clen = np.zeros(m, np.int64)
+        cands: list[Any] = [None] * m
+        statics: list[Any] = [None] * m
+        base_rows: dict[int, tuple[int, int, int]] = {}
+        for c in own:
+            i = c - n0
+            sc = sc_of[c]
+            crow[i], aff_row[i], taint_row[i] = rows(sc, rep[i])
+            conflict[i] = int(sc.conflict)
+            statics[i] = sc
+            if sc.candidates is None:
+                clen[i] = -1
+            else:
+                cands[i] = np.asarray(sc.candidates, np.int64)
+                clen[i] = len(cands[i])
+        node_index = view.node_index
+        for c, b, node in pins:
+            i = c - n0
+            br = base_rows.get(b)
+            if br is None:
+                br = base_rows[b] = rows(base_static[b], rep[i])
+            crow[i], aff_row[i], taint_row[i] = br
+            v = node_index.get(node)
+            if v is not None:
+                cands[i] = v
+                clen[i] = 1
+        size = np.maximum(clen, 0)
+        off = cand_total[0] + np.concatenate([[0], np.cumsum(size)[:-1]]).astype(np.int64)
+        flat = np.empty(int(size.sum()), np.int64)
+        for i in np.flatnonzero(size).tolist():
+            o = int(off[i]) - cand_total[0]
+            flat[o: o + int(size[i])] = cands[i]
+        cand_parts.append(flat)
+        cand_total[0] += len(flat)
+        cl["crow"].extend(crow.tolist())
+        cl["aff_row"].extend(aff_row.tolist())
+        cl["taint_row"].extend(taint_row.tolist())
+        cl["conflict"].extend(conflict.tolist())
+        cl["cand_len"].extend(clen.tolist())
+        cl["cand_off"].extend(np.where(clen < 0, 0, off).tolist())
+        cl["static"].extend(statics)
         C["n"] = n1
         rebuild_class_arrays()
 
@@ -416,6 +454,7 @@ def run_fast(replay: Any, out_dir: Optional[str | Path] = None):
     n_mem = min(4096, MEMORY_BYTES // (4 * N)) if REMEMBER_FAILURES and R <= 30 else 0
     ist[L.I_MEMON] = int(n_mem > 0)
     ist[L.I_VERIFY] = int(VERIFY)
+    ist[L.I_MEMALL] = int(REMEMBER_ALL)
     mem_cls = np.full(max(1, n_mem), -1, np.int64)
     mem_bits = np.zeros((max(1, n_mem), N), np.int32)
     mem_hist = np.zeros((max(1, n_mem), R), np.int32)
@@ -510,6 +549,13 @@ def run_fast(replay: Any, out_dir: Optional[str | Path] = None):
                           B["o_end"][:n].copy(), B["o_evict"][:n], B["o_out"][:n])
             ist[L.I_OUTN] = 0
 
+    def static_of(c: int) -> Any:
+        """Class c's StaticClass (a pinned class's is built when first needed: only its failures read it)."""
+        sc = cl["static"][c]
+        if sc is None:
+            sc = cl["static"][c] = pinned_class(view, base_static[classes.pin_base[c]], classes.pin_node[c])
+        return sc
+
     def flush_fail() -> None:
         n = int(ist[L.I_FAILN])
         if not n:
@@ -518,7 +564,7 @@ def run_fast(replay: Any, out_dir: Optional[str | Path] = None):
         uniq, _, _, cnt = unique_rows(key)
         for row, k in zip(uniq, cnt.tolist()):
             c = int(row[0])
-            sc = cl["static"][c]
+            sc = static_of(c)
             r = int(A["crow"][c])
             hk = (r, sc.candidates is None, -1 if sc.candidates is None else int(A["cand_off"][c]),
                   epoch[0])
@@ -632,24 +678,22 @@ def run_fast(replay: Any, out_dir: Optional[str | Path] = None):
         met[f"alloc_{r}"] = []
     step = [interval]
 
-    class _Free:
-        def free_matrix(self):
-            return (alloc - req)[inv], unsched
-
-    freeview = _Free()
+    used = np.zeros(R, np.int64)
+    capv = np.zeros(R, np.int64)
 
     def sample(t: int) -> None:
-        pv = present[order]
-        used, capv = req[pv].sum(axis=0), alloc[pv].sum(axis=0)
-        placed = int(ist[L.I_PLACEMENTS])
+        # metrics.fragmentation and the sums of Replay's samples, in one compiled pass
+        rf = ref / max(1, int(ist[L.I_NREF]))
+        pending, running, frag = sample_stats(alloc, req, present[order], unsched_v, S["state"], rf[0], rf[1],
+                                              used, capv)
         met["time"].append(t)
-        met["pending"].append(int((S["state"] == L.PENDING).sum()))
-        met["running"].append(int((S["state"] == L.BOUND).sum()))
-        met["placements_per_s"].append(placed)      # cumulative; rates at the end (sample_rates)
+        met["pending"].append(int(pending))
+        met["running"].append(int(running))
+        met["placements_per_s"].append(int(ist[L.I_PLACEMENTS]))   # cumulative; rates at the end
         met["nodes"].append(int(present.sum()))
         for j, r in enumerate(res_names):
             met[f"alloc_{r}"].append(float(used[j] / capv[j]) if capv[j] else 0.0)
-        met["fragmentation"].append(fragmentation(freeview, present, ref / max(1, int(ist[L.I_NREF]))))
+        met["fragmentation"].append(float(frag))
         step[0] = thin_samples(met, step[0], opts.samples)
         ist[L.I_NEXTSAMPLE] = (t // step[0] + 1) * step[0]
 

@@ -20,8 +20,9 @@ PH_TIME, PH_SCHED, PH_ADMIT = 0, 1, 2
 (I_PHASE, I_POS, I_BUFN, I_EXH, I_HEAPN, I_TOP, I_PHEND, I_FREEGEN, I_FREED, I_NE, I_FAILN, I_OUTN, I_SEQ,
  I_RUNLIM, I_T, I_ATTEMPTS, I_PLACEMENTS, I_DEPARTURES, I_DELPEND, I_WAITSUM, I_WAITMAX, I_NREF, I_EVN,
  I_NEXTSAMPLE, I_QN, I_REFCPU, I_REFMEM, I_RETRYALL, I_LOGN, I_CAP, I_NARR, I_STAMP, I_NACT, I_PCYC,
- I_KCYC, I_CHGN, I_MEMON, I_MEMHAND, I_VERIFY, I_VMISS, I_MEMHIT, I_MEMUPD, I_RESCAN, I_MEMFIND) = range(44)
-N_STATE = 44
+ I_KCYC, I_CHGN, I_MEMON, I_MEMHAND, I_VERIFY, I_VMISS, I_MEMHIT, I_MEMUPD, I_RESCAN, I_MEMFIND,
+ I_MEMALL) = range(45)
+N_STATE = 45
 # Remembered filter verdicts (see `mem_update`): a node outside the class's candidate list, a node a static
 # filter rejects; any other value is the node's NodeResourcesFit failure bits (0: feasible).
 NOT_CAND, STATIC = -2, -1
@@ -699,19 +700,28 @@ def step(ist, ref, rng, start,
                 preq = creq[c]
                 scan = conflict[c] == 0 and cand_len[c] != 0
                 cl = cand_len[c]
-                use_mem = scan and ist[I_MEMON] != 0 and (cl < 0 or cl >= MEM_MIN_CAND)
+                # (mem_slot -2: the class's candidate list repeats a node, never remembered)
+                use_mem = scan and ist[I_MEMON] != 0 and (cl < 0 or cl >= MEM_MIN_CAND) and mem_slot[c] != -2
+                if use_mem and mem_slot[c] < 0 and ist[I_MEMALL] != 0:
+                    # remember every class from its first attempt, not only from its first failure
+                    sl = mem_acquire(c, mem_slot, mem_cls, ist)
+                    mem_pos[c] = ist[I_CHGN] - N - 1     # stale: rescanned below
                 if use_mem and mem_slot[c] >= 0:
-                    # the class failed before and its verdicts are remembered: re-filter changed nodes only
+                    # the class's verdicts are remembered: re-filter the changed nodes only
                     sl = mem_slot[c]
                     code = code_rows[crow[c]]
                     if ist[I_CHGN] - mem_pos[c] <= N:
                         mem_update(sl, mem_pos[c], chg, ist, mark, alloc, req, preq, check_col, fit_filter_on,
                                    code, mem_bits, mem_hist, mem_nfeas)
                         ist[I_MEMUPD] += 1
-                    else:
-                        mem_rescan(sl, alloc, req, preq, check_col, fit_filter_on, code, cl,
-                                   cand_flat[cand_off[c]:], mem_bits, mem_hist, mem_nfeas)
+                    elif mem_rescan(sl, alloc, req, preq, check_col, fit_filter_on, code, cl,
+                                    cand_flat[cand_off[c]:], mem_bits, mem_hist, mem_nfeas):
                         ist[I_RESCAN] += 1
+                    else:
+                        mem_slot[c] = -2
+                        mem_cls[sl] = -1
+                        use_mem = False
+                if use_mem and mem_slot[c] >= 0:
                     mem_pos[c] = ist[I_CHGN]
                     if ist[I_VERIFY] != 0:
                         ist[I_VMISS] += mem_check(sl, alloc, req, preq, check_col, fit_filter_on, code, cl,
@@ -767,7 +777,7 @@ def step(ist, ref, rng, start,
                                 if mem_nfeas[sl] != 0:
                                     ist[I_VMISS] += 1
                         else:
-                            mem_slot[c] = -1
+                            mem_slot[c] = -2
                             mem_cls[sl] = -1
                 if k == 1:
                     chosen = feasible[0]

@@ -166,6 +166,7 @@ class PodClasses:
         self._arrays: tuple = (-1, None, None)
         self._bases: dict[tuple, int] = {}      # bases index per (requests, models, selector, tolerations)
         self._pins: dict[str, NodeAffinity] = {}
+        self._base_fields: dict[int, tuple] = {}
 
     def _cached(self) -> tuple:
         # arrays rebuilt only when classes were added (appending per class would be quadratic)
@@ -304,15 +305,22 @@ class PodClasses:
 
     def _append(self, spec: Optional[Pod], p: Pod, models: str, base: int, pin: str) -> None:
         pinned = base >= 0
+        # a base's fields are read once for all the classes pinned from it
+        f = self._base_fields.get(base) if pinned else None
+        if f is None:
+            f = (p.gpu_count, p.gpu_per_device if p.gpu_count else 0, p.priority,
+                 (p.requests.get("cpu", 0), p.requests.get("memory", 0)))
+            if pinned:
+                self._base_fields[base] = f
         self.specs.append(spec)
         self.pin_base.append(base)
         self.pin_node.append(pin)
-        self.gpu_k.append(p.gpu_count)
-        self.gpu_g.append(p.gpu_per_device if p.gpu_count else 0)
+        self.gpu_k.append(f[0])
+        self.gpu_g.append(f[1])
         self.models.append(models)
-        self._prio.append(p.priority)
+        self._prio.append(f[2])
         self.pinned.append(pinned)
-        self._cpu_mem.append((p.requests.get("cpu", 0), p.requests.get("memory", 0)))
+        self._cpu_mem.append(f[3])
 
 
 def read_nodes(trace: TraceDir) -> dict:
