@@ -114,3 +114,32 @@ def test_pod_classes_of_a_sliced_batch():
     a = pa.array([[("k", "v")], [], [("a", "b"), ("k", "v")], [("z", "1")]], m)
     ids, vals = _nested_ids(a.slice(2, 2), ("key", "value"))
     assert [vals[i] for i in ids] == [[("a", "b"), ("k", "v")], [("z", "1")]]
+
+
+def test_compiled_sample_equals_metrics_fragmentation():
+    """sampling.sample_stats (the compiled loop's samples) agrees with metrics.fragmentation and the
+    Python loop's sums on random node states."""
+    from kpack.sim.loop import BOUND, FREE, PENDING
+    from kpack.sim.metrics import fragmentation
+    from kpack.sim.sampling import sample_stats
+
+    rng = np.random.default_rng(5)
+    for _ in range(200):
+        n, r = int(rng.integers(1, 60)), 4
+        alloc = rng.integers(0, 64000, (n, r)).astype(np.int64)
+        req = np.minimum(alloc, rng.integers(0, 64000, (n, r))).astype(np.int64)
+        present = rng.random(n) < 0.8
+        unsched = rng.random(n) < 0.2
+        state = rng.choice([FREE, PENDING, BOUND], 50).astype(np.int8)
+        ref = rng.choice([0.0, 500.0, 4000.0, 1e9], 2) * rng.random()
+
+        class View:
+            def free_matrix(self):
+                return alloc - req, unsched
+
+        used, capv = np.zeros(r, np.int64), np.zeros(r, np.int64)
+        p, b, f = sample_stats(alloc, req, present, unsched, state, ref[0], ref[1], used, capv)
+        assert f == fragmentation(View(), present, ref)
+        assert (p, b) == ((state == PENDING).sum(), (state == BOUND).sum())
+        assert np.array_equal(used, req[present].sum(axis=0))
+        assert np.array_equal(capv, alloc[present].sum(axis=0))

@@ -17,17 +17,31 @@ from ..scheduler import Scheduler, fit_error
 from . import loop as L
 from .metrics import (
     WAIT_EDGES,
-    fragmentation,
     metrics_table,
     sample_interval,
     sample_rates,
     summary_of,
     thin_samples,
 )
+from .sampling import sample_stats
 from .schema import EVENTS_FILE, PODS_FILE
 from .timeline import node_timeline
 
 NEVER = L.NEVER
+# Remembered node verdicts of pod classes (loop.mem_update): on, for every class from its first attempt
+# (REMEMBER_ALL) or from its first failure, and the memory they may take. VERIFY re-checks every remembered
+# verdict against a full scan (tests; slow).
+REMEMBER_FAILURES = True
+REMEMBER_ALL = True
+MEMORY_BYTES = 64 << 20
+VERIFY = False
+
+
+def log_node_change(chg: np.ndarray, ist: np.ndarray, v: int) -> None:
+    """loop.chg_log for the driver's node changes (evictions, cordons, joins, departures)."""
+    p = int(ist[L.I_CHGN])
+    chg[p & (len(chg) - 1)] = v
+    ist[L.I_CHGN] = p + 1
 
 
 class FastUnsupported(Exception):
@@ -134,7 +148,15 @@ def _str_col(b: pa.RecordBatch, c: str, default: Optional[str]) -> pa.Array:
 def run_fast(replay: Any, out_dir: Optional[str | Path] = None):
     """`Replay.run` through the compiled loop: identical placements, waits, metrics and summary."""
     from ..topology import engine as topology
-    from .replay import PodClasses, SimResult, _PlacementWriter, build_cluster, node_arrays, read_nodes
+    from .replay import (
+        PodClasses,
+        SimResult,
+        _PlacementWriter,
+        build_cluster,
+        node_arrays,
+        read_nodes,
+        unique_rows,
+    )
 
     t_start = time.perf_counter()
     opts = replay.opts
@@ -193,13 +215,15 @@ def run_fast(replay: Any, out_dir: Optional[str | Path] = None):
     taint_list: list[np.ndarray] = [np.zeros(N, np.int64)]
     cand_parts: list[np.ndarray] = []
     cand_total = [0]
+    base_static: dict[int, Any] = {}     # PodClasses.bases index -> its StaticClass
     A: dict[str, Any] = {}
     unsched_v = unsched[order]
 
     def rebuild_class_arrays() -> None:
         n = C["n"]
-        A["creq"] = np.ascontiguousarray(np.array(cl["creq"], np.int64).reshape(n, R))
-        A["cnz"] = np.ascontiguousarray(np.array(cl["cnz"], np.int64).reshape(n, 2))
+        # creq / cnz hold one block of rows per compile_new call
+        A["creq"] = np.ascontiguousarray(np.concatenate(cl["creq"] or [np.zeros((0, R))]).astype(np.int64))
+        A["cnz"] = np.ascontiguousarray(np.concatenate(cl["cnz"] or [np.zeros((0, 2))]).astype(np.int64))
         A["cprio"] = np.ascontiguousarray(classes.prio[:n].astype(np.int64))
         A["cpinned"] = np.array(classes.pinned[:n], np.int8)
         A["ccm"] = np.ascontiguousarray(classes.cpu_mem[:n].astype(np.int64))
@@ -211,7 +235,7 @@ def run_fast(replay: Any, out_dir: Optional[str | Path] = None):
         fg[: len(old_fg)] = old_fg
         A["fail_g"] = fg
         for k, fill in (("c_off", 0), ("c_cap", 0), ("c_n", 0), ("act", 0), ("act_pos", -1), ("zc_pos", -1),
-                        ("zc_g", -2)):
+                        ("zc_g", -2), ("mem_slot", -1), ("mem_pos", 0)):
             old = A.get(k, np.zeros(0, np.int64))
             a = np.full(n, fill, np.int64)
             a[: len(old)] = old
@@ -250,50 +274,85 @@ def run_fast(replay: Any, out_dir: Optional[str | Path] = None):
             raise FastUnsupported("pods need PodTopologySpread/InterPodAffinity (topology kernel)")
         cstat, ccls = sched.classes(view, comp, cache)
         sc_of: dict[int, Any] = {c: cstat[int(ccls[j])] for j, c in enumerate(own)}
-        base_sc = {b: cstat[int(ccls[len(own) + j])] for j, b in enumerate(base_ids)}
-        for c, b, node in pins:
-            sc_of[c] = pinned_class(view, base_sc[b], node)
+        for j, b in enumerate(base_ids):
+            base_static[b] = cstat[int(ccls[len(own) + j])]
         vec, nzv = c0.pod_vectors(rep)
         if list(c0.resource_names) != res_names:
             raise FastUnsupported("pods request resources no node has")
-        new = rep
-        for i in range(len(new)):
-            sc = sc_of[n0 + i]
+        m = n1 - n0
+        cl["creq"].append(np.asarray(vec, np.int64).reshape(m, R))
+        cl["cnz"].append(np.asarray(nzv, np.int64).reshape(m, 2))
+
+        def rows(sc: Any, pod: Any) -> tuple[int, int, int]:
+            """The class's code row, affinity row and taint row (shared by classes with the same arrays)."""
             key = id(sc.code)
             r = rows_of.get(key)
             if r is None:
                 r = rows_of[key] = len(code0)
                 code0.append(sc.code.astype(np.int8))
-                fu.append(bool(unsched_on and nodeunschedulable.fails(np.ones(1, bool), new[i])[0]))
-            cl["crow"].append(r)
-            cl["creq"].extend(vec[i].tolist())
-            cl["cnz"].extend(nzv[i].tolist())
-            cl["conflict"].append(int(sc.conflict))
-            if sc.candidates is None:
-                cl["cand_off"].append(0)
-                cl["cand_len"].append(-1)
-            else:
-                cl["cand_off"].append(cand_total[0])
-                cl["cand_len"].append(len(sc.candidates))
-                cand_parts.append(np.asarray(sc.candidates, np.int64))
-                cand_total[0] += len(sc.candidates)
+                fu.append(bool(unsched_on and nodeunschedulable.fails(np.ones(1, bool), pod)[0]))
             a = sc.affinity_raw
-            if a is None:
-                cl["aff_row"].append(-1)
-            else:
-                k = aff_of.get(id(a))
-                if k is None:
-                    k = aff_of[id(a)] = len(aff_list)
+            ar = -1
+            if a is not None:
+                ar = aff_of.get(id(a))
+                if ar is None:
+                    ar = aff_of[id(a)] = len(aff_list)
                     aff_list.append(np.asarray(a, np.int64))
-                cl["aff_row"].append(k)
             tr = sc.taint_raw
             k = taint_of.get(id(tr))
             if k is None:
                 k = taint_of[id(tr)] = len(taint_list) if tr.any() else 0
                 if k:
                     taint_list.append(np.asarray(tr, np.int64))
-            cl["taint_row"].append(k)
-            cl["static"].append(sc)
+            return r, ar, k
+
+        # per-class columns of this batch; a pinned class takes its base's rows (predicates.pinned_class
+        # shares the base's arrays) and the one-node candidate list of its node (none if the node is unknown)
+        crow = np.zeros(m, np.int64)
+        aff_row = np.zeros(m, np.int64)
+        taint_row = np.zeros(m, np.int64)
+        conflict = np.zeros(m, np.int64)
+        clen = np.zeros(m, np.int64)
+        cands: list[Any] = [None] * m
+        statics: list[Any] = [None] * m
+        base_rows: dict[int, tuple[int, int, int]] = {}
+        for c in own:
+            i = c - n0
+            sc = sc_of[c]
+            crow[i], aff_row[i], taint_row[i] = rows(sc, rep[i])
+            conflict[i] = int(sc.conflict)
+            statics[i] = sc
+            if sc.candidates is None:
+                clen[i] = -1
+            else:
+                cands[i] = np.asarray(sc.candidates, np.int64)
+                clen[i] = len(cands[i])
+        node_index = view.node_index
+        for c, b, node in pins:
+            i = c - n0
+            br = base_rows.get(b)
+            if br is None:
+                br = base_rows[b] = rows(base_static[b], rep[i])
+            crow[i], aff_row[i], taint_row[i] = br
+            v = node_index.get(node)
+            if v is not None:
+                cands[i] = v
+                clen[i] = 1
+        size = np.maximum(clen, 0)
+        off = cand_total[0] + np.concatenate([[0], np.cumsum(size)[:-1]]).astype(np.int64)
+        flat = np.empty(int(size.sum()), np.int64)
+        for i in np.flatnonzero(size).tolist():
+            o = int(off[i]) - cand_total[0]
+            flat[o: o + int(size[i])] = cands[i]
+        cand_parts.append(flat)
+        cand_total[0] += len(flat)
+        cl["crow"].extend(crow.tolist())
+        cl["aff_row"].extend(aff_row.tolist())
+        cl["taint_row"].extend(taint_row.tolist())
+        cl["conflict"].extend(conflict.tolist())
+        cl["cand_len"].extend(clen.tolist())
+        cl["cand_off"].extend(np.where(clen < 0, 0, off).tolist())
+        cl["static"].extend(statics)
         C["n"] = n1
         rebuild_class_arrays()
 
@@ -389,6 +448,21 @@ def run_fast(replay: Any, out_dir: Optional[str | Path] = None):
         ist[L.I_NACT] = len(active)
         ist[L.I_PHEND] = end
 
+    # the node change log (a ring of at least 2N entries: a class reads back at most N of them) and the
+    # remembered verdicts, one slot of N verdicts per class that failed, round robin over a bounded pool
+    chg = np.zeros(1 << max(12, int(2 * N - 1).bit_length()), np.int64)
+    n_mem = min(4096, MEMORY_BYTES // (4 * N)) if REMEMBER_FAILURES and R <= 30 else 0
+    ist[L.I_MEMON] = int(n_mem > 0)
+    ist[L.I_VERIFY] = int(VERIFY)
+    ist[L.I_MEMALL] = int(REMEMBER_ALL)
+    mem_cls = np.full(max(1, n_mem), -1, np.int64)
+    mem_bits = np.zeros((max(1, n_mem), N), np.int32)
+    mem_hist = np.zeros((max(1, n_mem), R), np.int32)
+    mem_nfeas = np.zeros(max(1, n_mem), np.int64)
+
+    def log_change(v: int) -> None:
+        log_node_change(chg, ist, v)
+
     rebuild_class_arrays()
     grow_slots(1 << 12)
     buf = {k: np.zeros(0, np.int64) for k in ("arr", "dep", "dur", "cls")}
@@ -475,15 +549,22 @@ def run_fast(replay: Any, out_dir: Optional[str | Path] = None):
                           B["o_end"][:n].copy(), B["o_evict"][:n], B["o_out"][:n])
             ist[L.I_OUTN] = 0
 
+    def static_of(c: int) -> Any:
+        """Class c's StaticClass (a pinned class's is built when first needed: only its failures read it)."""
+        sc = cl["static"][c]
+        if sc is None:
+            sc = cl["static"][c] = pinned_class(view, base_static[classes.pin_base[c]], classes.pin_node[c])
+        return sc
+
     def flush_fail() -> None:
         n = int(ist[L.I_FAILN])
         if not n:
             return
         key = np.hstack([B["f_cls"][:n, None], B["f_rows"][:n].astype(np.int64)])
-        uniq, cnt = np.unique(key, axis=0, return_counts=True)
+        uniq, _, _, cnt = unique_rows(key)
         for row, k in zip(uniq, cnt.tolist()):
             c = int(row[0])
-            sc = cl["static"][c]
+            sc = static_of(c)
             r = int(A["crow"][c])
             hk = (r, sc.candidates is None, -1 if sc.candidates is None else int(A["cand_off"][c]),
                   epoch[0])
@@ -519,6 +600,7 @@ def run_fast(replay: Any, out_dir: Optional[str | Path] = None):
         v = int(inv[i])
         unsched_v[v] = flag
         A["code_rows"][:, v] = np.where(flag & A["fu"], np.int8(UNSCHEDULABLE), A["code0"][:, v])
+        log_change(v)
         epoch[0] += 1
 
     def log_free(v: int) -> None:
@@ -530,13 +612,24 @@ def run_fast(replay: Any, out_dir: Optional[str | Path] = None):
         B["log_node"][n] = v
         ist[L.I_LOGN] = n + 1
 
+    bound_by_node: dict[str, np.ndarray] = {}
+
     def evict_node(v: int) -> None:
-        on = np.flatnonzero((S["state"] == L.BOUND) & (S["node"] == v))
+        # the bound slots sorted by node, once per node_events call (no pod binds until it returns); a node's
+        # slots come out in ascending order, as flatnonzero gives them
+        if "slots" not in bound_by_node:
+            b = np.flatnonzero(S["state"] == L.BOUND)
+            o = np.argsort(S["node"][b], kind="stable")
+            bound_by_node["slots"], bound_by_node["nodes"] = b[o], S["node"][b][o]
+        lo, hi = np.searchsorted(bound_by_node["nodes"], [v, v + 1])
+        on = bound_by_node["slots"][lo:hi]
+        on = on[(S["state"][on] == L.BOUND) & (S["node"][on] == v)]    # not evicted earlier in this call
         if not len(on):
             return
         c = S["cls"][on]
         req[v] -= A["creq"][c].sum(axis=0)
         nz[v] -= A["cnz"][c].sum(axis=0)
+        log_change(v)
         S["state"][on] = L.PENDING
         S["node"][on] = -1
         S["end_t"][on] = NEVER
@@ -548,6 +641,7 @@ def run_fast(replay: Any, out_dir: Optional[str | Path] = None):
         ist[L.I_EVN] = k + len(on)
 
     def node_events(t: int) -> None:
+        bound_by_node.clear()
         while ne_pos[0] < len(nev) and nev[ne_pos[0]][0] == t:
             _, _, act, nm = nev[ne_pos[0]]
             ne_pos[0] += 1
@@ -584,24 +678,22 @@ def run_fast(replay: Any, out_dir: Optional[str | Path] = None):
         met[f"alloc_{r}"] = []
     step = [interval]
 
-    class _Free:
-        def free_matrix(self):
-            return (alloc - req)[inv], unsched
-
-    freeview = _Free()
+    used = np.zeros(R, np.int64)
+    capv = np.zeros(R, np.int64)
 
     def sample(t: int) -> None:
-        pv = present[order]
-        used, capv = req[pv].sum(axis=0), alloc[pv].sum(axis=0)
-        placed = int(ist[L.I_PLACEMENTS])
+        # metrics.fragmentation and the sums of Replay's samples, in one compiled pass
+        rf = ref / max(1, int(ist[L.I_NREF]))
+        pending, running, frag = sample_stats(alloc, req, present[order], unsched_v, S["state"], rf[0], rf[1],
+                                              used, capv)
         met["time"].append(t)
-        met["pending"].append(int((S["state"] == L.PENDING).sum()))
-        met["running"].append(int((S["state"] == L.BOUND).sum()))
-        met["placements_per_s"].append(placed)      # cumulative; rates at the end (sample_rates)
+        met["pending"].append(int(pending))
+        met["running"].append(int(running))
+        met["placements_per_s"].append(int(ist[L.I_PLACEMENTS]))   # cumulative; rates at the end
         met["nodes"].append(int(present.sum()))
         for j, r in enumerate(res_names):
             met[f"alloc_{r}"].append(float(used[j] / capv[j]) if capv[j] else 0.0)
-        met["fragmentation"].append(fragmentation(freeview, present, ref / max(1, int(ist[L.I_NREF]))))
+        met["fragmentation"].append(float(frag))
         step[0] = thin_samples(met, step[0], opts.samples)
         ist[L.I_NEXTSAMPLE] = (t // step[0] + 1) * step[0]
 
@@ -629,6 +721,7 @@ def run_fast(replay: Any, out_dir: Optional[str | Path] = None):
             a["aff_row"], a["aff_rows"], a["taint_row"], a["taint_rows"],
             cp.check_col, cp.fit_filter_on, cp.weights, cp.fit_col, cp.fit_kind, cp.fit_w, cp.strategy,
             cp.shape_u, cp.shape_s, cp.bal_col, cp.bal_kind, cp.pct,
+            chg, a["mem_slot"], a["mem_pos"], mem_cls, mem_bits, mem_hist, mem_nfeas,
             B["o_seq"], B["o_node"], B["o_arr"], B["o_start"], B["o_end"], B["o_evict"], B["o_out"],
             B["f_cls"], B["f_rows"], wait_hist, wait_edges)
         t_kernel += time.perf_counter() - t0
@@ -690,6 +783,11 @@ def run_fast(replay: Any, out_dir: Optional[str | Path] = None):
         "bookkeeping_s": t_run - place_s,
         "bookkeeping_share": (t_run - place_s) / t_run if t_run > 0 else 0.0,
         "events_per_s": events / t_run if t_run > 0 else 0.0,
+        "remembered_failures": {
+            "slots": int(n_mem), "failed_from_memory": int(ist[L.I_MEMHIT]),
+            "memory_updates": int(ist[L.I_MEMUPD]), "full_rescans": int(ist[L.I_RESCAN]),
+            "found_from_memory": int(ist[L.I_MEMFIND]),
+            "node_changes": int(ist[L.I_CHGN]), "verify_mismatches": int(ist[L.I_VMISS])},
         "kernel_returns": {k: int(v) for k, v in sorted(
             ((["done", "need_data", "node_events", "sample", "flush"][s], n) for s, n in calls.items()))},
     }

@@ -20,8 +20,14 @@ PH_TIME, PH_SCHED, PH_ADMIT = 0, 1, 2
 (I_PHASE, I_POS, I_BUFN, I_EXH, I_HEAPN, I_TOP, I_PHEND, I_FREEGEN, I_FREED, I_NE, I_FAILN, I_OUTN, I_SEQ,
  I_RUNLIM, I_T, I_ATTEMPTS, I_PLACEMENTS, I_DEPARTURES, I_DELPEND, I_WAITSUM, I_WAITMAX, I_NREF, I_EVN,
  I_NEXTSAMPLE, I_QN, I_REFCPU, I_REFMEM, I_RETRYALL, I_LOGN, I_CAP, I_NARR, I_STAMP, I_NACT, I_PCYC,
- I_KCYC) = range(35)
-N_STATE = 35
+ I_KCYC, I_CHGN, I_MEMON, I_MEMHAND, I_VERIFY, I_VMISS, I_MEMHIT, I_MEMUPD, I_RESCAN, I_MEMFIND,
+ I_MEMALL) = range(45)
+N_STATE = 45
+# Remembered filter verdicts (see `mem_update`): a node outside the class's candidate list, a node a static
+# filter rejects; any other value is the node's NodeResourcesFit failure bits (0: feasible).
+NOT_CAND, STATIC = -2, -1
+# Classes whose candidate list is shorter than this are scanned as before (a pinned pod's scan is one node).
+MEM_MIN_CAND = 8
 OUT_COMPLETED, OUT_DELETED = 0, 1
 
 
@@ -268,6 +274,195 @@ def any_freed_since(log_gen, logn, g):
     return g < 0 or (logn > 0 and log_gen[logn - 1] > g)
 
 
+@njit(cache=True, nogil=True, inline="always")
+def chg_log(chg, ist, n):
+    """Append node n to the node change log (a ring; ist[I_CHGN] counts every entry ever appended). Every
+    change of a node's requests, allocatable, static filter codes or presence is logged here: the remembered
+    verdicts of `mem_update` are exact only because of it."""
+    p = ist[I_CHGN]
+    chg[p & (chg.shape[0] - 1)] = n
+    ist[I_CHGN] = p + 1
+
+
+@njit(cache=True, nogil=True, inline="always", error_model="numpy")
+def node_reason(alloc, req, n, preq, check_col, fit_filter_on, any_req, code):
+    """find_feasible's verdict on node n as one code: STATIC (a static filter rejects it: skipped, not
+    counted), else the NodeResourcesFit failure bits it counts (0: feasible)."""
+    if code[n] != 0:
+        return STATIC
+    if not fit_filter_on:
+        return 0
+    return K.fit_failures(alloc, req, n, preq, check_col, any_req)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def reason_count(hist, bits, sign):
+    """Add (sign 1) or remove (-1) one node's failure bits to a per-column failure histogram."""
+    if bits > 0:
+        for r in range(hist.shape[0]):
+            if (bits >> r) & 1:
+                hist[r] += sign
+
+
+@njit(cache=True, nogil=True)
+def any_requests(preq):
+    for r in range(preq.shape[0]):
+        if r != K.COL_PODS and preq[r] != 0:
+            return True
+    return False
+
+
+@njit(cache=True, nogil=True)
+def mem_rescan(sl, alloc, req, preq, check_col, fit_filter_on, code, cand_len, cand, mem_bits, mem_hist,
+               mem_nfeas):
+    """Every candidate node's verdict for one class into memory slot sl, as a full find_feasible pass that
+    finds no node would count them. False if the candidate list repeats a node (not remembered then)."""
+    row = mem_bits[sl]
+    hist = mem_hist[sl]
+    hist[:] = 0
+    any_req = any_requests(preq)
+    nf = 0
+    N = alloc.shape[0]
+    if cand_len < 0:
+        for n in range(N):
+            b = node_reason(alloc, req, n, preq, check_col, fit_filter_on, any_req, code)
+            row[n] = b
+            if b == 0:
+                nf += 1
+            else:
+                reason_count(hist, b, 1)
+    else:
+        row[:] = NOT_CAND
+        for j in range(cand_len):
+            n = cand[j]
+            if row[n] != NOT_CAND:
+                return False
+            b = node_reason(alloc, req, n, preq, check_col, fit_filter_on, any_req, code)
+            row[n] = b
+            if b == 0:
+                nf += 1
+            else:
+                reason_count(hist, b, 1)
+    mem_nfeas[sl] = nf
+    return True
+
+
+@njit(cache=True, nogil=True)
+def mem_update(sl, from_pos, chg, ist, mark, alloc, req, preq, check_col, fit_filter_on, code, mem_bits,
+               mem_hist, mem_nfeas):
+    """Bring memory slot sl up to date: re-filter only the nodes logged since from_pos. A node not logged
+    since has the requests, allocatable and codes it had when its verdict was taken, so the same verdict.
+    The histogram is updated exactly (the old reason out, the new one in)."""
+    ist[I_STAMP] += 1
+    stamp = ist[I_STAMP]
+    row = mem_bits[sl]
+    hist = mem_hist[sl]
+    any_req = any_requests(preq)
+    nf = mem_nfeas[sl]
+    mask = chg.shape[0] - 1
+    for p in range(from_pos, ist[I_CHGN]):
+        n = chg[p & mask]
+        if mark[n] == stamp:
+            continue
+        mark[n] = stamp
+        old = row[n]
+        if old == NOT_CAND:
+            continue
+        b = node_reason(alloc, req, n, preq, check_col, fit_filter_on, any_req, code)
+        if b != old:
+            if old == 0:
+                nf -= 1
+            else:
+                reason_count(hist, old, -1)
+            if b == 0:
+                nf += 1
+            else:
+                reason_count(hist, b, 1)
+            row[n] = b
+    mem_nfeas[sl] = nf
+
+
+@njit(cache=True, nogil=True)
+def mem_check(sl, alloc, req, preq, check_col, fit_filter_on, code, cand_len, cand, mem_bits, mem_hist,
+              mem_nfeas):
+    """Verification (tests): does slot sl equal a fresh `mem_rescan`? Counts the nodes that differ."""
+    N = alloc.shape[0]
+    bits = np.empty((1, N), mem_bits.dtype)
+    hist = np.zeros((1, mem_hist.shape[1]), mem_hist.dtype)
+    nf = np.zeros(1, np.int64)
+    mem_rescan(0, alloc, req, preq, check_col, fit_filter_on, code, cand_len, cand, bits, hist, nf)
+    bad = 0
+    for n in range(N):
+        if bits[0, n] != mem_bits[sl, n]:
+            bad += 1
+    for r in range(hist.shape[1]):
+        if hist[0, r] != mem_hist[sl, r]:
+            bad += 1
+    if nf[0] != mem_nfeas[sl]:
+        bad += 1
+    return bad
+
+
+@njit(cache=True, nogil=True)
+def mem_find(sl, mem_bits, cand_len, cand, pct, start, feasible, N):
+    """find_feasible for a class whose memory slot sl is up to date: the same visit order from start[0],
+    the same stop after numFeasibleNodesToFind, the same start advance; a remembered verdict of 0 is a node
+    find_feasible finds feasible."""
+    row = mem_bits[sl]
+    ncand = N if cand_len < 0 else cand_len
+    to_find = K.num_feasible_nodes_to_find(ncand, pct)
+    s0 = start[0]
+    b = s0 % ncand
+    k = 0
+    processed = 0
+    for i in range(ncand):
+        j = b + i
+        if j >= ncand:
+            j -= ncand
+        n = j if cand_len < 0 else cand[j]
+        processed += 1
+        if row[n] == 0:
+            feasible[k] = n
+            k += 1
+            if k == to_find:
+                break
+    start[0] = (s0 + processed) % N
+    return k
+
+
+@njit(cache=True, nogil=True)
+def mem_find_check(k, alloc, req, check_col, fit_filter_on, preq, code, cand_len, cand, pct, start, s0,
+                   feasible, R):
+    """Verification (tests): does `mem_find`'s answer equal find_feasible's from the same start?"""
+    f2 = np.empty(alloc.shape[0], np.int64)
+    st = np.array([s0], np.int64)
+    tf = np.zeros(R, np.int32)
+    k2 = K.find_feasible(alloc, req, check_col, fit_filter_on, preq, code, cand_len, cand, pct, st, f2, tf,
+                         np.zeros((alloc.shape[0], 0), np.int32), 0, 1000, 0)
+    bad = 0
+    if k2 != k or st[0] != start[0]:
+        bad += 1
+    else:
+        for i in range(k):
+            if f2[i] != feasible[i]:
+                bad += 1
+    return bad
+
+
+@njit(cache=True, nogil=True)
+def mem_acquire(c, mem_slot, mem_cls, ist):
+    """A memory slot for class c: the next one round robin (its previous class forgets, and scans in full
+    again the next time it fails)."""
+    h = ist[I_MEMHAND]
+    ist[I_MEMHAND] = (h + 1) % mem_cls.shape[0]
+    old = mem_cls[h]
+    if old >= 0:
+        mem_slot[old] = -1
+    mem_cls[h] = c
+    mem_slot[c] = h
+    return h
+
+
 @njit(cache=True, nogil=True)
 def step(ist, ref, rng, start,
         # the arrival buffer (trace order)
@@ -286,6 +481,8 @@ def step(ist, ref, rng, start,
         # compiled profile
         check_col, fit_filter_on, weights, fit_col, fit_kind, fit_w, strategy, shape_u, shape_s,
         bal_col, bal_kind, pct,
+        # the node change log and the remembered verdicts of failed classes (see mem_update)
+        chg, mem_slot, mem_pos, mem_cls, mem_bits, mem_hist, mem_nfeas,
         # outputs
         o_seq, o_node, o_arr, o_start, o_end, o_evict, o_out, f_cls, f_rows, wait_hist, wait_edges):
     """Advance the replay until it needs Python (see the status codes). Every per-pod decision is made by
@@ -343,6 +540,7 @@ def step(ist, ref, rng, start,
                     c = cls[s]
                     for r in range(R):
                         req[n, r] -= creq[c, r]
+                    chg_log(chg, ist, n)
                     nz[n, 0] -= cnz[c, 0]
                     nz[n, 1] -= cnz[c, 1]
                     ist[I_DEPARTURES] += 1
@@ -496,25 +694,103 @@ def step(ist, ref, rng, start,
                 c = cls[s]
                 ist[I_ATTEMPTS] += 1
                 chosen = -1
-                k = 0
+                k = -1
                 c0 = cycles()
                 tmp_fail[:] = 0
                 preq = creq[c]
-                if conflict[c] == 0 and cand_len[c] != 0:
+                scan = conflict[c] == 0 and cand_len[c] != 0
+                cl = cand_len[c]
+                # (mem_slot -2: the class's candidate list repeats a node, never remembered)
+                use_mem = scan and ist[I_MEMON] != 0 and (cl < 0 or cl >= MEM_MIN_CAND) and mem_slot[c] != -2
+                if use_mem and mem_slot[c] < 0 and ist[I_MEMALL] != 0:
+                    # remember every class from its first attempt, not only from its first failure
+                    sl = mem_acquire(c, mem_slot, mem_cls, ist)
+                    mem_pos[c] = ist[I_CHGN] - N - 1     # stale: rescanned below
+                if use_mem and mem_slot[c] >= 0:
+                    # the class's verdicts are remembered: re-filter the changed nodes only
+                    sl = mem_slot[c]
+                    code = code_rows[crow[c]]
+                    if ist[I_CHGN] - mem_pos[c] <= N:
+                        mem_update(sl, mem_pos[c], chg, ist, mark, alloc, req, preq, check_col, fit_filter_on,
+                                   code, mem_bits, mem_hist, mem_nfeas)
+                        ist[I_MEMUPD] += 1
+                    elif mem_rescan(sl, alloc, req, preq, check_col, fit_filter_on, code, cl,
+                                    cand_flat[cand_off[c]:], mem_bits, mem_hist, mem_nfeas):
+                        ist[I_RESCAN] += 1
+                    else:
+                        mem_slot[c] = -2
+                        mem_cls[sl] = -1
+                        use_mem = False
+                if use_mem and mem_slot[c] >= 0:
+                    mem_pos[c] = ist[I_CHGN]
+                    if ist[I_VERIFY] != 0:
+                        ist[I_VMISS] += mem_check(sl, alloc, req, preq, check_col, fit_filter_on, code, cl,
+                                                  cand_flat[cand_off[c]:], mem_bits, mem_hist, mem_nfeas)
+                    if mem_nfeas[sl] == 0:
+                        # no feasible node: exactly find_feasible's failure (its counts, its start advance)
+                        k = 0
+                        for r in range(R):
+                            tmp_fail[r] = mem_hist[sl, r]
+                        if ist[I_VERIFY] != 0:
+                            s0 = start[0]
+                            k2 = K.find_feasible(alloc, req, check_col, fit_filter_on, preq, code, cl,
+                                                 cand_flat[cand_off[c]:], pct, start, feasible, tmp_fail,
+                                                 no_devices, 0, 1000, 0)
+                            if k2 != 0:
+                                ist[I_VMISS] += 1
+                            for r in range(R):
+                                if tmp_fail[r] != mem_hist[sl, r]:
+                                    ist[I_VMISS] += 1
+                            start[0] = s0
+                        ncand = N if cl < 0 else cl
+                        start[0] = (start[0] + ncand) % N
+                        ist[I_MEMHIT] += 1
+                    else:
+                        # feasible nodes exist: find_feasible's pass over the remembered verdicts
+                        s0 = start[0]
+                        k = mem_find(sl, mem_bits, cl, cand_flat[cand_off[c]:], pct, start, feasible, N)
+                        ist[I_MEMFIND] += 1
+                        if ist[I_VERIFY] != 0:
+                            ist[I_VMISS] += mem_find_check(k, alloc, req, check_col, fit_filter_on, preq,
+                                                           code, cl, cand_flat[cand_off[c]:], pct, start,
+                                                           s0, feasible, R)
+                if scan and k < 0:
                     k = K.find_feasible(alloc, req, check_col, fit_filter_on, preq, code_rows[crow[c]],
                                         cand_len[c], cand_flat[cand_off[c]:], pct, start, feasible, tmp_fail,
                                         no_devices, 0, 1000, 0)
-                    if k == 1:
-                        chosen = feasible[0]
-                    elif k > 1:
-                        ar = aff_row[c]
-                        aff = aff_rows[ar] if ar >= 0 else empty
-                        totals = K.score_feasible(alloc, req, nz, preq, cnz[c], feasible, k, aff,
-                                                  taint_rows[taint_row[c]], weights, fit_col, fit_kind, fit_w,
-                                                  strategy, shape_u, shape_s, bal_col, bal_kind, scores)
-                        chosen = feasible[K.select_host(totals, k, rng, True)]
+                    if k == 0 and use_mem:
+                        # a failed full scan: remember every node's verdict (a slot that said "feasible" here
+                        # would be a missed change: counted, and taken afresh)
+                        sl = mem_slot[c]
+                        if sl >= 0:
+                            ist[I_VMISS] += 1
+                        else:
+                            sl = mem_acquire(c, mem_slot, mem_cls, ist)
+                        if mem_rescan(sl, alloc, req, preq, check_col, fit_filter_on, code_rows[crow[c]], cl,
+                                      cand_flat[cand_off[c]:], mem_bits, mem_hist, mem_nfeas):
+                            mem_pos[c] = ist[I_CHGN]
+                            ist[I_RESCAN] += 1
+                            if ist[I_VERIFY] != 0:
+                                for r in range(R):
+                                    if tmp_fail[r] != mem_hist[sl, r]:
+                                        ist[I_VMISS] += 1
+                                if mem_nfeas[sl] != 0:
+                                    ist[I_VMISS] += 1
+                        else:
+                            mem_slot[c] = -2
+                            mem_cls[sl] = -1
+                if k == 1:
+                    chosen = feasible[0]
+                elif k > 1:
+                    ar = aff_row[c]
+                    aff = aff_rows[ar] if ar >= 0 else empty
+                    totals = K.score_feasible(alloc, req, nz, preq, cnz[c], feasible, k, aff,
+                                              taint_rows[taint_row[c]], weights, fit_col, fit_kind, fit_w,
+                                              strategy, shape_u, shape_s, bal_col, bal_kind, scores)
+                    chosen = feasible[K.select_host(totals, k, rng, True)]
                 if chosen >= 0:
                     K.commit(req, nz, chosen, preq, cnz[c])
+                    chg_log(chg, ist, chosen)
                 ist[I_PCYC] += cycles() - c0
                 if chosen >= 0:
                     st = arrival[s] if arrival[s] > t else t
@@ -536,7 +812,7 @@ def step(ist, ref, rng, start,
                 else:
                     fn = ist[I_FAILN]
                     f_cls[fn] = c
-                    if k == 0 and conflict[c] == 0 and cand_len[c] != 0:
+                    if k == 0 and scan:
                         f_rows[fn, :] = tmp_fail
                     else:
                         f_rows[fn, :] = 0

@@ -77,6 +77,30 @@ class SimResult:
 
 
 # --- trace decoding -----------------------------------------------------------------------------------
+def unique_rows(mat: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """np.unique(mat, axis=0, return_index=True, return_inverse=True, return_counts=True) of a 2-D integer
+    matrix, without its sort of rows as structured records (the replay's slowest NumPy call): each column
+    becomes dense ranks, folded into one int64 key with the first column most significant, so the key
+    order is the rows' lexicographic order; the key is re-ranked before it could overflow."""
+    n, m = mat.shape
+    if n == 0 or m == 0:
+        return np.unique(mat, axis=0, return_index=True, return_inverse=True, return_counts=True)
+    key = np.zeros(n, np.int64)
+    top = 1     # key < top
+    for j in range(m):
+        vals, rank = np.unique(mat[:, j], return_inverse=True)
+        card = len(vals)
+        if card == 1:
+            continue
+        if top * card >= 1 << 62:
+            key = np.unique(key, return_inverse=True)[1].reshape(-1).astype(np.int64)
+            top = int(key.max()) + 1
+        key = key * card + rank.reshape(-1)
+        top *= card
+    _, first, inv, counts = np.unique(key, return_index=True, return_inverse=True, return_counts=True)
+    return mat[first], first, inv.reshape(-1), counts
+
+
 def _codes(arr: pa.Array) -> tuple[np.ndarray, list]:
     """Dictionary codes (int64, -1 for null) and the values of a string column."""
     if not pa.types.is_dictionary(arr.type):
@@ -107,13 +131,13 @@ def _nested_ids(arr: pa.Array, fields: tuple[str, ...]) -> tuple[np.ndarray, lis
     for f in fields:
         c, vals = _codes(flat.field(f).cast(pa.string()))
         parts.append(c)
-    elem = np.unique(np.stack(parts, axis=1), axis=0, return_inverse=True)[1].reshape(-1)
+    elem = unique_rows(np.stack(parts, axis=1))[2]
     lens = np.diff(offsets)
     width = int(lens.max()) if n else 0
     mat = np.full((n, max(width, 1)), -1, np.int64)
     pos = np.arange(len(elem)) - np.repeat(offsets[:-1], lens)
     mat[np.repeat(np.arange(n), lens), pos] = elem
-    uniq, first, inv = np.unique(mat, axis=0, return_index=True, return_inverse=True)
+    uniq, first, inv, _ = unique_rows(mat)
     values = [arr[int(i)].as_py() or [] for i in first.tolist()]
     return inv.reshape(-1), values
 
@@ -142,6 +166,7 @@ class PodClasses:
         self._arrays: tuple = (-1, None, None)
         self._bases: dict[tuple, int] = {}      # bases index per (requests, models, selector, tolerations)
         self._pins: dict[str, NodeAffinity] = {}
+        self._base_fields: dict[int, tuple] = {}
 
     def _cached(self) -> tuple:
         # arrays rebuilt only when classes were added (appending per class would be quadratic)
@@ -200,17 +225,21 @@ class PodClasses:
             nested[c] = vals
             cols.append(ids)
         mat = np.stack(cols, axis=1)
-        uniq, first, inv = np.unique(mat, axis=0, return_index=True, return_inverse=True)
+        uniq, first, inv, _ = unique_rows(mat)
         local = np.empty(len(uniq), np.int32)
         R = len(self.resources)
+        # the key parts of each distinct selector / toleration list, built once per batch (a DaemonSet
+        # batch has one unique row per node, all with the same few lists)
+        sel_keys = [tuple(sorted(map(tuple, v))) for v in nested["node_selector"]]
+        tol_keys = [tuple(tuple(sorted(t.items())) for t in v) for v in nested["tolerations"]]
         for j, row in enumerate(uniq.tolist()):
-            gm, sel, tol = row[R + 2], row[R + 4], row[R + 5]
+            gm = row[R + 2]
             key = (
                 tuple(row[: R + 2]),
                 strs["gpu_models"][gm] if gm >= 0 else "",
                 strs["pinned_node"][row[R + 3]] if row[R + 3] >= 0 else "",
-                tuple(sorted(map(tuple, nested["node_selector"][sel]))),
-                tuple(tuple(sorted(t.items())) for t in nested["tolerations"][tol]),
+                sel_keys[row[R + 4]],
+                tol_keys[row[R + 5]],
             )
             c = self.index.get(key)
             if c is None:
@@ -276,15 +305,22 @@ class PodClasses:
 
     def _append(self, spec: Optional[Pod], p: Pod, models: str, base: int, pin: str) -> None:
         pinned = base >= 0
+        # a base's fields are read once for all the classes pinned from it
+        f = self._base_fields.get(base) if pinned else None
+        if f is None:
+            f = (p.gpu_count, p.gpu_per_device if p.gpu_count else 0, p.priority,
+                 (p.requests.get("cpu", 0), p.requests.get("memory", 0)))
+            if pinned:
+                self._base_fields[base] = f
         self.specs.append(spec)
         self.pin_base.append(base)
         self.pin_node.append(pin)
-        self.gpu_k.append(p.gpu_count)
-        self.gpu_g.append(p.gpu_per_device if p.gpu_count else 0)
+        self.gpu_k.append(f[0])
+        self.gpu_g.append(f[1])
         self.models.append(models)
-        self._prio.append(p.priority)
+        self._prio.append(f[2])
         self.pinned.append(pinned)
-        self._cpu_mem.append((p.requests.get("cpu", 0), p.requests.get("memory", 0)))
+        self._cpu_mem.append(f[3])
 
 
 def read_nodes(trace: TraceDir) -> dict:
