@@ -8,19 +8,16 @@ import time
 import numpy as np
 from numba import njit
 
+FEW = 1                  # columns with fewer rows than this that fit the slack left are covered first
 MAX_CELLS = 4_000_000    # patterns x longest pattern listed at most (32 MB)
 CHUNK_SECONDS = 0.02     # the search runs in kernel calls of about this long; the deadline is checked between
 
 
 @njit(cache=True, nogil=True)
-def window_patterns(w, cap, slack, max_patterns, max_nodes):
-    """Every subset of the items (w [n, D], sorted by w[:, 0] largest first) whose load lies within
-    [cap - slack, cap] in every dimension. Depth-first over subsets in index order; a subset's last item is
-    found by binary search (w[:, 0] is sorted), so only subsets with room for one more item are visited.
-    Returns (items [P, L] padded with -1, P, complete); complete is False when max_patterns or max_nodes
-    ran out (the list is then partial)."""
+def window_setup(w, cap, max_patterns):
+    """State for window_step: (out [P, L], suffix, smin, cur, nxt, load, st). L bounds the items of a bin
+    (the smallest first-dimension sizes); P is capped so the list stays within MAX_CELLS."""
     n, D = w.shape
-    # Most items a bin can hold: the smallest first-dimension sizes.
     L, acc = 0, 0
     for t in range(n - 1, -1, -1):
         if acc + w[t, 0] > cap[0]:
@@ -28,7 +25,7 @@ def window_patterns(w, cap, slack, max_patterns, max_nodes):
         acc += w[t, 0]
         L += 1
     L = max(L, 1)
-    max_patterns = max(min(max_patterns, MAX_CELLS // L), 1)     # bounds the memory of the list
+    max_patterns = max(min(max_patterns, MAX_CELLS // L), 1)
     out = np.full((max_patterns, L), -1, dtype=np.int64)
     suffix = np.zeros((n + 1, D), dtype=np.int64)       # total of items t.. per dimension
     smin = np.full((n + 1, D), 1 << 60, dtype=np.int64)  # smallest of items t.. per dimension
@@ -36,22 +33,30 @@ def window_patterns(w, cap, slack, max_patterns, max_nodes):
         for d in range(D):
             suffix[t, d] = suffix[t + 1, d] + w[t, d]
             smin[t, d] = min(smin[t + 1, d], w[t, d])
-    cur = np.empty(L + 1, dtype=np.int64)
-    nxt = np.empty(L + 1, dtype=np.int64)   # next candidate index to extend with, per depth
+    cur = np.zeros(L + 1, dtype=np.int64)
+    nxt = np.zeros(L + 1, dtype=np.int64)   # next candidate index to extend with, per depth
     load = np.zeros((L + 2, D), dtype=np.int64)
-    P = 0
+    st = np.array([0, 1, 0], dtype=np.int64)   # depth, stage (1: list the completions first), patterns
+    return out, suffix, smin, cur, nxt, load, st
+
+
+@njit(cache=True, nogil=True)
+def window_step(w, cap, slack, out, suffix, smin, cur, nxt, load, st, steps):
+    """Resumable listing of every subset of the items (w [n, D], sorted by w[:, 0] largest first) whose load
+    lies within [cap - slack, cap] in every dimension, into `out` (rows padded with -1; st[2] of them).
+    Depth-first over subsets in index order; a subset's last item is found by binary search (w[:, 0] is
+    sorted), so only subsets with room for one more item are visited. Returns 1 when the list is complete,
+    2 when `out` is full (the list is then partial), 0 when `steps` ran out (call again)."""
+    n, D = w.shape
+    max_patterns, L = out.shape
+    depth, stage_new, P = st[0], st[1], st[2]
     nodes = 0
-    depth = 0
-    nxt[0] = 0
-    complete = True
-    # Completions of the empty set (single items) first, then the stack walk: at each node, its completions
-    # by one item, then its extensions.
-    stage_new = True
+    status = 1
     while depth >= 0:
         if stage_new:
             nodes += 1
-            if nodes > max_nodes:
-                complete = False
+            if nodes > steps:
+                status = 0
                 break
             s = nxt[depth]
             # Completions j >= s: w[j, 0] in [lo, hi] (a contiguous run, w[:, 0] sorted descending).
@@ -74,16 +79,16 @@ def window_patterns(w, cap, slack, max_patterns, max_nodes):
                         break
                 if ok:
                     if P >= max_patterns:
-                        complete = False
+                        status = 2
                         break
                     for t in range(depth):
                         out[P, t] = cur[t]
                     out[P, depth] = j
                     P += 1
                 j += 1
-            if not complete:
+            if status == 2:
                 break
-            stage_new = False
+            stage_new = 0
         # Extend with the next index that leaves room for one more item and can still reach the window.
         advanced = False
         if depth + 1 < L:
@@ -105,11 +110,20 @@ def window_patterns(w, cap, slack, max_patterns, max_nodes):
                     load[depth + 1, d] = load[depth, d] + w[j, d]
                 depth += 1
                 nxt[depth] = j + 1
-                stage_new = True
+                stage_new = 1
                 advanced = True
         if not advanced:
             depth -= 1
-    return out[:P], P, complete
+    st[0], st[1], st[2] = depth, stage_new, P
+    return status
+
+
+def window_patterns(w: np.ndarray, cap: np.ndarray, slack: np.ndarray, max_patterns: int,
+                    max_nodes: int) -> tuple[np.ndarray, int, bool]:
+    """window_step in one call: (the subsets [P, L] padded with -1, P, complete)."""
+    out, suffix, smin, cur, nxt, load, st = window_setup(w, cap, max_patterns)
+    status = window_step(w, cap, slack, out, suffix, smin, cur, nxt, load, st, max_nodes)
+    return out[:st[2]], int(st[2]), status == 1
 
 
 @njit(cache=True, nogil=True)
@@ -192,7 +206,7 @@ def _uncover(c, L, R, U, Dn, C, size):
 
 
 @njit(cache=True, nogil=True)
-def dlx_run(n, L, R, U, Dn, C, row, size, slack, budget, used, col_at, node_at, st, steps):
+def dlx_run(n, L, R, U, Dn, C, row, size, slack, budget, used, col_at, node_at, st, steps, few):
     """Resumable Algorithm X with dancing links: exact cover of the n columns by rows whose slacks (slack
     [P, D]) sum to at most budget [D]. The column with the fewest rows is covered first. State between
     calls: used [D], col_at / node_at per level, st = [level, phase] (phase 0: choose a column at this
@@ -206,15 +220,16 @@ def dlx_run(n, L, R, U, Dn, C, row, size, slack, budget, used, col_at, node_at, 
             if R[root] == root:
                 st[0], st[1] = level, 0
                 return 1
-            # The column with the fewest rows that fit the budget left (counted up to the best so far; rows
-            # come tight first, so the count usually stops early). None: this level fails at once.
+            # The column with the fewest rows that fit the budget left: a column with fewer than few such
+            # rows (counted; rows come tight first, so the count stops early) by that count, else by its
+            # row count. None fits: this level fails at once.
             best, c = 1 << 60, R[root]
             j = R[root]
             while j != root:
-                if size[j] < best:
+                if size[j] + few < best:
                     cnt = 0
                     r = Dn[j]
-                    while r != j and cnt < best:
+                    while r != j and cnt < few:
                         ok = True
                         for d in range(D):
                             if used[d] + slack[row[r], d] > budget[d]:
@@ -223,8 +238,9 @@ def dlx_run(n, L, R, U, Dn, C, row, size, slack, budget, used, col_at, node_at, 
                         if ok:
                             cnt += 1
                         r = Dn[r]
-                    if cnt < best:
-                        best, c = cnt, j
+                    key = cnt if r == j else few + size[j]
+                    if key < best:
+                        best, c = key, j
                         if best == 0:
                             break
                 j = R[j]
@@ -274,16 +290,23 @@ def dlx_run(n, L, R, U, Dn, C, row, size, slack, budget, used, col_at, node_at, 
     return 0
 
 
+def next_steps(started: float, steps: int) -> int:
+    """Steps for the next kernel call, so that it lasts about CHUNK_SECONDS (the deadline is kept). Steps
+    differ in cost (deeper levels cost more), so the count grows at most fourfold per call."""
+    per = (time.perf_counter() - started) / steps
+    return int(min(max(CHUNK_SECONDS / max(per, 1e-8), 100), 4 * steps, 1_000_000))
+
+
 class PerfectPacking:
     """A packing into exactly k bins when the total slack k x cap - sum(sizes) is small enough that every
-    bin a k-bin packing can use is listed (within max_patterns / max_nodes; not tried when the slack exceeds
-    `near` bins in some dimension). `ready` is False when the list
+    bin a k-bin packing can use is listed (at most max_patterns of them, by the deadline; not tried when the
+    slack exceeds `near` bins in some dimension). `ready` is False when the list
     could not be completed (nothing to search). `run(deadline)` resumes the search: it returns the bins once
     found, else None; `proven` becomes True when the search is exhausted without one (then no k-bin packing
     exists and k + 1 bins is a valid lower bound)."""
 
-    def __init__(self, sizes: np.ndarray, cap: np.ndarray, k: int, max_patterns: int = 400_000,
-                 max_nodes: int = 5_000_000, near: float = np.inf):
+    def __init__(self, sizes: np.ndarray, cap: np.ndarray, k: int, deadline: float,
+                 max_patterns: int = 400_000, near: float = np.inf):
         sizes = np.ascontiguousarray(sizes, dtype=np.int64)
         cap = np.ascontiguousarray(cap, dtype=np.int64)
         n, D = sizes.shape
@@ -296,9 +319,16 @@ class PerfectPacking:
             return
         self.order = np.lexsort(tuple(-sizes[:, d] for d in range(D - 1, -1, -1)))   # dim 0, 1, .. desc
         w = np.ascontiguousarray(sizes[self.order])
-        pats, P, complete = window_patterns(w, cap, self.slack, max_patterns, max_nodes)
-        if not complete:
+        state = window_setup(w, cap, max_patterns)
+        steps, status = 1000, 0
+        while status == 0 and time.perf_counter() < deadline:
+            t = time.perf_counter()
+            status = window_step(w, cap, self.slack, *state, steps)
+            steps = next_steps(t, steps)
+        if status != 1:
             return
+        P = int(state[-1][2])
+        pats = state[0][:P]
         lens = (pats >= 0).sum(axis=1).astype(np.int64)
         pat_slack = np.empty((P, D), dtype=np.int64)
         for d in range(D):
@@ -313,6 +343,8 @@ class PerfectPacking:
         self.node_at = np.zeros(n + 1, dtype=np.int64)
         self.st = np.zeros(2, dtype=np.int64)
         self.steps = 1000
+        self.few = FEW
+        self.steps_done = 0
         self.ready = True
 
     def run(self, deadline: float) -> list[list[int]] | None:
@@ -322,10 +354,9 @@ class PerfectPacking:
         while time.perf_counter() < deadline:
             t = time.perf_counter()
             res = dlx_run(self.n, L, R, U, Dn, C, row, size, self.pat_slack, self.slack, self.used,
-                          self.col_at, self.node_at, self.st, self.steps)
-            # About CHUNK_SECONDS per call, so the deadline is kept.
-            per = (time.perf_counter() - t) / self.steps
-            self.steps = int(min(max(CHUNK_SECONDS / max(per, 1e-8), 100), 10_000_000))
+                          self.col_at, self.node_at, self.st, self.steps, self.few)
+            self.steps_done += self.steps
+            self.steps = next_steps(t, self.steps)
             if res == 2:
                 self.proven = True
                 return None
@@ -340,6 +371,6 @@ class PerfectPacking:
 def perfect_packing(sizes: np.ndarray, cap: np.ndarray, k: int, deadline: float
                     ) -> tuple[list[list[int]] | None, bool]:
     """One call of PerfectPacking: (bins or None, proven that no k-bin packing exists)."""
-    search = PerfectPacking(sizes, cap, k)
+    search = PerfectPacking(sizes, cap, k, deadline)
     bins = search.run(deadline)
     return bins, search.proven
