@@ -124,12 +124,17 @@ def solve(inst: Instance, time_limit: float, workers: int = 2, seed: int = 0) ->
                                         target=len(best.shape), workers=workers)
         if cg_lb * unit > lb:
             lb, status = cg_lb * unit, "column generation bound"
-        if best.cost(inst.costs) > lb and exact.ready and time.perf_counter() < deadline - 0.05:
+        # One bin above the bound, the exact cover decides it either way: it goes first. Further above, the
+        # local search comes first and the exact cover gets what it leaves.
+        if best.cost(inst.costs) == lb + unit and exact.ready and time.perf_counter() < deadline - 0.05:
             best, lb, status = cover(time.perf_counter() + EXACT2_SHARE * (deadline - time.perf_counter()),
                                      best, lb, status)
         if best.cost(inst.costs) > lb and time.perf_counter() < deadline - 0.05:
             best, status = search(time.perf_counter() + LS2_SHARE * (deadline - time.perf_counter()), best,
                                   status)
+        if best.cost(inst.costs) == lb + unit and exact.ready and time.perf_counter() < deadline - 0.05:
+            best, lb, status = cover(time.perf_counter() + EXACT2_SHARE * (deadline - time.perf_counter()),
+                                     best, lb, status)
         if best.cost(inst.costs) > lb and time.perf_counter() < deadline - 0.05:
             bins = dive(inst.sizes, inst.caps[0], pool, time.perf_counter() + DIVE_SHARE * (
                 deadline - time.perf_counter()), workers)
