@@ -25,7 +25,7 @@ from .options import SolverError, check_time_limit, check_workers
 COST_ANNOTATION = "kpack.io/cost"
 CG_MIN_TIME = 1.0     # seconds: below this, plans skip column generation
 LS_SHARE = 0.15       # of the time limit, at most, for the bin-emptying local search from the greedy packing
-EXACT_SHARE = 0.2     # of the time limit, at most, for the exact cover at the bound (near-perfect instances)
+EXACT_SHARE = 0.05    # of the time limit, at most, for the exact cover at the bound (near-perfect instances)
 NEAR_PERFECT = 0.5    # the exact cover runs when all bins at the bound together have at most this much slack
                       # (in bins, every dimension): there it has few bins to list, and it takes no time
                       # from column generation on the other instances
