@@ -25,6 +25,7 @@ from .options import SolverError, check_time_limit, check_workers
 COST_ANNOTATION = "kpack.io/cost"
 CG_MIN_TIME = 1.0     # seconds: below this, plans skip column generation
 LS_SHARE = 0.15       # of the time limit, at most, for the bin-emptying local search from the greedy packing
+LIST_SHARE = 0.1      # of the time limit, at most, to list the bins the exact cover may use
 EXACT_SHARE = 0.05    # of the time limit, at most, for the exact cover at the bound (near-perfect instances)
 NEAR_PERFECT = 0.5    # the exact cover runs when all bins at the bound together have at most this much slack
                       # (in bins, every dimension): there it has few bins to list, and it takes no time
@@ -100,8 +101,8 @@ def solve(inst: Instance, time_limit: float, workers: int = 2, seed: int = 0) ->
             return Solved(best, start, base, lb, True, status)
         # Near-perfect instances (little slack at the bound): an exact cover by the bins a packing at the
         # bound can use, which either finds one or proves that the bound is one bin short. Resumed later.
-        exact_end = time.perf_counter() + EXACT_SHARE * time_limit
-        exact = PerfectPacking(inst.sizes, inst.caps[0], lb // unit, exact_end, near=NEAR_PERFECT)
+        list_end = time.perf_counter() + LIST_SHARE * time_limit
+        exact = PerfectPacking(inst.sizes, inst.caps[0], lb // unit, list_end, near=NEAR_PERFECT)
 
         def cover(until: float, best: Packing, lb: int, status: str) -> tuple[Packing, int, str]:
             if exact.k * unit != lb:          # another bound has moved past it
@@ -116,7 +117,7 @@ def solve(inst: Instance, time_limit: float, workers: int = 2, seed: int = 0) ->
             return best, lb, status
 
         if exact.ready or exact.proven:
-            best, lb, status = cover(exact_end, best, lb, status)
+            best, lb, status = cover(time.perf_counter() + EXACT_SHARE * time_limit, best, lb, status)
             if best.cost(inst.costs) <= lb:
                 return Solved(best, start, base, lb, True, status)
         cols = [b for p in packings + [best] for b in p.items]
