@@ -26,11 +26,10 @@ COST_ANNOTATION = "kpack.io/cost"
 CG_MIN_TIME = 1.0     # seconds: below this, plans skip column generation
 LS_SHARE = 0.15       # of the time limit, at most, for the bin-emptying local search from the greedy packing
 LIST_SHARE = 0.1      # of the time limit, at most, to list the bins the exact cover may use
-EXACT_SHARE = 0.05    # of the time limit, at most, for the exact cover at the bound (near-perfect instances)
 NEAR_PERFECT = 0.5    # the exact cover runs when all bins at the bound together have at most this much slack
                       # (in bins, every dimension): there it has few bins to list, and it takes no time
                       # from column generation on the other instances
-EXACT2_SHARE = 0.8    # of what is left after column generation, to resume it when the gap remains
+EXACT2_SHARE = 0.5    # of what is left after column generation, for the exact cover at the bound
 CG_SHARE = 0.7        # of the time limit: the column generation bound ends by then
 LS2_SHARE = 0.75      # of what is left after it, for more local search when the gap remains
 DIVE_SHARE = 0.6      # of what is left after it, for the price-and-dive upper bound
@@ -99,13 +98,20 @@ def solve(inst: Instance, time_limit: float, workers: int = 2, seed: int = 0) ->
         best, status = search(t0 + LS_SHARE * time_limit, best, status)
         if best.cost(inst.costs) <= lb:
             return Solved(best, start, base, lb, True, status)
+        cols = [b for p in packings + [best] for b in p.items]
+        cg_lb, pool = column_generation(inst.sizes, inst.caps[0], cols, t0 + CG_SHARE * time_limit,
+                                        target=len(best.shape), workers=workers)
+        if cg_lb * unit > lb:
+            lb, status = cg_lb * unit, "column generation bound"
         # Near-perfect instances (little slack at the bound): an exact cover by the bins a packing at the
-        # bound can use, which either finds one or proves that the bound is one bin short. Resumed later.
+        # bound can use, which either finds one or proves that the bound is one bin short. After column
+        # generation, which keeps all of its time.
         list_end = time.perf_counter() + LIST_SHARE * time_limit
         exact = PerfectPacking(inst.sizes, inst.caps[0], lb // unit, list_end, near=NEAR_PERFECT)
 
         def cover(until: float, best: Packing, lb: int, status: str) -> tuple[Packing, int, str]:
-            if exact.k * unit != lb:          # another bound has moved past it
+            if (best.cost(inst.costs) != lb + unit or not exact.ready or exact.k * unit != lb
+                    or time.perf_counter() > deadline - 0.05):
                 return best, lb, status
             bins = exact.run(until)
             if bins is not None and len(bins) < len(best.shape):
@@ -116,26 +122,15 @@ def solve(inst: Instance, time_limit: float, workers: int = 2, seed: int = 0) ->
                 lb, status = lb + unit, "exact cover proves the bound one short"
             return best, lb, status
 
-        if exact.ready or exact.proven:
-            best, lb, status = cover(time.perf_counter() + EXACT_SHARE * time_limit, best, lb, status)
-            if best.cost(inst.costs) <= lb:
-                return Solved(best, start, base, lb, True, status)
-        cols = [b for p in packings + [best] for b in p.items]
-        cg_lb, pool = column_generation(inst.sizes, inst.caps[0], cols, t0 + CG_SHARE * time_limit,
-                                        target=len(best.shape), workers=workers)
-        if cg_lb * unit > lb:
-            lb, status = cg_lb * unit, "column generation bound"
         # One bin above the bound, the exact cover decides it either way: it goes first. Further above, the
-        # local search comes first and the exact cover gets what it leaves.
-        if best.cost(inst.costs) == lb + unit and exact.ready and time.perf_counter() < deadline - 0.05:
-            best, lb, status = cover(time.perf_counter() + EXACT2_SHARE * (deadline - time.perf_counter()),
-                                     best, lb, status)
+        # local search comes first and the exact cover gets what it leaves (if it is then one bin above).
+        best, lb, status = cover(time.perf_counter() + EXACT2_SHARE * (deadline - time.perf_counter()),
+                                 best, lb, status)
         if best.cost(inst.costs) > lb and time.perf_counter() < deadline - 0.05:
             best, status = search(time.perf_counter() + LS2_SHARE * (deadline - time.perf_counter()), best,
                                   status)
-        if best.cost(inst.costs) == lb + unit and exact.ready and time.perf_counter() < deadline - 0.05:
-            best, lb, status = cover(time.perf_counter() + EXACT2_SHARE * (deadline - time.perf_counter()),
-                                     best, lb, status)
+        best, lb, status = cover(time.perf_counter() + EXACT2_SHARE * (deadline - time.perf_counter()),
+                                 best, lb, status)
         if best.cost(inst.costs) > lb and time.perf_counter() < deadline - 0.05:
             bins = dive(inst.sizes, inst.caps[0], pool, time.perf_counter() + DIVE_SHARE * (
                 deadline - time.perf_counter()), workers)
