@@ -27,8 +27,7 @@ CG_MIN_TIME = 1.0     # seconds: below this, plans skip column generation
 LS_SHARE = 0.15       # of the time limit, at most, for the bin-emptying local search from the greedy packing
 LIST_SHARE = 0.1      # of the time limit, at most, to list the bins the exact cover may use
 NEAR_PERFECT = 0.5    # the exact cover runs when all bins at the bound together have at most this much slack
-                      # (in bins, every dimension): there it has few bins to list, and it takes no time
-                      # from column generation on the other instances
+                      # (in bins, every dimension): there it has few bins to list
 EXACT2_SHARE = 0.5    # of what is left after column generation, for the exact cover at the bound
 CG_SHARE = 0.7        # of the time limit: the column generation bound ends by then
 LS2_SHARE = 0.75      # of what is left after it, for more local search when the gap remains
