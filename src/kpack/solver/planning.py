@@ -17,6 +17,7 @@ from ..resources import COL_PODS
 from ..scheduler import CompiledProfile, Scheduler
 from ..state import Cluster
 from .colgen import column_generation, dive, pattern_cover
+from .exactcover import PerfectPacking
 from .heuristics import Instance, Packing, best_heuristic, ffd, lower_bound, max_items_per_bin
 from .localsearch import empty_bins
 from .options import SolverError, check_time_limit, check_workers
@@ -24,6 +25,10 @@ from .options import SolverError, check_time_limit, check_workers
 COST_ANNOTATION = "kpack.io/cost"
 CG_MIN_TIME = 1.0     # seconds: below this, plans skip column generation
 LS_SHARE = 0.15       # of the time limit, at most, for the bin-emptying local search from the greedy packing
+LIST_SHARE = 0.1      # of the time limit, at most, to list the bins the exact cover may use
+NEAR_PERFECT = 0.5    # the exact cover runs when all bins at the bound together have at most this much slack
+                      # (in bins, every dimension): there it has few bins to list
+EXACT2_SHARE = 0.5    # of what is left after column generation, for the exact cover at the bound
 CG_SHARE = 0.7        # of the time limit: the column generation bound ends by then
 LS2_SHARE = 0.75      # of what is left after it, for more local search when the gap remains
 DIVE_SHARE = 0.6      # of what is left after it, for the price-and-dive upper bound
@@ -97,9 +102,34 @@ def solve(inst: Instance, time_limit: float, workers: int = 2, seed: int = 0) ->
                                         target=len(best.shape), workers=workers)
         if cg_lb * unit > lb:
             lb, status = cg_lb * unit, "column generation bound"
+        # Near-perfect instances (little slack at the bound): an exact cover by the bins a packing at the
+        # bound can use, which either finds one or proves that the bound is one bin short. After column
+        # generation, which keeps all of its time.
+        list_end = time.perf_counter() + LIST_SHARE * time_limit
+        exact = PerfectPacking(inst.sizes, inst.caps[0], lb // unit, list_end, near=NEAR_PERFECT)
+
+        def cover(until: float, best: Packing, lb: int, status: str) -> tuple[Packing, int, str]:
+            if (best.cost(inst.costs) != lb + unit or not exact.ready or exact.k * unit != lb
+                    or time.perf_counter() > deadline - 0.05):
+                return best, lb, status
+            bins = exact.run(until)
+            if bins is not None and len(bins) < len(best.shape):
+                best = Packing([0] * len(bins), bins, "exact cover at the bound")
+                check_packing(inst, best)
+                status = "exact cover"
+            elif exact.proven:
+                lb, status = lb + unit, "exact cover proves the bound one short"
+            return best, lb, status
+
+        # One bin above the bound, the exact cover decides it either way: it goes first. Further above, the
+        # local search comes first and the exact cover gets what it leaves (if it is then one bin above).
+        best, lb, status = cover(time.perf_counter() + EXACT2_SHARE * (deadline - time.perf_counter()),
+                                 best, lb, status)
         if best.cost(inst.costs) > lb and time.perf_counter() < deadline - 0.05:
             best, status = search(time.perf_counter() + LS2_SHARE * (deadline - time.perf_counter()), best,
                                   status)
+        best, lb, status = cover(time.perf_counter() + EXACT2_SHARE * (deadline - time.perf_counter()),
+                                 best, lb, status)
         if best.cost(inst.costs) > lb and time.perf_counter() < deadline - 0.05:
             bins = dive(inst.sizes, inst.caps[0], pool, time.perf_counter() + DIVE_SHARE * (
                 deadline - time.perf_counter()), workers)
