@@ -323,26 +323,18 @@ def mem_rescan(sl, alloc, req, preq, check_col, fit_filter_on, code, cand_len, c
     any_req = any_requests(preq)
     nf = 0
     N = alloc.shape[0]
-    if cand_len < 0:
-        for n in range(N):
-            b = node_reason(alloc, req, n, preq, check_col, fit_filter_on, any_req, code)
-            row[n] = b
-            if b == 0:
-                nf += 1
-            else:
-                reason_count(hist, b, 1)
-    else:
+    if cand_len >= 0:
         row[:] = NOT_CAND
-        for j in range(cand_len):
-            n = cand[j]
-            if row[n] != NOT_CAND:
-                return False
-            b = node_reason(alloc, req, n, preq, check_col, fit_filter_on, any_req, code)
-            row[n] = b
-            if b == 0:
-                nf += 1
-            else:
-                reason_count(hist, b, 1)
+    for j in range(N if cand_len < 0 else cand_len):
+        n = j if cand_len < 0 else cand[j]
+        if cand_len >= 0 and row[n] != NOT_CAND:
+            return False
+        b = node_reason(alloc, req, n, preq, check_col, fit_filter_on, any_req, code)
+        row[n] = b
+        if b == 0:
+            nf += 1
+        else:
+            reason_count(hist, b, 1)
     mem_nfeas[sl] = nf
     return True
 

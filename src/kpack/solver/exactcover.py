@@ -205,6 +205,15 @@ def _uncover(c, L, R, U, Dn, C, size):
     R[L[c]] = c
 
 
+@njit(cache=True, nogil=True, inline="always")
+def within_budget(used, slack, r, budget, D):
+    """Does bin row r's slack fit in what is left of the slack budget, in every dimension?"""
+    for d in range(D):
+        if used[d] + slack[r, d] > budget[d]:
+            return False
+    return True
+
+
 @njit(cache=True, nogil=True)
 def dlx_run(n, L, R, U, Dn, C, row, size, slack, budget, used, col_at, node_at, st, steps, few):
     """Resumable Algorithm X with dancing links: exact cover of the n columns by rows whose slacks (slack
@@ -230,12 +239,7 @@ def dlx_run(n, L, R, U, Dn, C, row, size, slack, budget, used, col_at, node_at, 
                     cnt = 0
                     r = Dn[j]
                     while r != j and cnt < few:
-                        ok = True
-                        for d in range(D):
-                            if used[d] + slack[row[r], d] > budget[d]:
-                                ok = False
-                                break
-                        if ok:
+                        if within_budget(used, slack, row[r], budget, D):
                             cnt += 1
                         r = Dn[r]
                     key = cnt if r == j else few + size[j]
@@ -253,12 +257,7 @@ def dlx_run(n, L, R, U, Dn, C, row, size, slack, budget, used, col_at, node_at, 
             r = node_at[level]
             # Skip rows whose slack would exceed the budget.
             while r != c:
-                ok = True
-                for d in range(D):
-                    if used[d] + slack[row[r], d] > budget[d]:
-                        ok = False
-                        break
-                if ok:
+                if within_budget(used, slack, row[r], budget, D):
                     break
                 r = Dn[r]
             if r == c:
