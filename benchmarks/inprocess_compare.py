@@ -1,8 +1,8 @@
 """In-process timings for comparing two trees run one after the other (PYTHONPATH=<tree>/src): `explain` of
-one pod on SchedulingBasic's shape, CPU time of `kpack bench`'s own `run_kpack` on SchedulingBasic, or a
-cProfile of 20 such calls.
+one pod on SchedulingBasic's shape, CPU time of `kpack bench`'s own `run_kpack` on a scenario (SchedulingBasic
+unless named; any substring of a `kpack bench --list` name), or a cProfile of 20 SchedulingBasic calls.
 
-    python benchmarks/inprocess_compare.py explain | cpu | profile
+    python benchmarks/inprocess_compare.py explain | cpu [SCENARIO] | profile
 """
 from __future__ import annotations
 
@@ -36,7 +36,10 @@ def explain() -> None:
 
 
 def cpu() -> None:
-    sc = S.SCENARIOS[SCENARIO]()
+    want = sys.argv[2] if len(sys.argv) > 2 else SCENARIO
+    name = next(k for k in S.SCENARIOS if want in k)
+    print(name)
+    sc = S.SCENARIOS[name]()
     for ex in (True, False):
         R.run_kpack(sc, ex, "auto")
         wall, cpu_s = [], []
@@ -46,7 +49,7 @@ def cpu() -> None:
             cpu_s.append(time.process_time() - t0)
             wall.append(dt)
         print(f"{'exhaustive' if ex else 'sampled'}: wall median {statistics.median(wall) * 1e3:.1f} ms, "
-              f"CPU median {statistics.median(cpu_s) * 1e3:.1f} ms (25 calls)")
+              f"CPU median {statistics.median(cpu_s) * 1e3:.1f} ms, min {min(cpu_s) * 1e3:.1f} ms (25 calls)")
 
 
 def profile() -> None:

@@ -36,96 +36,34 @@ def drop(owner: Optional[weakref.ref]) -> None:
         object.__setattr__(pod, "_kp_spec", None)
 
 
-class TrackedDict(dict):
-    """A Pod's dict field: every change drops the Pod's spec token first. Copies and pickles are plain
-    dicts (owned by no Pod, so a Pod holding one is never given a cached token)."""
-    __slots__ = ("owner",)
-
-    def __setitem__(self, k, v):
+def guarded(method):
+    """`method` of a tracked container, dropping the owning Pod's spec token before it runs."""
+    def run(self, *args, **kwargs):
         drop(getattr(self, "owner", None))
-        super().__setitem__(k, v)
-
-    def __delitem__(self, k):
-        drop(getattr(self, "owner", None))
-        super().__delitem__(k)
-
-    def __ior__(self, other):
-        drop(getattr(self, "owner", None))
-        return super().__ior__(other)
-
-    def _mutator(name: str):    # noqa: N805 - builds the methods below
-        base = getattr(dict, name)
-
-        def method(self, *args, **kwargs):
-            drop(getattr(self, "owner", None))
-            return base(self, *args, **kwargs)
-        method.__name__ = name
-        return method
-
-    pop = _mutator("pop")
-    popitem = _mutator("popitem")
-    clear = _mutator("clear")
-    setdefault = _mutator("setdefault")
-    update = _mutator("update")
-    del _mutator
-
-    def __reduce__(self):
-        return dict, (dict(self),)
-
-    def __copy__(self):
-        return dict(self)
-
-    def __deepcopy__(self, memo):
-        return copy.deepcopy(dict(self), memo)
+        return method(self, *args, **kwargs)
+    run.__name__ = method.__name__
+    return run
 
 
-class TrackedList(list):
-    """A Pod's list field: every change drops the Pod's spec token first (see TrackedDict)."""
-    __slots__ = ("owner",)
+def tracked_type(base: type, mutators: tuple[str, ...], doc: str) -> type:
+    """A `base` subclass owned by one Pod (slot `owner`, a weakref) whose `mutators` drop its spec token
+    first. Copies and pickles are plain `base` objects, owned by no Pod, so a Pod holding one is never given a
+    cached token."""
+    ns = {name: guarded(getattr(base, name)) for name in mutators}
+    ns.update(__slots__=("owner",), __doc__=doc,
+              __reduce__=lambda self: (base, (base(self),)),
+              __copy__=lambda self: base(self),
+              __deepcopy__=lambda self, memo: copy.deepcopy(base(self), memo))
+    return type(f"Tracked{base.__name__.capitalize()}", (base,), ns)
 
-    def __setitem__(self, k, v):
-        drop(getattr(self, "owner", None))
-        super().__setitem__(k, v)
 
-    def __delitem__(self, k):
-        drop(getattr(self, "owner", None))
-        super().__delitem__(k)
-
-    def __iadd__(self, other):
-        drop(getattr(self, "owner", None))
-        return super().__iadd__(other)
-
-    def __imul__(self, n):
-        drop(getattr(self, "owner", None))
-        return super().__imul__(n)
-
-    def _mutator(name: str):    # noqa: N805 - builds the methods below
-        base = getattr(list, name)
-
-        def method(self, *args, **kwargs):
-            drop(getattr(self, "owner", None))
-            return base(self, *args, **kwargs)
-        method.__name__ = name
-        return method
-
-    append = _mutator("append")
-    extend = _mutator("extend")
-    insert = _mutator("insert")
-    pop = _mutator("pop")
-    remove = _mutator("remove")
-    clear = _mutator("clear")
-    sort = _mutator("sort")
-    reverse = _mutator("reverse")
-    del _mutator
-
-    def __reduce__(self):
-        return list, (list(self),)
-
-    def __copy__(self):
-        return list(self)
-
-    def __deepcopy__(self, memo):
-        return copy.deepcopy(list(self), memo)
+TrackedDict = tracked_type(
+    dict, ("__setitem__", "__delitem__", "__ior__", "pop", "popitem", "clear", "setdefault", "update"),
+    "A Pod's dict field: every change drops the Pod's spec token first.")
+TrackedList = tracked_type(
+    list, ("__setitem__", "__delitem__", "__iadd__", "__imul__", "append", "extend", "insert", "pop",
+           "remove", "clear", "sort", "reverse"),
+    "A Pod's list field: every change drops the Pod's spec token first.")
 
 
 def track(pod: Any, fields: tuple[str, ...]) -> None:
