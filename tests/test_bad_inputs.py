@@ -365,7 +365,36 @@ CLI_ROWS = [
         2,
         "spec.priority: 3000000000 is out",
     ),
+    # --- object names: upstream ValidateObjectMeta (DNS-1123 subdomain names, DNS-1123 label namespaces) ---
+    ("pod-name-upper", pod(meta="name: Web_1"), 2, "metadata.name: Invalid value: 'Web_1': a lowercase RFC"),
+    ("pod-name-long", pod(meta="name: " + "a" * 254), 2, "must be no more than 253 characters"),
+    ("pod-name-number", pod(meta="name: 5"), 2, "metadata.name: must be a string, got 5"),
+    ("pod-generate-name", pod(meta="generateName: Web-"), 2, "metadata.generateName: Invalid value: 'Web-'"),
+    ("pod-namespace", pod(meta="name: p, namespace: my.ns"), 2, "metadata.namespace: Invalid value: 'my.ns'"),
+    (
+        "node-name",
+        "apiVersion: v1\nkind: Node\nmetadata: {name: Node_2}\n",
+        2,
+        "Node/Node_2: metadata.name: Invalid value: 'Node_2'",
+    ),
+    (
+        "deployment-name",
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: -web}\n"
+        "spec: {selector: {matchLabels: {a: b}},\n"
+        "       template: {metadata: {labels: {a: b}}, spec: {containers: [{name: c}]}}}\n",
+        2,
+        "metadata.name: Invalid value: '-web'",
+    ),
 ]
+
+
+def test_valid_object_names_are_accepted():
+    """The names upstream accepts stay accepted: dots, digits first, 253 characters, a generateName prefix."""
+    for meta, want in [({"name": "a.b-1"}, "a.b-1"), ({"name": "0web"}, "0web"),
+                       ({"name": "a" * 253}, "a" * 253), ({"generateName": "web-"}, "web-"),
+                       ({"name": "p", "namespace": "kube-system"}, "p")]:
+        m = {"apiVersion": "v1", "kind": "Pod", "metadata": meta, "spec": {"containers": [{"name": "c"}]}}
+        assert kpack.Pod.from_k8s(m).name == want
 
 
 def run(capsys, argv):

@@ -37,6 +37,7 @@ from .validation import (
     check_int,
     check_label_selector,
     check_node_affinity,
+    check_object_meta,
     check_quantity,
     check_rolling_update,
     check_shape,
@@ -224,6 +225,7 @@ class Node(_Named):
     def from_k8s(cls, manifest: dict) -> "Node":
         check_shape("Node", manifest)
         meta = manifest.get("metadata") or {}
+        check_object_meta(meta, namespaced=False)
         spec = manifest.get("spec") or {}
         status = manifest.get("status") or {}
         alloc = status.get("allocatable") or status.get("capacity") or {}
@@ -449,6 +451,7 @@ class Pod(_Named):
     def from_k8s(cls, manifest: dict) -> "Pod":
         check_shape("Pod", manifest)
         meta = manifest.get("metadata") or {}
+        check_object_meta(meta)
         return cls.from_spec(meta.get("name", ""), manifest.get("spec") or {}, meta=meta)
 
     @classmethod
@@ -573,6 +576,7 @@ class _Workload(_Named):
         labels, a template with at least one container and restartPolicy Always."""
         check_shape(kind, manifest)
         meta = manifest.get("metadata") or {}
+        check_object_meta(meta)
         spec = manifest.get("spec") or {}
         template = spec.get("template") or {}
         tmeta = template.get("metadata") or {}

@@ -87,6 +87,45 @@ def label_value_errors(value: str) -> list[str]:
     return []
 
 
+_DNS1123_LABEL_RE = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
+_SUBDOMAIN_MSG = ("a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or "
+                  "'.', and must start and end with an alphanumeric character")
+_LABEL_MSG = ("a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and "
+              "must start and end with an alphanumeric character")
+
+
+def check_object_meta(meta: Any, *, namespaced: bool = True) -> tuple[str, str]:
+    """upstream ValidateObjectMeta's name rules for a manifest: metadata.name a DNS-1123 subdomain (Pods,
+    Nodes, workloads; with only generateName, that prefix minus a trailing '-'), metadata.namespace a
+    DNS-1123 label.
+    Returns (name, namespace); an empty name is left to the model's own error."""
+    if meta is None:
+        meta = {}
+    if not isinstance(meta, Mapping):
+        raise ValueError(f"metadata: must be a mapping, got {_show(meta)}")
+    name, field = meta.get("name"), "metadata.name"
+    if not name and meta.get("generateName"):
+        name, field = meta.get("generateName"), "metadata.generateName"
+    name = "" if name is None else name
+    if not isinstance(name, str):
+        raise ValueError(f"{field}: must be a string, got {_show(name)}")
+    shown = name[:-1] if field == "metadata.generateName" and name.endswith("-") else name
+    if shown and len(shown) > 253:
+        raise ValueError(f"{field}: Invalid value: {name!r}: must be no more than 253 characters")
+    if shown and not _DNS1123_SUBDOMAIN_RE.fullmatch(shown):
+        raise ValueError(f"{field}: Invalid value: {name!r}: {_SUBDOMAIN_MSG}")
+    ns = meta.get("namespace") or "default"
+    if not namespaced:
+        return name, ns
+    if not isinstance(ns, str):
+        raise ValueError(f"metadata.namespace: must be a string, got {_show(ns)}")
+    if len(ns) > 63:
+        raise ValueError(f"metadata.namespace: Invalid value: {ns!r}: must be no more than 63 characters")
+    if not _DNS1123_LABEL_RE.fullmatch(ns):
+        raise ValueError(f"metadata.namespace: Invalid value: {ns!r}: {_LABEL_MSG}")
+    return name, ns
+
+
 def _show(v: Any) -> str:
     text = repr(v)
     return text if len(text) <= 60 else text[:57] + "..."
