@@ -67,6 +67,33 @@ def test_schema_unsorted_and_negative(tmp_path):
         write_table(tmp_path / "w", PODS_FILE, _pods(arrival=[5, 0]))
 
 
+@pytest.mark.parametrize("file, column", [(PODS_FILE, "name"), (PODS_FILE, "cpu"), (PODS_FILE, "memory"),
+                                          (PODS_FILE, "arrival"), (NODES_FILE, "name"), (NODES_FILE, "cpu")])
+def test_schema_null_in_required_column(tmp_path, file, column):
+    nodes = {"name": ["n1", "n2"], "cpu": [1000, 1000], "memory": [GI, GI]}
+    cols = {PODS_FILE: _pods(), NODES_FILE: nodes}
+    cols[file][column] = [cols[file][column][0], None]
+    types = {c: (pa.int64() if c != "name" else pa.string()) for c in cols[file]}
+    for f in (PODS_FILE, NODES_FILE):
+        t = pa.table({c: pa.array(v, types[c] if f == file else None) for c, v in cols[f].items()})
+        pq.write_table(t, tmp_path / f)
+    want = rf"{file.replace('.', '[.]')}: column '{column}': null in a required"
+    with pytest.raises(TraceError, match=want):
+        TraceDir(tmp_path).read(file)
+
+
+def test_simulate_reports_a_bad_taint_by_field(tmp_path, capsys):
+    from kpack import cli
+    item = pa.struct([("key", pa.string()), ("value", pa.string()), ("effect", pa.string())])
+    taints = pa.array([[{"key": "k", "value": "v", "effect": "Bogus"}]], pa.list_(item))
+    nodes = pa.table({"name": ["n1"], "cpu": [1000], "memory": [GI], "taints": taints})
+    pq.write_table(nodes, tmp_path / NODES_FILE)
+    write_table(tmp_path, PODS_FILE, _pods())
+    assert cli.main(["simulate", str(tmp_path), "--out", str(tmp_path / "out"), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "effect: Input should be 'NoSchedule'" in err, err
+
+
 def test_schema_events_and_unknown_columns(tmp_path):
     write_table(tmp_path, NODES_FILE, {"name": ["n1"], "cpu": [1000], "memory": [GI]})
     write_table(tmp_path, PODS_FILE, _pods())

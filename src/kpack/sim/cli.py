@@ -8,6 +8,8 @@ import time
 from pathlib import Path
 from typing import Optional
 
+from pydantic import ValidationError
+
 from .schema import TraceError
 
 
@@ -189,6 +191,8 @@ def _user_errors(fn):
 
         try:
             return fn(args)
+        except ValidationError:
+            raise   # kpack's CLI prints the failing field and its message, not pydantic's header line
         except ValueError as e:
             raise CliError(str(e)) from None
 

@@ -156,7 +156,13 @@ def check_schema(path: Path, schema: pa.Schema, file: str) -> None:
 
 
 def check_batch(path: Path, batch: pa.RecordBatch, file: str, last_time: Optional[int]) -> Optional[int]:
-    """Values of one record batch: sorted times, non-negative resources/times. Returns the last time."""
+    """Values of one record batch: required columns without nulls, sorted times, non-negative
+    resources/times. Returns the last time."""
+    for c in SCHEMAS[file]:
+        if c.required and c.name in batch.schema.names and batch.column(c.name).null_count:
+            row = batch.column(c.name).is_null().to_numpy(zero_copy_only=False).argmax()
+            raise TraceError(f"{path}: column {c.name!r}: null in a required column (row {int(row)} of a "
+                             f"record batch{_row_pod(batch, int(row))})")
     tcol = TIME_COLUMN[file]
     if tcol in batch.schema.names:
         t = batch.column(tcol).fill_null(0).to_numpy(zero_copy_only=False).astype(np.int64)
@@ -222,6 +228,14 @@ def check_batch(path: Path, batch: pa.RecordBatch, file: str, last_time: Optiona
                     f"{path}: column 'action': {a!r} is not an action of {k} ({', '.join(EVENT_ACTIONS[k])})"
                 )
     return last_time
+
+
+def _row_pod(batch: pa.RecordBatch, row: int) -> str:
+    """', pod NAME' when the row has a name, for an error message."""
+    if "name" not in batch.schema.names:
+        return ""
+    name = batch.column("name")[row].as_py()
+    return "" if name is None else f", name {name!r}"
 
 
 class TraceDir:
