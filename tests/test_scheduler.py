@@ -137,6 +137,24 @@ profiles:
                                            " {utilization: 10, score: 2}]}"))
 
 
+def test_every_profile_is_validated_and_the_first_is_used():
+    """kube-scheduler validates all profiles (names required with several, no duplicates); kpack uses the
+    first."""
+    head = "apiVersion: kubescheduler.config.k8s.io/v1\nkind: KubeSchedulerConfiguration\nprofiles:\n"
+    two = head + "- schedulerName: a\n- schedulerName: b\n"
+    assert kpack.Profile.from_k8s(two).scheduler_name == "a"
+    assert kpack.Profile.from_k8s(head + "- {}\n").scheduler_name == "default-scheduler"
+    with pytest.raises(kpack.ProfileError, match=r"profiles\[1\].schedulerName: Duplicate value: 'a'"):
+        kpack.Profile.from_k8s(head + "- schedulerName: a\n- schedulerName: a\n")
+    with pytest.raises(kpack.ProfileError, match=r"profiles\[1\].schedulerName: Required value"):
+        kpack.Profile.from_k8s(head + "- schedulerName: a\n- {}\n")
+    with pytest.raises(kpack.ProfileError, match=r"profiles\[0\].schedulerName: Required value"):
+        kpack.Profile.from_k8s(head + "- schedulerName: ''\n")
+    bad = two + "  plugins: {score: {enabled: [{name: Bogus}]}}\n"
+    with pytest.raises(kpack.ProfileError, match=r"profiles\[1\].plugins.score.enabled\[0\].name: Invalid"):
+        kpack.Profile.from_k8s(bad)
+
+
 def test_explain_answers_are_independent_dicts():
     # explain builds its all-pass / constant-score dicts from kept templates: every answer is a new dict
     c = kpack.Cluster([kpack.Node(name=f"n{i}", allocatable={"cpu": "4", "memory": "8Gi", "pods": 10})

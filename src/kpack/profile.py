@@ -86,33 +86,47 @@ class Profile(BaseModel):
             if k not in CONFIG_FIELDS:
                 raise ProfileError(f"{k}: unknown field {k!r}")
         profiles = cfg.get("profiles") or [{}]
-        if not isinstance(profiles, list) or not profiles or not isinstance(profiles[0], dict):
+        if not isinstance(profiles, list) or not all(isinstance(x, dict) for x in profiles):
             raise ProfileError("profiles: must be a list of profile mappings")
-        prof = profiles[0]
+        # kpack schedules with the first profile; every profile is validated, as kube-scheduler does.
+        built, names = [], set()
+        for i, prof in enumerate(profiles):
+            name = prof.get("schedulerName")
+            if name is None and len(profiles) == 1:
+                name = "default-scheduler"    # upstream defaults the name of a lone profile only
+            if not name:
+                raise ProfileError(f"profiles[{i}].schedulerName: Required value")
+            if name in names:
+                raise ProfileError(f"profiles[{i}].schedulerName: Duplicate value: {name!r}")
+            names.add(name)
+            built.append(cls._one_profile(cfg, prof, f"profiles[{i}]", name))
+        return built[0]
+
+    @classmethod
+    def _one_profile(cls, cfg: dict, prof: dict, path: str, name: str) -> "Profile":
         for k in prof:
             if k not in ("schedulerName", "percentageOfNodesToScore", "plugins", "pluginConfig"):
-                raise ProfileError(f"profiles[0].{k}: unknown field {k!r}")
+                raise ProfileError(f"{path}.{k}: unknown field {k!r}")
         p = cls()
-        p.scheduler_name = prof.get("schedulerName") or "default-scheduler"
+        p.scheduler_name = name
         pct = prof.get("percentageOfNodesToScore", cfg.get("percentageOfNodesToScore"))
         if pct is not None:
-            where = "profiles[0].percentageOfNodesToScore" if "percentageOfNodesToScore" in prof \
+            where = f"{path}.percentageOfNodesToScore" if "percentageOfNodesToScore" in prof \
                 else "percentageOfNodesToScore"
             if not isinstance(pct, int) or isinstance(pct, bool) or not 0 <= pct <= 100:
                 raise ProfileError(f"{where}: Invalid value: {pct!r}: not in valid range [0-100]")
             p.percentage_of_nodes_to_score = pct or None
-        p._apply_plugins(prof.get("plugins") or {})
-        p._apply_plugin_configs(prof.get("pluginConfig"), "profiles[0].pluginConfig")
+        p._apply_plugins(prof.get("plugins") or {}, f"{path}.plugins")
+        p._apply_plugin_configs(prof.get("pluginConfig"), f"{path}.pluginConfig")
         p.validate_profile()
         return p
 
     # --- plugin sets -------------------------------------------------------------------------------
-    def _apply_plugins(self, plugins: Any) -> None:
+    def _apply_plugins(self, plugins: Any, base: str = "profiles[0].plugins") -> None:
         """Upstream's merge (mergePluginSet) of the custom sets into the default MultiPoint set, then the
         framework's MultiPoint expansion for the filter and score extension points and getScoreWeights:
         a specific extension point's entry overrides MultiPoint's, a re-listed default replaces the
         default entry, and a weight of 0 (or none) means 1."""
-        base = "profiles[0].plugins"
         if not isinstance(plugins, dict):
             raise ProfileError(f"{base}: must be a mapping of extension point to plugin set, got {plugins!r}")
         for k in plugins:
