@@ -248,6 +248,9 @@ def test_rollback_restores_template_and_renumbers():
     assert set(owned(cp, "deployment/web").image) == {"web:3"}
     with pytest.raises(ControllerError, match="revision 42"):
         cp.rollback("deployment/web", to_revision=42)
+    for bad in (0, -1, 2.5, True):
+        with pytest.raises(ControllerError, match="max_steps: must be a positive integer"):
+            cp.run_until_stable(max_steps=bad)
 
 
 def test_revision_history_limit():

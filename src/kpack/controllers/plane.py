@@ -201,6 +201,8 @@ class ControlPlane:
         """Step until a step changes nothing and nothing is due later (queued actions, pods becoming Ready or
         Available, running Job pods, pending evictions). CronJob schedules do not keep it running.
         Returns the number of steps taken."""
+        if not isinstance(max_steps, int) or isinstance(max_steps, bool) or max_steps < 1:
+            raise ControllerError(f"max_steps: must be a positive integer, got {max_steps!r}")
         for i in range(1, max_steps + 1):
             before = self.fingerprint()
             self.step()
